@@ -1,0 +1,75 @@
+"""`RunnableConfig`: the per-call options that flow from a run to the runs nested in it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypedDict
+from uuid import UUID
+
+__all__ = ["RunnableConfig", "ensure_config", "merge_configs"]
+
+
+class RunnableConfig(TypedDict, total=False):
+    """Options for one call of a runnable (all optional).
+
+    Same keys as LangChain's ``RunnableConfig``. ``tags`` and ``metadata`` are inherited by
+    every run nested inside this one (a model called by a node of a graph sees the graph's
+    metadata); ``run_name`` and ``run_id`` apply to this run only.
+
+    Example::
+
+        chain.invoke({"topic": "cats"}, {"tags": ["demo"], "metadata": {"user": "u1"}})
+    """
+
+    tags: list[str]
+    metadata: dict[str, Any]
+    run_name: str
+    run_id: UUID | str
+    max_concurrency: int | None
+    recursion_limit: int
+    configurable: dict[str, Any]
+    callbacks: Any
+
+
+_KNOWN_KEYS = frozenset(RunnableConfig.__annotations__)
+
+
+def ensure_config(config: RunnableConfig | None = None) -> RunnableConfig:
+    """Return a config dict with every inheritable key filled in (a new dict)."""
+    out: RunnableConfig = {"tags": [], "metadata": {}, "recursion_limit": 25, "configurable": {}}
+    if config:
+        check_config(config)
+        out.update(config)
+    return out
+
+
+def check_config(config: Any) -> None:
+    """Raise a clear error for a config that is not a mapping or has misspelled keys."""
+    if not isinstance(config, dict):
+        raise TypeError(
+            f"config must be a dict (RunnableConfig), got {type(config).__name__}: {config!r:.80}"
+        )
+    tags = config.get("tags")
+    if tags is not None and (isinstance(tags, str) or not isinstance(tags, Sequence)):
+        raise TypeError(f"config['tags'] must be a list of strings, got {tags!r:.80}")
+    metadata = config.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise TypeError(f"config['metadata'] must be a dict, got {type(metadata).__name__}")
+
+
+def merge_configs(*configs: RunnableConfig | None) -> RunnableConfig:
+    """Merge configs left to right: tags are concatenated (no duplicates), metadata and
+    configurable are merged, other keys are replaced."""
+    out: dict[str, Any] = {}
+    for config in configs:
+        if not config:
+            continue
+        for key, value in config.items():
+            if key == "tags":
+                tags: list[str] = out.setdefault("tags", [])
+                tags.extend(t for t in value if t not in tags)
+            elif key in ("metadata", "configurable"):
+                out[key] = {**out.get(key, {}), **value}
+            else:
+                out[key] = value
+    return out  # type: ignore[return-value]

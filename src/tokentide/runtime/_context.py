@@ -1,0 +1,235 @@
+"""The run context: who is running, under which parent, and who (if anyone) is listening.
+
+One ``ContextVar`` holds the current run. Internal composition passes the parent run explicitly
+(through the private ``PARENT_KEY`` of a config dict); the variable is set only around user code
+(a lambda, a generator body step, a graph node), so a model called with a plain ``invoke()``
+inside user code finds its parent run without ``config`` being passed by hand, on Python 3.10 as
+on 3.13.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, TypeVar
+from uuid import UUID, uuid4
+
+from ._config import RunnableConfig, check_config
+
+if TYPE_CHECKING:
+    from ._sink import RunSink
+
+__all__ = [
+    "PARENT_KEY",
+    "RunContext",
+    "current_run",
+    "new_run",
+    "resolve_parent",
+    "run_in_context",
+    "using_run",
+]
+
+#: Key under which a config dict handed to user code carries its run (so that passing that
+#: config on by hand attaches the nested run to the right parent).
+PARENT_KEY = "__tokentide_run"
+
+_CURRENT: ContextVar[RunContext | None] = ContextVar("tokentide_run", default=None)
+
+T = TypeVar("T")
+
+
+class RunContext:
+    """One run of a runnable: its identity, inherited tags/metadata, and the sink listening.
+
+    ``run_id`` is made lazily: a run nobody listens to never pays for a UUID.
+    A *scope* (``run_type == "scope"``) is a placeholder parent that only carries a sink and
+    inherited config; it is not a run of its own and never appears in ``parent_ids``.
+    """
+
+    __slots__ = (
+        "_config",
+        "_parent_ids",
+        "_run_id",
+        "configurable",
+        "extra",
+        "max_concurrency",
+        "metadata",
+        "name",
+        "parent",
+        "recursion_limit",
+        "run_type",
+        "sink",
+        "sink_state",
+        "tags",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        run_type: str,
+        *,
+        parent: RunContext | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        sink: RunSink | None = None,
+        configurable: dict[str, Any] | None = None,
+        recursion_limit: int = 25,
+        max_concurrency: int | None = None,
+        run_id: UUID | str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.name = name
+        self.run_type = run_type
+        self.parent = parent
+        self.tags: list[str] = tags if tags is not None else []
+        self.metadata: dict[str, Any] = metadata if metadata is not None else {}
+        self.sink = sink
+        self.configurable: dict[str, Any] = configurable if configurable is not None else {}
+        self.recursion_limit = recursion_limit
+        self.max_concurrency = max_concurrency
+        self._run_id: str | None = str(run_id) if run_id is not None else None
+        self._parent_ids: list[str] | None = None
+        self._config: RunnableConfig | None = None
+        self.extra: dict[str, Any] = extra if extra is not None else {}
+        self.sink_state: Any = None
+
+    @property
+    def run_id(self) -> str:
+        rid = self._run_id
+        if rid is None:
+            rid = self._run_id = str(uuid4())
+        return rid
+
+    @property
+    def parent_ids(self) -> list[str]:
+        """Ids of the enclosing runs, root first (LangChain's v2 ``parent_ids``)."""
+        ids = self._parent_ids
+        if ids is None:
+            parent = self.parent
+            if parent is None or parent.run_type == "scope":
+                ids = []
+            else:
+                ids = [*parent.parent_ids, parent.run_id]
+            self._parent_ids = ids
+        return ids
+
+    def as_config(self) -> RunnableConfig:
+        """The config handed to user code running as (or inside) this run."""
+        config = self._config
+        if config is None:
+            config = {
+                "tags": list(self.tags),
+                "metadata": dict(self.metadata),
+                "configurable": self.configurable,
+                "recursion_limit": self.recursion_limit,
+                "max_concurrency": self.max_concurrency,
+            }
+            config[PARENT_KEY] = self  # type: ignore[literal-required]
+            self._config = config
+        return config
+
+    def child_config(self, **extra: Any) -> RunnableConfig:
+        """A minimal config making this run the parent of the callee (internal composition)."""
+        config: dict[str, Any] = {PARENT_KEY: self}
+        config.update(extra)
+        return config  # type: ignore[return-value]
+
+    def __repr__(self) -> str:
+        return f"RunContext(name={self.name!r}, run_type={self.run_type!r})"
+
+
+def current_run() -> RunContext | None:
+    """The run whose user code is executing now, or ``None`` outside any run."""
+    return _CURRENT.get()
+
+
+def resolve_parent(config: RunnableConfig | None) -> RunContext | None:
+    """The parent of a new run: the run named by ``config`` if any, else the current run."""
+    if config:
+        parent = config.get(PARENT_KEY)  # type: ignore[misc]
+        if parent is not None:
+            return parent  # type: ignore[no-any-return]
+    return _CURRENT.get()
+
+
+def new_run(
+    name: str,
+    run_type: str,
+    config: RunnableConfig | None,
+    *,
+    tags: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> RunContext:
+    """Make the run of one call: inherit from the parent, apply ``config``, then the runnable's
+    own ``tags``/``metadata``."""
+    parent = resolve_parent(config)
+    if parent is None:
+        run_tags: list[str] = []
+        run_meta: dict[str, Any] = {}
+        sink = None
+        configurable: dict[str, Any] = {}
+        recursion_limit = 25
+        max_concurrency = None
+    else:
+        run_tags = parent.tags
+        run_meta = parent.metadata
+        sink = parent.sink
+        configurable = parent.configurable
+        recursion_limit = parent.recursion_limit
+        max_concurrency = parent.max_concurrency
+    run_id = None
+    if config:
+        check_config(config)
+        ctags = config.get("tags")
+        if ctags:
+            run_tags = _merge_tags(run_tags, ctags)
+        cmeta = config.get("metadata")
+        if cmeta:
+            run_meta = {**run_meta, **cmeta}
+        conf = config.get("configurable")
+        if conf:
+            configurable = {**configurable, **conf}
+        name = config.get("run_name") or name
+        run_id = config.get("run_id")
+        recursion_limit = config.get("recursion_limit", recursion_limit)
+        max_concurrency = config.get("max_concurrency", max_concurrency)
+    if tags:
+        run_tags = _merge_tags(run_tags, tags)
+    if metadata:
+        run_meta = {**run_meta, **metadata}
+    return RunContext(
+        name,
+        run_type,
+        parent=parent,
+        tags=run_tags,
+        metadata=run_meta,
+        sink=sink,
+        configurable=configurable,
+        recursion_limit=recursion_limit,
+        max_concurrency=max_concurrency,
+        run_id=run_id,
+    )
+
+
+def _merge_tags(base: list[str], more: list[str]) -> list[str]:
+    return [*base, *(t for t in more if t not in base)]
+
+
+@contextmanager
+def using_run(run: RunContext | None) -> Iterator[None]:
+    """Make ``run`` the current run for the code in the ``with`` block (same task/thread)."""
+    token = _CURRENT.set(run)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
+
+
+def run_in_context(run: RunContext | None, fn: Callable[..., T], *args: Any) -> T:
+    """Call ``fn(*args)`` with ``run`` as the current run."""
+    token = _CURRENT.set(run)
+    try:
+        return fn(*args)
+    finally:
+        _CURRENT.reset(token)

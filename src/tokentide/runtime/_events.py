@@ -1,0 +1,242 @@
+"""`astream_events`: LangChain "v2" event dicts for a run and every run nested in it.
+
+A sink attached to a scope turns each run's life into event dicts and puts them into a bounded
+channel; the events are handed to the consumer from that channel. The run itself executes in a
+producer task that the consumer owns: leaving the ``async for`` early cancels it, which closes
+every stream under it (model generation, HTTP responses).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypedDict
+
+from ._base import NO_INPUT, aclose_quietly
+from ._config import RunnableConfig
+from ._context import _CURRENT, PARENT_KEY, RunContext, resolve_parent
+from ._sink import Channel, ChannelClosed, RunSink
+
+if TYPE_CHECKING:
+    from ._base import Runnable
+
+__all__ = [
+    "EventFilter",
+    "EventStreamSink",
+    "StreamEvent",
+    "adispatch_custom_event",
+    "dispatch_custom_event",
+    "stream_events",
+]
+
+#: How many events may wait for a slow consumer before producers are paused.
+EVENT_BUFFER = 1024
+
+
+class StreamEvent(TypedDict, total=False):
+    """One event of ``astream_events(version="v2")`` (same keys as LangChain's)."""
+
+    event: str
+    data: dict[str, Any]
+    run_id: str
+    name: str
+    tags: list[str]
+    metadata: dict[str, Any]
+    parent_ids: list[str]
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which runs' events to keep (LangChain's include/exclude semantics)."""
+
+    include_names: frozenset[str] | None = None
+    include_types: frozenset[str] | None = None
+    include_tags: frozenset[str] | None = None
+    exclude_names: frozenset[str] | None = None
+    exclude_types: frozenset[str] | None = None
+    exclude_tags: frozenset[str] | None = None
+
+    @classmethod
+    def make(cls, *lists: Sequence[str] | None) -> EventFilter | None:
+        if not any(lists):
+            return None
+        for values in lists:
+            if isinstance(values, str):
+                raise TypeError(f"event filters take lists of strings, got the string {values!r}")
+        sets = [frozenset(v) if v else None for v in lists]
+        return cls(*sets)
+
+    def allows(self, name: str, run_type: str, tags: Sequence[str]) -> bool:
+        include = True
+        if self.include_names or self.include_types or self.include_tags:
+            include = bool(
+                (self.include_names and name in self.include_names)
+                or (self.include_types and run_type in self.include_types)
+                or (self.include_tags and not self.include_tags.isdisjoint(tags))
+            )
+        if not include:
+            return False
+        if self.exclude_names and name in self.exclude_names:
+            return False
+        if self.exclude_types and run_type in self.exclude_types:
+            return False
+        return not (self.exclude_tags and not self.exclude_tags.isdisjoint(tags))
+
+
+_NAMES: dict[str, tuple[str, str, str]] = {}
+
+
+def _names(run_type: str) -> tuple[str, str, str]:
+    names = _NAMES.get(run_type)
+    if names is None:
+        names = _NAMES[run_type] = (
+            f"on_{run_type}_start",
+            f"on_{run_type}_stream",
+            f"on_{run_type}_end",
+        )
+    return names
+
+
+class EventStreamSink(RunSink):
+    """Builds v2 event dicts and puts them into a bounded channel."""
+
+    __slots__ = ("channel", "filter")
+
+    def __init__(self, channel: Channel[StreamEvent], event_filter: EventFilter | None) -> None:
+        self.channel = channel
+        self.filter = event_filter
+
+    @property
+    def backlogged(self) -> bool:
+        return self.channel.full
+
+    async def drained(self) -> None:
+        await self.channel.wait_room()
+
+    def _visible(self, run: RunContext) -> bool:
+        state = run.sink_state
+        if state is None:
+            flt = self.filter
+            state = run.sink_state = flt is None or flt.allows(run.name, run.run_type, run.tags)
+        return bool(state)
+
+    def _event(self, run: RunContext, event: str, data: dict[str, Any]) -> StreamEvent:
+        return {
+            "event": event,
+            "data": data,
+            "run_id": run.run_id,
+            "name": run.name,
+            "tags": run.tags,
+            "metadata": run.metadata,
+            "parent_ids": run.parent_ids,
+        }
+
+    def on_start(self, run: RunContext, input: Any) -> None:
+        if self._visible(run):
+            data = {} if input is NO_INPUT else {"input": input}
+            self.channel.put(self._event(run, _names(run.run_type)[0], data))
+
+    def on_stream(self, run: RunContext, chunk: Any) -> None:
+        if self._visible(run):
+            self.channel.put(self._event(run, _names(run.run_type)[1], {"chunk": chunk}))
+
+    def on_end(self, run: RunContext, output: Any, input: Any) -> None:
+        if self._visible(run):
+            data = {"output": output} if input is NO_INPUT else {"output": output, "input": input}
+            self.channel.put(self._event(run, _names(run.run_type)[2], data))
+
+    def on_custom(self, run: RunContext, name: str, data: Any) -> None:
+        flt = self.filter
+        if flt is None or flt.allows(name, "custom", run.tags):
+            event = self._event(run, "on_custom_event", data)
+            event["name"] = name
+            self.channel.put(event)
+
+
+async def stream_events(
+    runnable: Runnable[Any, Any],
+    input: Any,
+    config: RunnableConfig | None,
+    version: str,
+    event_filter: EventFilter | None,
+    kwargs: dict[str, Any],
+) -> AsyncIterator[StreamEvent]:
+    """Run ``runnable.astream`` in a producer task and yield the events its runs emit."""
+    if version not in ("v2", "v1"):
+        raise ValueError(f"astream_events supports version='v2' (got {version!r})")
+    if config and PARENT_KEY in config:
+        config = {k: v for k, v in config.items() if k != PARENT_KEY}  # type: ignore[assignment]
+    channel: Channel[StreamEvent] = Channel(EVENT_BUFFER)
+    sink = EventStreamSink(channel, event_filter)
+    scope = RunContext("", "scope", sink=sink)
+
+    async def produce() -> None:
+        _CURRENT.set(scope)  # this task's own context copy
+        stream = runnable.astream(input, config, **kwargs)
+        try:
+            async for _ in stream:
+                pass
+        except ChannelClosed:
+            pass
+        except BaseException as exc:
+            channel.close(exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+        else:
+            channel.close()
+        finally:
+            await aclose_quietly(stream)
+
+    task = asyncio.ensure_future(produce())
+    try:
+        async for event in channel:
+            yield event
+    finally:
+        if not task.done():
+            channel.cancel()
+            task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            if not task.cancelled():
+                raise
+
+
+def _custom_target(config: RunnableConfig | None) -> RunContext:
+    run = resolve_parent(config)
+    if run is None or run.run_type == "scope":
+        raise RuntimeError(
+            "dispatch_custom_event() must be called from code running inside a runnable "
+            "(a RunnableLambda, a graph node, a tool); no current run was found"
+        )
+    return run
+
+
+def dispatch_custom_event(name: str, data: Any, *, config: RunnableConfig | None = None) -> None:
+    """Send a custom event to whoever streams the enclosing run (``on_custom_event``).
+
+    No ``config`` is needed, in sync or async code, on every supported Python version.
+
+    Example::
+
+        def step(x):
+            dispatch_custom_event("progress", {"done": 0.5})
+            return x
+    """
+    run = _custom_target(config)
+    sink = run.sink
+    if sink is not None:
+        sink.on_custom(run, name, data)
+
+
+async def adispatch_custom_event(
+    name: str, data: Any, *, config: RunnableConfig | None = None
+) -> None:
+    """Async :func:`dispatch_custom_event` (waits if the consumer is behind)."""
+    run = _custom_target(config)
+    sink = run.sink
+    if sink is not None:
+        sink.on_custom(run, name, data)
+        if sink.backlogged:
+            await sink.drained()

@@ -1,0 +1,196 @@
+"""Sinks (who listens to runs) and the bounded channel that hands items to a consumer.
+
+A sink is attached to a scope; every run under that scope reports its life to it with typed
+calls. A sink never calls back into the producer: it builds what its consumer wants (event
+dicts, ``(chunk, metadata)`` tuples) and puts it into a bounded :class:`Channel`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from ._context import RunContext
+
+__all__ = ["Channel", "ChannelClosed", "RunSink"]
+
+T = TypeVar("T")
+
+
+class RunSink:
+    """Receives the life of every run under the scope it is attached to. All no-ops here.
+
+    Producers on the event loop check :attr:`backlogged` after a call and ``await
+    drained()`` when it is true; producers on other threads are blocked inside the call.
+    """
+
+    __slots__ = ()
+
+    @property
+    def backlogged(self) -> bool:
+        return False
+
+    async def drained(self) -> None:
+        return None
+
+    def on_start(self, run: RunContext, input: Any) -> None:
+        """A run started; ``input`` is ``NO_INPUT`` when it arrives as a stream."""
+
+    def on_stream(self, run: RunContext, chunk: Any) -> None:
+        """A run produced one output chunk."""
+
+    def on_end(self, run: RunContext, output: Any, input: Any) -> None:
+        """A run finished (or was closed early: ``output`` is then what it produced so far)."""
+
+    def on_error(self, run: RunContext, error: BaseException) -> None:
+        """A run raised."""
+
+    def on_custom(self, run: RunContext, name: str, data: Any) -> None:
+        """User code dispatched a custom event."""
+
+
+class ChannelClosed(Exception):
+    """Raised by :meth:`Channel.put` when the consumer has gone away."""
+
+
+class Channel(Generic[T]):
+    """A bounded single-consumer channel from producers (loop or other threads) to one async
+    consumer on the event loop.
+
+    - On the loop thread, :meth:`put` never blocks (it may exceed the cap by the items one
+      synchronous step produces); producers then ``await wait_room()`` while :attr:`full`.
+    - On another thread, :meth:`put` blocks until there is room.
+    - :meth:`close` ends the stream, optionally with an exception raised to the consumer
+      after the items already queued.
+    """
+
+    __slots__ = (
+        "_closed",
+        "_cond",
+        "_error",
+        "_items",
+        "_loop",
+        "_loop_thread",
+        "_low",
+        "_room_waiter",
+        "_thread_waiting",
+        "_waiter",
+        "cancelled",
+        "maxsize",
+    )
+
+    def __init__(self, maxsize: int = 256) -> None:
+        self.maxsize = maxsize
+        self._low = max(1, maxsize // 2)
+        self._items: deque[T] = deque()
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._waiter: asyncio.Future[None] | None = None
+        self._room_waiter: asyncio.Future[None] | None = None
+        self._cond = threading.Condition()
+        self._thread_waiting = 0
+        self._closed = False
+        self._error: BaseException | None = None
+        self.cancelled = False
+
+    @property
+    def full(self) -> bool:
+        return len(self._items) >= self.maxsize
+
+    def put(self, item: T) -> None:
+        if self.cancelled:
+            raise ChannelClosed("the consumer of this stream has gone away")
+        if threading.get_ident() == self._loop_thread:
+            self._items.append(item)
+            waiter = self._waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+            return
+        with self._cond:
+            while len(self._items) >= self.maxsize and not self.cancelled:
+                self._thread_waiting += 1
+                try:
+                    self._cond.wait(0.5)
+                finally:
+                    self._thread_waiting -= 1
+            if self.cancelled:
+                raise ChannelClosed("the consumer of this stream has gone away")
+            self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None:
+            self._loop.call_soon_threadsafe(_wake, waiter)
+
+    async def wait_room(self) -> None:
+        """Wait (on the loop) until the consumer has drained below the low-water mark."""
+        while len(self._items) >= self._low and not self.cancelled:
+            fut = self._room_waiter
+            if fut is None or fut.done():
+                fut = self._room_waiter = self._loop.create_future()
+            await fut
+
+    def close(self, error: BaseException | None = None) -> None:
+        """End the stream (from the loop thread or another thread)."""
+        if threading.get_ident() == self._loop_thread:
+            self._close(error)
+        else:
+            self._loop.call_soon_threadsafe(self._close, error)
+
+    def _close(self, error: BaseException | None) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._error = error
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def cancel(self) -> None:
+        """The consumer is gone: wake blocked producers and make further puts fail."""
+        self.cancelled = True
+        with self._cond:
+            self._cond.notify_all()
+        fut = self._room_waiter
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+
+    def _made_room(self) -> None:
+        fut = self._room_waiter
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+        if self._thread_waiting:
+            with self._cond:
+                self._cond.notify_all()
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        items = self._items
+        while not items:
+            if self._closed:
+                error = self._error
+                if error is not None:
+                    self._error = None
+                    raise error
+                raise StopAsyncIteration
+            waiter = self._waiter = self._loop.create_future()
+            if items or self._closed:
+                self._waiter = None
+                continue
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+        item = items.popleft()
+        if len(items) < self._low:
+            self._made_room()
+        return item
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

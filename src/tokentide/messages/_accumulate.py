@@ -1,0 +1,162 @@
+"""Collecting a stream of chunks into one message, the cheap way."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Literal, overload
+
+from ._ai import AIMessage, AIMessageChunk, _Log
+from ._base import (
+    BaseMessage,
+    BaseMessageChunk,
+    HumanMessage,
+    HumanMessageChunk,
+    SystemMessage,
+    SystemMessageChunk,
+    _merge_optional,
+)
+from ._merge import merge_ids
+from ._tools import ToolCallChunk, merge_tool_call_chunks
+from ._usage import UsageMetadata, add_usage
+
+__all__ = ["ChunkAccumulator", "merge_message_chunks", "message_chunk_to_message"]
+
+
+class ChunkAccumulator:
+    """Fold a stream of `AIMessageChunk`s into one, with the same rules as ``+``.
+
+    Cheaper than ``acc = acc + chunk``: no intermediate chunk is built; text pieces go to a
+    list that is joined when asked for.
+
+    Example::
+
+        acc = ChunkAccumulator()
+        for chunk in model.stream("hi"):
+            acc.add(chunk)
+        message = acc.result()  # an AIMessageChunk
+        acc.text                # the text so far
+    """
+
+    __slots__ = ("_log", "_id", "_name", "_usage", "_kwargs", "_metadata", "_position", "count")
+
+    def __init__(self) -> None:
+        self._log = _Log("", [])
+        self._id: str | None = None
+        self._name: str | None = None
+        self._usage: UsageMetadata | None = None
+        self._kwargs: dict[str, Any] | None = None
+        self._metadata: dict[str, Any] | None = None
+        self._position: Literal["last"] | None = None
+        self.count = 0
+        """How many chunks were added."""
+
+    def add(self, chunk: AIMessageChunk) -> None:
+        """Merge ``chunk`` into the accumulated message."""
+        self.count += 1
+        text = chunk._content
+        if text is None:
+            text = chunk.content
+        if text:
+            self._log.append_text(text)
+        tools = chunk._tcc if chunk._log is None else chunk.tool_call_chunks
+        if tools:
+            self._log.tools.extend(tools)
+        if chunk.id is not None and chunk.id != self._id:
+            self._id = merge_ids(self._id, chunk.id)
+        if self._name is None:
+            self._name = chunk.name
+        if chunk.usage_metadata is not None:
+            self._usage = add_usage(self._usage, chunk.usage_metadata)
+        if chunk._additional_kwargs:
+            self._kwargs = _merge_optional(self._kwargs, chunk._additional_kwargs)
+        if chunk._response_metadata:
+            self._metadata = _merge_optional(self._metadata, chunk._response_metadata)
+        if chunk.chunk_position is not None:
+            self._position = chunk.chunk_position
+
+    @property
+    def text(self) -> str:
+        """The text accumulated so far."""
+        return self._log.text(self._log.size)
+
+    @property
+    def tool_call_chunks(self) -> list[ToolCallChunk]:
+        """The tool-call pieces so far, merged by index."""
+        return merge_tool_call_chunks(self._log.tools)
+
+    @property
+    def usage_metadata(self) -> UsageMetadata | None:
+        """The summed token usage so far."""
+        return self._usage
+
+    def result(self) -> AIMessageChunk:
+        """The merged chunk (a new object on every call)."""
+        return AIMessageChunk(
+            self.text,
+            id=self._id,
+            name=self._name,
+            tool_call_chunks=self.tool_call_chunks,
+            usage_metadata=self._usage,
+            additional_kwargs=dict(self._kwargs) if self._kwargs else None,
+            response_metadata=dict(self._metadata) if self._metadata else None,
+            chunk_position=self._position,
+        )
+
+
+def merge_message_chunks(chunks: Iterable[AIMessageChunk]) -> AIMessageChunk:
+    """Merge chunks into one `AIMessageChunk` (an empty one if there are none).
+
+    Example::
+
+        merge_message_chunks([AIMessageChunk("a"), AIMessageChunk("b")]).content  # "ab"
+    """
+    acc = ChunkAccumulator()
+    add = acc.add
+    for chunk in chunks:
+        add(chunk)
+    return acc.result()
+
+
+@overload
+def message_chunk_to_message(chunk: AIMessageChunk) -> AIMessage: ...
+@overload
+def message_chunk_to_message(chunk: BaseMessage) -> BaseMessage: ...
+
+
+def message_chunk_to_message(chunk: BaseMessage) -> BaseMessage:
+    """The complete message for a chunk (``AIMessageChunk`` → ``AIMessage``, ...).
+
+    Tool calls are parsed from the tool-call pieces. Anything that is not a chunk is returned
+    unchanged.
+
+    Example::
+
+        message_chunk_to_message(AIMessageChunk("hi"))  # AIMessage(content='hi')
+    """
+    if isinstance(chunk, AIMessageChunk):
+        return AIMessage(
+            chunk.content,
+            id=chunk.id,
+            name=chunk.name,
+            tool_calls=list(chunk.tool_calls),
+            invalid_tool_calls=list(chunk.invalid_tool_calls),
+            usage_metadata=chunk.usage_metadata,
+            additional_kwargs=dict(chunk._additional_kwargs) if chunk._additional_kwargs else None,
+            response_metadata=dict(chunk._response_metadata) if chunk._response_metadata else None,
+        )
+    if not isinstance(chunk, BaseMessageChunk):
+        return chunk
+    target: type[BaseMessage]
+    if isinstance(chunk, HumanMessageChunk):
+        target = HumanMessage
+    elif isinstance(chunk, SystemMessageChunk):
+        target = SystemMessage
+    else:
+        return chunk
+    return target(
+        chunk.content,
+        id=chunk.id,
+        name=chunk.name,
+        additional_kwargs=dict(chunk._additional_kwargs) if chunk._additional_kwargs else None,
+        response_metadata=dict(chunk._response_metadata) if chunk._response_metadata else None,
+    )

@@ -1,0 +1,16 @@
+"""Chat and completion models: the fake scripted model, the embedded local model, and
+OpenAI-compatible clients.
+
+Example::
+
+    from tokentide.models import FakeChatModel
+
+    model = FakeChatModel(responses=[["Hel", "lo"]])
+    for chunk in model.stream("hi"):
+        print(chunk.content, end="|")
+"""
+
+from ._base import BaseChatModel, LanguageModelInput
+from ._fake import FakeChatModel
+
+__all__ = ["BaseChatModel", "FakeChatModel", "LanguageModelInput"]

@@ -1,0 +1,371 @@
+"""`BaseChatModel`: a provider implements one generator of deltas; everything else follows.
+
+A provider implements ``_stream`` (sync) and/or ``_astream`` (async), yielding
+``AIMessageChunk``s; a provider that cannot stream may implement ``_generate`` instead (its
+``stream()`` then yields one chunk). ``invoke`` is the merged stream.
+
+The public methods add, only when someone listens to the run, the run's events; and always:
+
+- the same message ``id`` on every chunk of one reply;
+- after the first chunk, any failure becomes a ``StreamError`` carrying the partial message;
+- closing the stream early (``break``, ``aclose()``, cancellation) closes the provider's
+  generator at once, which stops generation or closes the HTTP response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import json
+import threading
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any, ClassVar
+from uuid import uuid4
+
+from tokentide.errors import StreamError, StreamInterrupted
+from tokentide.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    ChunkAccumulator,
+    convert_to_messages,
+    message_chunk_to_message,
+)
+from tokentide.runtime._base import Runnable, aclose_quietly
+from tokentide.runtime._config import RunnableConfig
+from tokentide.runtime._context import RunContext
+from tokentide.runtime._sink import ChannelClosed
+
+__all__ = ["BaseChatModel", "LanguageModelInput", "sync_to_async_stream"]
+
+LanguageModelInput = Any
+"""A str, a message, a list of messages / ``(role, content)`` tuples / OpenAI-style dicts, or a
+prompt value."""
+
+
+class BaseChatModel(Runnable[LanguageModelInput, AIMessage]):
+    """Base of every chat model.
+
+    Subclasses implement ``_stream(messages, stop=None, **kwargs)`` and/or ``_astream(...)``
+    yielding ``AIMessageChunk``s (or ``_generate`` returning one ``AIMessage``), and set
+    ``provider`` and ``model_name`` for the run metadata (``ls_provider``, ``ls_model_name``).
+
+    Example::
+
+        from tokentide.models import FakeChatModel
+
+        model = FakeChatModel(responses=[["Hel", "lo"]])
+        for chunk in model.stream("hi"):
+            print(chunk.content, end="|")  # Hel|lo|
+    """
+
+    run_type = "chat_model"
+    provider: ClassVar[str] = "unknown"
+    model_name: str = "unknown"
+    temperature: float | None = None
+    max_tokens: int | None = None
+
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self.name = name
+        self.tags = list(tags) if tags else None
+        self.metadata = dict(metadata) if metadata else None
+
+    # ------------------------------------------------------------------ provider hooks
+
+    def _stream(
+        self, messages: list[BaseMessage], *, stop: list[str] | None = None, **kwargs: Any
+    ) -> Iterator[AIMessageChunk]:
+        if type(self)._generate is BaseChatModel._generate:
+            raise NotImplementedError(f"{type(self).__name__} implements neither _stream nor _generate")
+        message = self._generate(messages, stop=stop, **kwargs)
+        yield _as_chunk(message)
+
+    async def _astream(
+        self, messages: list[BaseMessage], *, stop: list[str] | None = None, **kwargs: Any
+    ) -> AsyncIterator[AIMessageChunk]:
+        stream = sync_to_async_stream(self._stream, messages, stop=stop, **kwargs)
+        try:
+            async for chunk in stream:
+                yield chunk
+        finally:
+            await aclose_quietly(stream)
+
+    def _generate(
+        self, messages: list[BaseMessage], *, stop: list[str] | None = None, **kwargs: Any
+    ) -> AIMessage:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ metadata
+
+    def _run_metadata(self) -> dict[str, Any]:
+        meta: dict[str, Any] = {
+            "ls_provider": self.provider,
+            "ls_model_name": self.model_name,
+            "ls_model_type": "chat",
+            "ls_temperature": self.temperature,
+        }
+        if self.max_tokens is not None:
+            meta["ls_max_tokens"] = self.max_tokens
+        if self.metadata:
+            meta.update(self.metadata)
+        return meta
+
+    # ------------------------------------------------------------------ public API
+
+    def stream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> Iterator[AIMessageChunk]:
+        """Yield the reply chunk by chunk. ``break`` stops generation at once."""
+        messages = convert_to_messages(input)
+        run = self._new_run(config)
+        chunks = self._guard(self._stream(messages, stop=stop, **kwargs))
+        if run.sink is None:
+            return chunks
+        return self._observe(run, {"messages": [messages]}, chunks)
+
+    def astream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[AIMessageChunk]:
+        """Async :meth:`stream`; ``aclose()`` or cancellation stops generation at once."""
+        messages = convert_to_messages(input)
+        run = self._new_run(config)
+        chunks = self._aguard(self._astream(messages, stop=stop, **kwargs))
+        if run.sink is None:
+            return chunks
+        return self._aobserve(run, {"messages": [messages]}, chunks)
+
+    def invoke(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AIMessage:
+        """The whole reply (the merged stream: listeners still see every token)."""
+        acc = ChunkAccumulator()
+        for chunk in self.stream(input, config, stop=stop, **kwargs):
+            acc.add(chunk)
+        return message_chunk_to_message(acc.result())  # type: ignore[return-value]
+
+    async def ainvoke(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AIMessage:
+        """Async :meth:`invoke`."""
+        acc = ChunkAccumulator()
+        stream = self.astream(input, config, stop=stop, **kwargs)
+        try:
+            async for chunk in stream:
+                acc.add(chunk)
+        finally:
+            await aclose_quietly(stream)
+        return message_chunk_to_message(acc.result())  # type: ignore[return-value]
+
+    # Composition hooks (a model inside a chain gets its input folded from the previous step).
+    def _call(self, input: Any, run: RunContext, **kwargs: Any) -> AIMessage:
+        return self.invoke(input, run.child_config(), **kwargs)
+
+    def _iter(self, input: Any, run: RunContext, **kwargs: Any) -> Iterator[AIMessageChunk]:
+        return self._guard(self._stream(convert_to_messages(input), **kwargs))
+
+    def _aiter(self, input: Any, run: RunContext, **kwargs: Any) -> AsyncIterator[AIMessageChunk]:
+        return self._aguard(self._astream(convert_to_messages(input), **kwargs))
+
+    def _transform(
+        self, inputs: Iterator[Any], run: RunContext, **kwargs: Any
+    ) -> Iterator[AIMessageChunk]:
+        return self._iter(_last_input(list(inputs)), run, **kwargs)
+
+    async def _atransform(
+        self, inputs: AsyncIterator[Any], run: RunContext, **kwargs: Any
+    ) -> AsyncIterator[AIMessageChunk]:
+        items = [item async for item in inputs]
+        stream = self._aiter(_last_input(items), run, **kwargs)
+        try:
+            async for chunk in stream:
+                yield chunk
+        finally:
+            await aclose_quietly(stream)
+
+    def transform(
+        self, inputs: Iterator[Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[AIMessageChunk]:
+        return self.stream(_last_input(list(inputs)), config, **kwargs)
+
+    async def atransform(  # type: ignore[override]
+        self, inputs: AsyncIterator[Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[AIMessageChunk]:
+        items = [item async for item in inputs]
+        stream = self.astream(_last_input(items), config, **kwargs)
+        try:
+            async for chunk in stream:
+                yield chunk
+        finally:
+            await aclose_quietly(stream)
+
+    # ------------------------------------------------------------------ guards
+
+    def _guard(self, chunks: Iterator[AIMessageChunk]) -> Iterator[AIMessageChunk]:
+        acc: ChunkAccumulator | None = None
+        msg_id: str | None = None
+        try:
+            for chunk in chunks:
+                if acc is None:
+                    acc = ChunkAccumulator()
+                    msg_id = chunk.id or f"lc_run--{uuid4()}"
+                if chunk.id is None:
+                    chunk.id = msg_id
+                acc.add(chunk)
+                yield chunk
+        except StreamError as exc:
+            if exc.partial is None and acc is not None:
+                exc.partial = acc.result()
+            raise
+        except (ChannelClosed, GeneratorExit):
+            raise
+        except Exception as exc:
+            if acc is None:
+                raise
+            raise _interrupted(exc, acc) from exc
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+
+    async def _aguard(self, chunks: AsyncIterator[AIMessageChunk]) -> AsyncIterator[AIMessageChunk]:
+        acc: ChunkAccumulator | None = None
+        msg_id: str | None = None
+        try:
+            async for chunk in chunks:
+                if acc is None:
+                    acc = ChunkAccumulator()
+                    msg_id = chunk.id or f"lc_run--{uuid4()}"
+                if chunk.id is None:
+                    chunk.id = msg_id
+                acc.add(chunk)
+                yield chunk
+        except StreamError as exc:
+            if exc.partial is None and acc is not None:
+                exc.partial = acc.result()
+            raise
+        except (ChannelClosed, GeneratorExit, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            if acc is None:
+                raise
+            raise _interrupted(exc, acc) from exc
+        finally:
+            await aclose_quietly(chunks)
+
+
+def _interrupted(exc: Exception, acc: ChunkAccumulator) -> StreamError:
+    return StreamInterrupted(
+        f"the stream failed after it had started: {type(exc).__name__}: {exc}",
+        partial=acc.result(),
+        retryable=False,
+    )
+
+
+def _last_input(items: Sequence[Any]) -> Any:
+    """A model's input arriving as a stream: prompt values and messages come whole; text is
+    joined."""
+    if not items:
+        raise ValueError("the model received an empty input stream")
+    if all(isinstance(item, str) for item in items):
+        return "".join(items)
+    return items[-1]
+
+
+def _as_chunk(message: AIMessage | AIMessageChunk) -> AIMessageChunk:
+    if isinstance(message, AIMessageChunk):
+        return message
+    return AIMessageChunk(
+        content=message.content,
+        id=message.id,
+        tool_call_chunks=[
+            {
+                "name": call["name"],
+                "args": _json_dumps(call["args"]),
+                "id": call.get("id"),
+                "index": i,
+                "type": "tool_call_chunk",
+            }
+            for i, call in enumerate(message.tool_calls)
+        ],
+        usage_metadata=message.usage_metadata,
+        response_metadata=dict(message.response_metadata),
+    )
+
+
+def _json_dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+async def sync_to_async_stream(fn: Any, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+    """Run a blocking generator in a worker thread and hand its items to async code through a
+    bounded queue. Closing the async stream stops the generator at its next item."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[tuple[int, Any]] = asyncio.Queue(maxsize=64)
+    stop = threading.Event()
+    ctx = contextvars.copy_context()
+
+    def put(item: tuple[int, Any]) -> None:
+        fut = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
+        while not stop.is_set():
+            try:
+                fut.result(timeout=0.1)
+                return
+            except concurrent.futures.TimeoutError:
+                continue
+
+    def work() -> None:
+        gen = fn(*args, **kwargs)
+        try:
+            for item in gen:
+                if stop.is_set():
+                    break
+                put((0, item))
+            else:
+                put((1, None))
+        except BaseException as exc:
+            put((2, exc))
+        finally:
+            gen.close()
+
+    future = loop.run_in_executor(None, ctx.run, work)
+    try:
+        while True:
+            kind, item = await queue.get()
+            if kind == 0:
+                yield item
+            elif kind == 1:
+                return
+            else:
+                raise item
+    finally:
+        stop.set()
+        while not queue.empty():
+            queue.get_nowait()
+        await asyncio.shield(future)

@@ -1,0 +1,153 @@
+"""`FakeChatModel`: scripted replies for tests, demos and benchmarks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any, ClassVar
+from uuid import uuid4
+
+from tokentide.errors import StreamInterrupted
+from tokentide.messages import AIMessage, AIMessageChunk, BaseMessage, UsageMetadata
+
+from ._base import BaseChatModel
+
+__all__ = ["FakeChatModel"]
+
+_TOKEN = re.compile(r"\s*\S+\s*|\s+")
+
+Reply = str | Sequence[str] | AIMessage
+
+
+class FakeChatModel(BaseChatModel):
+    """A chat model that replies from a script, streaming like a real one.
+
+    - ``responses``: the replies, used in turn (cycling). A ``str`` streams word by word
+      (each word with its surrounding spaces); a list of strings streams exactly those
+      chunks; an ``AIMessage`` streams its content and tool calls.
+    - ``delay``: seconds to wait before each chunk (``time.sleep`` / ``asyncio.sleep``).
+    - ``error_after``: raise ``StreamInterrupted`` after this many chunks (fault injection).
+
+    Every reply ends with a chunk carrying ``usage_metadata`` (input: words of the prompt;
+    output: chunks streamed) and ``finish_reason``.
+
+    Example::
+
+        model = FakeChatModel(responses=[["Hello", " world"]])
+        assert model.invoke("hi").content == "Hello world"
+    """
+
+    provider: ClassVar[str] = "fake"
+
+    def __init__(
+        self,
+        responses: Sequence[Reply] = ("Hello from the fake model.",),
+        *,
+        delay: float = 0.0,
+        error_after: int | None = None,
+        model_name: str = "fake-chat",
+        temperature: float | None = None,
+        name: str | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(name=name, tags=tags, metadata=metadata)
+        if isinstance(responses, str):
+            raise TypeError("responses must be a list of replies, e.g. responses=['Hello']")
+        if not responses:
+            raise ValueError("responses must hold at least one reply")
+        if delay < 0:
+            raise ValueError(f"delay must be >= 0 seconds, got {delay}")
+        self.responses = list(responses)
+        self.delay = delay
+        self.error_after = error_after
+        self.model_name = model_name
+        self.temperature = temperature
+        self._next = 0
+
+    def get_name(self) -> str:
+        return self.name or "FakeChatModel"
+
+    def _take(self) -> Reply:
+        reply = self.responses[self._next % len(self.responses)]
+        self._next += 1
+        return reply
+
+    def _plan(
+        self, messages: list[BaseMessage]
+    ) -> tuple[Sequence[str], AIMessage | None, int]:
+        reply = self._take()
+        message = reply if isinstance(reply, AIMessage) else None
+        text = message.content if message is not None else reply
+        pieces: Sequence[str] = _TOKEN.findall(text) if isinstance(text, str) else text
+        n_in = sum(len(m.content.split()) for m in messages)
+        return pieces, message, n_in
+
+    def _final(self, n_in: int, n_out: int, message: AIMessage | None) -> AIMessageChunk:
+        usage: UsageMetadata = {
+            "input_tokens": n_in,
+            "output_tokens": n_out,
+            "total_tokens": n_in + n_out,
+        }
+        tool_chunks: list[Any] = []
+        if message is not None:
+            tool_chunks = [
+                {
+                    "name": call["name"],
+                    "args": json.dumps(call["args"]),
+                    "id": call.get("id") or f"call_{uuid4().hex[:12]}",
+                    "index": i,
+                    "type": "tool_call_chunk",
+                }
+                for i, call in enumerate(message.tool_calls)
+            ]
+        reason = "tool_calls" if tool_chunks else "stop"
+        return AIMessageChunk(
+            content="",
+            tool_call_chunks=tool_chunks,
+            usage_metadata=usage,
+            response_metadata={"finish_reason": reason, "model_name": self.model_name},
+            chunk_position="last",
+        )
+
+    def _fail(self, n: int) -> StreamInterrupted:
+        return StreamInterrupted(f"scripted failure after {n} chunks (error_after={n})")
+
+    def _stream(
+        self, messages: list[BaseMessage], *, stop: list[str] | None = None, **kwargs: Any
+    ) -> Iterator[AIMessageChunk]:
+        pieces, message, n_in = self._plan(messages)
+        msg_id = f"lc_run--{uuid4()}"
+        delay, error_after = self.delay, self.error_after
+        n = 0
+        for text in pieces:
+            if error_after is not None and n >= error_after:
+                raise self._fail(n)
+            if delay:
+                time.sleep(delay)
+            yield AIMessageChunk(content=text, id=msg_id)
+            n += 1
+        if error_after is not None and n >= error_after:
+            raise self._fail(n)
+        yield self._final(n_in, n, message)
+
+    async def _astream(
+        self, messages: list[BaseMessage], *, stop: list[str] | None = None, **kwargs: Any
+    ) -> AsyncIterator[AIMessageChunk]:
+        pieces, message, n_in = self._plan(messages)
+        msg_id = f"lc_run--{uuid4()}"
+        delay, error_after = self.delay, self.error_after
+        n = 0
+        for text in pieces:
+            if error_after is not None and n >= error_after:
+                raise self._fail(n)
+            if delay:
+                await asyncio.sleep(delay)
+            yield AIMessageChunk(content=text, id=msg_id)
+            n += 1
+        if error_after is not None and n >= error_after:
+            raise self._fail(n)
+        yield self._final(n_in, n, message)

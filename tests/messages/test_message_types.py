@@ -43,7 +43,12 @@ def test_type_and_defaults(cls: type[BaseMessage], kind: str) -> None:
 
 def test_tool_and_chat_types() -> None:
     tool = ToolMessage("4", tool_call_id="c1")
-    assert (tool.type, tool.tool_call_id, tool.status, tool.artifact) == ("tool", "c1", "success", None)
+    assert (tool.type, tool.tool_call_id, tool.status, tool.artifact) == (
+        "tool",
+        "c1",
+        "success",
+        None,
+    )
     assert ToolMessage(4, tool_call_id="c1").content == "4"
     chat = ChatMessage("hi", role="critic")
     assert (chat.type, chat.role) == ("chat", "critic")
@@ -68,7 +73,9 @@ def test_equality_compares_fields() -> None:
     assert AIMessage("x", id="1") == AIMessage("x", id="1")
     assert AIMessage("x", id="1") != AIMessage("x", id="2")
     assert AIMessage("x", response_metadata={}) == AIMessage("x")
-    assert AIMessage("x", usage_metadata={"input_tokens": 1, "output_tokens": 1, "total_tokens": 2}) != AIMessage("x")
+    assert AIMessage(
+        "x", usage_metadata={"input_tokens": 1, "output_tokens": 1, "total_tokens": 2}
+    ) != AIMessage("x")
     assert ToolMessage("x", tool_call_id="a") != ToolMessage("x", tool_call_id="b")
     merged = AIMessageChunk("a", id="1") + AIMessageChunk("b")
     assert merged == AIMessageChunk("ab", id="1")
@@ -82,7 +89,9 @@ def test_messages_are_unhashable() -> None:
 def test_repr_shows_only_non_defaults() -> None:
     assert repr(AIMessageChunk("Hi", id="c-1")) == "AIMessageChunk(content='Hi', id='c-1')"
     assert repr(HumanMessage("")) == "HumanMessage(content='')"
-    assert repr(ToolMessage("4", tool_call_id="c1")) == "ToolMessage(content='4', tool_call_id='c1')"
+    assert (
+        repr(ToolMessage("4", tool_call_id="c1")) == "ToolMessage(content='4', tool_call_id='c1')"
+    )
     text = repr(AIMessage("", response_metadata={"finish_reason": "stop"}))
     assert text == "AIMessage(content='', response_metadata={'finish_reason': 'stop'})"
 
@@ -137,7 +146,11 @@ def test_model_dump_shapes() -> None:
 
 def test_to_dict_openai_shapes() -> None:
     assert SystemMessage("s").to_dict() == {"role": "system", "content": "s"}
-    assert HumanMessage("u", name="bob").to_dict() == {"role": "user", "content": "u", "name": "bob"}
+    assert HumanMessage("u", name="bob").to_dict() == {
+        "role": "user",
+        "content": "u",
+        "name": "bob",
+    }
     assert ToolMessage("4", tool_call_id="c1").to_dict() == {
         "role": "tool",
         "content": "4",

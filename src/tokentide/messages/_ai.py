@@ -253,6 +253,15 @@ class AIMessageChunk(AIMessage, BaseMessageChunk):
         self._content = value
 
     @property
+    def text(self) -> str:
+        """The text content of the message."""
+        text = self._content
+        if text is None:
+            assert self._log is not None
+            text = self._content = self._log.text(self._len)
+        return text
+
+    @property
     def tool_call_chunks(self) -> list[ToolCallChunk]:
         """The tool-call pieces, merged by index for a merged chunk."""
         chunks = self._tcc

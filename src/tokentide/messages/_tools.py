@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from typing_extensions import NotRequired, TypedDict
 
-from ._partial_json import parse_partial_json
+from tokentide.wire import parse_partial_json
 
 __all__ = [
     "InvalidToolCall",

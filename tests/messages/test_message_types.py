@@ -15,6 +15,7 @@ from tokentide.messages import (
     SystemMessage,
     SystemMessageChunk,
     ToolMessage,
+    UsageMetadata,
     message_chunk_to_message,
     tool_call,
     tool_call_chunk,
@@ -227,3 +228,16 @@ def test_message_chunk_to_message() -> None:
     assert msg.response_metadata == {"finish_reason": "tool_calls"}
     plain = HumanMessage("x")
     assert message_chunk_to_message(plain) is plain
+
+
+def test_chunk_model_dump_fast_path_matches_the_general_one() -> None:
+    usage: UsageMetadata = {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2}
+    for chunk in (
+        AIMessageChunk("x"),
+        AIMessageChunk("x", id="1", usage_metadata=usage, response_metadata={"a": [1]}),
+        AIMessageChunk("", chunk_position="last", additional_kwargs={"k": {"v": 1}}),
+    ):
+        dumped = chunk.model_dump()
+        assert dumped == BaseMessage.model_dump(chunk)
+        if chunk.usage_metadata is not None:
+            assert dumped["usage_metadata"] is not chunk.usage_metadata

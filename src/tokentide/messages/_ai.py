@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar, Literal
 
-from ._base import _COMMON_FIELDS, BaseMessage, BaseMessageChunk, _merge_optional
+from ._base import _COMMON_FIELDS, BaseMessage, BaseMessageChunk, _merge_optional, _plain_copy
 from ._merge import merge_ids
 from ._tools import (
     InvalidToolCall,
@@ -124,6 +124,8 @@ class AIMessage(BaseMessage):
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
+        if not (self.tool_calls or self.invalid_tool_calls):
+            return out
         calls: list[dict[str, Any]] = [
             _openai_tool_call(
                 call["id"], call["name"], json.dumps(call["args"], ensure_ascii=False)
@@ -134,10 +136,9 @@ class AIMessage(BaseMessage):
             _openai_tool_call(bad["id"], bad["name"] or "", bad["args"] or "")
             for bad in self.invalid_tool_calls
         ]
-        if calls:
-            out["tool_calls"] = calls
-            if not out["content"]:
-                out["content"] = None
+        out["tool_calls"] = calls
+        if not out["content"]:
+            out["content"] = None
         return out
 
     def pretty_repr(self) -> str:
@@ -315,6 +316,18 @@ class AIMessageChunk(AIMessage, BaseMessageChunk):
         if self._invalid_tool_calls is None:
             self._invalid_tool_calls = invalid
         return self._tool_calls, self._invalid_tool_calls
+
+    def model_dump(self) -> dict[str, Any]:
+        if self._log is not None or self._tcc or self._tool_calls or self._invalid_tool_calls:
+            return super().model_dump()
+        out = self._dump_common()  # the common case while streaming: no tool pieces
+        usage = self.usage_metadata
+        out["tool_calls"] = []
+        out["invalid_tool_calls"] = []
+        out["usage_metadata"] = _plain_copy(usage) if usage is not None else None
+        out["tool_call_chunks"] = []
+        out["chunk_position"] = self.chunk_position
+        return out
 
     def _detach(self) -> None:
         """Stop sharing the fold's log (before a field is assigned directly)."""

@@ -37,6 +37,15 @@ def _title(text: str, width: int = 80) -> str:
     return f"{side}{text}{side}{'=' if len(text) % 2 else ''}"
 
 
+def _plain_copy(value: Any) -> Any:
+    """Copy nested dicts and lists (much cheaper than ``copy.deepcopy`` for JSON-like data)."""
+    if isinstance(value, dict):
+        return {key: _plain_copy(item) for key, item in value.items()} if value else {}
+    if isinstance(value, list):
+        return [_plain_copy(item) for item in value] if value else []
+    return value
+
+
 class BaseMessage:
     """Base class of all messages: ``content`` text plus optional id, name and metadata.
 
@@ -138,13 +147,22 @@ class BaseMessage:
 
     def model_dump(self) -> dict[str, Any]:
         """The fields as a plain dict (LangChain's field names plus ``type``)."""
-        out: dict[str, Any] = {}
-        for key, _ in self._fields:
+        out = self._dump_common()
+        for key, _ in self._fields[len(_COMMON_FIELDS) :]:
             value = getattr(self, key)
-            out[key] = copy.deepcopy(value) if isinstance(value, (dict, list)) else value
-            if key == "response_metadata":
-                out["type"] = self.type
+            out[key] = _plain_copy(value) if isinstance(value, (dict, list)) else value
         return out
+
+    def _dump_common(self) -> dict[str, Any]:
+        kwargs, metadata = self._additional_kwargs, self._response_metadata
+        return {
+            "content": self.content,
+            "additional_kwargs": _plain_copy(kwargs) if kwargs else {},
+            "response_metadata": _plain_copy(metadata) if metadata else {},
+            "type": self.type,
+            "name": self.name,
+            "id": self.id,
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """The message in OpenAI's chat format, e.g. ``{"role": "user", "content": "hi"}``."""
@@ -307,14 +325,24 @@ def _merge_optional(
 
 
 class HumanMessageChunk(HumanMessage, BaseMessageChunk):
-    """A streamed piece of a `HumanMessage`."""
+    """A streamed piece of a `HumanMessage`.
+
+    Example::
+
+        HumanMessageChunk("Hel") + HumanMessageChunk("lo")  # HumanMessageChunk(content='Hello')
+    """
 
     __slots__ = ()
     type: ClassVar[str] = "HumanMessageChunk"
 
 
 class SystemMessageChunk(SystemMessage, BaseMessageChunk):
-    """A streamed piece of a `SystemMessage`."""
+    """A streamed piece of a `SystemMessage`.
+
+    Example::
+
+        SystemMessageChunk("Be ") + SystemMessageChunk("terse.")
+    """
 
     __slots__ = ()
     type: ClassVar[str] = "SystemMessageChunk"

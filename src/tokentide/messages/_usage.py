@@ -10,7 +10,12 @@ __all__ = ["InputTokenDetails", "OutputTokenDetails", "UsageMetadata", "add_usag
 
 
 class InputTokenDetails(TypedDict, total=False):
-    """Breakdown of input tokens (every key optional)."""
+    """Breakdown of input tokens (every key optional).
+
+    Example::
+
+        details: InputTokenDetails = {"cache_read": 100}
+    """
 
     audio: int
     cache_creation: int
@@ -18,7 +23,12 @@ class InputTokenDetails(TypedDict, total=False):
 
 
 class OutputTokenDetails(TypedDict, total=False):
-    """Breakdown of output tokens (every key optional)."""
+    """Breakdown of output tokens (every key optional).
+
+    Example::
+
+        details: OutputTokenDetails = {"reasoning": 40}
+    """
 
     audio: int
     reasoning: int

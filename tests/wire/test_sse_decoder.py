@@ -293,3 +293,12 @@ def test_event_repr_and_equality() -> None:
     assert event != ServerSentEvent("e", "d", "1")
     assert hash(event) == hash(ServerSentEvent("e", "d", "1", 5))
     assert ServerSentEvent().event == "message"
+
+
+def test_single_event_reads_keep_the_last_event_id() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b"id: 3\n\n") == []
+    assert decoder.feed(b"data: x\n\n") == [ServerSentEvent("message", "x", "3")]
+    assert decoder.progressed
+    assert decoder.feed(b"data: y\r\r") == [ServerSentEvent("message", "y", "3")]
+    assert decoder.feed(b"\ndata: z\n\n") == [ServerSentEvent("message", "z", "3")]

@@ -145,6 +145,12 @@ class SSEDecoder:
             self._pending_cr = chunk[-1] == _CR
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         parts = self._parts
+        if not parts and chunk[:6] == b"data: " and chunk.find(b"\n") == len(chunk) - 2:
+            if chunk[-1] == _LF:  # exactly one "data: ..." event: the typical network read
+                self._line_head = -1
+                self.progressed = True
+                data = chunk[6:-2].decode("utf-8", "replace")
+                return [ServerSentEvent("message", data, self.last_event_id)]
         if parts:
             if b"\n\n" not in chunk and not (chunk[0] == _LF and parts[-1][-1] == _LF):
                 parts.append(chunk)
@@ -234,9 +240,10 @@ class SSEDecoder:
         append = events.append
         fields = False
         event_id = self.last_event_id
+        make = ServerSentEvent
         for block in blocks:
             if block[:6] == b"data: " and b"\n" not in block:  # the common case
-                append(ServerSentEvent("message", block[6:].decode("utf-8", "replace"), event_id))
+                append(make("message", block[6:].decode("utf-8", "replace"), event_id))
             else:
                 fields = self._decode_block(block, append) or fields
                 event_id = self.last_event_id

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import Any, Generic, TypeVar
 
-from tokentide.render._segment import grapheme_spans, last_grapheme_start, unit_ends
+from tokentide.render._segment import last_grapheme_start, unit_ends
 from tokentide.render._text import text_of
 
 __all__ = ["DEFAULT_RATE", "Pacer", "asmooth", "smooth"]
@@ -138,11 +138,8 @@ class Pacer:
                     break
                 due += (unit_end - end) / rate
             end = unit_end
-        if end < forced:  # the deadline falls inside a word still being received
-            for _, g_end in grapheme_spans(self._buf, end, self._known):
-                end = g_end
-                if end >= forced:
-                    break
+        if end < forced:  # the deadline falls inside a word still being received:
+            end = self._known  # out with all of it that is known
         if due > self._next_at:
             self._next_at = due
         return end

@@ -12,5 +12,6 @@ Example::
 
 from ._base import BaseChatModel, LanguageModelInput
 from ._fake import FakeChatModel
+from ._llamacpp import ChatLlamaCpp
 
-__all__ = ["BaseChatModel", "FakeChatModel", "LanguageModelInput"]
+__all__ = ["BaseChatModel", "ChatLlamaCpp", "FakeChatModel", "LanguageModelInput"]

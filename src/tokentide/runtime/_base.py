@@ -22,7 +22,15 @@ from ._context import RunContext, new_run, run_in_context
 if TYPE_CHECKING:
     from ._events import StreamEvent
 
-__all__ = ["NO_INPUT", "Runnable", "RunnableBinding", "aclose_quietly", "run_sync_in_thread"]
+__all__ = [
+    "NO_INPUT",
+    "Accumulator",
+    "AddableDict",
+    "Runnable",
+    "RunnableBinding",
+    "aclose_quietly",
+    "run_sync_in_thread",
+]
 
 Input = TypeVar("Input")
 Output = TypeVar("Output")
@@ -45,16 +53,22 @@ class Accumulator:
     """Folds a run's output chunks into its final output for ``on_end`` (only when listened to).
 
     Strings are collected in a list and joined once (linear); other values use ``+`` when the
-    type supports it (message chunks merge in amortized linear time), else the last one wins.
+    type supports it (message chunks merge in amortized linear time; :class:`AddableDict`
+    chunks merge key by key), else the last one wins (plain dicts, as in LangChain).
+    ``last_wins=True`` is for streams whose every chunk is the whole value so far.
     """
 
-    __slots__ = ("_parts", "_value")
+    __slots__ = ("_last_wins", "_parts", "_value")
 
-    def __init__(self) -> None:
+    def __init__(self, *, last_wins: bool = False) -> None:
         self._value: Any = NO_INPUT
         self._parts: list[str] | None = None
+        self._last_wins = last_wins
 
     def add(self, chunk: Any) -> None:
+        if self._last_wins:
+            self._value = chunk
+            return
         if self._parts is not None:
             if isinstance(chunk, str):
                 self._parts.append(chunk)
@@ -68,9 +82,6 @@ class Accumulator:
             else:
                 self._value = chunk
             return
-        if isinstance(value, dict) and isinstance(chunk, dict):
-            self._value = add_dicts(value, chunk)
-            return
         try:
             self._value = value + chunk
         except TypeError:
@@ -80,6 +91,23 @@ class Accumulator:
         if self._parts is not None:
             return "".join(self._parts)
         return default if self._value is NO_INPUT else self._value
+
+
+class AddableDict(dict[str, Any]):
+    """A streamed dict chunk that merges with ``+`` (the chunks of a parallel map).
+
+    ``AddableDict(a="x") + AddableDict(a="y", b=1) == {"a": "xy", "b": 1}``.
+    """
+
+    def __add__(self, other: Any) -> AddableDict:  # type: ignore[override]
+        if not isinstance(other, dict):
+            return NotImplemented
+        return AddableDict(add_dicts(self, other))
+
+    def __radd__(self, other: Any) -> AddableDict:
+        if not isinstance(other, dict):
+            return NotImplemented
+        return AddableDict(add_dicts(other, self))
 
 
 def add_dicts(left: dict[str, Any], right: dict[str, Any]) -> dict[str, Any]:
@@ -134,6 +162,10 @@ class Runnable(Generic[Input, Output]):
     def _run_metadata(self) -> dict[str, Any] | None:
         """Metadata this runnable adds to its own runs (e.g. a model's ``ls_*`` keys)."""
         return self.metadata
+
+    def _output_accumulator(self) -> Accumulator:
+        """How this runnable's output chunks fold into the output reported at the end."""
+        return Accumulator()
 
     def _new_run(self, config: RunnableConfig | None) -> RunContext:
         return new_run(
@@ -240,14 +272,22 @@ class Runnable(Generic[Input, Output]):
     ) -> Iterator[Output]:
         """Stream the output of a streamed input."""
         run = self._new_run(config)
-        return self._observe(run, NO_INPUT, self._transform(inputs, run, **kwargs), inputs)
+        if run.sink is None:
+            return self._observe(run, NO_INPUT, self._transform(inputs, run, **kwargs), inputs)
+        tap = InputTap(inputs, run)
+        chunks = self._transform(tap, run, **kwargs)
+        return self._observe(run, NO_INPUT, chunks, inputs, tap)
 
     def atransform(
         self, inputs: AsyncIterator[Input], config: RunnableConfig | None = None, **kwargs: Any
     ) -> AsyncIterator[Output]:
         """Async :meth:`transform`."""
         run = self._new_run(config)
-        return self._aobserve(run, NO_INPUT, self._atransform(inputs, run, **kwargs), inputs)
+        if run.sink is None:
+            return self._aobserve(run, NO_INPUT, self._atransform(inputs, run, **kwargs), inputs)
+        tap = InputTap(inputs, run)
+        chunks = self._atransform(tap, run, **kwargs)
+        return self._aobserve(run, NO_INPUT, chunks, inputs, tap)
 
     def _observe(
         self,
@@ -255,26 +295,32 @@ class Runnable(Generic[Input, Output]):
         input: Any,
         chunks: Iterator[Output],
         upstream: Iterator[Any] | None = None,
+        tap: InputTap | None = None,
     ) -> Iterator[Output]:
         sink = run.sink
         try:
             if sink is None:
                 yield from chunks
                 return
-            sink.on_start(run, input)
-            acc = Accumulator()
+            if tap is None:
+                sink.on_start(run, input)
+            acc = self._output_accumulator()
             try:
                 for chunk in chunks:
                     acc.add(chunk)
+                    if tap is not None:
+                        tap.start()
                     sink.on_stream(run, chunk)
                     yield chunk
             except GeneratorExit:
-                sink.on_end(run, acc.result(), input)
+                _end(run, acc, input, tap)
                 raise
             except BaseException as exc:
+                if tap is not None:
+                    tap.start()
                 sink.on_error(run, exc)
                 raise
-            sink.on_end(run, acc.result(), input)
+            _end(run, acc, input, tap)
         finally:
             close = getattr(chunks, "close", None)
             if close is not None:
@@ -290,6 +336,7 @@ class Runnable(Generic[Input, Output]):
         input: Any,
         chunks: AsyncIterator[Output],
         upstream: AsyncIterator[Any] | None = None,
+        tap: InputTap | None = None,
     ) -> AsyncIterator[Output]:
         sink = run.sink
         try:
@@ -297,22 +344,27 @@ class Runnable(Generic[Input, Output]):
                 async for chunk in chunks:
                     yield chunk
                 return
-            sink.on_start(run, input)
-            acc = Accumulator()
+            if tap is None:
+                sink.on_start(run, input)
+            acc = self._output_accumulator()
             try:
                 async for chunk in chunks:
                     acc.add(chunk)
+                    if tap is not None:
+                        tap.start()
                     sink.on_stream(run, chunk)
                     if sink.backlogged:
                         await sink.drained()
                     yield chunk
             except (GeneratorExit, asyncio.CancelledError):
-                sink.on_end(run, acc.result(), input)
+                _end(run, acc, input, tap)
                 raise
             except BaseException as exc:
+                if tap is not None:
+                    tap.start()
                 sink.on_error(run, exc)
                 raise
-            sink.on_end(run, acc.result(), input)
+            _end(run, acc, input, tap)
         finally:
             await aclose_quietly(chunks)
             if upstream is not None:
@@ -377,7 +429,9 @@ class Runnable(Generic[Input, Output]):
             return [one((inputs[0], configs[0]))]
         with ThreadPoolExecutor(max_workers=limit or min(32, len(inputs))) as pool:
             ctx = contextvars.copy_context
-            futures = [pool.submit(ctx().run, one, pair) for pair in zip(inputs, configs)]
+            futures = [
+                pool.submit(ctx().run, one, pair) for pair in zip(inputs, configs, strict=True)
+            ]
             return [f.result() for f in futures]
 
     async def abatch(
@@ -406,7 +460,9 @@ class Runnable(Generic[Input, Output]):
                     return exc
                 raise
 
-        return list(await asyncio.gather(*(one(i, c) for i, c in zip(inputs, configs))))
+        return list(
+            await asyncio.gather(*(one(i, c) for i, c in zip(inputs, configs, strict=True)))
+        )
 
     # ------------------------------------------------------------------ composition
 
@@ -434,6 +490,56 @@ class Runnable(Generic[Input, Output]):
     ) -> Runnable[Input, Output]:
         """Fix config options of every call (e.g. ``.with_config(tags=["x"])``)."""
         return RunnableBinding(self, config=merge_configs(config, cast(RunnableConfig, options)))
+
+
+class InputTap:
+    """The input stream of a transform run that someone listens to.
+
+    As LangChain does, the run starts (``on_start``, without input) when its first input chunk
+    arrives, and its end event carries the whole input, folded. Unobserved runs never get one.
+    """
+
+    __slots__ = ("acc", "inputs", "run", "started")
+
+    def __init__(self, inputs: Any, run: RunContext) -> None:
+        self.inputs = inputs
+        self.run = run
+        self.acc = Accumulator()
+        self.started = False
+
+    def start(self) -> None:
+        if not self.started:
+            self.started = True
+            sink = self.run.sink
+            if sink is not None:
+                sink.on_start(self.run, NO_INPUT)
+
+    def __iter__(self) -> InputTap:
+        return self
+
+    def __next__(self) -> Any:
+        chunk = next(self.inputs)
+        self.start()
+        self.acc.add(chunk)
+        return chunk
+
+    def __aiter__(self) -> InputTap:
+        return self
+
+    async def __anext__(self) -> Any:
+        chunk = await self.inputs.__anext__()
+        self.start()
+        self.acc.add(chunk)
+        return chunk
+
+
+def _end(run: RunContext, acc: Accumulator, input: Any, tap: InputTap | None) -> None:
+    sink = run.sink
+    assert sink is not None
+    if tap is not None:
+        tap.start()
+        input = tap.acc.result(NO_INPUT)
+    sink.on_end(run, acc.result(), input)
 
 
 class RunnableBinding(Runnable[Input, Output]):

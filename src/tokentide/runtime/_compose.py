@@ -12,12 +12,14 @@ from typing import Any
 
 from ._base import (
     Accumulator,
+    AddableDict,
     Runnable,
     aclose_quietly,
     fold,
     run_sync_in_thread,
 )
-from ._context import RunContext, _CURRENT
+from ._config import RunnableConfig
+from ._context import _CURRENT, RunContext
 
 __all__ = [
     "RunnableAssign",
@@ -86,31 +88,33 @@ class RunnableSequence(Runnable[Any, Any]):
     def get_name(self) -> str:
         return self.name or "RunnableSequence"
 
+    def _configs(self, run: RunContext) -> list[RunnableConfig]:
+        # Each step's run is tagged with its position, as LangChain does ("seq:step:1", ...).
+        return [run.child_config(tags=[f"seq:step:{i}"]) for i in range(1, len(self.steps) + 1)]
+
     def _call(self, input: Any, run: RunContext, **kwargs: Any) -> Any:
-        config = run.child_config()
         value = input
-        for step in self.steps:
+        for step, config in zip(self.steps, self._configs(run), strict=True):
             value = step.invoke(value, config)
         return value
 
     async def _acall(self, input: Any, run: RunContext, **kwargs: Any) -> Any:
-        config = run.child_config()
         value = input
-        for step in self.steps:
+        for step, config in zip(self.steps, self._configs(run), strict=True):
             value = await step.ainvoke(value, config)
         return value
 
     def _iter(self, input: Any, run: RunContext, **kwargs: Any) -> Iterator[Any]:
-        config = run.child_config()
-        chunks = self.steps[0].stream(input, config)
-        for step in self.steps[1:]:
+        configs = self._configs(run)
+        chunks = self.steps[0].stream(input, configs[0])
+        for step, config in zip(self.steps[1:], configs[1:], strict=True):
             chunks = step.transform(chunks, config)
         yield from chunks
 
     async def _aiter(self, input: Any, run: RunContext, **kwargs: Any) -> AsyncIterator[Any]:
-        config = run.child_config()
-        chunks = self.steps[0].astream(input, config)
-        for step in self.steps[1:]:
+        configs = self._configs(run)
+        chunks = self.steps[0].astream(input, configs[0])
+        for step, config in zip(self.steps[1:], configs[1:], strict=True):
             chunks = step.atransform(chunks, config)
         try:
             async for chunk in chunks:
@@ -119,18 +123,16 @@ class RunnableSequence(Runnable[Any, Any]):
             await aclose_quietly(chunks)
 
     def _transform(self, inputs: Iterator[Any], run: RunContext, **kwargs: Any) -> Iterator[Any]:
-        config = run.child_config()
         chunks: Iterator[Any] = inputs
-        for step in self.steps:
+        for step, config in zip(self.steps, self._configs(run), strict=True):
             chunks = step.transform(chunks, config)
         yield from chunks
 
     async def _atransform(
         self, inputs: AsyncIterator[Any], run: RunContext, **kwargs: Any
     ) -> AsyncIterator[Any]:
-        config = run.child_config()
         chunks: AsyncIterator[Any] = inputs
-        for step in self.steps:
+        for step, config in zip(self.steps, self._configs(run), strict=True):
             chunks = step.atransform(chunks, config)
         try:
             async for chunk in chunks:
@@ -401,9 +403,7 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
         print(both.invoke({"topic": "cats"}))  # {"joke": ..., "poem": ...}
     """
 
-    def __init__(
-        self, steps: Mapping[str, Any] | None = None, /, **kwargs: Any
-    ) -> None:
+    def __init__(self, steps: Mapping[str, Any] | None = None, /, **kwargs: Any) -> None:
         merged = {**(steps or {}), **kwargs}
         self.steps: dict[str, Runnable[Any, Any]] = {
             k: coerce_to_runnable(v) for k, v in merged.items()
@@ -413,27 +413,33 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
     def get_name(self) -> str:
         return self.name or "RunnableParallel<" + ",".join(self.steps) + ">"
 
+    def _config(self, run: RunContext, key: str) -> RunnableConfig:
+        # Each branch's run is tagged with its key, as LangChain does ("map:key:joke", ...).
+        return run.child_config(tags=[f"map:key:{key}"])
+
     def _call(self, input: Any, run: RunContext, **kwargs: Any) -> dict[str, Any]:
-        config = run.child_config()
         items = list(self.steps.items())
         if len(items) == 1:
             key, step = items[0]
-            return {key: step.invoke(input, config)}
+            return {key: step.invoke(input, self._config(run, key))}
         from concurrent.futures import ThreadPoolExecutor
 
         limit = run.max_concurrency or len(items)
         with ThreadPoolExecutor(max_workers=limit) as pool:
             futures = {
-                key: pool.submit(contextvars.copy_context().run, step.invoke, input, config)
+                key: pool.submit(
+                    contextvars.copy_context().run, step.invoke, input, self._config(run, key)
+                )
                 for key, step in items
             }
             return {key: f.result() for key, f in futures.items()}
 
     async def _acall(self, input: Any, run: RunContext, **kwargs: Any) -> dict[str, Any]:
-        config = run.child_config()
         keys = list(self.steps)
-        values = await asyncio.gather(*(s.ainvoke(input, config) for s in self.steps.values()))
-        return dict(zip(keys, values))
+        values = await asyncio.gather(
+            *(s.ainvoke(input, self._config(run, k)) for k, s in self.steps.items())
+        )
+        return dict(zip(keys, values, strict=True))
 
     def _transform(
         self, inputs: Iterator[Any], run: RunContext, **kwargs: Any
@@ -441,14 +447,13 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
         yield from self._iter(fold(list(inputs)), run)
 
     def _iter(self, input: Any, run: RunContext, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        config = run.child_config()
         out: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=64)
         stop = threading.Event()
         done = object()
 
         def pump(key: str, step: Runnable[Any, Any]) -> None:
             try:
-                for chunk in step.stream(input, config):
+                for chunk in step.stream(input, self._config(run, key)):
                     if stop.is_set():
                         return
                     out.put((key, chunk))
@@ -457,9 +462,7 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
                 out.put((key, exc))
 
         threads = [
-            threading.Thread(
-                target=contextvars.copy_context().run, args=(pump, k, s), daemon=True
-            )
+            threading.Thread(target=contextvars.copy_context().run, args=(pump, k, s), daemon=True)
             for k, s in self.steps.items()
         ]
         for t in threads:
@@ -473,7 +476,7 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
                 elif isinstance(item, BaseException):
                     raise item
                 else:
-                    yield {key: item}
+                    yield AddableDict({key: item})
         finally:
             stop.set()
             while any(t.is_alive() for t in threads):
@@ -496,20 +499,19 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
     async def _aiter(
         self, input: Any, run: RunContext, **kwargs: Any
     ) -> AsyncIterator[dict[str, Any]]:
-        config = run.child_config()
         out: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=64)
         done = object()
 
         async def pump(key: str, step: Runnable[Any, Any]) -> None:
-            stream = step.astream(input, config)
+            stream = step.astream(input, self._config(run, key))
             try:
                 async for chunk in stream:
                     await out.put((key, chunk))
                 await out.put((key, done))
+            except asyncio.CancelledError:
+                raise  # the consumer is gone: nobody reads the queue any more
             except BaseException as exc:
                 await out.put((key, exc))
-                if isinstance(exc, asyncio.CancelledError):
-                    raise
             finally:
                 await aclose_quietly(stream)
 
@@ -523,7 +525,7 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
                 elif isinstance(item, BaseException):
                     raise item
                 else:
-                    yield {key: item}
+                    yield AddableDict({key: item})
         finally:
             for task in tasks:
                 task.cancel()
@@ -559,18 +561,17 @@ class RunnableAssign(Runnable[dict[str, Any], dict[str, Any]]):
 
     def _iter(self, input: Any, run: RunContext, **kwargs: Any) -> Iterator[dict[str, Any]]:
         base = self._check(input)
-        yield dict(base)
+        yield AddableDict(base)
         yield from self.mapper.stream(base, run.child_config())
 
     async def _aiter(
         self, input: Any, run: RunContext, **kwargs: Any
     ) -> AsyncIterator[dict[str, Any]]:
         base = self._check(input)
-        yield dict(base)
+        yield AddableDict(base)
         stream = self.mapper.astream(base, run.child_config())
         try:
             async for chunk in stream:
                 yield chunk
         finally:
             await aclose_quietly(stream)
-

@@ -143,7 +143,14 @@ class EventStreamSink(RunSink):
 
     def on_end(self, run: RunContext, output: Any, input: Any) -> None:
         if self._visible(run):
-            data = {"output": output} if input is NO_INPUT else {"output": output, "input": input}
+            # As LangChain: the root run's end event has no input (its start event has it).
+            parent = run.parent
+            root = parent is None or parent.run_type == "scope"
+            data = (
+                {"output": output}
+                if input is NO_INPUT or root
+                else {"output": output, "input": input}
+            )
             self.channel.put(self._event(run, _names(run.run_type)[2], data))
 
     def on_custom(self, run: RunContext, name: str, data: Any) -> None:

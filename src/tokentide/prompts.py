@@ -1,0 +1,42 @@
+"""Prompt templates: ``{variable}`` slots filled in, handed to a model as a prompt value.
+
+Example::
+
+    from tokentide.prompts import ChatPromptTemplate, MessagesPlaceholder
+
+    prompt = ChatPromptTemplate.from_messages(
+        [("system", "You are {role}."), MessagesPlaceholder("history"), ("human", "{question}")]
+    )
+    value = prompt.invoke({"role": "terse", "history": [], "question": "Why?"})
+    value.to_messages()  # [SystemMessage(...), HumanMessage(...)]
+"""
+
+from tokentide.runtime._prompts import (
+    AIMessagePromptTemplate,
+    BasePromptTemplate,
+    ChatPromptTemplate,
+    ChatPromptValue,
+    HumanMessagePromptTemplate,
+    MessagesPlaceholder,
+    MissingVariablesError,
+    PromptTemplate,
+    PromptValue,
+    StringPromptValue,
+    SystemMessagePromptTemplate,
+    get_buffer_string,
+)
+
+__all__ = [
+    "AIMessagePromptTemplate",
+    "BasePromptTemplate",
+    "ChatPromptTemplate",
+    "ChatPromptValue",
+    "HumanMessagePromptTemplate",
+    "MessagesPlaceholder",
+    "MissingVariablesError",
+    "PromptTemplate",
+    "PromptValue",
+    "StringPromptValue",
+    "SystemMessagePromptTemplate",
+    "get_buffer_string",
+]

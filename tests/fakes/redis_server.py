@@ -1,0 +1,148 @@
+"""A real, throwaway ``redis-server`` for tests.
+
+:func:`running_redis_server` starts ``redis-server`` on a free 127.0.0.1 port with no persistence
+(no RDB snapshots, no append-only file, a fresh working directory), waits until it answers
+``PING``, and stops it on exit. :func:`redis_server` is the same as a pytest fixture (one server
+per test module), so tests never share keys with another module.
+
+``redis-server`` is a system package that the project's set-up installs; when it is missing the
+tests fail (they do not skip) with a message saying so, so a broken set-up cannot pass silently.
+
+Example::
+
+    from fakes.redis_server import redis_server  # noqa: F401  (the fixture)
+
+    async def test_ping(redis_server: RedisServer) -> None:
+        client = redis.asyncio.Redis.from_url(redis_server.url)
+        assert await client.ping()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+__all__ = ["RedisServer", "redis_server", "running_redis_server"]
+
+_START_TIMEOUT = 10.0
+_MISSING = (
+    "redis-server is not installed: the project's set-up installs it (Debian package "
+    "'redis-server'); the Redis store tests need a real server and do not skip without one"
+)
+
+
+@dataclass(frozen=True)
+class RedisServer:
+    """A running server: where to reach it and its process."""
+
+    host: str
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        """``redis://127.0.0.1:<port>/0``."""
+        return f"redis://{self.host}:{self.port}/0"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _answers_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def _spawn(executable: str, port: int, workdir: str) -> subprocess.Popen[bytes]:
+    args = [
+        executable,
+        "--bind", "127.0.0.1",
+        "--port", str(port),
+        "--save", "",
+        "--appendonly", "no",
+        "--dir", workdir,
+        "--daemonize", "no",
+        "--protected-mode", "yes",
+        "--loglevel", "warning",
+        "--logfile", os.path.join(workdir, "redis.log"),
+    ]  # fmt: skip
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _wait_ready(process: subprocess.Popen[bytes], port: int) -> bool:
+    deadline = time.monotonic() + _START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        if _answers_ping(port):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+
+
+@contextlib.contextmanager
+def running_redis_server() -> Iterator[RedisServer]:
+    """Start a private ``redis-server``, yield it once it answers ``PING``, stop it after.
+
+    Fails the calling test (``pytest.fail``) when ``redis-server`` is not installed or does not
+    start; a port taken between choosing and binding it is retried with another port.
+    """
+    executable = shutil.which("redis-server")
+    if executable is None:
+        pytest.fail(_MISSING, pytrace=False)
+    with tempfile.TemporaryDirectory(prefix="tokentide-redis-") as workdir:
+        log = ""
+        for _attempt in range(3):
+            port = _free_port()
+            process = _spawn(executable, port, workdir)
+            if _wait_ready(process, port):
+                try:
+                    yield RedisServer("127.0.0.1", port, process)
+                finally:
+                    _stop(process)
+                return
+            _stop(process)
+            log = _read_log(workdir)
+        pytest.fail(f"redis-server did not start; its log:\n{log}", pytrace=False)
+
+
+def _read_log(workdir: str) -> str:
+    try:
+        with open(os.path.join(workdir, "redis.log"), encoding="utf-8", errors="replace") as f:
+            return f.read()[-4000:]
+    except OSError:
+        return "(no log)"
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    """A private ``redis-server`` for the test module (see :func:`running_redis_server`)."""
+    with running_redis_server() as server:
+        yield server

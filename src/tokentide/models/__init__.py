@@ -13,5 +13,6 @@ Example::
 from ._base import BaseChatModel, LanguageModelInput
 from ._fake import FakeChatModel
 from ._llamacpp import ChatLlamaCpp
+from ._openai import ChatOpenAI
 
-__all__ = ["BaseChatModel", "ChatLlamaCpp", "FakeChatModel", "LanguageModelInput"]
+__all__ = ["BaseChatModel", "ChatLlamaCpp", "ChatOpenAI", "FakeChatModel", "LanguageModelInput"]

@@ -1,0 +1,394 @@
+"""The HTTP shell of streaming models: one transport for sync and async SSE requests.
+
+`HTTPTransport` owns the ``httpx`` clients of one model (one ``httpx.Client``, one
+``httpx.AsyncClient`` per event loop, both created on first use) and streams a POST request's
+server-sent events through a sans-I/O `EventHandler` that turns events into items (chat
+chunks, completion text ...). It is not tied to chat: any OpenAI-style SSE endpoint fits.
+
+What it guarantees:
+
+- **Retries only before the first item reaches the caller**: connect errors, timeouts, 429
+  and 5xx (and in-band errors that mean those) are retried up to ``max_retries`` times with
+  exponential backoff and jitter, honouring ``Retry-After`` (capped). Never after an item was
+  yielded.
+- **Typed errors**: HTTP statuses map to `APIStatusError` subclasses, ``httpx`` errors to
+  `APIConnectionError` / `APITimeoutError` before the first item, and every failure after it
+  to a `StreamError` subclass (see `tokentide.models._errors`). No raw ``httpx`` exception
+  escapes.
+- **Idle timeout**: no SSE progress for ``idle_timeout`` seconds raises; keep-alive comments do
+  not count as progress. Async streams time out exactly at the deadline; sync streams when
+  the socket is silent for ``idle_timeout``, or at the first keep-alive after the deadline.
+- **Prompt close**: leaving the stream (``break``, ``aclose()``, cancellation) closes the HTTP
+  response at once.
+
+Example::
+
+    transport = HTTPTransport(base_url="http://127.0.0.1:8080/v1", api_key=None)
+    for item in transport.stream("/chat/completions", body, handler_factory):
+        ...
+    transport.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import sys
+import time
+import weakref
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Generator,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from typing import Any, Protocol, TypeVar
+
+import httpx
+
+from tokentide.errors import APIConnectionError, APIError, APITimeoutError
+from tokentide.wire import ServerSentEvent, SSEDecoder
+
+from ._errors import StreamFailure, decode_body, failure_to_error, parse_retry_after, status_error
+
+__all__ = ["EventHandler", "HTTPTransport"]
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+_MAX_ERROR_BODY = 64 * 1024
+_HAS_TIMEOUT_CM = sys.version_info >= (3, 11)
+
+
+class EventHandler(Protocol[T_co]):
+    """Sans-I/O consumer of one response's SSE events.
+
+    ``feed`` maps a batch of events to items; on a failure it returns the items that came
+    before it and sets ``failure``; after the end marker it sets ``done``. ``end`` is called
+    when the body ended: it returns any last items and sets ``failure`` if the end marker was
+    missing.
+    """
+
+    done: bool
+    failure: StreamFailure | None
+
+    def feed(self, events: list[ServerSentEvent]) -> Sequence[T_co]: ...
+
+    def end(self) -> Sequence[T_co]: ...
+
+
+class HTTPTransport:
+    """Streams SSE responses of one model's requests with retries, idle timeout and close.
+
+    ``timeout`` bounds connecting, sending and waiting for the response headers;
+    ``idle_timeout`` bounds the silence between two pieces of progress in the body.
+
+    Example::
+
+        transport = HTTPTransport(base_url="http://127.0.0.1:8080/v1", api_key=None)
+        try:
+            for chunk in transport.stream("/chat/completions", body, ChatChunkParser):
+                print(chunk.content, end="")
+        finally:
+            transport.close()
+    """
+
+    #: First backoff delay in seconds (doubled per attempt, with jitter) and the caps.
+    retry_base_delay: float = 0.5
+    retry_max_delay: float = 8.0
+    retry_after_cap: float = 60.0
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str | None,
+        timeout: float | None = 60.0,
+        idle_timeout: float | None = 60.0,
+        max_retries: int = 2,
+        default_headers: Mapping[str, str] | None = None,
+    ) -> None:
+        if max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.idle_timeout = idle_timeout
+        self.max_retries = max_retries
+        headers = {"Accept": "text/event-stream", "Content-Type": "application/json"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        headers.update(default_headers or {})
+        self.headers = headers
+        self._client: httpx.Client | None = None
+        self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]
+        self._aclients = weakref.WeakKeyDictionary()
+
+    # ------------------------------------------------------------------ clients
+
+    def client(self) -> httpx.Client:
+        """The sync client (created on first use)."""
+        if self._client is None:
+            self._client = httpx.Client(timeout=httpx.Timeout(self.timeout))
+        return self._client
+
+    def aclient(self) -> httpx.AsyncClient:
+        """The async client of the running event loop (created on first use)."""
+        loop = asyncio.get_running_loop()
+        client = self._aclients.get(loop)
+        if client is None:
+            client = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout))
+            self._aclients[loop] = client
+        return client
+
+    def close(self) -> None:
+        """Close the sync client (async clients need :meth:`aclose`)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def aclose(self) -> None:
+        """Close the sync client and the running loop's async client."""
+        self.close()
+        client = self._aclients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
+
+    # ------------------------------------------------------------------ requests
+
+    def _request(self, client: httpx.Client | httpx.AsyncClient, path: str, body: Any) -> Any:
+        return client.build_request(
+            "POST",
+            self.base_url + path,
+            content=json.dumps(body, ensure_ascii=False).encode(),
+            headers=self.headers,
+        )
+
+    def _body_timeout(self, response: httpx.Response) -> None:
+        """From here on, a socket read may take up to ``idle_timeout`` (not ``timeout``)."""
+        timeouts = response.request.extensions.get("timeout")
+        if isinstance(timeouts, dict):
+            timeouts["read"] = self.idle_timeout
+
+    def _delay(self, attempt: int, error: APIError) -> float:
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None and retry_after <= self.retry_after_cap:
+            return float(retry_after)
+        delay = min(self.retry_base_delay * 2.0**attempt, self.retry_max_delay)
+        return delay * (1.0 - 0.25 * random.random())
+
+    def _should_retry(self, error: APIError, attempt: int) -> bool:
+        return error.retryable and attempt < self.max_retries
+
+    @staticmethod
+    def _transport_error(exc: httpx.HTTPError) -> APIError:
+        if isinstance(exc, httpx.TimeoutException):
+            return APITimeoutError(f"request timed out: {type(exc).__name__}: {exc}")
+        return APIConnectionError(f"connection failed: {type(exc).__name__}: {exc}")
+
+    @staticmethod
+    def _read_failure(exc: httpx.HTTPError) -> StreamFailure:
+        if isinstance(exc, httpx.ReadTimeout):
+            return StreamFailure("idle", "no data from the server within the idle timeout")
+        return StreamFailure("interrupted", f"connection lost: {type(exc).__name__}: {exc}")
+
+    def _idle_failure(self) -> StreamFailure:
+        return StreamFailure(
+            "idle", f"no data from the server for {self.idle_timeout} s (keep-alives only)"
+        )
+
+    # ------------------------------------------------------------------ sync
+
+    def _open(self, path: str, body: Any) -> httpx.Response:
+        client = self.client()
+        try:
+            response = client.send(self._request(client, path, body), stream=True)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc) from None
+        if response.status_code >= 400:
+            try:
+                raw = response.read()[:_MAX_ERROR_BODY]
+            except httpx.HTTPError:
+                raw = b""
+            finally:
+                response.close()
+            raise status_error(
+                response.status_code,
+                decode_body(raw),
+                retry_after=parse_retry_after(response.headers),
+            )
+        self._body_timeout(response)
+        return response
+
+    def stream(
+        self, path: str, body: Any, handler_factory: Callable[[], EventHandler[T]]
+    ) -> Iterator[T]:
+        """POST ``body`` to ``path`` and yield the items of its SSE response."""
+        attempt = 0
+        while True:
+            handler = handler_factory()
+            started = False
+            try:
+                response = self._open(path, body)
+                pump = self._pump(response, handler)
+                try:
+                    for items in pump:
+                        started = True
+                        yield from items
+                finally:
+                    pump.close()
+                    response.close()
+                return
+            except StreamFailure as failure:
+                error = failure_to_error(failure, started=started)
+            except APIError as exc:
+                error = exc
+            if started or not isinstance(error, APIError) or not self._should_retry(error, attempt):
+                raise error
+            time.sleep(self._delay(attempt, error))
+            attempt += 1
+
+    def _pump(
+        self, response: httpx.Response, handler: EventHandler[T]
+    ) -> Generator[Sequence[T], None, None]:
+        decoder = SSEDecoder()
+        idle = self.idle_timeout
+        clock = time.monotonic
+        deadline = clock() + idle if idle is not None else None
+        try:
+            for piece in response.iter_raw():
+                events = decoder.feed(piece)
+                if deadline is not None:
+                    if decoder.progressed:
+                        deadline = clock() + idle  # type: ignore[operator]
+                    elif clock() > deadline:
+                        raise self._idle_failure()
+                if events:
+                    items = handler.feed(events)
+                    if items:
+                        yield items
+                    if handler.failure is not None:
+                        raise handler.failure
+                    if handler.done:
+                        return
+        except httpx.HTTPError as exc:
+            raise self._read_failure(exc) from None
+        yield from _finish(decoder, handler)
+
+    # ------------------------------------------------------------------ async
+
+    async def _aopen(self, path: str, body: Any) -> httpx.Response:
+        client = self.aclient()
+        try:
+            response = await client.send(self._request(client, path, body), stream=True)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc) from None
+        if response.status_code >= 400:
+            try:
+                raw = (await response.aread())[:_MAX_ERROR_BODY]
+            except httpx.HTTPError:
+                raw = b""
+            finally:
+                await response.aclose()
+            raise status_error(
+                response.status_code,
+                decode_body(raw),
+                retry_after=parse_retry_after(response.headers),
+            )
+        self._body_timeout(response)
+        return response
+
+    async def astream(
+        self, path: str, body: Any, handler_factory: Callable[[], EventHandler[T]]
+    ) -> AsyncIterator[T]:
+        """Async :meth:`stream`."""
+        attempt = 0
+        while True:
+            handler = handler_factory()
+            started = False
+            try:
+                response = await self._aopen(path, body)
+                pump = self._apump(response, handler)
+                try:
+                    async for items in pump:
+                        started = True
+                        for item in items:
+                            yield item
+                finally:
+                    await pump.aclose()
+                    await response.aclose()
+                return
+            except StreamFailure as failure:
+                error = failure_to_error(failure, started=started)
+            except APIError as exc:
+                error = exc
+            if started or not isinstance(error, APIError) or not self._should_retry(error, attempt):
+                raise error
+            await asyncio.sleep(self._delay(attempt, error))
+            attempt += 1
+
+    async def _apump(
+        self, response: httpx.Response, handler: EventHandler[T]
+    ) -> AsyncGenerator[Sequence[T], None]:
+        decoder = SSEDecoder()
+        idle = self.idle_timeout
+        clock = time.monotonic
+        deadline = clock() + idle if idle is not None else None
+        pieces = response.aiter_raw()
+        try:
+            while True:
+                try:
+                    piece = await _next_piece(pieces, deadline)
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    raise self._idle_failure() from None
+                events = decoder.feed(piece)
+                if deadline is not None:
+                    if decoder.progressed:
+                        deadline = clock() + idle  # type: ignore[operator]
+                    elif clock() > deadline:
+                        raise self._idle_failure()
+                if events:
+                    items = handler.feed(events)
+                    if items:
+                        yield items
+                    if handler.failure is not None:
+                        raise handler.failure
+                    if handler.done:
+                        return
+        except httpx.HTTPError as exc:
+            raise self._read_failure(exc) from None
+        finally:
+            await pieces.aclose()  # type: ignore[attr-defined]
+        for items in _finish(decoder, handler):
+            yield items
+
+
+async def _next_piece(pieces: AsyncIterator[bytes], deadline: float | None) -> bytes:
+    """The next body piece, raising ``TimeoutError`` at ``deadline`` (Python 3.11+)."""
+    if deadline is None or not _HAS_TIMEOUT_CM:
+        return await pieces.__anext__()
+    async with asyncio.timeout(max(deadline - time.monotonic(), 0.0)):  # type: ignore[attr-defined]
+        return await pieces.__anext__()
+
+
+def _finish(decoder: SSEDecoder, handler: EventHandler[T]) -> Iterator[Sequence[T]]:
+    """The body ended: hand the decoder's tail and the end to the handler."""
+    events = decoder.flush(strict=False)
+    if events:
+        items = handler.feed(events)
+        if items:
+            yield items
+        if handler.failure is not None:
+            raise handler.failure
+        if handler.done:
+            return
+    items = handler.end()
+    if items:
+        yield items
+    if handler.failure is not None:
+        raise handler.failure

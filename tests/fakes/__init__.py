@@ -1,0 +1,1 @@
+"""Reusable test fakes (scripted servers)."""

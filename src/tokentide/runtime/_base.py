@@ -99,7 +99,7 @@ class AddableDict(dict[str, Any]):
     ``AddableDict(a="x") + AddableDict(a="y", b=1) == {"a": "xy", "b": 1}``.
     """
 
-    def __add__(self, other: Any) -> AddableDict:  # type: ignore[override]
+    def __add__(self, other: Any) -> AddableDict:
         if not isinstance(other, dict):
             return NotImplemented
         return AddableDict(add_dicts(self, other))

@@ -74,7 +74,7 @@ class RunnableSequence(Runnable[Any, Any]):
                 flat.append(coerce_to_runnable(step))
         if len(flat) < 2:
             raise ValueError("a RunnableSequence needs at least two steps")
-        self.steps = flat
+        self.steps: list[Runnable[Any, Any]] = flat
         self.name = name
 
     @property
@@ -178,7 +178,7 @@ class RunnableLambda(Runnable[Any, Any]):
             afunc, func = func, None  # type: ignore[assignment]
         self.func: Callable[..., Any] | None = func
         self.afunc = afunc
-        fn = func or afunc
+        fn = func if func is not None else afunc
         assert fn is not None
         self._pass_config = _accepts_config(fn)
         self.name = name or getattr(fn, "__name__", None)
@@ -279,7 +279,7 @@ class RunnableGenerator(Runnable[Any, Any]):
             atransform, transform = transform, None  # type: ignore[assignment]
         self._sync = transform
         self._async = atransform
-        fn = transform or atransform
+        fn = transform if transform is not None else atransform
         self.name = name or getattr(fn, "__name__", "RunnableGenerator")
 
     def _call(self, input: Any, run: RunContext, **kwargs: Any) -> Any:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 from uuid import UUID
 
 __all__ = ["RunnableConfig", "ensure_config", "merge_configs"]
@@ -64,7 +64,7 @@ def merge_configs(*configs: RunnableConfig | None) -> RunnableConfig:
     for config in configs:
         if not config:
             continue
-        for key, value in config.items():
+        for key, value in cast("dict[str, Any]", config).items():
             if key == "tags":
                 tags: list[str] = out.setdefault("tags", [])
                 tags.extend(t for t in value if t not in tags)

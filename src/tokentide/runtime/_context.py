@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from uuid import UUID, uuid4
 
 from ._config import RunnableConfig, check_config
@@ -147,9 +147,11 @@ def current_run() -> RunContext | None:
 def resolve_parent(config: RunnableConfig | None) -> RunContext | None:
     """The parent of a new run: the run named by ``config`` if any, else the current run."""
     if config:
-        parent = config.get(PARENT_KEY)  # type: ignore[misc]
+        if not isinstance(config, dict):
+            check_config(config)  # raises a clear TypeError
+        parent: RunContext | None = cast("dict[str, Any]", config).get(PARENT_KEY)
         if parent is not None:
-            return parent  # type: ignore[no-any-return]
+            return parent
     return _CURRENT.get()
 
 

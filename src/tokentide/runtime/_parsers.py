@@ -174,7 +174,7 @@ class JsonTextStream:
         if buffer[0] in _VALUE_START:
             self._mode, self._buffer = _BODY, ""
             return self._body(buffer)
-        if not buffer.startswith("```"[: len(buffer)]) or len(buffer) > _MAX_FENCE_HEADER:
+        if not buffer.startswith("```"[: len(buffer)]):
             self._mode, self._buffer = _PROSE, ""
             return self._prose_text(buffer)
         if len(buffer) < 3:
@@ -183,6 +183,9 @@ class JsonTextStream:
         newline = rest.find("\n")
         brace = next((i for i, c in enumerate(rest) if c in "{["), -1)
         if newline < 0 and brace < 0:
+            if len(rest) > _MAX_FENCE_HEADER:  # not a fence header: read on as prose
+                self._mode, self._buffer = _PROSE, ""
+                return self._prose_text(rest)
             return NO_CHANGE  # the info string (```json) is still arriving
         cut = newline + 1 if newline >= 0 and (brace < 0 or newline < brace) else brace
         self._mode, self._buffer = _BODY, ""

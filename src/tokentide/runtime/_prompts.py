@@ -246,8 +246,12 @@ class BasePromptTemplate(Runnable[Any, PromptValue]):
             raise MissingVariablesError(self.get_name(), missing, self.input_variables, input)
         return values
 
-    def format_prompt(self, **kwargs: Any) -> PromptValue:
+    def _prompt_value(self, values: dict[str, Any]) -> PromptValue:
         raise NotImplementedError
+
+    def format_prompt(self, **kwargs: Any) -> PromptValue:
+        """The prompt value for these variables (what ``invoke`` returns)."""
+        return self._prompt_value(self._values(kwargs))
 
     def partial(self, **kwargs: Any) -> BasePromptTemplate:
         """A copy with some variables filled in (values, or functions called at format time)."""
@@ -255,7 +259,7 @@ class BasePromptTemplate(Runnable[Any, PromptValue]):
 
     # A prompt's output is one value: it reports start and end, never stream events.
     def _call(self, input: Any, run: RunContext, **kwargs: Any) -> PromptValue:
-        return self.format_prompt(**self._values(input))
+        return self._prompt_value(self._values(input))
 
     def stream(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
@@ -317,8 +321,8 @@ class PromptTemplate(BasePromptTemplate):
         """The filled-in text."""
         return _render(self._pieces, self._values(kwargs))
 
-    def format_prompt(self, **kwargs: Any) -> StringPromptValue:
-        return StringPromptValue(self.format(**kwargs))
+    def _prompt_value(self, values: dict[str, Any]) -> StringPromptValue:
+        return StringPromptValue(_render(self._pieces, values))
 
     def partial(self, **kwargs: Any) -> PromptTemplate:
         return PromptTemplate(
@@ -535,14 +539,16 @@ class ChatPromptTemplate(BasePromptTemplate):
 
     def format_messages(self, **kwargs: Any) -> list[BaseMessage]:
         """The filled-in messages."""
-        values = self._values(kwargs)
+        return self._messages(self._values(kwargs))
+
+    def _messages(self, values: dict[str, Any]) -> list[BaseMessage]:
         out: list[BaseMessage] = []
         for part in self.parts:
             out.extend(part.format_messages(values))
         return out
 
-    def format_prompt(self, **kwargs: Any) -> ChatPromptValue:
-        return ChatPromptValue(self.format_messages(**kwargs))
+    def _prompt_value(self, values: dict[str, Any]) -> ChatPromptValue:
+        return ChatPromptValue(self._messages(values))
 
     def format(self, **kwargs: Any) -> str:
         """The filled-in messages as one text (``Role: content`` lines)."""

@@ -10,6 +10,7 @@ the terminal. Only the last block is re-rendered, in a `rich.live.Live` region, 
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import time
@@ -32,6 +33,7 @@ __all__ = ["MarkdownStream", "aprint_markdown_stream", "is_terminal", "print_mar
 T = TypeVar("T")
 
 _NEWLINE = re.compile(r"\r\n|\r|\n")
+_ENDED_BY_BLANK_LINE = frozenset({"paragraph_open", "heading_open", "hr", "table_open", "fence"})
 
 
 def is_terminal(file: object) -> bool:
@@ -86,18 +88,36 @@ def _fence_closed(token: Any, text: str, starts: list[int]) -> bool:
     return len(line) >= len(markup) and line == line[0] * len(line) and line[0] == markup[0]
 
 
-def _finished_length(tokens: list[Any], text: str) -> int:
-    """How many leading characters of ``text`` form blocks that later text cannot change."""
+def _split_finished(tokens: list[Any], text: str) -> tuple[int, int]:
+    """Where the blocks that later text cannot change end: a character and a token index."""
     starts = _line_starts(text)
     complete = len(starts) - 1  # lines that end with a newline
-    top = [t for t in tokens if t.level == 0 and t.nesting >= 0 and t.map is not None]
-    cut = 0
-    for token in top[1:]:
-        if token.map[0] < complete:  # the next block's first line is complete
-            cut = token.map[0]
-    if top and top[-1].type == "fence" and _fence_closed(top[-1], text, starts):
-        cut = top[-1].map[1]
-    return starts[cut] if cut < len(starts) else len(text)
+    top = [(i, t) for i, t in enumerate(tokens) if t.level == 0 and t.nesting >= 0 and t.map]
+    cut = (0, 0)
+    for (_, before), (index, token) in zip(top, top[1:], strict=False):
+        if token.map[0] < complete or (
+            # a blank line ends these blocks for good, whatever the next line turns out to be
+            before.type in _ENDED_BY_BLANK_LINE and token.map[0] > before.map[1]
+        ):
+            cut = (token.map[0], index)
+    if top and top[-1][1].type == "fence" and _fence_closed(top[-1][1], text, starts):
+        cut = (top[-1][1].map[1], top[-1][0] + 1)
+    line, index = cut
+    return (starts[line] if line < len(starts) else len(text)), index
+
+
+_PARSER: Any = None
+
+
+def _parse(text: str) -> list[Any]:
+    """Parse like rich's `Markdown` does, with one parser kept for the whole process."""
+    global _PARSER
+    if _PARSER is None:
+        from markdown_it import MarkdownIt
+
+        _PARSER = MarkdownIt().enable("strikethrough").enable("table")
+    tokens: list[Any] = _PARSER.parse(text)
+    return tokens
 
 
 def _starts_with_leaf(tokens: list[Any]) -> bool:
@@ -157,10 +177,7 @@ class MarkdownStream:
     ) -> None:
         self.console = console if console is not None else Console()
         self.max_fps = max_fps
-        self._markdown_options: dict[str, Any] = {
-            "code_theme": code_theme,
-            "hyperlinks": hyperlinks,
-        }
+        self._template = Markdown("", code_theme=code_theme, hyperlinks=hyperlinks)
         self._clock = clock
         self._done: list[str] = []  # text of the printed blocks
         self._tail = ""  # text of the unfinished blocks, as of the last refresh
@@ -210,28 +227,35 @@ class MarkdownStream:
         started = time.perf_counter()
         tail = self._tail + "".join(self._incoming)
         self._incoming.clear()
-        markdown = Markdown(tail, **self._markdown_options)
-        cut = _finished_length(markdown.parsed, tail)
-        if cut:
-            finished, tail = tail[:cut], tail[cut:]
-            markdown = Markdown(tail, **self._markdown_options)
-            self._print_finished(finished)
-        self._tail = tail
+        tokens = _parse(tail)
+        cut, index = _split_finished(tokens, tail)
+        finished = self._finished_block(tail[:cut], tokens[:index]) if index else None
+        self._tail, tokens = tail[cut:], tokens[index:]
         if self._live is not None:
             if not self._live.is_started:
                 self._live.start()
-            self._live.update(_Block(markdown, self._blank_before(markdown.parsed)))
-            self._live.refresh()
+            block = _Block(self._markdown(self._tail, tokens), self._blank_before(tokens))
+            self._live.update(block, refresh=finished is None)
+        if finished is not None:
+            self.console.print(finished)  # a live region is redrawn below it
         spent = time.perf_counter() - started
         self._next_refresh = self._clock() + max(1.0 / self.max_fps, 4 * spent)
 
-    def _print_finished(self, text: str) -> None:
-        markdown = Markdown(text, **self._markdown_options)
-        if not markdown.parsed:
-            return
-        self.console.print(_Block(markdown, self._blank_before(markdown.parsed)))
-        self._blank_line = _ends_with_blank_line(markdown.parsed)
+    def _markdown(self, text: str, tokens: list[Any]) -> Markdown:
+        """A rich `Markdown` for already parsed text (parsing is the costly part of one)."""
+        markdown = copy.copy(self._template)
+        markdown.markup = text
+        markdown.parsed = tokens
+        return markdown
+
+    def _finished_block(self, text: str, tokens: list[Any]) -> _Block | None:
+        """The renderable for finished blocks; updates the blank-line state after them."""
+        if not tokens:
+            return None
+        block = _Block(self._markdown(text, tokens), self._blank_before(tokens))
+        self._blank_line = _ends_with_blank_line(tokens)
         self._done.append(text)
+        return block
 
     def _blank_before(self, tokens: list[Any]) -> bool:
         return bool(tokens) and self._blank_line and _starts_with_leaf(tokens)
@@ -248,7 +272,9 @@ class MarkdownStream:
             if self._live is not None and self._live.is_started:
                 self._live.stop()  # transient: the region is erased, then printed for good
         finally:
-            self._print_finished(tail)
+            block = self._finished_block(tail, _parse(tail))
+            if block is not None:
+                self.console.print(block)
             self._done[:] = ["".join(self._done)]
 
 

@@ -1,0 +1,109 @@
+"""Cost of live terminal Markdown: streaming a reply versus rendering it once.
+
+Renders a 5,000-token Markdown reply (paragraphs, lists, code fences, tables, quotes) into an
+80-column in-memory terminal, three ways:
+
+- once: ``Console.print(Markdown(text))``, the floor;
+- streamed, as fast as tokens come (redraws throttled by the real clock);
+- streamed at a simulated 50 tokens/s (a fake clock: about 100 s of streaming, 15 redraws/s);
+- streamed at a simulated 50 tokens/s with a redraw after every token (no frame limit).
+
+Run: ``python bench/bench_markdown.py [--tokens 5000] [--repeat 3]``. Prints the minimum of
+the repeats in milliseconds and each ratio to the single render.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from collections.abc import Callable
+from io import StringIO
+
+from rich.console import Console
+from rich.markdown import Markdown
+
+from tokentide.render import MarkdownStream
+
+BLOCKS = [
+    "## Section heading\n",
+    "A paragraph that explains something at some length, with *emphasis*, `inline code` and "
+    "a [link](https://example.com), long enough to wrap across two or three lines of an "
+    "eighty column terminal.\n",
+    "- first point\n- second point with **bold**\n- third point\n  - nested detail\n",
+    "1. step one\n2. step two\n3. step three\n",
+    "```python\ndef handler(event):\n    for token in event.stream():\n        yield token\n```\n",
+    "> A quoted remark\n> that spans two lines.\n",
+    "| name | value |\n|------|-------|\n| a | 1 |\n| b | 2 |\n",
+]
+
+
+def make_reply(tokens: int, seed: int = 1) -> list[str]:
+    """Markdown split into word-sized tokens (a leading space, as models emit them)."""
+    rng = random.Random(seed)
+    pieces: list[str] = []
+    while len(pieces) < tokens:
+        block = rng.choice(BLOCKS) + "\n"
+        pieces += [(" " if i else "") + t for i, t in enumerate(block.split(" "))]
+    return pieces[:tokens]
+
+
+def terminal() -> Console:
+    return Console(file=StringIO(), width=80, height=40, force_terminal=True, color_system=None)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def once(pieces: list[str]) -> float:
+    text = "".join(pieces)
+    started = time.perf_counter()
+    terminal().print(Markdown(text))
+    return time.perf_counter() - started
+
+
+def streamed(pieces: list[str], *, rate: float | None = None, max_fps: float = 15.0) -> float:
+    clock = FakeClock()
+    started = time.perf_counter()
+    with MarkdownStream(
+        terminal(), max_fps=max_fps, clock=time.monotonic if rate is None else clock
+    ) as md:
+        for piece in pieces:
+            clock.now += 1 / rate if rate else 0.0
+            md.update(piece)
+    return time.perf_counter() - started
+
+
+def best(run: Callable[[], float], repeat: int) -> float:
+    return min(run() for _ in range(repeat))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokens", type=int, default=5000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    pieces = make_reply(args.tokens)
+    floor = best(lambda: once(pieces), args.repeat)
+    cases = {
+        "once": floor,
+        "streamed, as fast as possible": best(lambda: streamed(pieces), args.repeat),
+        "streamed at 50 tokens/s (simulated)": best(
+            lambda: streamed(pieces, rate=50.0), args.repeat
+        ),
+        "50 tokens/s, redraw after every token": best(
+            lambda: streamed(pieces, rate=50.0, max_fps=float("inf")), args.repeat
+        ),
+    }
+    print(f"{args.tokens} tokens, {len(''.join(pieces))} characters, min of {args.repeat}")
+    for name, seconds in cases.items():
+        print(f"{name:40s} {seconds * 1000:9.1f} ms  {seconds / floor:6.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""The checkpointer contract: save a thread's state after every step, read the latest back."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any, NamedTuple, TypedDict
+from uuid import uuid4
+
+__all__ = ["BaseCheckpointSaver", "Checkpoint", "CheckpointTuple", "new_checkpoint_id"]
+
+
+class Checkpoint(TypedDict):
+    """One saved state of a thread."""
+
+    v: int
+    id: str
+    ts: str
+    step: int
+    values: dict[str, Any]
+    #: node name -> the trigger channels that will run it next.
+    pending: dict[str, list[str]]
+    #: join barrier -> the sources already seen.
+    joins: dict[str, list[str]]
+
+
+class CheckpointTuple(NamedTuple):
+    """A checkpoint with the config that names it, its metadata and its parent's config."""
+
+    config: dict[str, Any]
+    checkpoint: Checkpoint
+    metadata: dict[str, Any]
+    parent_config: dict[str, Any] | None = None
+
+
+def new_checkpoint_id() -> str:
+    """A unique id that sorts by creation time."""
+    return f"{time.time_ns():020d}-{uuid4().hex[:12]}"
+
+
+def thread_of(config: dict[str, Any] | None) -> tuple[str, str, str | None]:
+    """``(thread_id, checkpoint_ns, checkpoint_id)`` from ``config["configurable"]``."""
+    conf = (config or {}).get("configurable") or {}
+    thread_id = conf.get("thread_id")
+    if thread_id is None:
+        raise ValueError(
+            'a checkpointer needs a thread: pass config={"configurable": {"thread_id": "..."}}'
+        )
+    return str(thread_id), str(conf.get("checkpoint_ns", "")), conf.get("checkpoint_id")
+
+
+def config_for(thread_id: str, ns: str, checkpoint_id: str) -> dict[str, Any]:
+    return {
+        "configurable": {
+            "thread_id": thread_id,
+            "checkpoint_ns": ns,
+            "checkpoint_id": checkpoint_id,
+        }
+    }
+
+
+class BaseCheckpointSaver:
+    """Where a compiled graph saves its state (``compile(checkpointer=...)``).
+
+    Subclasses implement :meth:`get_tuple`, :meth:`list` and :meth:`put`; the async methods
+    call them (override them for a saver with real async I/O).
+    """
+
+    def get_tuple(self, config: dict[str, Any]) -> CheckpointTuple | None:
+        """The checkpoint named by ``config`` (its ``checkpoint_id``), or the latest."""
+        raise NotImplementedError
+
+    def list(
+        self, config: dict[str, Any], *, limit: int | None = None
+    ) -> Iterator[CheckpointTuple]:
+        """The thread's checkpoints, newest first."""
+        raise NotImplementedError
+
+    def put(
+        self, config: dict[str, Any], checkpoint: Checkpoint, metadata: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Save ``checkpoint`` after the one ``config`` names; return the new config."""
+        raise NotImplementedError
+
+    def get(self, config: dict[str, Any]) -> Checkpoint | None:
+        found = self.get_tuple(config)
+        return found.checkpoint if found is not None else None
+
+    async def aget_tuple(self, config: dict[str, Any]) -> CheckpointTuple | None:
+        return self.get_tuple(config)
+
+    async def aput(
+        self, config: dict[str, Any], checkpoint: Checkpoint, metadata: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.put(config, checkpoint, metadata)

@@ -1,0 +1,73 @@
+"""Between a graph run and its checkpointer: load the thread's latest state, save each step."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from tokentide.checkpoint._base import Checkpoint, config_for, new_checkpoint_id, thread_of
+
+from ._scheduler import Scheduler
+
+if TYPE_CHECKING:
+    from tokentide.checkpoint import BaseCheckpointSaver, CheckpointTuple
+
+__all__ = ["Saving"]
+
+
+class Saving:
+    """Saves the checkpoints of one run of one thread."""
+
+    __slots__ = ("config", "saver")
+
+    def __init__(self, saver: BaseCheckpointSaver, config: dict[str, Any]) -> None:
+        self.saver = saver
+        self.config = config
+
+    @staticmethod
+    def thread_config(config: Any) -> dict[str, Any]:
+        thread_id, ns, cid = thread_of(config)
+        conf: dict[str, Any] = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns}}
+        if cid is not None:
+            conf["configurable"]["checkpoint_id"] = cid
+        return conf
+
+    @classmethod
+    def open(cls, saver: BaseCheckpointSaver, config: Any) -> tuple[Saving, CheckpointTuple | None]:
+        conf = cls.thread_config(config)
+        latest = saver.get_tuple(conf)
+        return cls(saver, latest.config if latest is not None else conf), latest
+
+    @classmethod
+    async def aopen(
+        cls, saver: BaseCheckpointSaver, config: Any
+    ) -> tuple[Saving, CheckpointTuple | None]:
+        conf = cls.thread_config(config)
+        latest = await saver.aget_tuple(conf)
+        return cls(saver, latest.config if latest is not None else conf), latest
+
+    def _make(self, sched: Scheduler, source: str) -> tuple[Checkpoint, dict[str, Any]]:
+        checkpoint: Checkpoint = {
+            "v": 1,
+            "id": new_checkpoint_id(),
+            "ts": datetime.now(timezone.utc).isoformat(),
+            "step": sched.step,
+            "values": dict(sched.values),
+            "pending": {k: sorted(v) for k, v in sched.pending.items()},
+            "joins": {k: sorted(v) for k, v in sched.joins.items()},
+        }
+        metadata = {"source": source, "step": sched.step, "parents": {}}
+        return checkpoint, metadata
+
+    def save(self, sched: Scheduler, source: str) -> None:
+        checkpoint, metadata = self._make(sched, source)
+        self.config = self.saver.put(self.config, checkpoint, metadata)
+
+    async def asave(self, sched: Scheduler, source: str) -> None:
+        checkpoint, metadata = self._make(sched, source)
+        self.config = await self.saver.aput(self.config, checkpoint, metadata)
+
+
+def snapshot_config(found: CheckpointTuple) -> dict[str, Any]:
+    thread_id, ns, cid = thread_of(found.config)
+    return config_for(thread_id, ns, cid or found.checkpoint["id"])

@@ -1,0 +1,367 @@
+"""`CompiledStateGraph`: a graph ready to run, with LangGraph's ``invoke``/``stream`` API.
+
+Streams are produced by a producer (a task on the loop, or a driver thread for the sync
+``stream()``) and handed to the consumer through a bounded channel; leaving the loop early
+cancels the producer, which closes the model streams under it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+from collections import deque
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from tokentide.runtime._base import Runnable
+from tokentide.runtime._config import RunnableConfig
+from tokentide.runtime._context import RunContext
+from tokentide.runtime._sink import Channel, ChannelClosed, SyncChannel
+
+from ._checkpointing import Saving
+from ._loop import GraphRun, run_async, run_sync
+from ._scheduler import GraphSpec, Scheduler
+from ._stream import GraphOutput, GraphSink, task_scope
+from ._types import StateSnapshot
+
+if TYPE_CHECKING:
+    from tokentide.checkpoint import BaseCheckpointSaver, CheckpointTuple
+
+__all__ = ["CompiledStateGraph"]
+
+#: Items that may wait between the running nodes and a slow consumer.
+STREAM_BUFFER = 256
+
+_NO_OUTPUT = GraphOutput(None, ())
+
+
+def _parse_modes(stream_mode: str | Sequence[str] | None) -> tuple[tuple[str, ...], bool]:
+    if stream_mode is None:
+        return ("updates",), False
+    if isinstance(stream_mode, str):
+        return (stream_mode,), False
+    return tuple(stream_mode), True
+
+
+class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
+    """A compiled :class:`StateGraph`: run it with ``invoke``/``ainvoke``, stream it with
+    ``stream``/``astream`` (``stream_mode`` ``"values"``, ``"updates"``, ``"messages"``,
+    ``"custom"``, ``"debug"``, ``"tasks"`` or a list of them), observe it with
+    ``astream_events``. Use it as a node of another graph to make a subgraph.
+
+    Example::
+
+        graph = StateGraph(MessagesState).add_node(chat).add_edge(START, "chat").compile()
+        for chunk, metadata in graph.stream({"messages": [("user", "hi")]},
+                                            stream_mode="messages"):
+            print(chunk.content, end="", flush=True)
+    """
+
+    def __init__(
+        self,
+        spec: GraphSpec,
+        *,
+        checkpointer: BaseCheckpointSaver | None = None,
+        name: str = "LangGraph",
+    ) -> None:
+        self.spec = spec
+        self.checkpointer = checkpointer
+        self.name = name
+
+    @property
+    def nodes(self) -> dict[str, Any]:
+        return {name: node.action for name, node in self.spec.nodes.items()}
+
+    # ------------------------------------------------------------------ preparing a run
+
+    def _nesting(self, run: RunContext) -> tuple[GraphOutput, tuple[str, ...]] | None:
+        """When called from a node of another graph: that graph's output and our namespace."""
+        scope = task_scope(run.parent)
+        if scope is None:
+            return None
+        task = scope.task
+        return scope.out, (*scope.graph_ns, f"{task.name}:{task.id}")
+
+    def _scheduler(
+        self, run: RunContext, latest: CheckpointTuple | None, resume: bool
+    ) -> Scheduler:
+        if latest is None:
+            return Scheduler(self.spec, self.spec.schema.initial(), limit=run.recursion_limit)
+        cp = latest.checkpoint
+        step = cp["step"]
+        return Scheduler(
+            self.spec,
+            dict(cp["values"]),
+            step=step,
+            limit=step + run.recursion_limit,
+            pending=cp["pending"] if resume else None,
+            joins=cp["joins"] if resume else None,
+        )
+
+    def _prepare(
+        self, run: RunContext, input: Any, out: GraphOutput, ns: tuple[str, ...], config: Any
+    ) -> GraphRun:
+        saving, latest = None, None
+        if self.checkpointer is not None and not ns:
+            saving, latest = Saving.open(self.checkpointer, config)
+        return GraphRun(self._scheduler(run, latest, input is None), run, out, ns, saving)
+
+    async def _aprepare(
+        self, run: RunContext, input: Any, out: GraphOutput, ns: tuple[str, ...], config: Any
+    ) -> GraphRun:
+        saving, latest = None, None
+        if self.checkpointer is not None and not ns:
+            saving, latest = await Saving.aopen(self.checkpointer, config)
+        return GraphRun(self._scheduler(run, latest, input is None), run, out, ns, saving)
+
+    # ------------------------------------------------------------------ invoke
+
+    def invoke(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        """Run to the end and return the final state."""
+        run = self._new_run(config)
+        out, ns = self._nesting(run) or (_NO_OUTPUT, ())
+        outer = run.sink
+        if outer is not None:
+            outer.on_start(run, input)
+        try:
+            g = self._prepare(run, input, out, ns, config)
+            for _ in run_sync(g, input):
+                pass
+        except BaseException as exc:
+            if outer is not None:
+                outer.on_error(run, exc)
+            raise
+        result = dict(g.sched.values)
+        if outer is not None:
+            outer.on_end(run, result, input)
+        return result
+
+    async def ainvoke(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        """Async :meth:`invoke`."""
+        run = self._new_run(config)
+        out, ns = self._nesting(run) or (_NO_OUTPUT, ())
+        outer = run.sink
+        if outer is not None:
+            outer.on_start(run, input)
+        try:
+            g = await self._aprepare(run, input, out, ns, config)
+            await run_async(g, input)
+        except BaseException as exc:
+            if outer is not None:
+                outer.on_error(run, exc)
+            raise
+        result = dict(g.sched.values)
+        if outer is not None:
+            outer.on_end(run, result, input)
+            if outer.backlogged:
+                await outer.drained()
+        return result
+
+    # ------------------------------------------------------------------ stream
+
+    def stream(
+        self,
+        input: Any,
+        config: RunnableConfig | None = None,
+        *,
+        stream_mode: str | Sequence[str] | None = None,
+        subgraphs: bool = False,
+        **kwargs: Any,
+    ) -> Iterator[Any]:
+        """Yield what ``stream_mode`` asks for while the graph runs (default ``"updates"``).
+
+        With a list of modes each item is ``(mode, chunk)``; with ``subgraphs=True`` each item
+        is prefixed by the namespace of the graph that produced it. ``break`` stops the run.
+        """
+        modes, multi = _parse_modes(stream_mode)
+        run = self._new_run(config)
+        if "messages" in modes or "custom" in modes:
+            return self._stream_threaded(run, input, config, modes, multi, subgraphs)
+        return self._stream_inline(run, input, config, modes, multi, subgraphs)
+
+    def _stream_inline(
+        self,
+        run: RunContext,
+        input: Any,
+        config: Any,
+        modes: tuple[str, ...],
+        multi: bool,
+        subgraphs: bool,
+    ) -> Iterator[Any]:
+        buf: deque[Any] = deque()
+        out = GraphOutput(buf.append, modes, multi=multi, subgraphs=subgraphs)
+        outer = run.sink
+        if outer is not None:
+            outer.on_start(run, input)
+        try:
+            g = self._prepare(run, input, out, (), config)
+            for _ in run_sync(g, input):
+                while buf:
+                    item = buf.popleft()
+                    if outer is not None:
+                        outer.on_stream(run, item)
+                    yield item
+        except GeneratorExit:
+            raise
+        except BaseException as exc:
+            if outer is not None:
+                outer.on_error(run, exc)
+            raise
+        if outer is not None:
+            outer.on_end(run, dict(g.sched.values), input)
+
+    def _stream_threaded(
+        self,
+        run: RunContext,
+        input: Any,
+        config: Any,
+        modes: tuple[str, ...],
+        multi: bool,
+        subgraphs: bool,
+    ) -> Iterator[Any]:
+        chan: SyncChannel[Any] = SyncChannel(STREAM_BUFFER)
+        out = GraphOutput(chan.put, modes, multi=multi, subgraphs=subgraphs)
+        outer = run.sink
+        if outer is not None:
+            outer.on_start(run, input)
+        if "messages" in modes:
+            run.sink = GraphSink(out, outer)
+        g = self._prepare(run, input, out, (), config)
+
+        def drive() -> None:
+            try:
+                for _ in run_sync(g, input):
+                    if chan.cancelled:
+                        return
+            except ChannelClosed:
+                chan.close()
+            except BaseException as exc:
+                chan.close(exc)
+            else:
+                chan.close()
+
+        thread = threading.Thread(
+            target=contextvars.copy_context().run, args=(drive,), name="tokentide-graph"
+        )
+        thread.start()
+        try:
+            while batch := chan.take():
+                yield from batch
+        except GeneratorExit:
+            raise
+        except BaseException as exc:
+            if outer is not None:
+                outer.on_error(run, exc)
+            raise
+        finally:
+            chan.cancel()
+            thread.join()
+        if outer is not None:
+            outer.on_end(run, dict(g.sched.values), input)
+
+    async def astream(
+        self,
+        input: Any,
+        config: RunnableConfig | None = None,
+        *,
+        stream_mode: str | Sequence[str] | None = None,
+        subgraphs: bool = False,
+        **kwargs: Any,
+    ) -> AsyncIterator[Any]:
+        """Async :meth:`stream`: the graph runs in a producer task; leaving the loop early
+        (``break``, ``aclose()``, cancellation) cancels it and the model streams under it."""
+        modes, multi = _parse_modes(stream_mode)
+        run = self._new_run(config)
+        chan: Channel[Any] = Channel(STREAM_BUFFER)
+        out = GraphOutput(chan.put, modes, multi=multi, subgraphs=subgraphs, achan=chan)
+        outer = run.sink
+        if outer is not None:
+            outer.on_start(run, input)
+        if "messages" in modes:
+            run.sink = GraphSink(out, outer)
+        box: list[GraphRun] = []
+
+        async def produce() -> None:
+            try:
+                g = await self._aprepare(run, input, out, (), config)
+                box.append(g)
+                await run_async(g, input)
+            except ChannelClosed:
+                chan.close()
+            except BaseException as exc:
+                chan.close(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+            else:
+                chan.close()
+
+        task = asyncio.ensure_future(produce())
+        try:
+            async for item in chan:
+                if outer is not None:
+                    outer.on_stream(run, item)
+                yield item
+        except BaseException as exc:
+            if outer is not None and not isinstance(exc, GeneratorExit):
+                outer.on_error(run, exc)
+            raise
+        finally:
+            if not task.done():
+                chan.cancel()
+                task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                if not task.cancelled():
+                    raise
+        if outer is not None and box:
+            outer.on_end(run, dict(box[0].sched.values), input)
+
+    # ------------------------------------------------------------------ runnable hooks
+
+    def _call(self, input: Any, run: RunContext, **kwargs: Any) -> dict[str, Any]:
+        return self.invoke(input, run.child_config())
+
+    async def _acall(self, input: Any, run: RunContext, **kwargs: Any) -> dict[str, Any]:
+        return await self.ainvoke(input, run.child_config())
+
+    # ------------------------------------------------------------------ state
+
+    def _snapshot(self, config: Any, found: CheckpointTuple | None) -> StateSnapshot:
+        if found is None:
+            return StateSnapshot({}, (), dict(config or {}))
+        cp = found.checkpoint
+        return StateSnapshot(
+            values=cp["values"],
+            next=tuple(sorted(cp["pending"])),
+            config=found.config,
+            metadata=found.metadata,
+            created_at=cp["ts"],
+            parent_config=found.parent_config,
+        )
+
+    def _saver(self) -> BaseCheckpointSaver:
+        if self.checkpointer is None:
+            raise ValueError("No checkpointer set: compile(checkpointer=MemorySaver())")
+        return self.checkpointer
+
+    def get_state(self, config: RunnableConfig | dict[str, Any]) -> StateSnapshot:
+        """The latest saved state of the thread in ``config["configurable"]["thread_id"]``."""
+        saver = self._saver()
+        return self._snapshot(config, saver.get_tuple(Saving.thread_config(config)))
+
+    async def aget_state(self, config: RunnableConfig | dict[str, Any]) -> StateSnapshot:
+        """Async :meth:`get_state`."""
+        saver = self._saver()
+        return self._snapshot(config, await saver.aget_tuple(Saving.thread_config(config)))
+
+    def get_state_history(self, config: RunnableConfig | dict[str, Any]) -> Iterator[StateSnapshot]:
+        """Every saved state of the thread, newest first."""
+        saver = self._saver()
+        for found in saver.list(Saving.thread_config(config)):
+            yield self._snapshot(config, found)

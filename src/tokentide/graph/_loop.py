@@ -1,0 +1,393 @@
+"""Running a graph: one :class:`GraphRun` per call, with a sync and an async shell.
+
+The scheduler (``_scheduler.py``) decides what runs; this module calls user code (nodes, path
+functions) with the run context set, streams what the modes ask for and saves checkpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from tokentide.runtime._base import run_sync_in_thread
+from tokentide.runtime._context import _CURRENT, RunContext
+
+from ._node import Branch, NodeSpec
+from ._scheduler import Scheduler, Task
+from ._stream import TASK_KEY, GraphOutput, TaskScope
+from ._types import START
+
+if TYPE_CHECKING:
+    from ._checkpointing import Saving
+
+__all__ = ["GraphRun", "run_async", "run_sync"]
+
+
+def _note(exc: BaseException, task: Task) -> None:
+    note = f"During task with name '{task.name}' and id '{task.id}'"
+    notes = getattr(exc, "__notes__", None)
+    if notes is not None and note in notes:
+        return
+    add_note = getattr(exc, "add_note", None)
+    if add_note is not None:
+        add_note(note)
+    else:  # Python 3.10
+        exc.__notes__ = [*(notes or []), note]  # type: ignore[attr-defined]
+
+
+class GraphRun:
+    """The state of one graph call shared by the shells: run context, output, scheduler."""
+
+    __slots__ = ("ns", "out", "run", "saving", "sched", "spec")
+
+    def __init__(
+        self,
+        sched: Scheduler,
+        run: RunContext,
+        out: GraphOutput,
+        ns: tuple[str, ...],
+        saving: Saving | None,
+    ) -> None:
+        self.sched = sched
+        self.spec = sched.spec
+        self.run = run
+        self.out = out
+        self.ns = ns
+        self.saving = saving
+
+    # ------------------------------------------------------------------ input
+
+    def start(self, input: Any) -> list[Branch]:
+        """Apply the input (``None`` resumes a saved run); return the START branches to
+        evaluate."""
+        if input is not None:
+            self.sched.start(input)
+        self.emit_values()
+        return self.spec.branches.get(START, []) if input is not None else []
+
+    def emit_values(self) -> None:
+        if self.out.modes:
+            self.out.emit(self.ns, "values", dict(self.sched.values))
+
+    # ------------------------------------------------------------------ one task
+
+    def task_run(self, task: Task) -> RunContext:
+        """The run of one node: a child of the graph run carrying the task's metadata."""
+        parent = self.run
+        cp_ns = f"{task.name}:{task.id}"
+        if self.ns:
+            cp_ns = "|".join((*self.ns, cp_ns))
+        metadata = {
+            **parent.metadata,
+            "langgraph_step": task.step,
+            "langgraph_node": task.name,
+            "langgraph_triggers": task.triggers,
+            "langgraph_path": task.path,
+            "langgraph_checkpoint_ns": cp_ns,
+            "checkpoint_ns": cp_ns,
+        }
+        if task.node.metadata:
+            metadata.update(task.node.metadata)
+        run = RunContext(
+            task.name,
+            "chain",
+            parent=parent,
+            tags=parent.tags,
+            metadata=metadata,
+            sink=parent.sink,
+            configurable=parent.configurable,
+            recursion_limit=parent.recursion_limit,
+            max_concurrency=parent.max_concurrency,
+        )
+        run.extra[TASK_KEY] = TaskScope(task, self.ns, self.out)
+        return run
+
+    def args(self, task: Task, run: RunContext) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        node = task.node
+        state = self.spec.schema.view(task.input) if task.path[0] != "__pregel_push" else task.input
+        kwargs: dict[str, Any] = {}
+        for name in node.injected:
+            if name == "config":
+                kwargs["config"] = run.as_config()
+            else:
+                kwargs["writer"] = run.extra[TASK_KEY].writer
+        return (state,), kwargs
+
+    def began(self, task: Task, run: RunContext) -> None:
+        out = self.out
+        if out.modes and out.wants(self.ns, "messages"):
+            out.mark_seen(task.input)
+        sink = run.sink
+        if sink is not None:
+            sink.on_start(run, task.input)
+
+    def finished(self, task: Task, run: RunContext, output: Any) -> list[Branch]:
+        """The node returned: record its writes; return the branches to evaluate."""
+        task.state_writes(output, self.spec.schema)
+        return self.spec.branches.get(task.name, [])
+
+    def branch_input(self, task: Task) -> Any:
+        return self.spec.schema.view(self.sched.local_values(task))
+
+    def ended(self, task: Task, run: RunContext, output: Any) -> None:
+        out = self.out
+        if out.modes:
+            ns = self.ns
+            if out.wants(ns, "messages"):
+                meta = {**run.metadata, "tags": list(run.tags)}
+                out.emit_messages_of(ns, task.update, meta)
+            out.emit(ns, "updates", {task.name: task.update})
+            if out.wants(ns, "debug") or out.wants(ns, "tasks"):
+                payload = _task_result(task, self.spec.schema.keys)
+                out.emit(ns, "tasks", payload)
+                out.emit(ns, "debug", _debug(task.step, "task_result", payload))
+        sink = run.sink
+        if sink is not None:
+            sink.on_end(run, output, task.input)
+
+    def failed(self, task: Task, run: RunContext, exc: BaseException) -> None:
+        _note(exc, task)
+        sink = run.sink
+        if sink is not None:
+            sink.on_error(run, exc)
+
+    # ------------------------------------------------------------------ steps
+
+    def step_started(self, tasks: Sequence[Task]) -> None:
+        out = self.out
+        if out.modes and (out.wants(self.ns, "debug") or out.wants(self.ns, "tasks")):
+            for task in tasks:
+                payload = {
+                    "id": task.id,
+                    "name": task.name,
+                    "input": task.input,
+                    "triggers": task.triggers,
+                }
+                out.emit(self.ns, "tasks", payload)
+                out.emit(self.ns, "debug", _debug(task.step, "task", payload))
+
+    def step_done(self, tasks: Sequence[Task]) -> None:
+        self.sched.commit(tasks)
+        self.emit_values()
+
+
+def _task_result(task: Task, keys: Sequence[str]) -> dict[str, Any]:
+    result = {k: v for k, v in task.writes if k in keys}
+    return {"id": task.id, "name": task.name, "error": None, "result": result, "interrupts": []}
+
+
+def _debug(step: int, kind: str, payload: Any) -> dict[str, Any]:
+    stamp = datetime.now(timezone.utc).isoformat()
+    return {"step": step, "timestamp": stamp, "type": kind, "payload": payload}
+
+
+# ---------------------------------------------------------------------------------- sync shell
+
+
+def _call_sync(node: NodeSpec, run: RunContext, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
+    if node.runnable is not None:
+        return node.runnable.invoke(args[0], run.child_config())
+    if node.is_async:
+        raise TypeError(
+            f"node {node.name!r} is an async function: run the graph with ainvoke()/astream()"
+        )
+    token = _CURRENT.set(run)
+    try:
+        return node.action(*args, **kw)
+    finally:
+        _CURRENT.reset(token)
+
+
+def _call_path_sync(branch: Branch, state: Any, run: RunContext) -> Any:
+    token = _CURRENT.set(run)
+    try:
+        if branch.wants_config:
+            return branch.path(state, run.as_config())
+        return branch.path(state)
+    finally:
+        _CURRENT.reset(token)
+
+
+def execute_sync(g: GraphRun, task: Task) -> None:
+    """Run one task to completion (in the calling thread)."""
+    run = g.task_run(task)
+    g.began(task, run)
+    try:
+        args, kw = g.args(task, run)
+        output = _call_sync(task.node, run, args, kw)
+        branches = g.finished(task, run, output)
+        routes = []
+        for branch in branches:
+            result = _call_path_sync(branch, g.branch_input(task), run)
+            routes.extend(g.sched.resolve(branch, result))
+        g.sched.record(task, routes)
+    except BaseException as exc:
+        g.failed(task, run, exc)
+        raise
+    g.ended(task, run, output)
+
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+_IN_POOL = threading.local()
+
+
+def _shared_pool() -> ThreadPoolExecutor:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="tokentide-node")
+        return _POOL
+
+
+def _in_worker(g: GraphRun, task: Task) -> None:
+    _IN_POOL.active = True
+    try:
+        execute_sync(g, task)
+    finally:
+        _IN_POOL.active = False
+
+
+def _run_tasks_sync(g: GraphRun, tasks: list[Task]) -> None:
+    """Run a step's tasks: one inline; several in worker threads, the last one inline.
+
+    The shared pool serves top-level graphs; a graph running inside a pool worker (a
+    subgraph fanning out) gets a pool of its own so that nested steps cannot starve.
+    """
+    if len(tasks) == 1:
+        execute_sync(g, tasks[0])
+        return
+    own: ThreadPoolExecutor | None = None
+    if getattr(_IN_POOL, "active", False):
+        pool = own = ThreadPoolExecutor(max_workers=min(16, len(tasks) - 1))
+    else:
+        pool = _shared_pool()
+    try:
+        futures = [
+            pool.submit(contextvars.copy_context().run, _in_worker, g, t) for t in tasks[:-1]
+        ]
+        error: BaseException | None = None
+        try:
+            execute_sync(g, tasks[-1])
+        except BaseException as exc:
+            error = exc
+        for future in futures:
+            try:
+                future.result()
+            except BaseException as exc:
+                error = error or exc
+    finally:
+        if own is not None:
+            own.shutdown(wait=False)
+    if error is not None:
+        raise error
+
+
+def run_sync(g: GraphRun, input: Any) -> Iterator[None]:
+    """The sync shell: yields after the input and after every step."""
+    for branch in g.start(input):
+        g.sched.start_routes(
+            branch, _call_path_sync(branch, g.spec.schema.view(g.sched.values), g.run)
+        )
+    if g.saving is not None:
+        g.saving.save(g.sched, "input")
+    yield
+    while True:
+        tasks = g.sched.prepare()
+        if not tasks:
+            return
+        g.step_started(tasks)
+        _run_tasks_sync(g, tasks)
+        g.step_done(tasks)
+        if g.saving is not None:
+            g.saving.save(g.sched, "loop")
+        yield
+
+
+# ---------------------------------------------------------------------------------- async shell
+
+
+async def _call_async(
+    node: NodeSpec, run: RunContext, args: tuple[Any, ...], kw: dict[str, Any]
+) -> Any:
+    if node.runnable is not None:
+        return await node.runnable.ainvoke(args[0], run.child_config())
+    if not node.is_async:
+        return await run_sync_in_thread(_call_sync, node, run, args, kw)
+    token = _CURRENT.set(run)
+    try:
+        return await node.action(*args, **kw)
+    finally:
+        _CURRENT.reset(token)
+
+
+async def _call_path_async(branch: Branch, state: Any, run: RunContext) -> Any:
+    result = _call_path_sync(branch, state, run)
+    if branch.is_async:
+        token = _CURRENT.set(run)
+        try:
+            result = await result
+        finally:
+            _CURRENT.reset(token)
+    return result
+
+
+async def execute_async(g: GraphRun, task: Task) -> None:
+    """Run one task to completion on the event loop (sync nodes in a worker thread)."""
+    run = g.task_run(task)
+    g.began(task, run)
+    try:
+        args, kw = g.args(task, run)
+        output = await _call_async(task.node, run, args, kw)
+        branches = g.finished(task, run, output)
+        routes = []
+        for branch in branches:
+            result = await _call_path_async(branch, g.branch_input(task), run)
+            routes.extend(g.sched.resolve(branch, result))
+        g.sched.record(task, routes)
+    except BaseException as exc:
+        g.failed(task, run, exc)
+        raise
+    g.ended(task, run, output)
+
+
+async def _run_tasks_async(g: GraphRun, tasks: list[Task]) -> None:
+    if len(tasks) == 1:
+        await execute_async(g, tasks[0])
+        return
+    running = [asyncio.ensure_future(execute_async(g, t)) for t in tasks]
+    try:
+        done, pending = await asyncio.wait(running, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        for fut in running:
+            fut.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+    for fut in running:  # the first failure in task order
+        if fut.done() and not fut.cancelled() and fut.exception() is not None:
+            raise fut.exception()  # type: ignore[misc]
+
+
+async def run_async(g: GraphRun, input: Any) -> None:
+    """The async shell: runs every step; backpressure comes from the output channel."""
+    for branch in g.start(input):
+        result = await _call_path_async(branch, g.spec.schema.view(g.sched.values), g.run)
+        g.sched.start_routes(branch, result)
+    if g.saving is not None:
+        await g.saving.asave(g.sched, "input")
+    out = g.out
+    while True:
+        if out.achan is not None and out.achan.full:
+            await out.achan.wait_room()
+        tasks = g.sched.prepare()
+        if not tasks:
+            return
+        g.step_started(tasks)
+        await _run_tasks_async(g, tasks)
+        g.step_done(tasks)
+        if g.saving is not None:
+            await g.saving.asave(g.sched, "loop")

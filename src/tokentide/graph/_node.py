@@ -1,0 +1,85 @@
+"""Nodes and branches: calling user code with the parameters it asks for, in its run."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tokentide.runtime._base import Runnable
+
+__all__ = ["Branch", "NodeSpec"]
+
+_INJECTED = ("config", "writer")
+
+
+def _is_async(fn: Any) -> bool:
+    if inspect.iscoroutinefunction(fn):
+        return True
+    call = getattr(fn, "__call__", None)  # noqa: B004
+    return inspect.iscoroutinefunction(call)
+
+
+def _wanted(fn: Callable[..., Any]) -> tuple[str, ...]:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return ()
+    return tuple(name for name in _INJECTED if name in params)
+
+
+def _name_of(fn: Any) -> str:
+    if isinstance(fn, Runnable):
+        return fn.get_name()
+    return str(getattr(fn, "__name__", type(fn).__name__))
+
+
+@dataclass
+class NodeSpec:
+    """One node: a function ``(state[, config][, writer]) -> update`` or a runnable."""
+
+    name: str
+    action: Any
+    is_async: bool
+    injected: tuple[str, ...]
+    metadata: dict[str, Any] | None = None
+    #: A compiled graph used as a node (streams as a subgraph).
+    runnable: Runnable[Any, Any] | None = None
+
+    @classmethod
+    def make(cls, name: str, action: Any, metadata: dict[str, Any] | None) -> NodeSpec:
+        if isinstance(action, Runnable):
+            return cls(name, action, False, (), metadata, action)
+        if not callable(action):
+            raise TypeError(f"node {name!r} must be a function or a Runnable, got {action!r:.80}")
+        return cls(name, action, _is_async(action), _wanted(action), metadata)
+
+
+@dataclass
+class Branch:
+    """A conditional edge: ``path(state)`` returns node names (or ``END`` / ``Send``s)."""
+
+    source: str
+    path: Callable[..., Any]
+    path_map: dict[Hashable, str] | None
+    name: str
+    is_async: bool = field(default=False)
+    wants_config: bool = field(default=False)
+
+    @classmethod
+    def make(
+        cls, source: str, path: Any, path_map: dict[Hashable, str] | Sequence[str] | None
+    ) -> Branch:
+        mapping: dict[Hashable, str] | None
+        if path_map is None:
+            mapping = None
+        elif isinstance(path_map, dict):
+            mapping = dict(path_map)
+        else:
+            mapping = {name: name for name in path_map}
+        fn = path.invoke if isinstance(path, Runnable) else path
+        name = _name_of(path)
+        if name == "<lambda>":
+            name = "condition"
+        return cls(source, fn, mapping, name, _is_async(fn), "config" in _wanted(fn))

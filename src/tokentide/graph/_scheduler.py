@@ -1,0 +1,225 @@
+"""The superstep scheduler: sans-I/O. Given the state and a step's writes, which tasks run next.
+
+The shells (sync and async, in ``_loop.py``) call user code; this module never does. One step:
+
+1. :meth:`Scheduler.prepare` turns the triggers written in the previous step into tasks
+   (sorted by path, like LangGraph), or raises ``GraphRecursionError`` past the limit;
+2. the shell runs the tasks; each finished task is fed to :meth:`Scheduler.record`
+   (its state writes and where it routes to);
+3. :meth:`Scheduler.commit` applies all writes of the step in task order and collects the
+   triggers of the next step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import uuid4
+
+from tokentide.errors import GraphRecursionError, InvalidUpdateError
+
+from ._node import Branch, NodeSpec
+from ._state import StateSchema
+from ._types import END, START, Command, Send
+
+__all__ = ["GraphSpec", "Scheduler", "Task"]
+
+PUSH = "__pregel_push"
+PULL = "__pregel_pull"
+
+
+@dataclass
+class GraphSpec:
+    """The compiled shape of a graph (immutable after ``compile()``)."""
+
+    schema: StateSchema
+    nodes: dict[str, NodeSpec]
+    edges: dict[str, list[str]]
+    joins: list[tuple[tuple[str, ...], str]]
+    branches: dict[str, list[Branch]]
+
+
+@dataclass(eq=False)
+class Task:
+    """One node run within one step."""
+
+    name: str
+    node: NodeSpec
+    input: Any
+    triggers: tuple[str, ...]
+    path: tuple[Any, ...]
+    step: int
+    id: str = field(default_factory=lambda: str(uuid4()))
+    writes: list[tuple[str, Any]] = field(default_factory=list)
+    routes: list[str | Send] = field(default_factory=list)
+    update: Any = None
+    done: bool = False
+
+    def state_writes(self, output: Any, schema: StateSchema) -> None:
+        """Turn what the node returned into state writes and routes (``Command``, dict,
+        ``None``, or a list of ``Command``s)."""
+        self.update = output
+        if output is None:
+            return
+        commands = output if isinstance(output, (list, tuple)) else [output]
+        if commands and all(isinstance(c, Command) for c in commands):
+            for command in commands:
+                if command.graph is not None:
+                    raise InvalidUpdateError("Command(graph=Command.PARENT) is not supported")
+                if command.update is not None:
+                    self.writes.extend(_pairs(command.update, schema))
+                self.routes.extend(command.gotos())
+            if len(commands) == 1:
+                self.update = commands[0].update
+            return
+        self.writes.extend(_pairs(output, schema))
+
+
+def _pairs(update: Any, schema: StateSchema) -> list[tuple[str, Any]]:
+    if isinstance(update, (list, tuple)) and all(
+        isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in update
+    ):
+        return list(update)
+    return list(schema.coerce_input(update).items())
+
+
+class Scheduler:
+    """The state of one run between steps: values, pending triggers, join barriers."""
+
+    __slots__ = ("joins", "limit", "pending", "sends", "spec", "step", "values")
+
+    def __init__(
+        self,
+        spec: GraphSpec,
+        values: dict[str, Any],
+        *,
+        step: int = 0,
+        limit: int = 25,
+        pending: Mapping[str, Iterable[str]] | None = None,
+        joins: Mapping[str, Iterable[str]] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.values = values
+        self.step = step
+        self.limit = limit
+        self.pending: dict[str, set[str]] = {k: set(v) for k, v in (pending or {}).items()}
+        self.joins: dict[str, set[str]] = {k: set(v) for k, v in (joins or {}).items()}
+        self.sends: list[Send] = []
+
+    # ------------------------------------------------------------------ input
+
+    def start(self, input: Any) -> None:
+        """Apply the graph input and trigger the nodes after ``START``."""
+        writes = list(self.spec.schema.coerce_input(input).items())
+        self.spec.schema.apply(self.values, writes)
+        self._route_edges(START)
+
+    def start_routes(self, branch: Branch, result: Any) -> None:
+        """Routes of a conditional edge from ``START`` (evaluated by the shell on the input)."""
+        self._route_to(self.resolve(branch, result), START)
+
+    # ------------------------------------------------------------------ one step
+
+    def prepare(self) -> list[Task]:
+        """The tasks of the next step (empty when the run is over)."""
+        pending, sends = self.pending, self.sends
+        if not pending and not sends:
+            return []
+        step = self.step + 1
+        if step > self.limit:
+            raise GraphRecursionError(
+                f"Recursion limit of {self.limit} reached without hitting a stop condition. "
+                "You can increase the limit by setting the `recursion_limit` config key."
+            )
+        self.step = step
+        snapshot = dict(self.values)
+        nodes = self.spec.nodes
+        tasks = [
+            Task(name, nodes[name], snapshot, tuple(sorted(pending[name])), (PULL, name), step)
+            for name in sorted(pending)
+        ]
+        tasks.extend(
+            Task(s.node, nodes[s.node], s.arg, (PUSH,), (PUSH, i), step)
+            for i, s in enumerate(sends)
+        )
+        self.pending, self.sends = {}, []
+        return sorted(tasks, key=lambda t: (t.path[0] != PUSH, str(t.path[1])))
+
+    def local_values(self, task: Task) -> dict[str, Any]:
+        """The state as ``task`` alone left it (what its conditional edges see)."""
+        values = dict(self.values)
+        self.spec.schema.apply(values, task.writes)
+        return values
+
+    def resolve(self, branch: Branch, result: Any) -> list[str | Send]:
+        """Map a path function's result to destinations (validating unknown names)."""
+        items: Sequence[Any] = result if isinstance(result, (list, tuple)) else [result]
+        out: list[str | Send] = []
+        for item in items:
+            if isinstance(item, Send):
+                out.append(item)
+                continue
+            dest = item
+            if branch.path_map is not None:
+                if not isinstance(item, Hashable) or item not in branch.path_map:
+                    raise InvalidUpdateError(
+                        f"At {branch.source!r} node, {branch.name!r} branch returned {item!r}, "
+                        f"which is not in its path_map {list(branch.path_map)}"
+                    )
+                dest = branch.path_map[item]
+            out.append(dest)
+        return out
+
+    def record(self, task: Task, routes: Iterable[str | Send] = ()) -> None:
+        """A task finished: keep its routes (from ``Command.goto`` and conditional edges)."""
+        task.routes.extend(routes)
+        task.done = True
+
+    def commit(self, tasks: Sequence[Task]) -> set[str]:
+        """Apply the step's writes in task order; collect the next step's triggers."""
+        writes = [w for task in tasks for w in task.writes]
+        updated = self.spec.schema.apply(self.values, writes)
+        for task in tasks:
+            if task.path[0] == PULL:
+                self._consume_joins(task.name)
+            self._route_edges(task.name)
+            self._route_to(task.routes, task.name)
+        return updated
+
+    # ------------------------------------------------------------------ routing
+
+    def _route_edges(self, source: str) -> None:
+        for target in self.spec.edges.get(source, ()):
+            self._trigger(target, f"branch:to:{target}")
+        for sources, target in self.spec.joins:
+            if source in sources:
+                channel = f"join:{'+'.join(sources)}:{target}"
+                seen = self.joins.setdefault(channel, set())
+                seen.add(source)
+                if seen.issuperset(sources):
+                    self._trigger(target, channel)
+
+    def _consume_joins(self, target: str) -> None:
+        for sources, join_target in self.spec.joins:
+            if join_target == target:
+                channel = f"join:{'+'.join(sources)}:{target}"
+                seen = self.joins.get(channel)
+                if seen is not None and seen.issuperset(sources):
+                    del self.joins[channel]
+
+    def _route_to(self, routes: Iterable[str | Send], source: str) -> None:
+        for dest in routes:
+            if isinstance(dest, Send):
+                self._check_node(dest.node, source)
+                self.sends.append(dest)
+            elif dest != END:
+                self._check_node(dest, source)
+                self._trigger(dest, f"branch:to:{dest}")
+
+    def _check_node(self, name: str, source: str) -> None:
+        if name not in self.spec.nodes:
+            raise InvalidUpdateError(f"Node {source!r} routed to unknown node {name!r}")
+
+    def _trigger(self, node: str, channel: str) -> None:
+        self.pending.setdefault(node, set()).add(channel)

@@ -1,0 +1,229 @@
+"""Stream modes: how a graph run's items reach its consumer.
+
+:class:`GraphOutput` formats items (``chunk``, ``(mode, chunk)``, ``(ns, chunk)`` or
+``(ns, mode, chunk)``) and puts them into the run's bounded channel. :class:`GraphSink` is the
+sink attached to the graph run: every chat model called anywhere inside a node reports its
+chunks to it through the run context, and it turns them into ``"messages"`` items. A node's
+``writer`` (and :func:`get_stream_writer`) produce ``"custom"`` items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from tokentide.messages import BaseMessage
+from tokentide.runtime._context import RunContext, current_run
+from tokentide.runtime._sink import Channel, RunSink
+
+if TYPE_CHECKING:
+    from ._scheduler import Task
+
+__all__ = ["TASK_KEY", "GraphOutput", "GraphSink", "TaskScope", "get_stream_writer", "task_scope"]
+
+#: Key of ``RunContext.extra`` under which a node's run carries its :class:`TaskScope`.
+TASK_KEY = "tokentide.graph.task"
+
+ALL_MODES = ("values", "updates", "messages", "custom", "debug", "tasks")
+
+
+def _noop_writer(data: Any) -> None:
+    return None
+
+
+class GraphOutput:
+    """Formats and hands out the items of one (root) graph stream."""
+
+    __slots__ = ("achan", "modes", "multi", "put", "seen", "subgraphs")
+
+    def __init__(
+        self,
+        put: Callable[[Any], None] | None,
+        modes: Sequence[str],
+        *,
+        multi: bool = False,
+        subgraphs: bool = False,
+        achan: Channel[Any] | None = None,
+    ) -> None:
+        for mode in modes:
+            if mode not in ALL_MODES:
+                raise ValueError(f"unknown stream_mode {mode!r}: expected one of {ALL_MODES}")
+        self.put = put
+        self.modes = frozenset(modes) if put is not None else frozenset()
+        self.multi = multi
+        self.subgraphs = subgraphs
+        self.seen: set[str | None] = set()
+        #: The async channel (on-loop producers wait for room when it is full).
+        self.achan = achan
+
+    def wants(self, ns: tuple[str, ...], mode: str) -> bool:
+        return mode in self.modes and (not ns or self.subgraphs)
+
+    def emit(self, ns: tuple[str, ...], mode: str, payload: Any) -> None:
+        if mode not in self.modes or (ns and not self.subgraphs):
+            return
+        assert self.put is not None
+        if self.multi:
+            self.put((ns, mode, payload) if self.subgraphs else (mode, payload))
+        else:
+            self.put((ns, payload) if self.subgraphs else payload)
+
+    def emit_messages_of(self, ns: tuple[str, ...], value: Any, meta: dict[str, Any]) -> None:
+        """Emit the messages in a node's output that nobody streamed yet (once, whole)."""
+        for msg in _messages_in(value):
+            if msg.id not in self.seen:
+                self.seen.add(msg.id)
+                self.emit(ns, "messages", (msg, meta))
+
+    def mark_seen(self, value: Any) -> None:
+        for msg in _messages_in(value):
+            self.seen.add(msg.id)
+
+
+def _messages_in(value: Any) -> list[BaseMessage]:
+    found: list[BaseMessage] = []
+    if isinstance(value, dict):
+        items: Any = value.values()
+    else:
+        items = [value]
+    for item in items:
+        if isinstance(item, BaseMessage):
+            found.append(item)
+        elif isinstance(item, (list, tuple)):
+            found.extend(m for m in item if isinstance(m, BaseMessage))
+    return found
+
+
+class TaskScope:
+    """What code running inside one task needs: the task, its namespace, where to stream."""
+
+    __slots__ = ("graph_ns", "out", "task", "writer")
+
+    def __init__(self, task: Task, graph_ns: tuple[str, ...], out: GraphOutput) -> None:
+        self.task = task
+        self.graph_ns = graph_ns
+        self.out = out
+        if out.wants(graph_ns, "custom"):
+            self.writer: Callable[[Any], None] = self._write
+        else:
+            self.writer = _noop_writer
+
+    def _write(self, data: Any) -> None:
+        self.out.emit(self.graph_ns, "custom", data)
+
+
+def task_scope(run: RunContext | None) -> TaskScope | None:
+    """The task that ``run`` belongs to (the nearest enclosing node run), if any."""
+    while run is not None:
+        scope = run.extra.get(TASK_KEY)
+        if scope is not None:
+            return scope  # type: ignore[no-any-return]
+        run = run.parent
+    return None
+
+
+def get_stream_writer() -> Callable[[Any], None]:
+    """The ``"custom"`` stream writer of the node running now (a no-op outside a graph or
+    when ``"custom"`` mode is off). Works in sync and async nodes without passing ``config``.
+
+    Example::
+
+        def node(state):
+            write = get_stream_writer()
+            write({"progress": 0.5})
+            return {}
+    """
+    scope = task_scope(current_run())
+    return scope.writer if scope is not None else _noop_writer
+
+
+class _ModelStream:
+    __slots__ = ("meta", "ns")
+
+    def __init__(self, ns: tuple[str, ...], meta: dict[str, Any]) -> None:
+        self.ns = ns
+        self.meta = meta
+
+
+_NO_STREAM = _ModelStream((), {})
+
+
+class GraphSink(RunSink):
+    """Turns chat-model runs under a graph run into ``"messages"`` items; forwards every call
+    to the sink that was attached before (``astream_events``), if any."""
+
+    __slots__ = ("_cache", "_key", "_last_id", "outer", "out")
+
+    def __init__(self, out: GraphOutput, outer: RunSink | None) -> None:
+        self.out = out
+        self.outer = outer
+        self._cache: tuple[RunContext | None, _ModelStream] = (None, _NO_STREAM)
+        self._last_id: Any = None
+        self._key = f"tokentide.graph.sink.{id(self)}"
+
+    @property
+    def backlogged(self) -> bool:
+        chan = self.out.achan
+        if chan is not None and chan.full:
+            return True
+        return self.outer is not None and self.outer.backlogged
+
+    async def drained(self) -> None:
+        chan = self.out.achan
+        if chan is not None:
+            await chan.wait_room()
+        if self.outer is not None and self.outer.backlogged:
+            await self.outer.drained()
+
+    def on_start(self, run: RunContext, input: Any) -> None:
+        if self.outer is not None:
+            self.outer.on_start(run, input)
+        if run.run_type != "chat_model" or "messages" not in self.out.modes:
+            return
+        scope = task_scope(run.parent)
+        if (
+            scope is None
+            or "nostream" in run.tags
+            or not self.out.wants(scope.graph_ns, "messages")
+        ):
+            return
+        run.extra[self._key] = _ModelStream(
+            scope.graph_ns, {**run.metadata, "tags": list(run.tags)}
+        )
+
+    def _stream_of(self, run: RunContext) -> _ModelStream | None:
+        cache = self._cache
+        if cache[0] is run:
+            return cache[1]
+        state: _ModelStream | None = run.extra.get(self._key)
+        self._cache = (run, state if state is not None else _NO_STREAM)
+        return state
+
+    def on_stream(self, run: RunContext, chunk: Any) -> None:
+        outer = self.outer
+        if outer is not None:
+            outer.on_stream(run, chunk)
+        state = self._stream_of(run)
+        if state is None or state is _NO_STREAM:
+            return
+        cid = chunk.id
+        if cid != self._last_id:
+            self._last_id = cid
+            self.out.seen.add(cid)
+        self.out.emit(state.ns, "messages", (chunk, state.meta))
+
+    def on_end(self, run: RunContext, output: Any, input: Any) -> None:
+        if self.outer is not None:
+            self.outer.on_end(run, output, input)
+        if run.run_type == "chat_model":
+            state = run.extra.get(self._key)
+            if state is not None and isinstance(output, BaseMessage):
+                self.out.emit_messages_of(state.ns, output, state.meta)
+
+    def on_error(self, run: RunContext, error: BaseException) -> None:
+        if self.outer is not None:
+            self.outer.on_error(run, error)
+
+    def on_custom(self, run: RunContext, name: str, data: Any) -> None:
+        if self.outer is not None:
+            self.outer.on_custom(run, name, data)

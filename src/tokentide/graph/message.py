@@ -1,0 +1,73 @@
+"""Message state: the ``add_messages`` reducer and ``MessagesState``.
+
+Same module path as LangGraph's ``langgraph.graph.message``.
+
+Example::
+
+    from typing import Annotated, TypedDict
+    from tokentide.graph.message import add_messages
+
+    class State(TypedDict):
+        messages: Annotated[list, add_messages]
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypedDict
+from uuid import uuid4
+
+from tokentide.messages import (
+    BaseMessage,
+    BaseMessageChunk,
+    convert_to_messages,
+    message_chunk_to_message,
+)
+
+__all__ = ["MessagesState", "add_messages"]
+
+
+def _as_messages(value: Any) -> list[BaseMessage]:
+    if not isinstance(value, list):
+        value = [value]
+    out = convert_to_messages(value)
+    for i, msg in enumerate(out):
+        if isinstance(msg, BaseMessageChunk):
+            msg = out[i] = message_chunk_to_message(msg)
+        if msg.id is None:
+            msg.id = str(uuid4())
+    return out
+
+
+def add_messages(left: Any, right: Any) -> list[BaseMessage]:
+    """Merge two lists of messages: a message in ``right`` whose id is already in ``left``
+    replaces it; the others are appended. Messages without an id get a new one; message-like
+    values (``("user", "hi")``, dicts, strings) are converted to messages.
+
+    Example::
+
+        add_messages([HumanMessage("hi", id="1")], [AIMessage("hello", id="2")])
+        # [HumanMessage("hi", id="1"), AIMessage("hello", id="2")]
+    """
+    merged = _as_messages(left)
+    incoming = _as_messages(right)
+    index = {msg.id: i for i, msg in enumerate(merged)}
+    for msg in incoming:
+        at = index.get(msg.id)
+        if at is None:
+            index[msg.id] = len(merged)
+            merged.append(msg)
+        else:
+            merged[at] = msg
+    return merged
+
+
+class MessagesState(TypedDict):
+    """A state holding one list of messages, merged with :func:`add_messages`.
+
+    Example::
+
+        graph = StateGraph(MessagesState).add_node(chat).add_edge(START, "chat").compile()
+        graph.invoke({"messages": [("user", "hi")]})
+    """
+
+    messages: Annotated[list[BaseMessage], add_messages]

@@ -1,0 +1,7 @@
+"""``python -m tokentide.cli``: the same as the ``tokentide`` command."""
+
+import sys
+
+from tokentide.cli import main
+
+sys.exit(main())

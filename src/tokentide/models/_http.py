@@ -61,6 +61,7 @@ T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
 
 _MAX_ERROR_BODY = 64 * 1024
+_MAX_DRAIN = 64 * 1024  # bytes read after the end marker to keep the connection
 _HAS_TIMEOUT_CM = sys.version_info >= (3, 11)
 
 
@@ -258,8 +259,9 @@ class HTTPTransport:
         idle = self.idle_timeout
         clock = time.monotonic
         deadline = clock() + idle if idle is not None else None
+        pieces = response.iter_raw()
         try:
-            for piece in response.iter_raw():
+            for piece in pieces:
                 events = decoder.feed(piece)
                 if deadline is not None:
                     if decoder.progressed:
@@ -273,6 +275,7 @@ class HTTPTransport:
                     if handler.failure is not None:
                         raise handler.failure
                     if handler.done:
+                        _drain(pieces)
                         return
         except httpx.HTTPError as exc:
             raise self._read_failure(exc) from None
@@ -359,6 +362,7 @@ class HTTPTransport:
                     if handler.failure is not None:
                         raise handler.failure
                     if handler.done:
+                        await _adrain(pieces, deadline)
                         return
         except httpx.HTTPError as exc:
             raise self._read_failure(exc) from None
@@ -374,6 +378,28 @@ async def _next_piece(pieces: AsyncIterator[bytes], deadline: float | None) -> b
         return await pieces.__anext__()
     async with asyncio.timeout(max(deadline - time.monotonic(), 0.0)):  # type: ignore[attr-defined]
         return await pieces.__anext__()
+
+
+def _drain(pieces: Iterator[bytes]) -> None:
+    """Read the rest of a finished body (its end marker) so the connection can be reused."""
+    total = 0
+    try:
+        for piece in pieces:
+            total += len(piece)
+            if total > _MAX_DRAIN:
+                return
+    except httpx.HTTPError:
+        return
+
+
+async def _adrain(pieces: AsyncIterator[bytes], deadline: float | None) -> None:
+    """Async :func:`_drain`, bounded by the idle deadline."""
+    total = 0
+    try:
+        while total <= _MAX_DRAIN:
+            total += len(await _next_piece(pieces, deadline))
+    except (StopAsyncIteration, TimeoutError, httpx.HTTPError):
+        return
 
 
 def _finish(decoder: SSEDecoder, handler: EventHandler[T]) -> Iterator[Sequence[T]]:

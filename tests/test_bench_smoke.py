@@ -1,0 +1,80 @@
+"""Every benchmark script still runs (tiny sizes, one run). No timing is asserted."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = sorted((ROOT / "bench").glob("bench_*.py"))
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("script", SCRIPTS, ids=[s.stem for s in SCRIPTS])
+def test_bench_script_runs_in_smoke_size(script: Path, tmp_path: Path) -> None:
+    help_text = subprocess.run(
+        [sys.executable, str(script), "--help"], cwd=ROOT, capture_output=True, text=True
+    ).stdout
+    if "--smoke" not in help_text or "--jsonl" not in help_text:
+        pytest.skip(f"{script.name} does not take the --smoke/--jsonl options of bench/_common.py")
+    jsonl = tmp_path / "rows.jsonl"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--smoke", "--jsonl", str(jsonl)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = [json.loads(line) for line in jsonl.read_text("utf-8").splitlines()]
+    kinds = {row["kind"] for row in rows}
+    assert "env" in kinds
+    assert "result" in kinds
+    for row in rows:
+        if row["kind"] == "result":
+            assert row["value"] >= 0, row
+
+
+def test_run_all_merges_rows_in_smoke_size(tmp_path: Path) -> None:
+    out = tmp_path / "latest.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run_all.py"), "core", "--smoke", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    merged = json.loads(out.read_text("utf-8"))
+    assert merged["benches"]["core"]["rc"] == 0
+    assert merged["benches"]["core"]["rows"]
+    assert merged["environment"]["python"]
+
+
+def test_common_harness_measures_and_checks_budgets() -> None:
+    sys.path.insert(0, str(ROOT))
+    try:
+        from bench._common import check_budget, close_event_loop, measure, peak_memory
+    finally:
+        sys.path.remove(str(ROOT))
+
+    async def agen_sum() -> int:
+        return sum(range(100))
+
+    try:
+        timings = measure(
+            {"sync": lambda: sum(range(100)), "async": agen_sum}, runs=2, warmup=1, per=100
+        )
+    finally:
+        close_event_loop()
+    assert len(timings["sync"].samples) == 2
+    assert timings["async"].us_per_item > 0
+    assert peak_memory(lambda: [0] * 10_000) >= 8 * 10_000
+    assert check_budget("t", "b", measured=2.0, limit=1.0, unit="x", higher_is_better=True).passed
+    assert not check_budget(
+        "t", "b", measured=2.0, limit=1.0, unit="us", higher_is_better=False
+    ).passed

@@ -2,15 +2,20 @@
 
 :func:`running_redis_server` starts ``redis-server`` on a free 127.0.0.1 port with no persistence
 (no RDB snapshots, no append-only file, a fresh working directory), waits until it answers
-``PING``, and stops it on exit. :func:`redis_server` is the same as a pytest fixture (one server
-per test module), so tests never share keys with another module.
+``PING``, and stops it on exit. Wrap it in a fixture of the scope you need (module scope: one
+server per test module, so modules never share keys).
 
 ``redis-server`` is a system package that the project's set-up installs; when it is missing the
 tests fail (they do not skip) with a message saying so, so a broken set-up cannot pass silently.
 
 Example::
 
-    from fakes.redis_server import redis_server  # noqa: F401  (the fixture)
+    from fakes.redis_server import RedisServer, running_redis_server
+
+    @pytest.fixture(scope="module")
+    def redis_server() -> Iterator[RedisServer]:
+        with running_redis_server() as server:
+            yield server
 
     async def test_ping(redis_server: RedisServer) -> None:
         client = redis.asyncio.Redis.from_url(redis_server.url)
@@ -31,7 +36,7 @@ from dataclasses import dataclass
 
 import pytest
 
-__all__ = ["RedisServer", "redis_server", "running_redis_server"]
+__all__ = ["RedisServer", "running_redis_server"]
 
 _START_TIMEOUT = 10.0
 _MISSING = (
@@ -139,10 +144,3 @@ def _read_log(workdir: str) -> str:
             return f.read()[-4000:]
     except OSError:
         return "(no log)"
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    """A private ``redis-server`` for the test module (see :func:`running_redis_server`)."""
-    with running_redis_server() as server:
-        yield server

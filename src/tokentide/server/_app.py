@@ -1,0 +1,396 @@
+"""The ASGI application: routing, authentication, request limits, and the runs endpoints.
+
+Routes (all under ``/v1`` need ``Authorization: Bearer <api_key>`` when an API key is set):
+
+- ``POST /v1/chat/completions``: OpenAI-compatible, streamed or not.
+- ``GET /v1/models``: the models and graphs served.
+- ``POST /v1/runs``: start a run; answers with its SSE stream (``"stream": false``: with its
+  record, the run going on in the background).
+- ``GET /v1/runs/{id}``: status, output, usage, error.
+- ``GET /v1/runs/{id}/stream``: the run's events after ``Last-Event-ID`` (header or
+  ``?last_event_id=``), then live ones until it ends.
+- ``POST /v1/runs/{id}/cancel``: stop it.
+- ``GET /``: the web chat page, when ``web=True`` and ``static/index.html`` exists.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from tokentide.models import BaseChatModel
+
+from ._asgi import (
+    ClientDisconnected,
+    EventStream,
+    HTTPError,
+    Receive,
+    Scope,
+    Send,
+    read_body,
+    send_error,
+    send_json,
+)
+from ._assistants import Assistant, build_assistants
+from ._openai_api import chat_completion, models_list, parse_chat_request, stream_chat_completion
+from ._runs import RunManager, parse_run_request
+from ._store import EventsExpired, MemoryStreamStore, RunNotFound, StreamStore
+
+__all__ = ["TokentideApp", "create_app"]
+
+logger = logging.getLogger("tokentide.server")
+
+STATIC_DIR = Path(__file__).with_name("static")
+_RUN_PATH = re.compile(r"^/v1/runs/([A-Za-z0-9_\-]{1,100})(/stream|/cancel)?$")
+
+Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class TokentideApp:
+    """The tokentide server as a plain ASGI application (build it with :func:`create_app`).
+
+    Example::
+
+        import uvicorn
+        from tokentide.models import FakeChatModel
+        from tokentide.server import create_app
+
+        app = create_app(models={"fake": FakeChatModel(["Hello!"])})
+        uvicorn.run(app, host="127.0.0.1", port=8000)
+    """
+
+    def __init__(
+        self,
+        assistants: dict[str, Assistant],
+        store: StreamStore,
+        *,
+        api_key: str | None = None,
+        max_body_bytes: int = 4 * 1024 * 1024,
+        heartbeat: float | None = 15.0,
+        web: bool = False,
+        cancel_wait: float = 2.0,
+    ) -> None:
+        self.assistants = assistants
+        self.store = store
+        self.runs = RunManager(store, cancel_wait=cancel_wait)
+        self.api_key = api_key
+        self.max_body_bytes = max_body_bytes
+        self.heartbeat = heartbeat
+        self.web = web
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def aclose(self) -> None:
+        """Cancel this replica's runs and close the store."""
+        await self.runs.aclose()
+        await self.store.aclose()
+
+    # ---------------------------------------------------------------- routing
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            handler = self._route(scope["method"], scope["path"], scope)
+            await handler(scope, receive, send)
+        except HTTPError as error:
+            await send_error(send, error)
+        except ClientDisconnected:
+            return
+
+    def _route(self, method: str, path: str, scope: Scope) -> Handler:
+        if path == "/" and self.web:
+            return self._web
+        if not path.startswith("/v1/"):
+            raise HTTPError(404, f"no route {path}", code="not_found")
+        self._authenticate(scope)
+        routes: dict[str, dict[str, Handler]] = {
+            "/v1/chat/completions": {"POST": self._chat},
+            "/v1/models": {"GET": self._models},
+            "/v1/runs": {"POST": self._create_run},
+        }
+        if path in routes:
+            return _method(routes[path], method, path)
+        match = _RUN_PATH.match(path)
+        if match is None:
+            raise HTTPError(404, f"no route {path}", code="not_found")
+        scope["run_id"] = match.group(1)
+        suffix = match.group(2) or ""
+        table: dict[str, dict[str, Handler]] = {
+            "": {"GET": self._get_run},
+            "/stream": {"GET": self._join_run},
+            "/cancel": {"POST": self._cancel_run},
+        }
+        return _method(table[suffix], method, path)
+
+    def _authenticate(self, scope: Scope) -> None:
+        if self.api_key is None:
+            return
+        given = b""
+        for name, value in scope.get("headers", ()):
+            if name == b"authorization":
+                given = value
+                break
+        expected = f"Bearer {self.api_key}".encode()
+        if not hmac.compare_digest(given, expected):
+            what = "no API key was given" if not given else "the API key is not valid"
+            raise HTTPError(
+                401,
+                f"Incorrect API key provided: {what}. Send 'Authorization: Bearer <key>'.",
+                code="invalid_api_key",
+                headers=[(b"www-authenticate", b"Bearer")],
+            )
+
+    async def _json(self, scope: Scope, receive: Receive) -> Any:
+        body = await read_body(scope, receive, self.max_body_bytes)
+        if not body:
+            raise HTTPError(400, "the request body is empty: expected a JSON object")
+        try:
+            return json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise HTTPError(400, f"the request body is not valid JSON: {exc}") from None
+
+    def _assistant(self, name: str) -> Assistant:
+        assistant = self.assistants.get(name)
+        if assistant is None:
+            raise HTTPError(
+                404,
+                f"The model '{name}' does not exist; see GET /v1/models",
+                param="model",
+                code="model_not_found",
+            )
+        return assistant
+
+    # ---------------------------------------------------------------- OpenAI-compatible
+
+    async def _chat(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = parse_chat_request(await self._json(scope, receive))
+        assistant = self._assistant(request.model)
+        if request.stream:
+            await stream_chat_completion(
+                assistant, request, send, receive, heartbeat=self.heartbeat
+            )
+        else:
+            await chat_completion(assistant, request, send, receive)
+
+    async def _models(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send_json(send, 200, models_list(self.assistants))
+
+    # ---------------------------------------------------------------- runs
+
+    async def _create_run(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = parse_run_request(await self._json(scope, receive), self.assistants)
+        run_id = await self.runs.start(request)
+        headers = [
+            (b"content-location", f"/v1/runs/{run_id}".encode()),
+            (b"x-run-id", run_id.encode()),
+        ]
+        if not request.stream:
+            record = await self.store.get_run(run_id)
+            await send_json(send, 201, record.to_dict() if record else {}, headers)
+            return
+        await self._stream_run(send, receive, run_id, 0, request.on_disconnect, headers)
+
+    async def _get_run(self, scope: Scope, receive: Receive, send: Send) -> None:
+        record = await self.store.get_run(scope["run_id"])
+        if record is None:
+            raise _no_run(scope["run_id"])
+        await send_json(send, 200, record.to_dict())
+
+    async def _cancel_run(self, scope: Scope, receive: Receive, send: Send) -> None:
+        run_id = scope["run_id"]
+        if await self.store.get_run(run_id) is None:
+            raise _no_run(run_id)
+        record = await self.runs.cancel(run_id)
+        if record is None:
+            raise _no_run(run_id)
+        await send_json(send, 200, record.to_dict())
+
+    async def _join_run(self, scope: Scope, receive: Receive, send: Send) -> None:
+        run_id = scope["run_id"]
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        after = _last_event_id(scope, query)
+        on_disconnect = query.get("on_disconnect", ["continue"])[-1]
+        if on_disconnect not in ("cancel", "continue"):
+            raise HTTPError(
+                400, "'on_disconnect' must be 'cancel' or 'continue'", param="on_disconnect"
+            )
+        if await self.store.get_run(run_id) is None:
+            raise _no_run(run_id)
+        headers = [(b"x-run-id", run_id.encode())]
+        await self._stream_run(send, receive, run_id, after, on_disconnect, headers)
+
+    async def _stream_run(
+        self,
+        send: Send,
+        receive: Receive,
+        run_id: str,
+        after: int,
+        on_disconnect: str,
+        headers: list[tuple[bytes, bytes]],
+    ) -> None:
+        store = self.store
+
+        async def produce(events: EventStream) -> None:
+            await events.start()
+            reader = store.read(run_id, after)
+            try:
+                async for event in reader:
+                    await events.send(_frame(event.event, event.id, event.data))
+            except (EventsExpired, RunNotFound) as exc:
+                error = {
+                    "type": type(exc).__name__,
+                    "message": str(exc),
+                    "retryable": False,
+                    "partial": None,
+                }
+                await events.send(_frame("error", None, json.dumps(error)))
+            finally:
+                await reader.aclose()  # type: ignore[attr-defined]
+
+        stream = EventStream(send, receive, heartbeat=self.heartbeat, headers=headers)
+        disconnected = await stream.run(produce)
+        if disconnected and on_disconnect == "cancel":
+            await store.request_cancel(run_id)
+
+    # ---------------------------------------------------------------- web page
+
+    async def _web(self, scope: Scope, receive: Receive, send: Send) -> None:
+        page = STATIC_DIR / "index.html"
+        if scope["method"] not in ("GET", "HEAD") or not page.is_file():
+            raise HTTPError(404, "no web page is installed", code="not_found")
+        body = page.read_bytes()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/html; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"cache-control", b"no-cache"),
+                ],
+            }
+        )
+        await send(
+            {"type": "http.response.body", "body": body if scope["method"] == "GET" else b""}
+        )
+
+
+def _method(table: Mapping[str, Handler], method: str, path: str) -> Handler:
+    handler = table.get(method)
+    if handler is None:
+        allowed = ", ".join(table)
+        raise HTTPError(
+            405,
+            f"{method} is not allowed on {path} (allowed: {allowed})",
+            code="method_not_allowed",
+            headers=[(b"allow", allowed.encode())],
+        )
+    return handler
+
+
+def _no_run(run_id: str) -> HTTPError:
+    return HTTPError(404, f"no run {run_id!r} (unknown or expired)", code="run_not_found")
+
+
+def _last_event_id(scope: Scope, query: Mapping[str, list[str]]) -> int:
+    raw: str | None = None
+    for name, value in scope.get("headers", ()):
+        if name == b"last-event-id":
+            raw = value.decode("latin-1")
+    if "last_event_id" in query:
+        raw = query["last_event_id"][-1]
+    if raw is None or raw.strip() == "":
+        return 0
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise HTTPError(
+            400, f"Last-Event-ID must be a non-negative integer, got {raw!r}", param="last_event_id"
+        )
+    return value
+
+
+def _frame(event: str, event_id: int | None, data: str) -> bytes:
+    if "\n" in data or "\r" in data:
+        from tokentide.wire import encode_sse
+
+        return encode_sse(data, event=event, id=None if event_id is None else str(event_id))
+    if event_id is None:
+        return f"event: {event}\ndata: {data}\n\n".encode()
+    return f"event: {event}\nid: {event_id}\ndata: {data}\n\n".encode()
+
+
+def create_app(
+    models: Mapping[str, BaseChatModel] | None = None,
+    graphs: Mapping[str, Any] | None = None,
+    store: StreamStore | None = None,
+    *,
+    api_key: str | None = None,
+    max_body_bytes: int = 4 * 1024 * 1024,
+    heartbeat: float | None = 15.0,
+    max_queue: int = 16,
+    concurrency: Mapping[str, int] | None = None,
+    retry_after: int = 2,
+    web: bool = False,
+    cancel_wait: float = 2.0,
+) -> TokentideApp:
+    """Build the ASGI app serving ``models`` (name -> chat model) and ``graphs`` (name ->
+    compiled graph or runnable); mount it in any ASGI server or application.
+
+    - ``store``: where run streams live (default: a `MemoryStreamStore`, one process).
+    - ``api_key``: require ``Authorization: Bearer <api_key>`` on every ``/v1`` route.
+    - ``max_body_bytes``: larger request bodies get 413.
+    - ``heartbeat``: seconds of silence before an event stream sends a ``: ping`` comment
+      (``None``: never).
+    - ``concurrency``: name -> how many requests may generate at once (the local llama.cpp
+      model defaults to 1); others wait in FIFO order, at most ``max_queue`` per model; past
+      that, 503 with ``Retry-After: <retry_after>``.
+    - ``web``: serve the chat page ``static/index.html`` at ``GET /`` when it exists.
+    - ``cancel_wait``: how long ``POST /v1/runs/{id}/cancel`` waits for the run to stop.
+
+    Example::
+
+        from tokentide.models import FakeChatModel
+        from tokentide.server import create_app
+
+        app = create_app(models={"gpt-4o-mini": FakeChatModel(["Hi there!"])})
+        # uvicorn module:app --port 8000, then any OpenAI client with base_url=.../v1
+    """
+    assistants = build_assistants(
+        models or {},
+        graphs or {},
+        concurrency=concurrency,
+        max_queue=max_queue,
+        retry_after=retry_after,
+    )
+    return TokentideApp(
+        assistants,
+        store if store is not None else MemoryStreamStore(),
+        api_key=api_key,
+        max_body_bytes=max_body_bytes,
+        heartbeat=heartbeat,
+        web=web,
+        cancel_wait=cancel_wait,
+    )

@@ -1,0 +1,392 @@
+"""The OpenAI-compatible ``/v1/chat/completions`` and ``/v1/models`` endpoints.
+
+The request is validated into a `ChatRequest`; the reply is streamed as
+``chat.completion.chunk`` objects (the role first, content and tool-call deltas, the
+``finish_reason``, a usage chunk with empty ``choices`` when ``stream_options.include_usage``,
+then ``data: [DONE]``) or answered whole as one ``chat.completion``.
+
+Errors before the first token get an HTTP status and an OpenAI error object; errors after it are
+one ``data: {"error": {...}}`` event (which OpenAI clients raise) carrying the typed error and
+the partial output, and no ``[DONE]``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tokentide.errors import APIError, APIStatusError, RateLimitError, StreamError
+from tokentide.messages import AIMessageChunk, BaseMessage, ChunkAccumulator, convert_to_messages
+from tokentide.wire import encode_data
+
+from ._asgi import EventStream, HTTPError, Receive, Send, send_json, watch_disconnect
+from ._assistants import Assistant
+
+__all__ = [
+    "ChatRequest",
+    "ChunkEncoder",
+    "chat_completion",
+    "error_payload",
+    "parse_chat_request",
+    "usage_to_openai",
+]
+
+_DONE = b"data: [DONE]\n\n"
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    """A validated chat completion request."""
+
+    model: str
+    messages: list[BaseMessage]
+    stream: bool
+    include_usage: bool
+    options: dict[str, Any]
+    tools: dict[str, Any] | None
+
+
+def _bad(message: str, param: str | None = None) -> HTTPError:
+    return HTTPError(400, message, param=param)
+
+
+def _get(body: Mapping[str, Any], name: str, kinds: tuple[type, ...], what: str) -> Any:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+        raise _bad(f"'{name}' must be {what}, got {type(value).__name__}: {value!r}", name)
+    return value
+
+
+def parse_chat_request(body: Any) -> ChatRequest:
+    """Validate a decoded JSON body; `HTTPError` 400 says which field is wrong and why."""
+    if not isinstance(body, dict):
+        raise _bad(f"the request body must be a JSON object, got {type(body).__name__}")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise _bad("'model' is required and must be a non-empty string", "model")
+    raw = body.get("messages")
+    if not isinstance(raw, list) or not raw:
+        raise _bad("'messages' is required and must be a non-empty array", "messages")
+    try:
+        messages = convert_to_messages(raw)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise _bad(f"invalid 'messages': {exc}", "messages") from None
+    stream = bool(_get(body, "stream", (bool,), "a boolean"))
+    stream_options = _get(body, "stream_options", (dict,), "an object") or {}
+    include_usage = _get(stream_options, "include_usage", (bool,), "a boolean")
+    n = _get(body, "n", (int,), "an integer")
+    if n not in (None, 1):
+        raise _bad("only n=1 is supported", "n")
+    options: dict[str, Any] = {}
+    for name in ("temperature", "top_p"):
+        value = _get(body, name, (int, float), "a number")
+        if value is not None:
+            options[name] = float(value)
+    for name in ("max_tokens", "max_completion_tokens"):
+        value = _get(body, name, (int,), "an integer")
+        if value is not None:
+            if value < 1:
+                raise _bad(f"'{name}' must be at least 1, got {value}", name)
+            options["max_tokens"] = value
+    seed = _get(body, "seed", (int,), "an integer")
+    if seed is not None:
+        options["seed"] = seed
+    stop = body.get("stop")
+    if isinstance(stop, str):
+        options["stop"] = [stop]
+    elif isinstance(stop, list) and all(isinstance(s, str) for s in stop):
+        if stop:
+            options["stop"] = stop
+    elif stop is not None:
+        raise _bad("'stop' must be a string or an array of strings", "stop")
+    return ChatRequest(model, messages, stream, bool(include_usage), options, _tools(body))
+
+
+def _tools(body: Mapping[str, Any]) -> dict[str, Any] | None:
+    tools = _get(body, "tools", (list,), "an array")
+    choice = _get(body, "tool_choice", (str, dict), "a string or an object")
+    if not tools:
+        return None
+    for i, tool in enumerate(tools):
+        if not (isinstance(tool, dict) and isinstance(tool.get("function"), dict)):
+            raise _bad(f"'tools[{i}]' must be an object with a 'function' object", "tools")
+        if not isinstance(tool["function"].get("name"), str):
+            raise _bad(f"'tools[{i}].function.name' must be a string", "tools")
+    return {"tools": tools, "tool_choice": choice}
+
+
+def usage_to_openai(usage: Mapping[str, Any] | None, fallback_output: int = 0) -> dict[str, int]:
+    """OpenAI's ``usage`` object from ``usage_metadata`` (or a count of output chunks)."""
+    if not usage:
+        return {
+            "prompt_tokens": 0,
+            "completion_tokens": fallback_output,
+            "total_tokens": fallback_output,
+        }
+    prompt = int(usage.get("input_tokens", 0))
+    completion = int(usage.get("output_tokens", 0))
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": int(usage.get("total_tokens", prompt + completion)),
+    }
+
+
+def error_payload(exc: BaseException, partial: AIMessageChunk | None) -> dict[str, Any]:
+    """The typed description of a failure after the first token: ``type`` (the error class),
+    ``message``, ``retryable`` and ``partial`` (``content``, ``tool_calls``, ``usage``)."""
+    if isinstance(exc, StreamError) and isinstance(exc.partial, AIMessageChunk):
+        partial = exc.partial
+    retryable = bool(getattr(exc, "retryable", False))
+    message = str(exc) or type(exc).__name__
+    kept: dict[str, Any] = {"content": "", "tool_calls": [], "usage": None}
+    if partial is not None:
+        kept = {
+            "content": partial.text,
+            "tool_calls": [dict(call) for call in partial.tool_calls],
+            "usage": dict(partial.usage_metadata) if partial.usage_metadata else None,
+        }
+    return {"type": type(exc).__name__, "message": message, "retryable": retryable, "partial": kept}
+
+
+class ChunkEncoder:
+    """Builds the ``data:`` frames of one streamed completion; content deltas take a fast path
+    (a prebuilt JSON prefix plus the JSON-escaped text).
+
+    Example::
+
+        enc = ChunkEncoder("chatcmpl-1", 0, "fake")
+        enc.role()  # b'data: {"id":"chatcmpl-1",...,"delta":{"role":"assistant","content":""}...'
+    """
+
+    __slots__ = ("_head", "tool_calls", "finish_reason", "usage", "chunks")
+
+    def __init__(self, completion_id: str, created: int, model: str) -> None:
+        self._head = (
+            f'{{"id":{_dumps(completion_id)},"object":"chat.completion.chunk",'
+            f'"created":{created},"model":{_dumps(model)},"system_fingerprint":null,'
+            '"choices":['
+        )
+        self.tool_calls = False
+        self.finish_reason: str | None = None
+        self.usage: Any = None
+        self.chunks = 0
+
+    def _choice(self, delta: str, finish: str | None = None) -> bytes:
+        reason = "null" if finish is None else _dumps(finish)
+        return encode_data(
+            f'{self._head}{{"index":0,"delta":{delta},"logprobs":null,"finish_reason":{reason}}}]}}'
+        )
+
+    def role(self) -> bytes:
+        return self._choice('{"role":"assistant","content":""}')
+
+    def chunk(self, chunk: AIMessageChunk) -> bytes:
+        """The frame for one model chunk (``b""`` if it carries no delta)."""
+        if chunk.usage_metadata:
+            self.usage = chunk.usage_metadata
+        meta = chunk.response_metadata
+        if meta and meta.get("finish_reason"):
+            self.finish_reason = str(meta["finish_reason"])
+        text = chunk.content
+        tools = chunk.tool_call_chunks
+        if text:
+            self.chunks += 1
+        if not tools:
+            return self._choice(f'{{"content":{_dumps(text)}}}') if text else b""
+        self.tool_calls = True
+        delta: dict[str, Any] = {"tool_calls": [_tool_delta(i, t) for i, t in enumerate(tools)]}
+        if text:
+            delta["content"] = text
+        return self._choice(_dumps(delta))
+
+    def finish(self) -> bytes:
+        reason = self.finish_reason or "stop"
+        if self.tool_calls and reason == "stop":
+            reason = "tool_calls"
+        return self._choice("{}", reason)
+
+    def usage_frame(self) -> bytes:
+        usage = _dumps(usage_to_openai(self.usage, self.chunks))
+        return encode_data(f'{self._head}],"usage":{usage}}}')
+
+
+def _tool_delta(position: int, tcc: Mapping[str, Any]) -> dict[str, Any]:
+    index = tcc.get("index")
+    out: dict[str, Any] = {"index": position if index is None else index}
+    function: dict[str, Any] = {}
+    if tcc.get("id"):
+        out["id"] = tcc["id"]
+        out["type"] = "function"
+    if tcc.get("name"):
+        function["name"] = tcc["name"]
+    function["arguments"] = tcc.get("args") or ""
+    out["function"] = function
+    return out
+
+
+def _upstream_error(exc: Exception) -> HTTPError:
+    """An error raised before the first token, as the status this server answers with."""
+    if isinstance(exc, HTTPError):
+        return exc
+    if isinstance(exc, RateLimitError):
+        headers = []
+        if exc.retry_after is not None:
+            headers.append((b"retry-after", str(max(1, round(exc.retry_after))).encode()))
+        return HTTPError(429, exc.message, code="rate_limit_exceeded", headers=headers)
+    if isinstance(exc, APIStatusError) and exc.status_code == 400:
+        return HTTPError(400, exc.message, code="upstream_bad_request")
+    if isinstance(exc, APIError):
+        return HTTPError(502, f"the upstream model failed: {exc.message}", type="upstream_error")
+    if isinstance(exc, (TypeError, ValueError)):
+        return HTTPError(400, f"the model rejected the request: {exc}")
+    return HTTPError(500, f"the model failed: {type(exc).__name__}: {exc}", type="server_error")
+
+
+async def stream_chat_completion(
+    assistant: Assistant,
+    request: ChatRequest,
+    send: Send,
+    receive: Receive,
+    *,
+    heartbeat: float | None,
+) -> None:
+    """Answer a ``stream: true`` request. The response starts with the first token (or the
+    first error, as an HTTP status); a client that leaves cancels generation at once."""
+    ticket = assistant.gate.reserve() if assistant.gate is not None else None
+    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    encoder = ChunkEncoder(completion_id, int(time.time()), request.model)
+
+    async def produce(events: EventStream) -> None:
+        try:
+            if ticket is not None:
+                await ticket.wait()
+            await _produce_chunks(assistant, request, encoder, events)
+        finally:
+            if ticket is not None:
+                ticket.release()
+
+    await EventStream(send, receive, heartbeat=heartbeat).run(produce)
+
+
+async def _produce_chunks(
+    assistant: Assistant, request: ChatRequest, encoder: ChunkEncoder, events: EventStream
+) -> None:
+    chunks = assistant.chat(request.messages, request.options, request.tools)
+    acc: ChunkAccumulator | None = None
+    try:
+        try:
+            first = await chunks.__anext__()
+        except StopAsyncIteration:
+            first = AIMessageChunk("")
+        except Exception as exc:
+            raise _upstream_error(exc) from exc
+        acc = ChunkAccumulator()
+        acc.add(first)
+        await events.send(encoder.role() + encoder.chunk(first))
+        send = events.send
+        async for chunk in chunks:
+            acc.add(chunk)
+            frame = encoder.chunk(chunk)
+            if frame:
+                await send(frame)
+        tail = encoder.finish()
+        if request.include_usage:
+            tail += encoder.usage_frame()
+        await send(tail + _DONE)
+    except HTTPError:
+        raise
+    except Exception as exc:
+        payload = error_payload(exc, acc.result() if acc is not None else None)
+        error = {"error": {**payload, "param": None, "code": payload["type"]}}
+        await events.send(encode_data(_dumps(error)))
+    finally:
+        await chunks.aclose()
+
+
+async def chat_completion(
+    assistant: Assistant, request: ChatRequest, send: Send, receive: Receive
+) -> None:
+    """Answer a ``stream: false`` request with one ``chat.completion`` object."""
+    ticket = assistant.gate.reserve() if assistant.gate is not None else None
+
+    async def collect() -> AIMessageChunk:
+        acc = ChunkAccumulator()
+        chunks = assistant.chat(request.messages, request.options, request.tools)
+        try:
+            if ticket is not None:
+                await ticket.wait()
+            async for chunk in chunks:
+                acc.add(chunk)
+        except HTTPError:
+            raise
+        except StreamError as exc:
+            raise HTTPError(
+                502, f"the model failed mid-reply: {exc}", type="upstream_error"
+            ) from exc
+        except Exception as exc:
+            raise _upstream_error(exc) from exc
+        finally:
+            await chunks.aclose()
+            if ticket is not None:
+                ticket.release()
+        return acc.result()
+
+    disconnected, message = await watch_disconnect(receive, collect())
+    if disconnected:
+        return
+    await send_json(send, 200, completion_object(request.model, message))
+
+
+def completion_object(model: str, message: AIMessageChunk) -> dict[str, Any]:
+    """A ``chat.completion`` object for a whole reply."""
+    tools = [
+        {
+            "id": t.get("id"),
+            "type": "function",
+            "function": {"name": t.get("name") or "", "arguments": t.get("args") or ""},
+        }
+        for t in message.tool_call_chunks
+    ]
+    reason = str(message.response_metadata.get("finish_reason") or "stop")
+    if tools and reason == "stop":
+        reason = "tool_calls"
+    reply: dict[str, Any] = {"role": "assistant", "content": message.text or None, "refusal": None}
+    if tools:
+        reply["tool_calls"] = tools
+    elif reply["content"] is None:
+        reply["content"] = ""
+    chunks = 1 if message.text else 0
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": None,
+        "choices": [{"index": 0, "message": reply, "logprobs": None, "finish_reason": reason}],
+        "usage": usage_to_openai(message.usage_metadata, chunks),
+    }
+
+
+def models_list(assistants: Mapping[str, Assistant]) -> dict[str, Any]:
+    """The ``GET /v1/models`` answer: every model and graph served."""
+    created = int(time.time())
+    return {
+        "object": "list",
+        "data": [
+            {
+                "id": name,
+                "object": "model",
+                "created": created,
+                "owned_by": "tokentide" if a.kind == "model" else "tokentide-graph",
+            }
+            for name, a in assistants.items()
+        ],
+    }

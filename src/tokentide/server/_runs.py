@@ -1,0 +1,359 @@
+"""Runs: executing an assistant in the background, into a `StreamStore`.
+
+A run is started by ``POST /v1/runs``; its task writes every streamed item into the store as an
+event (``metadata`` first, then ``messages`` / ``values`` / ``updates`` / ``custom`` items, then
+``end`` or ``error``) and keeps the run record (status, output, usage, error) up to date. Readers
+(the response of ``POST /v1/runs``, any number of ``GET /v1/runs/{id}/stream``) read the store
+at their own pace, so a slow or departed reader never holds the run up, and a reader can resume
+from any event id.
+
+A cancel request (``POST /v1/runs/{id}/cancel``, on any replica sharing the store) reaches the
+run through ``StreamStore.wait_cancel``; the run task is cancelled, which closes the model
+stream (the upstream HTTP response, the local model's generation loop). A cancelled run keeps
+what it produced: its record holds the merged output and the usage counted so far.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from tokentide.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    ChunkAccumulator,
+    UsageMetadata,
+    add_usage,
+    message_chunk_to_message,
+)
+from tokentide.runnables import RunnableConfig
+from tokentide.runtime._base import aclose_quietly
+
+from ._asgi import HTTPError
+from ._assistants import Assistant, Ticket
+from ._openai_api import error_payload
+from ._store import TERMINAL_STATUSES, RunRecord, RunStatus, StreamStore
+
+__all__ = ["OnDisconnect", "RunManager", "RunRequest", "RunTracker", "dumps", "parse_run_request"]
+
+OnDisconnect = Literal["cancel", "continue"]
+_CONFIG_KEYS = frozenset({"tags", "metadata", "configurable", "recursion_limit", "run_name"})
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, BaseMessage):
+        return value.model_dump()
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return repr(value)
+
+
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_default)
+dumps = _encoder.encode
+"""Compact one-line JSON of a streamed item (messages as their ``model_dump()`` dicts)."""
+
+
+@dataclass(slots=True)
+class RunRequest:
+    """A validated ``POST /v1/runs`` body."""
+
+    assistant: Assistant
+    input: Any
+    modes: tuple[str, ...]
+    config: RunnableConfig | None
+    on_disconnect: OnDisconnect
+    stream: bool
+
+
+def _bad(message: str, param: str | None = None) -> HTTPError:
+    return HTTPError(400, message, param=param)
+
+
+def parse_run_request(body: Any, assistants: Mapping[str, Assistant]) -> RunRequest:
+    """Validate a decoded body; 400 says what is wrong, 404 names an unknown assistant."""
+    if not isinstance(body, dict):
+        raise _bad(f"the request body must be a JSON object, got {type(body).__name__}")
+    name = body.get("assistant")
+    if not isinstance(name, str) or not name:
+        raise _bad("'assistant' is required and must be a non-empty string", "assistant")
+    assistant = assistants.get(name)
+    if assistant is None:
+        raise HTTPError(
+            404,
+            f"no assistant named {name!r}; see GET /v1/models",
+            param="assistant",
+            code="assistant_not_found",
+        )
+    if "input" not in body:
+        raise _bad("'input' is required", "input")
+    try:
+        value = assistant.parse_input(body["input"])
+    except (TypeError, ValueError, KeyError) as exc:
+        raise _bad(f"invalid 'input' for {name!r}: {exc}", "input") from None
+    modes = _modes(body.get("stream_mode"), assistant)
+    on_disconnect = body.get("on_disconnect", "cancel")
+    if on_disconnect not in ("cancel", "continue"):
+        raise _bad("'on_disconnect' must be 'cancel' or 'continue'", "on_disconnect")
+    stream = body.get("stream", True)
+    if not isinstance(stream, bool):
+        raise _bad("'stream' must be a boolean", "stream")
+    return RunRequest(assistant, value, modes, _config(body.get("config")), on_disconnect, stream)
+
+
+def _modes(raw: Any, assistant: Assistant) -> tuple[str, ...]:
+    if raw is None:
+        return assistant.default_modes
+    modes = [raw] if isinstance(raw, str) else raw
+    if not isinstance(modes, list) or not modes or not all(isinstance(m, str) for m in modes):
+        raise _bad("'stream_mode' must be a string or a non-empty array of strings", "stream_mode")
+    for mode in modes:
+        if mode not in assistant.modes:
+            allowed = ", ".join(sorted(assistant.modes))
+            raise _bad(
+                f"stream_mode {mode!r} is not available for {assistant.name!r} "
+                f"(a {assistant.kind}); use: {allowed}",
+                "stream_mode",
+            )
+    return tuple(dict.fromkeys(modes))
+
+
+def _config(raw: Any) -> RunnableConfig | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise _bad("'config' must be an object", "config")
+    unknown = set(raw) - _CONFIG_KEYS
+    if unknown:
+        raise _bad(
+            f"unknown 'config' keys: {', '.join(sorted(unknown))} "
+            f"(allowed: {', '.join(sorted(_CONFIG_KEYS))})",
+            "config",
+        )
+    return RunnableConfig(**raw)  # type: ignore[typeddict-item]
+
+
+class RunTracker:
+    """Folds a run's items into its output and usage (kept also when the run is cancelled).
+
+    Messages are merged per message id; a message whose usage never arrived (cut short) counts
+    one output token per streamed text chunk.
+    """
+
+    __slots__ = ("kind", "messages", "counts", "values")
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.messages: dict[str, ChunkAccumulator | AIMessage] = {}
+        self.counts: dict[str, int] = {}
+        self.values: Any = None
+
+    def observe(self, mode: str, payload: Any) -> None:
+        if mode == "values":
+            self.values = payload
+            return
+        if mode != "messages":
+            return
+        message = payload[0] if isinstance(payload, tuple) else payload
+        if isinstance(message, AIMessageChunk):
+            key = message.id or ""
+            acc = self.messages.get(key)
+            if not isinstance(acc, ChunkAccumulator):
+                acc = self.messages[key] = ChunkAccumulator()
+            acc.add(message)
+            if message.content:
+                self.counts[key] = self.counts.get(key, 0) + 1
+        elif isinstance(message, AIMessage):
+            self.messages.setdefault(message.id or "", message)
+
+    def merged(self) -> list[AIMessage]:
+        out: list[AIMessage] = []
+        for item in self.messages.values():
+            out.append(
+                message_chunk_to_message(item.result())
+                if isinstance(item, ChunkAccumulator)
+                else item
+            )
+        return out
+
+    def partial(self) -> AIMessageChunk | None:
+        last = next(reversed(self.messages.values()), None)
+        return last.result() if isinstance(last, ChunkAccumulator) else None
+
+    def usage(self) -> UsageMetadata | None:
+        total: UsageMetadata | None = None
+        for key, item in self.messages.items():
+            usage = item.usage_metadata
+            if usage is None and key in self.counts:
+                n = self.counts[key]
+                usage = {"input_tokens": 0, "output_tokens": n, "total_tokens": n}
+            total = add_usage(total, usage)
+        return total
+
+    def output(self) -> Any:
+        if self.kind == "model":
+            merged = self.merged()
+            return merged[-1].to_dict() if merged else None
+        if self.values is not None:
+            return json.loads(dumps(self.values))
+        return {"messages": [m.model_dump() for m in self.merged()]}
+
+
+class _Active:
+    __slots__ = ("task", "watcher")
+
+    def __init__(self) -> None:
+        self.task: asyncio.Task[None] | None = None
+        self.watcher: asyncio.Task[None] | None = None
+
+
+class RunManager:
+    """Starts runs on this replica and cancels them on request from any replica.
+
+    Example::
+
+        manager = RunManager(MemoryStreamStore())
+        run_id = await manager.start(request)   # a RunRequest from parse_run_request
+        async for event in manager.store.read(run_id):
+            print(event.id, event.event, event.data)
+    """
+
+    def __init__(self, store: StreamStore, *, cancel_wait: float = 2.0) -> None:
+        self.store = store
+        self.cancel_wait = cancel_wait
+        self._active: dict[str, _Active] = {}
+
+    def __contains__(self, run_id: str) -> bool:
+        return run_id in self._active
+
+    async def start(self, request: RunRequest) -> str:
+        """Create the run, write its ``metadata`` event, and start its task."""
+        gate = request.assistant.gate
+        ticket = gate.reserve() if gate is not None else None  # 503 before anything exists
+        run_id = f"run_{uuid.uuid4().hex}"
+        try:
+            record = RunRecord(
+                run_id=run_id,
+                assistant=request.assistant.name,
+                metadata={
+                    "stream_mode": list(request.modes),
+                    "on_disconnect": request.on_disconnect,
+                },
+            )
+            await self.store.create_run(record)
+            meta = {
+                "run_id": run_id,
+                "assistant": record.assistant,
+                "stream_mode": list(request.modes),
+            }
+            await self.store.append(run_id, "metadata", dumps(meta))
+        except BaseException:
+            if ticket is not None:
+                ticket.release()
+            raise
+        active = self._active[run_id] = _Active()
+        active.task = asyncio.create_task(self._run(record, request, ticket))
+        active.watcher = asyncio.create_task(self._watch_cancel(run_id, active.task))
+        return run_id
+
+    async def _watch_cancel(self, run_id: str, task: asyncio.Task[None]) -> None:
+        await self.store.wait_cancel(run_id)
+        task.cancel()
+
+    async def _run(self, record: RunRecord, request: RunRequest, ticket: Ticket | None) -> None:
+        run_id = record.run_id
+        tracker = RunTracker(request.assistant.kind)
+        status: RunStatus = "success"
+        error: dict[str, Any] | None = None
+        try:
+            if ticket is not None:
+                await ticket.wait()
+            record.status = "running"
+            await self.store.update_run(record)
+            await self._pump(run_id, request, tracker)
+        except asyncio.CancelledError:
+            status = "cancelled"
+        except Exception as exc:
+            status = "error"
+            error = error_payload(exc, tracker.partial())
+        finally:
+            if ticket is not None:
+                ticket.release()
+            active = self._active.pop(run_id, None)
+            if active is not None and active.watcher is not None:
+                active.watcher.cancel()
+        await self._finish(record, tracker, status, error)
+
+    async def _pump(self, run_id: str, request: RunRequest, tracker: RunTracker) -> None:
+        wanted = request.modes
+        modes = wanted
+        if request.assistant.kind == "graph":
+            modes = tuple(dict.fromkeys((*wanted, "messages", "values")))
+        append = self.store.append
+        stream = request.assistant.astream(request.input, request.config, modes)
+        try:
+            async for mode, payload in stream:
+                tracker.observe(mode, payload)
+                if mode in wanted:
+                    await append(run_id, mode, dumps(payload))
+        finally:
+            await aclose_quietly(stream)
+
+    async def _finish(
+        self,
+        record: RunRecord,
+        tracker: RunTracker,
+        status: RunStatus,
+        error: dict[str, Any] | None,
+    ) -> None:
+        run_id = record.run_id
+        record.status = status
+        record.output = tracker.output()
+        usage = tracker.usage()
+        record.usage = dict(usage) if usage is not None else None
+        record.error = error
+        record.updated_at = time.time()
+        try:
+            await self.store.update_run(record)
+            if error is not None:
+                await self.store.append(run_id, "error", dumps(error))
+            else:
+                end = {"run_id": run_id, "status": status, "usage": record.usage}
+                await self.store.append(run_id, "end", dumps(end))
+        finally:
+            await self.store.end_stream(run_id)
+
+    async def cancel(self, run_id: str) -> RunRecord | None:
+        """Ask the run to stop (wherever it runs) and wait up to ``cancel_wait`` seconds for it
+        to reach a terminal status; the record as it then is (``None``: unknown run)."""
+        await self.store.request_cancel(run_id)
+        active = self._active.get(run_id)
+        if active is not None and active.task is not None:
+            await asyncio.wait((active.task,), timeout=self.cancel_wait)
+        else:
+            deadline = time.monotonic() + self.cancel_wait
+            while time.monotonic() < deadline:
+                record = await self.store.get_run(run_id)
+                if record is None or record.status in TERMINAL_STATUSES:
+                    return record
+                await asyncio.sleep(0.02)
+        return await self.store.get_run(run_id)
+
+    async def aclose(self) -> None:
+        """Cancel every run of this replica and wait for them to record their end."""
+        tasks = [a.task for a in self._active.values() if a.task is not None]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)

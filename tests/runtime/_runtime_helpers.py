@@ -20,7 +20,9 @@ def collect(runnable: Runnable[Any, Any], input: Any, sync: bool, **kwargs: Any)
     return asyncio.run(run())
 
 
-async def events_of(runnable: Runnable[Any, Any], input: Any, **kwargs: Any) -> list[dict[str, Any]]:
+async def events_of(
+    runnable: Runnable[Any, Any], input: Any, **kwargs: Any
+) -> list[dict[str, Any]]:
     return [dict(e) async for e in runnable.astream_events(input, version="v2", **kwargs)]
 
 

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from _runtime_helpers import collect, events_of
 
 from tokentide.models import FakeChatModel
 from tokentide.output_parsers import StrOutputParser
@@ -22,8 +23,6 @@ from tokentide.runnables import (
     coerce_to_runnable,
 )
 from tokentide.runtime._context import RunContext
-
-from _runtime_helpers import collect, events_of
 
 
 def test_pipe_coerces_lambdas_dicts_and_generators() -> None:

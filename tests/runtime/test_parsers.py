@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+from _runtime_helpers import collect, events_of
 
 from tokentide.messages import AIMessage, AIMessageChunk
 from tokentide.models import FakeChatModel
@@ -18,8 +19,6 @@ from tokentide.output_parsers import (
 from tokentide.prompts import ChatPromptTemplate
 from tokentide.runnables import RunnableGenerator, RunnableLambda
 from tokentide.runtime import _parsers
-
-from _runtime_helpers import collect, events_of
 
 DOC = {"name": "Ada", "langs": ["en", "fr"], "age": 36, "ok": True, "note": None}
 TEXT = json.dumps(DOC)
@@ -98,8 +97,10 @@ def test_json_parser_scalars_and_arrays() -> None:
 
 @pytest.mark.parametrize("sync", [True, False])
 def test_malformed_json_raises_with_start_of_text(sync: bool) -> None:
-    model = FakeChatModel(responses=[["{\"a\": ", "1,,", " 2}"]])
-    with pytest.raises(OutputParserException, match=r"Invalid json output.*\{\\?\"a\\?\": 1,,") as info:
+    model = FakeChatModel(responses=[['{"a": ', "1,,", " 2}"]])
+    with pytest.raises(
+        OutputParserException, match=r"Invalid json output.*\{\\?\"a\\?\": 1,,"
+    ) as info:
         collect(model | JsonOutputParser(), "hi", sync)
     assert isinstance(info.value, ValueError)
     assert info.value.llm_output is not None and info.value.llm_output.startswith('{"a": 1,,')

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from _runtime_helpers import collect
 
 from tokentide.messages import AIMessage, HumanMessage, SystemMessage, convert_to_messages
 from tokentide.models import FakeChatModel
@@ -18,8 +19,6 @@ from tokentide.prompts import (
     StringPromptValue,
     SystemMessagePromptTemplate,
 )
-
-from _runtime_helpers import collect
 
 
 def test_from_messages_fills_slots_and_lists_variables() -> None:
@@ -95,9 +94,7 @@ def test_messages_placeholder_and_placeholder_tuple() -> None:
     # A ("placeholder", ...) pair is optional, a MessagesPlaceholder is required by default.
     assert prompt.input_variables == ["history", "q"]
     assert prompt.optional_variables == ["extra"]
-    messages = prompt.format_messages(
-        history=[("human", "hi"), ("ai", "hello")], q="bye"
-    )
+    messages = prompt.format_messages(history=[("human", "hi"), ("ai", "hello")], q="bye")
     assert messages == [
         SystemMessage("sys"),
         HumanMessage("hi"),

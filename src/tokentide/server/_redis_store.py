@@ -9,6 +9,12 @@ Keys of one run (``{run_id}`` is a hash tag, so both keys live in one cluster sl
   Each entry holds ``e`` (the event name) and ``d`` (the data); :meth:`end_stream` adds one
   last entry holding ``end``, which wakes every reader blocked in ``XREAD``.
 
+Retention: every ``max(16, max_events // 8)`` appends the stream is trimmed to exactly
+``max_events`` entries (``XTRIM MAXLEN``), the same bound as the memory store; ``XADD MAXLEN ~``
+alone trims only whole radix-tree nodes (100 entries by default), too coarse for small limits.
+Both keys expire ``stale_after`` seconds after the last append (renewed by each append), and
+``ttl`` seconds after the stream ended.
+
 Appending, ending and requesting a cancel are Lua scripts: each is one round trip and atomic.
 Cancel requests set the ``cancel`` flag and are published on ``<prefix>:cancel:<run_id>``; one
 pattern subscription per store (one connection per replica) wakes the local ``wait_cancel``
@@ -32,7 +38,11 @@ __all__ = ["RedisStreamStore"]
 _APPEND = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOTFOUND') end
 if redis.call('HGET', KEYS[1], 'ended') == '1' then return redis.error_reply('ENDED') end
-local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '0-*', 'e', ARGV[2], 'd', ARGV[3])
+local id = redis.call('XADD', KEYS[2], '0-*', 'e', ARGV[2], 'd', ARGV[3])
+local n = tonumber(string.match(id, '%-(%d+)$'))
+if n > tonumber(ARGV[1]) and n % tonumber(ARGV[5]) == 0 then
+  redis.call('XTRIM', KEYS[2], 'MAXLEN', ARGV[1])
+end
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
 return id
@@ -42,9 +52,9 @@ _END = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOTFOUND') end
 if redis.call('HGET', KEYS[1], 'ended') == '1' then return 0 end
 redis.call('HSET', KEYS[1], 'ended', '1')
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '0-*', 'end', '1')
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
+redis.call('XADD', KEYS[2], '0-*', 'end', '1')
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
 return 1
 """
 
@@ -69,8 +79,8 @@ class RedisStreamStore:
     """A `StreamStore` in Redis: any replica can read, resume or cancel any run.
 
     - ``url``: a Redis URL (``redis://host:6379/0``, ``rediss://...``, ``unix://...``).
-    - ``max_events``: the most recent events kept per run (``XADD MAXLEN ~``: Redis trims whole
-      blocks, so a few more may be kept).
+    - ``max_events``: the most recent events kept per run (trimmed exactly, in batches: up to
+      ``max_events * 1.125`` (at least ``max_events + 16``) may be held for a moment).
     - ``ttl``: seconds a run (record and events) is kept after its stream ended.
     - ``stale_after``: seconds after which a run whose writer went silent (a replica that died
       mid-run) is forgotten; every append renews it. It must exceed the longest pause of a
@@ -116,6 +126,7 @@ class RedisStreamStore:
         self.stale_after = stale_after
         self.prefix = prefix
         self.block_ms = block_ms
+        self._slack = max(16, max_events // 8)
         self._client: aioredis.Redis = client or aioredis.Redis.from_url(url, decode_responses=True)
         self._append = self._client.register_script(_APPEND)
         self._end = self._client.register_script(_END)
@@ -177,7 +188,8 @@ class RedisStreamStore:
     async def append(self, run_id: str, event: str, data: str) -> int:
         try:
             entry_id = await self._append(
-                keys=self._keys(run_id), args=[self.max_events, event, data, self._stale_ms]
+                keys=self._keys(run_id),
+                args=[self.max_events, event, data, self._stale_ms, self._slack],
             )
         except aioredis.ResponseError as exc:
             raise _translate(exc, run_id) from None
@@ -186,7 +198,7 @@ class RedisStreamStore:
     async def end_stream(self, run_id: str) -> None:
         ttl_ms = max(1, int(self.ttl * 1000))
         try:
-            await self._end(keys=self._keys(run_id), args=[self.max_events, ttl_ms])
+            await self._end(keys=self._keys(run_id), args=[ttl_ms])
         except aioredis.ResponseError as exc:
             raise _translate(exc, run_id) from None
 

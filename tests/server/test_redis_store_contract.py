@@ -1,0 +1,61 @@
+"""`RedisStreamStore` passes the `StreamStore` contract (``store_contract.py``) against a real
+``redis-server``; each store gets a fresh key prefix and its replicas are separate store
+instances (separate connections) on the same prefix, as separate server processes would be."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from store_contract import StreamStoreContract  # noqa: E402
+
+from fakes.redis_server import RedisServer, running_redis_server  # noqa: E402
+from tokentide.server import StreamStore  # noqa: E402
+from tokentide.server._redis_store import RedisStreamStore  # noqa: E402
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    with running_redis_server() as server:
+        yield server
+
+
+class TestRedisStreamStore(StreamStoreContract):
+    @pytest.fixture(autouse=True)
+    def _server(self, redis_server: RedisServer) -> None:
+        self.url = redis_server.url
+        self.replicas: list[RedisStreamStore] = []
+
+    async def new_store(self, *, max_events: int, ttl: float) -> StreamStore:
+        prefix = f"c{uuid.uuid4().hex[:10]}"
+        return RedisStreamStore(self.url, max_events=max_events, ttl=ttl, prefix=prefix)
+
+    async def replica(self, store: StreamStore) -> StreamStore:
+        assert isinstance(store, RedisStreamStore)
+        other = RedisStreamStore(
+            self.url, max_events=store.max_events, ttl=store.ttl, prefix=store.prefix
+        )
+        self.replicas.append(other)
+        return other
+
+    @asynccontextmanager
+    async def opened(
+        self, *, max_events: int | None = None, ttl: float | None = None
+    ) -> AsyncIterator[StreamStore]:
+        try:
+            async with super().opened(max_events=max_events, ttl=ttl) as store:
+                yield store
+        finally:
+            for other in self.replicas:
+                await other.aclose()
+            self.replicas.clear()

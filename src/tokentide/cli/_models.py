@@ -1,20 +1,27 @@
 """Model specs of the command line (``--model``): ``local``, ``local:<file.gguf>``, ``fake``,
-``openai:<name>``.
+``fake:slow``, ``openai:<name>``.
+
+The fake models reply with a scripted text: `FAKE_REPLY`, or the value of the environment
+variable ``TOKENTIDE_FAKE_REPLY``. ``fake:slow`` waits ``TOKENTIDE_FAKE_DELAY`` seconds (default
+0.1) before each word, like a slow server: handy to try interruption, spinners and pacing.
 
 Example::
 
     model = make_model("local", temperature=0, max_tokens=64)
+    model = make_model("openai:my-model", base_url="http://localhost:8000/v1")
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from tokentide.models import BaseChatModel
 
-__all__ = ["FAKE_REPLY", "MODEL_SPECS", "ModelSpecError", "make_model"]
+__all__ = ["FAKE_REPLY", "FAKE_SLOW_DELAY", "MODEL_SPECS", "ModelSpecError", "make_model"]
 
-MODEL_SPECS = "local, local:<file.gguf>, fake, openai:<model>"
+MODEL_SPECS = "local, local:<file.gguf>, fake, fake:slow, openai:<model>"
+FAKE_SLOW_DELAY = 0.1
 FAKE_REPLY = (
     "Soft paws on the windowsill,\n"
     "a cat keeps watch, serene and still.\n"
@@ -29,20 +36,37 @@ class ModelSpecError(ValueError):
 
 def make_model(spec: str, **opts: Any) -> BaseChatModel:
     """The chat model for ``spec``; ``opts`` are the model options given on the command line
-    (``temperature``, ``max_tokens``, ``seed``; ``None`` values are left to the model)."""
+    (``temperature``, ``max_tokens``, ``seed``, ``base_url``; ``None`` values are left to the
+    model). ``base_url`` is for ``openai:<name>`` only."""
     kind, _, rest = spec.partition(":")
     options = {key: value for key, value in opts.items() if value is not None}
+    if "base_url" in options and kind != "openai":
+        raise ModelSpecError(f"--base-url needs --model openai:<name>, not {spec!r}")
     if kind == "local":
         from tokentide.models import ChatLlamaCpp
 
         return ChatLlamaCpp(rest or None, **options)
-    if kind == "fake" and not rest:
-        from tokentide.models import FakeChatModel
-
-        return FakeChatModel([FAKE_REPLY], temperature=options.get("temperature"))
+    if kind == "fake" and rest in ("", "slow"):
+        return _make_fake(slow=rest == "slow", temperature=options.get("temperature"))
     if kind == "openai" and rest:
         return _make_openai(rest, options)
     raise ModelSpecError(f"unknown model {spec!r}; use one of: {MODEL_SPECS}")
+
+
+def _make_fake(*, slow: bool, temperature: float | None) -> BaseChatModel:
+    from tokentide.models import FakeChatModel
+
+    reply = os.environ.get("TOKENTIDE_FAKE_REPLY") or FAKE_REPLY
+    delay = 0.0
+    if slow:
+        raw = os.environ.get("TOKENTIDE_FAKE_DELAY", "")
+        try:
+            delay = float(raw) if raw else FAKE_SLOW_DELAY
+        except ValueError:
+            raise ModelSpecError(f"TOKENTIDE_FAKE_DELAY must be seconds, got {raw!r}") from None
+        if delay < 0:
+            raise ModelSpecError(f"TOKENTIDE_FAKE_DELAY must be seconds, got {raw!r}")
+    return FakeChatModel([reply], delay=delay, temperature=temperature)
 
 
 def _make_openai(name: str, options: dict[str, Any]) -> BaseChatModel:

@@ -4,6 +4,7 @@ Example::
 
     tokentide ask "Write a short poem about cats."
     echo "Write a short poem about cats." | tokentide ask --sep "|"
+    tokentide ask --pace --markdown "Explain SSE with a heading and a list."
 """
 
 from __future__ import annotations
@@ -38,6 +39,14 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-tokens", type=int, help="most tokens to generate")
     parser.add_argument("--temperature", type=float, help="sampling temperature (0: greedy)")
     parser.add_argument("--seed", type=int, help="random seed, for repeatable answers")
+    parser.add_argument(
+        "--pace", action="store_true", help="show the answer at a steady reading rate"
+    )
+    parser.add_argument(
+        "--markdown",
+        action="store_true",
+        help="render the answer as Markdown on a terminal (plain text when piped)",
+    )
     parser.set_defaults(run=run, parser=parser)
 
 
@@ -76,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(out, io.TextIOWrapper):
         out.reconfigure(errors="replace")
     try:
+        if args.pace or args.markdown:
+            return _render(model, messages, out, args)
         if args.no_stream:
             print(model.invoke(messages).content, file=out, flush=True)
             return 0
@@ -112,4 +123,23 @@ def _stream(model: Any, messages: Any, out: TextIO, sep: str | None) -> int:
     if not at_line_start:
         out.write("\n")
         out.flush()
+    return 0
+
+
+def _render(model: Any, messages: Any, out: TextIO, args: argparse.Namespace) -> int:
+    """``--pace`` / ``--markdown``: paced text, live Markdown on a terminal (plain text when
+    piped); Ctrl-C stops generation, shows what was received and returns 130."""
+    from tokentide.messages import AIMessageChunk
+
+    from ._term import TrackedStream, is_tty, print_reply
+
+    markdown = bool(args.markdown) and is_tty(out)
+    if args.no_stream:
+        chunks = iter([AIMessageChunk(content=model.invoke(messages).content)])
+    else:
+        chunks = model.stream(messages)
+    try:
+        print_reply(TrackedStream(chunks), out, pace=args.pace, markdown=markdown, sep=args.sep)
+    except KeyboardInterrupt:
+        return 130
     return 0

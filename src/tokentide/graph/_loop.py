@@ -65,9 +65,8 @@ class GraphRun:
     def start(self, input: Any) -> list[Branch]:
         """Apply the input (``None`` resumes a saved run); return the START branches to
         evaluate."""
-        if input is not None:
-            self.sched.start(input)
-        self.emit_values()
+        if input is not None and self.sched.start(input):
+            self.emit_values()
         return self.spec.branches.get(START, []) if input is not None else []
 
     def emit_values(self) -> None:
@@ -89,7 +88,6 @@ class GraphRun:
             "langgraph_triggers": task.triggers,
             "langgraph_path": task.path,
             "langgraph_checkpoint_ns": cp_ns,
-            "checkpoint_ns": cp_ns,
         }
         if task.node.metadata:
             metadata.update(task.node.metadata)
@@ -139,8 +137,7 @@ class GraphRun:
         if out.modes:
             ns = self.ns
             if out.wants(ns, "messages"):
-                meta = {**run.metadata, "tags": list(run.tags)}
-                out.emit_messages_of(ns, task.update, meta)
+                out.emit_messages_of(ns, task.update, dict(run.metadata))
             out.emit(ns, "updates", {task.name: task.update})
             if out.wants(ns, "debug") or out.wants(ns, "tasks"):
                 payload = _task_result(task, self.spec.schema.keys)
@@ -172,8 +169,8 @@ class GraphRun:
                 out.emit(self.ns, "debug", _debug(task.step, "task", payload))
 
     def step_done(self, tasks: Sequence[Task]) -> None:
-        self.sched.commit(tasks)
-        self.emit_values()
+        if self.sched.commit(tasks):
+            self.emit_values()
 
 
 def _task_result(task: Task, keys: Sequence[str]) -> dict[str, Any]:
@@ -254,7 +251,7 @@ def _in_worker(g: GraphRun, task: Task) -> None:
 
 
 def _run_tasks_sync(g: GraphRun, tasks: list[Task]) -> None:
-    """Run a step's tasks: one inline; several in worker threads, the last one inline.
+    """Run a step's tasks: one inline; several in worker threads, the first one inline.
 
     The shared pool serves top-level graphs; a graph running inside a pool worker (a
     subgraph fanning out) gets a pool of its own so that nested steps cannot starve.
@@ -268,12 +265,10 @@ def _run_tasks_sync(g: GraphRun, tasks: list[Task]) -> None:
     else:
         pool = _shared_pool()
     try:
-        futures = [
-            pool.submit(contextvars.copy_context().run, _in_worker, g, t) for t in tasks[:-1]
-        ]
+        futures = [pool.submit(contextvars.copy_context().run, _in_worker, g, t) for t in tasks[1:]]
         error: BaseException | None = None
         try:
-            execute_sync(g, tasks[-1])
+            execute_sync(g, tasks[0])
         except BaseException as exc:
             error = exc
         for future in futures:

@@ -38,6 +38,13 @@ class GraphSpec:
     edges: dict[str, list[str]]
     joins: list[tuple[tuple[str, ...], str]]
     branches: dict[str, list[Branch]]
+    #: node -> the trigger channels reported for its tasks (``branch:to:<node>`` and joins).
+    triggers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in self.nodes:
+            joins = [f"join:{'+'.join(src)}:{name}" for src, target in self.joins if target == name]
+            self.triggers[name] = tuple(sorted([f"branch:to:{name}", *joins]))
 
 
 @dataclass(eq=False)
@@ -109,11 +116,13 @@ class Scheduler:
 
     # ------------------------------------------------------------------ input
 
-    def start(self, input: Any) -> None:
-        """Apply the graph input and trigger the nodes after ``START``."""
+    def start(self, input: Any) -> set[str]:
+        """Apply the graph input and trigger the nodes after ``START``; return the keys
+        written."""
         writes = list(self.spec.schema.coerce_input(input).items())
-        self.spec.schema.apply(self.values, writes)
+        updated = self.spec.schema.apply(self.values, writes)
         self._route_edges(START)
+        return updated
 
     def start_routes(self, branch: Branch, result: Any) -> None:
         """Routes of a conditional edge from ``START`` (evaluated by the shell on the input)."""
@@ -136,7 +145,7 @@ class Scheduler:
         snapshot = dict(self.values)
         nodes = self.spec.nodes
         tasks = [
-            Task(name, nodes[name], snapshot, tuple(sorted(pending[name])), (PULL, name), step)
+            Task(name, nodes[name], snapshot, self.spec.triggers[name], (PULL, name), step)
             for name in sorted(pending)
         ]
         tasks.extend(

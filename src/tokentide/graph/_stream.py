@@ -137,6 +137,18 @@ def get_stream_writer() -> Callable[[Any], None]:
     return scope.writer if scope is not None else _noop_writer
 
 
+def _model_metadata(run: RunContext) -> dict[str, Any]:
+    """LangGraph's metadata of a model's chunks: the run's metadata (``checkpoint_ns``, the
+    top-level task's namespace, right after ``langgraph_checkpoint_ns``) and the run's tags."""
+    meta: dict[str, Any] = {}
+    for key, value in run.metadata.items():
+        meta[key] = value
+        if key == "langgraph_checkpoint_ns":
+            meta["checkpoint_ns"] = value.split("|", 1)[0]  # the outermost task, as LangGraph
+    meta["tags"] = list(run.tags)
+    return meta
+
+
 class _ModelStream:
     __slots__ = ("meta", "ns")
 
@@ -187,9 +199,7 @@ class GraphSink(RunSink):
             or not self.out.wants(scope.graph_ns, "messages")
         ):
             return
-        run.extra[self._key] = _ModelStream(
-            scope.graph_ns, {**run.metadata, "tags": list(run.tags)}
-        )
+        run.extra[self._key] = _ModelStream(scope.graph_ns, _model_metadata(run))
 
     def _stream_of(self, run: RunContext) -> _ModelStream | None:
         cache = self._cache

@@ -1,0 +1,317 @@
+"""Differential suite: the same graphs, run by tokentide and by LangGraph, stream the same items.
+
+Each recipe builds a graph from a *library* (tokentide's or LangGraph's names, and that
+library's own fake chat model) with the same node functions; both runs are normalized
+(messages -> type, content, id presence; task ids and timestamps stripped) and compared item
+by item. Needs ``langgraph`` (a test-only dependency): the module is skipped without it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import operator
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, TypedDict
+
+import pytest
+
+pytest.importorskip("langgraph")
+
+import langchain_core.language_models.fake_chat_models as lc_fakes  # noqa: E402
+import langchain_core.messages as lc_messages  # noqa: E402
+import langgraph.config as lg_config  # noqa: E402
+import langgraph.errors as lg_errors  # noqa: E402
+import langgraph.graph as lg_graph  # noqa: E402
+import langgraph.types as lg_types  # noqa: E402
+
+import tokentide.errors as tt_errors  # noqa: E402
+import tokentide.graph as tt_graph  # noqa: E402
+import tokentide.messages as tt_messages  # noqa: E402
+from tokentide.models import FakeChatModel  # noqa: E402
+
+
+@dataclass
+class Lib:
+    name: str
+    graph: Any
+    types: Any
+    writer: Callable[[], Any]
+    AIMessage: Any
+    recursion_error: type[BaseException]
+
+    def model(self, text: str, tags: list[str] | None = None) -> Any:
+        if self.name == "langgraph":
+            reply = lc_messages.AIMessage(text)
+            return lc_fakes.GenericFakeChatModel(messages=iter([reply] * 50), tags=tags)
+        return FakeChatModel([re.split(r"(\s)", text)], tags=tags)
+
+
+LANGGRAPH = Lib(
+    "langgraph",
+    lg_graph,
+    lg_types,
+    lg_config.get_stream_writer,
+    lc_messages.AIMessage,
+    lg_errors.GraphRecursionError,
+)
+TOKENTIDE = Lib(
+    "tokentide",
+    tt_graph,
+    tt_graph,
+    tt_graph.get_stream_writer,
+    tt_messages.AIMessage,
+    tt_errors.GraphRecursionError,
+)
+
+
+class S(TypedDict, total=False):
+    out: Annotated[list[str], operator.add]
+    n: int
+    topic: str
+    joke: str
+
+
+def step(name: str, delay: float = 0.0) -> Callable[[S], dict[str, Any]]:
+    def node(state: S) -> dict[str, Any]:
+        if delay:
+            time.sleep(delay)
+        return {"out": [name]}
+
+    return node
+
+
+# ------------------------------------------------------------------------------- recipes
+
+
+def linear(lib: Lib) -> Any:
+    g = lib.graph.StateGraph(S)
+    g.add_node("a", step("a")).add_node("b", step("b"))
+    return (
+        g.add_edge(lib.graph.START, "a").add_edge("a", "b").add_edge("b", lib.graph.END).compile()
+    )
+
+
+def branching(lib: Lib) -> Any:
+    def route(state: S) -> str:
+        return "yes" if state.get("n", 0) > 0 else "no"
+
+    g = lib.graph.StateGraph(S)
+    g.add_node("check", lambda s: {"n": 1}).add_node("yes", step("yes")).add_node("no", step("no"))
+    g.add_edge(lib.graph.START, "check").add_conditional_edges("check", route, ["yes", "no"])
+    return g.compile()
+
+
+def fan_in(lib: Lib) -> Any:
+    g = lib.graph.StateGraph(S)
+    g.add_node("fast", step("fast")).add_node("slow", step("slow", 0.05))
+    g.add_node("after", step("after")).add_node("join", step("join"))
+    g.add_edge(lib.graph.START, "fast").add_edge(lib.graph.START, "slow")
+    g.add_edge("fast", "after").add_edge(["after", "slow"], "join")
+    return g.compile()
+
+
+def loop(lib: Lib) -> Any:
+    def count(state: S) -> dict[str, Any]:
+        return {"n": state.get("n", 0) + 1, "out": ["tick"]}
+
+    def again(state: S) -> str:
+        return lib.graph.END if state["n"] >= 3 else "count"
+
+    g = lib.graph.StateGraph(S).add_node("count", count)
+    return g.add_edge(lib.graph.START, "count").add_conditional_edges("count", again).compile()
+
+
+def command(lib: Lib) -> Any:
+    def decide(state: S) -> Any:
+        return lib.types.Command(update={"n": 7, "out": ["decide"]}, goto="b")
+
+    g = lib.graph.StateGraph(S).add_node("decide", decide)
+    g.add_node("a", step("a")).add_node("b", step("b"))
+    return g.add_edge(lib.graph.START, "decide").compile()
+
+
+def send(lib: Lib) -> Any:
+    def fan(state: S) -> list[Any]:
+        return [lib.types.Send("work", {"topic": t}) for t in ("x", "y")]
+
+    def work(arg: dict[str, Any]) -> dict[str, Any]:
+        time.sleep(0.03 if arg["topic"] == "y" else 0)
+        return {"out": [arg["topic"]]}
+
+    g = lib.graph.StateGraph(S).add_node("split", lambda s: None).add_node("work", work)
+    return g.add_edge(lib.graph.START, "split").add_conditional_edges("split", fan).compile()
+
+
+def chat_sync(lib: Lib) -> Any:
+    model = lib.model("hello big world", tags=["m"])
+
+    def chat(state: Any) -> dict[str, Any]:
+        lib.writer()({"progress": "start"})
+        reply = model.invoke(state["messages"])
+        return {"messages": [reply, lib.AIMessage("note", id="fixed-note")]}
+
+    g = lib.graph.StateGraph(lib.graph.MessagesState).add_node("chat", chat)
+    return g.add_edge(lib.graph.START, "chat").compile()
+
+
+def chat_async(lib: Lib) -> Any:
+    joke = lib.model("why did it cross", tags=["joke"])
+    poem = lib.model("roses are red", tags=["poem"])
+
+    async def call_model(state, writer):  # type: ignore[no-untyped-def]  # (as in the seed)
+        writer({"stage": "joke"})
+        j = await joke.ainvoke("joke please")
+        writer({"stage": "poem"})
+        text = ""
+        async for chunk in poem.astream("poem please"):
+            text += chunk.content
+        return {"joke": j.content, "topic": text}
+
+    g = lib.graph.StateGraph(S).add_node("call_model", call_model)
+    return g.add_edge(lib.graph.START, "call_model").compile()
+
+
+def subgraph(lib: Lib) -> Any:
+    model = lib.model("sub tok", tags=["inner"])
+
+    def inner(state: Any) -> dict[str, Any]:
+        lib.writer()({"inner": 1})
+        return {"messages": [model.invoke(state["messages"])]}
+
+    sub = lib.graph.StateGraph(lib.graph.MessagesState).add_node("inner", inner)
+    sub = sub.add_edge(lib.graph.START, "inner").compile()
+
+    def after(state: Any) -> dict[str, Any]:
+        return {"messages": [lib.AIMessage("done", id="after-1")]}
+
+    g = lib.graph.StateGraph(lib.graph.MessagesState).add_node("sub", sub).add_node("after", after)
+    return g.add_edge(lib.graph.START, "sub").add_edge("sub", "after").compile()
+
+
+STATE_INPUT: dict[str, Any] = {"out": []}
+CHAT_INPUT: dict[str, Any] = {"messages": [("user", "hi")]}
+
+RECIPES: dict[str, tuple[Callable[[Lib], Any], dict[str, Any], bool]] = {
+    # name: (builder, input, runs synchronously)
+    "linear": (linear, STATE_INPUT, True),
+    "branching": (branching, STATE_INPUT, True),
+    "fan_in": (fan_in, STATE_INPUT, True),
+    "loop": (loop, STATE_INPUT, True),
+    "command": (command, STATE_INPUT, True),
+    "send": (send, STATE_INPUT, True),
+    "chat_sync": (chat_sync, CHAT_INPUT, True),
+    "chat_async": (chat_async, {"topic": "cats"}, False),
+    "subgraph": (subgraph, CHAT_INPUT, True),
+}
+
+MODES: list[Any] = [
+    "values",
+    "updates",
+    "messages",
+    "custom",
+    "debug",
+    ["values", "updates", "messages", "custom"],
+]
+
+# ------------------------------------------------------------------------------- normalizer
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_META_KEYS = (
+    "langgraph_step",
+    "langgraph_node",
+    "langgraph_triggers",
+    "langgraph_path",
+    "langgraph_checkpoint_ns",
+    "checkpoint_ns",
+    "tags",
+)
+
+
+def norm(value: Any) -> Any:
+    if isinstance(value, (lc_messages.BaseMessage, tt_messages.BaseMessage)):
+        return (type(value).__name__, value.content, value.id is not None)
+    if isinstance(value, str):
+        return _UUID.sub("<id>", value)
+    if isinstance(value, dict):
+        if "timestamp" in value and "payload" in value:
+            value = {k: v for k, v in value.items() if k != "timestamp"}
+        if "langgraph_node" in value:
+            value = {k: v for k, v in value.items() if k in _META_KEYS}
+        return {k: norm(v) for k, v in value.items() if k != "id"}
+    if isinstance(value, (list, tuple)):
+        return type(value)(norm(v) for v in value)
+    return value
+
+
+def is_empty_chunk(item: Any) -> bool:
+    """Our fake model ends each reply with an empty chunk carrying usage (LangChain's does not)."""
+    if isinstance(item, tuple) and item and isinstance(item[0], tt_messages.AIMessageChunk):
+        return item[0].content == "" and not item[0].tool_call_chunks
+    return isinstance(item, tuple) and any(is_empty_chunk(part) for part in item[-1:])
+
+
+def normalize(items: list[Any]) -> list[Any]:
+    return [norm(item) for item in items if not is_empty_chunk(item)]
+
+
+async def collect(graph: Any, input: Any, use_sync: bool, **kw: Any) -> list[Any]:
+    if use_sync:
+        return list(graph.stream(input, **kw))
+    return [item async for item in graph.astream(input, **kw)]
+
+
+def _matrix() -> list[Any]:
+    cases = []
+    for recipe, (_, _, sync_ok) in RECIPES.items():
+        for mode in MODES:
+            for use_sync in (True, False) if sync_ok else (False,):
+                for subgraphs in (False, True) if recipe in ("subgraph", "chat_sync") else (False,):
+                    mode_id = "+".join(mode) if isinstance(mode, list) else mode
+                    ids = f"{recipe}-{mode_id}-{'sync' if use_sync else 'async'}"
+                    ids += "-subgraphs" if subgraphs else ""
+                    cases.append(pytest.param(recipe, mode, use_sync, subgraphs, id=ids))
+    return cases
+
+
+@pytest.mark.parametrize(("recipe", "mode", "use_sync", "subgraphs"), _matrix())
+async def test_same_items_as_langgraph(
+    recipe: str, mode: Any, use_sync: bool, subgraphs: bool
+) -> None:
+    build, input, _ = RECIPES[recipe]
+    kw = {"stream_mode": mode, "subgraphs": subgraphs}
+    theirs = await collect(build(LANGGRAPH), input, use_sync, **kw)
+    ours = await collect(build(TOKENTIDE), input, use_sync, **kw)
+    assert normalize(ours) == normalize(theirs)
+
+
+@pytest.mark.parametrize("use_sync", [True, False], ids=["sync", "async"])
+async def test_same_final_state_and_default_mode(use_sync: bool) -> None:
+    for recipe, (build, input, sync_ok) in RECIPES.items():
+        if use_sync and not sync_ok:
+            continue
+        theirs = await collect(build(LANGGRAPH), input, use_sync)
+        ours = await collect(build(TOKENTIDE), input, use_sync)
+        assert normalize(ours) == normalize(theirs), recipe
+        if use_sync:
+            assert norm(build(TOKENTIDE).invoke(input)) == norm(build(LANGGRAPH).invoke(input))
+        else:
+            a = await build(TOKENTIDE).ainvoke(input)
+            b = await build(LANGGRAPH).ainvoke(input)
+            assert norm(a) == norm(b), recipe
+
+
+async def test_same_recursion_error() -> None:
+    def forever(lib: Lib) -> Any:
+        g = lib.graph.StateGraph(S).add_node("a", step("a"))
+        return g.add_edge(lib.graph.START, "a").add_edge("a", "a").compile()
+
+    errors = []
+    for lib in (LANGGRAPH, TOKENTIDE):
+        with pytest.raises(lib.recursion_error) as info:
+            forever(lib).invoke({}, {"recursion_limit": 3})
+        errors.append(str(info.value).splitlines()[0])
+    assert errors[0] == errors[1]
+    await asyncio.sleep(0)

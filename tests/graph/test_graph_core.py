@@ -57,8 +57,11 @@ async def test_linear_values_and_updates(sync: bool) -> None:
     assert updates == [{"a": {"out": ["a"]}}, {"b": {"out": ["b"]}}]
     values = await run_stream(graph, {"out": ["x"]}, sync, stream_mode="values")
     assert values == [{"out": ["x"]}, {"out": ["x", "a"]}, {"out": ["x", "a", "b"]}]
-    both = await run_stream(graph, {}, sync, stream_mode=["values", "updates"])
+    both = await run_stream(graph, {"out": ["x"]}, sync, stream_mode=["values", "updates"])
     assert [mode for mode, _ in both] == ["values", "updates", "values", "updates", "values"]
+    # an input that writes nothing emits no first "values" item (as LangGraph)
+    nothing = await run_stream(graph, {}, sync, stream_mode=["values", "updates"])
+    assert [mode for mode, _ in nothing] == ["updates", "values", "updates", "values"]
 
 
 async def test_fan_out_fan_in_waits_for_all_and_applies_in_order(sync: bool) -> None:

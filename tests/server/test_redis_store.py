@@ -91,7 +91,7 @@ async def test_events_are_redis_stream_entries_with_consecutive_ids(
     run_id = await _new_run(store)
     ids = [await store.append(run_id, "messages", f'["t{i}"]') for i in range(5)]
     assert ids == [1, 2, 3, 4, 5]
-    entries = await raw.xrange(f"{prefix}:run:{{{run_id}}}:events")
+    entries = await raw.xrange(f"{prefix}:run:{{{run_id}}}:events") or []
     assert [entry_id for entry_id, _ in entries] == [f"0-{i}" for i in range(1, 6)]
     assert entries[0][1] == {"e": "messages", "d": '["t0"]'}
     await store.end_stream(run_id)

@@ -1,0 +1,214 @@
+"""``tokentide serve``: serve models and graphs over HTTP (OpenAI-compatible chat completions
+and the runs API with resumable streams), on uvicorn.
+
+Example::
+
+    tokentide serve                                  # the local model, on 127.0.0.1:8000
+    tokentide serve --model fake --model gpt-4o-mini=local --graph myapp.graphs:agent
+    tokentide serve --host 0.0.0.0 --api-key "$KEY" --redis-url redis://localhost:6379/0
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import ipaddress
+import os
+import sys
+from typing import Any
+
+__all__ = ["COMMAND", "HELP", "ORDER", "build_app", "register", "run"]
+
+COMMAND = "serve"
+HELP = "Serve models and graphs over HTTP: OpenAI-compatible API and resumable runs."
+ORDER = 30
+
+
+class ServeError(ValueError):
+    """A command-line value that cannot be served (reported as a usage error)."""
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    """Add the ``serve`` arguments to ``parser``."""
+    from ._models import MODEL_SPECS
+
+    add = parser.add_argument
+    add(
+        "--model",
+        action="append",
+        default=[],
+        metavar="[NAME=]SPEC",
+        help=f"a model to serve (repeatable): {MODEL_SPECS}; served under NAME (default: "
+        "'local', 'fake', or the OpenAI model name). Default: local",
+    )
+    add("--base-url", help="the OpenAI-compatible server behind openai:<name> models")
+    add(
+        "--graph",
+        action="append",
+        default=[],
+        metavar="[NAME=]MODULE:ATTR",
+        help="a compiled graph or runnable to serve (repeatable); NAME defaults to ATTR",
+    )
+    add("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    add("--port", type=int, default=8000, help="port to bind (default: 8000)")
+    add(
+        "--api-key",
+        default=os.environ.get("TOKENTIDE_API_KEY"),
+        help="require 'Authorization: Bearer KEY' on every API route (default: $TOKENTIDE_API_KEY)",
+    )
+    add("--insecure", action="store_true", help="allow a non-loopback --host without --api-key")
+    add("--redis-url", help="keep run streams in Redis (replicas share runs); default: memory")
+    add(
+        "--max-queue",
+        type=int,
+        default=16,
+        help="requests that may wait for the local model; more get 503 (default: 16)",
+    )
+    add(
+        "--max-body-bytes",
+        type=int,
+        default=4 * 1024 * 1024,
+        help="largest request body accepted; larger gets 413 (default: 4 MiB)",
+    )
+    add(
+        "--heartbeat",
+        type=float,
+        default=15.0,
+        help="seconds between keep-alive comments on quiet event streams (default: 15)",
+    )
+    add("--web", action="store_true", help="serve the web chat page at / (when installed)")
+    add("--log-level", default="info", help="uvicorn log level (default: info)")
+    parser.set_defaults(run=run, parser=parser)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _named(value: str, default: str) -> tuple[str, str]:
+    name, sep, spec = value.partition("=")
+    return (name, spec) if sep and name else (default, value)
+
+
+def _models(specs: list[str], base_url: str | None) -> dict[str, Any]:
+    from ._models import make_model
+
+    models: dict[str, Any] = {}
+    for value in specs:
+        name, spec = _named(value, "")
+        kind, _, rest = spec.partition(":")
+        name = name or (rest if kind == "openai" else kind)
+        if name in models:
+            raise ServeError(f"two models are named {name!r}; name one with NAME=SPEC")
+        options = {"base_url": base_url} if kind == "openai" and base_url else {}
+        models[name] = make_model(spec, **options)
+    return models
+
+
+def _graphs(specs: list[str]) -> dict[str, Any]:
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    graphs: dict[str, Any] = {}
+    for value in specs:
+        name, spec = _named(value, "")
+        module_name, sep, attr = spec.partition(":")
+        if not sep or not module_name or not attr:
+            raise ServeError(f"--graph {value!r}: expected MODULE:ATTR, e.g. myapp.graphs:agent")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ServeError(f"--graph {value!r}: cannot import {module_name!r}: {exc}") from exc
+        target = getattr(module, attr, None)
+        if target is None or not hasattr(target, "astream"):
+            raise ServeError(f"--graph {value!r}: {attr!r} is not a graph or runnable")
+        graphs[name or attr] = target
+    return graphs
+
+
+def _store(redis_url: str | None) -> Any:
+    if not redis_url:
+        return None
+    try:
+        module = importlib.import_module("tokentide.server._redis_store")
+    except ModuleNotFoundError as exc:
+        if exc.name == "tokentide.server._redis_store":
+            raise ServeError(
+                "--redis-url: this version of tokentide has no Redis store; "
+                "run without --redis-url (runs are kept in memory)"
+            ) from exc
+        raise ServeError(
+            f"--redis-url needs the '{exc.name}' package: pip install 'tokentide[redis]'"
+        ) from exc
+    return module.RedisStreamStore(redis_url)
+
+
+def build_app(args: argparse.Namespace) -> Any:
+    """The app for parsed ``serve`` arguments (`ServeError` for values that cannot work)."""
+    from tokentide.server import create_app
+
+    if not _is_loopback(args.host) and not args.api_key and not args.insecure:
+        raise ServeError(
+            f"refusing to serve on {args.host} without --api-key: anyone on the network could "
+            "use your models. Set --api-key KEY (or TOKENTIDE_API_KEY), or pass --insecure"
+        )
+    if args.max_queue < 0 or args.max_body_bytes < 1 or args.heartbeat < 0:
+        raise ServeError("--max-queue, --max-body-bytes and --heartbeat must not be negative")
+    graphs = _graphs(args.graph)
+    specs = args.model or ([] if graphs else ["local"])
+    return create_app(
+        models=_models(specs, args.base_url),
+        graphs=graphs,
+        store=_store(args.redis_url),
+        api_key=args.api_key or None,
+        max_body_bytes=args.max_body_bytes,
+        heartbeat=args.heartbeat or None,
+        max_queue=args.max_queue,
+        web=args.web,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``tokentide serve`` until Ctrl-C; returns the exit status."""
+    from tokentide.errors import MissingDependencyError, TokentideError
+
+    from ._models import ModelSpecError
+
+    try:
+        app = build_app(args)
+    except (ServeError, ModelSpecError) as exc:
+        args.parser.error(str(exc))
+    except (MissingDependencyError, TokentideError, FileNotFoundError) as exc:
+        print(f"tokentide serve: error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        import uvicorn
+    except ImportError:
+        print(
+            "tokentide serve: error: the server needs uvicorn: pip install 'tokentide[server]'",
+            file=sys.stderr,
+        )
+        return 1
+    names = ", ".join(app.assistants) or "-"
+    print(
+        f"tokentide serve: http://{args.host}:{args.port}/v1 (serving: {names})",
+        file=sys.stderr,
+        flush=True,
+    )
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        ws="none",
+        timeout_graceful_shutdown=5,
+    )
+    try:
+        uvicorn.Server(config).run()
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown
+        pass
+    return 0

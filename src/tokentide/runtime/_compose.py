@@ -90,7 +90,7 @@ class RunnableSequence(Runnable[Any, Any]):
 
     def _configs(self, run: RunContext) -> list[RunnableConfig]:
         # Each step's run is tagged with its position, as LangChain does ("seq:step:1", ...).
-        return [run.child_config(tags=[f"seq:step:{i}"]) for i in range(1, len(self.steps) + 1)]
+        return [run.child_config([f"seq:step:{i}"]) for i in range(1, len(self.steps) + 1)]
 
     def _call(self, input: Any, run: RunContext, **kwargs: Any) -> Any:
         value = input
@@ -415,7 +415,7 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
 
     def _config(self, run: RunContext, key: str) -> RunnableConfig:
         # Each branch's run is tagged with its key, as LangChain does ("map:key:joke", ...).
-        return run.child_config(tags=[f"map:key:{key}"])
+        return run.child_config([f"map:key:{key}"])
 
     def _call(self, input: Any, run: RunContext, **kwargs: Any) -> dict[str, Any]:
         items = list(self.steps.items())

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ._sink import RunSink
 
 __all__ = [
+    "LOCAL_TAGS_KEY",
     "PARENT_KEY",
     "RunContext",
     "current_run",
@@ -33,6 +34,8 @@ __all__ = [
 #: Key under which a config dict handed to user code carries its run (so that passing that
 #: config on by hand attaches the nested run to the right parent).
 PARENT_KEY = "__tokentide_run"
+#: Key of a config dict made by :meth:`RunContext.child_config` for tags of that run only.
+LOCAL_TAGS_KEY = "__tokentide_local_tags"
 
 _CURRENT: ContextVar[RunContext | None] = ContextVar("tokentide_run", default=None)
 
@@ -53,6 +56,7 @@ class RunContext:
         "_run_id",
         "configurable",
         "extra",
+        "inheritable_tags",
         "max_concurrency",
         "metadata",
         "name",
@@ -78,11 +82,17 @@ class RunContext:
         max_concurrency: int | None = None,
         run_id: UUID | str | None = None,
         extra: dict[str, Any] | None = None,
+        inheritable_tags: list[str] | None = None,
     ) -> None:
         self.name = name
         self.run_type = run_type
         self.parent = parent
         self.tags: list[str] = tags if tags is not None else []
+        #: The tags nested runs inherit: ``tags`` without this run's local ones (its position
+        #: in a sequence, ``seq:step:N``; a model's own tags), as in LangChain.
+        self.inheritable_tags: list[str] = (
+            inheritable_tags if inheritable_tags is not None else self.tags
+        )
         self.metadata: dict[str, Any] = metadata if metadata is not None else {}
         self.sink = sink
         self.configurable: dict[str, Any] = configurable if configurable is not None else {}
@@ -119,7 +129,7 @@ class RunContext:
         config = self._config
         if config is None:
             config = {
-                "tags": list(self.tags),
+                "tags": list(self.inheritable_tags),
                 "metadata": dict(self.metadata),
                 "configurable": self.configurable,
                 "recursion_limit": self.recursion_limit,
@@ -129,9 +139,13 @@ class RunContext:
             self._config = config
         return config
 
-    def child_config(self, **extra: Any) -> RunnableConfig:
-        """A minimal config making this run the parent of the callee (internal composition)."""
+    def child_config(self, local_tags: list[str] | None = None, **extra: Any) -> RunnableConfig:
+        """A minimal config making this run the parent of the callee (internal composition).
+
+        ``local_tags`` tag the callee's run only (not the runs nested in it)."""
         config: dict[str, Any] = {PARENT_KEY: self}
+        if local_tags:
+            config[LOCAL_TAGS_KEY] = local_tags
         config.update(extra)
         return config  # type: ignore[return-value]
 
@@ -174,7 +188,7 @@ def new_run(
         recursion_limit = 25
         max_concurrency = None
     else:
-        run_tags = parent.tags
+        run_tags = parent.inheritable_tags
         run_meta = parent.metadata
         sink = parent.sink
         configurable = parent.configurable
@@ -196,6 +210,10 @@ def new_run(
         run_id = config.get("run_id")
         recursion_limit = config.get("recursion_limit", recursion_limit)
         max_concurrency = config.get("max_concurrency", max_concurrency)
+    inheritable = run_tags
+    local: list[str] | None = cast("dict[str, Any]", config).get(LOCAL_TAGS_KEY) if config else None
+    if local:
+        run_tags = _merge_tags(run_tags, local)
     if tags:
         run_tags = _merge_tags(run_tags, tags)
     if metadata:
@@ -205,6 +223,7 @@ def new_run(
         run_type,
         parent=parent,
         tags=run_tags,
+        inheritable_tags=inheritable,
         metadata=run_meta,
         sink=sink,
         configurable=configurable,

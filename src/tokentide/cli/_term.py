@@ -197,8 +197,8 @@ class _PlainView:
     def write(self, text: str) -> None:
         if not text:
             return
-        self._pieces.append(text)
         self.out.write(text)
+        self._pieces.append(text)
         self._at_line_start = text.endswith("\n")
         if self.sep is not None:
             self.out.write(self.sep)

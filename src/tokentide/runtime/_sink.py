@@ -165,6 +165,30 @@ class Channel(Generic[T]):
             with self._cond:
                 self._cond.notify_all()
 
+    async def take(self) -> list[T]:
+        """Wait for items and take all that are queued (``[]`` once closed and drained):
+        one wake-up for a batch instead of one ``__anext__`` per item."""
+        items = self._items
+        while not items:
+            if self._closed:
+                error = self._error
+                if error is not None:
+                    self._error = None
+                    raise error
+                return []
+            waiter = self._waiter = self._loop.create_future()
+            if items or self._closed:
+                self._waiter = None
+                continue
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+        pop = items.popleft
+        batch = [pop() for _ in range(len(items))]
+        self._made_room()
+        return batch
+
     def __aiter__(self) -> AsyncIterator[T]:
         return self
 
@@ -237,9 +261,24 @@ class SyncChannel(Generic[T]):
         return len(self._items) >= self.maxsize
 
     def put(self, item: T) -> None:
+        # Fast path without the lock: ``deque.append`` is atomic, and a consumer about to
+        # wait re-checks the queue under the lock after raising its flag (so no wake-up is
+        # lost); the lock is taken only to wake a waiting consumer or to wait for room.
+        if self.cancelled:
+            raise ChannelClosed("the consumer of this stream has gone away")
+        items = self._items
+        if len(items) >= self.maxsize:
+            self._wait_room()
+        items.append(item)
+        if self._consumer_waiting:
+            with self._cond:
+                # One wake-up per wait: later puts see the flag down and skip the lock.
+                self._consumer_waiting = False
+                self._cond.notify_all()
+
+    def _wait_room(self) -> None:
         with self._cond:
-            items = self._items
-            while len(items) >= self.maxsize and not self.cancelled:
+            while len(self._items) >= self.maxsize and not self.cancelled:
                 self._producers_waiting += 1
                 if self._consumer_waiting:
                     self._cond.notify_all()
@@ -249,9 +288,6 @@ class SyncChannel(Generic[T]):
                     self._producers_waiting -= 1
             if self.cancelled:
                 raise ChannelClosed("the consumer of this stream has gone away")
-            items.append(item)
-            if self._consumer_waiting:
-                self._cond.notify_all()
 
     def close(self, error: BaseException | None = None) -> None:
         """End the stream: the consumer gets the queued items, then ``error`` if given."""
@@ -270,11 +306,13 @@ class SyncChannel(Generic[T]):
 
     def take(self, timeout: float | None = None) -> list[T]:
         """Wait for items and take them all; ``[]`` once closed and empty (or on timeout)."""
+        items = self._items
         with self._cond:
-            items = self._items
             while not items and not self._closed:
                 self._consumer_waiting = True
                 try:
+                    if items or self._closed:  # a put raced with raising the flag
+                        break
                     if not self._cond.wait(timeout):
                         return []
                 finally:
@@ -285,8 +323,8 @@ class SyncChannel(Generic[T]):
                     self._error = None
                     raise error
                 return []
-            batch = list(items)
-            items.clear()
+            pop = items.popleft
+            batch = [pop() for _ in range(len(items))]
             if self._producers_waiting:
                 self._cond.notify_all()
             return batch

@@ -302,10 +302,11 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
 
         task = asyncio.ensure_future(produce())
         try:
-            async for item in chan:
-                if outer is not None:
-                    outer.on_stream(run, item)
-                yield item
+            while batch := await chan.take():
+                for item in batch:
+                    if outer is not None:
+                        outer.on_stream(run, item)
+                    yield item
         except BaseException as exc:
             if outer is not None and not isinstance(exc, GeneratorExit):
                 outer.on_error(run, exc)

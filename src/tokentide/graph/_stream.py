@@ -150,14 +150,20 @@ def _model_metadata(run: RunContext) -> dict[str, Any]:
 
 
 class _ModelStream:
-    __slots__ = ("meta", "ns")
+    """What the sink knows about one streamed model run: namespace, metadata, and (for the
+    plain ``(chunk, metadata)`` item shape) the channel's ``put`` to call directly."""
 
-    def __init__(self, ns: tuple[str, ...], meta: dict[str, Any]) -> None:
+    __slots__ = ("meta", "ns", "put")
+
+    def __init__(
+        self, ns: tuple[str, ...], meta: dict[str, Any], put: Callable[[Any], None] | None
+    ) -> None:
         self.ns = ns
         self.meta = meta
+        self.put = put
 
 
-_NO_STREAM = _ModelStream((), {})
+_NO_STREAM = _ModelStream((), {}, None)
 
 
 class GraphSink(RunSink):
@@ -176,7 +182,7 @@ class GraphSink(RunSink):
     @property
     def backlogged(self) -> bool:
         chan = self.out.achan
-        if chan is not None and chan.full:
+        if chan is not None and len(chan._items) >= chan.maxsize:
             return True
         return self.outer is not None and self.outer.backlogged
 
@@ -199,28 +205,34 @@ class GraphSink(RunSink):
             or not self.out.wants(scope.graph_ns, "messages")
         ):
             return
-        run.extra[self._key] = _ModelStream(scope.graph_ns, _model_metadata(run))
+        out = self.out
+        put = out.put if not out.multi and not out.subgraphs else None
+        run.extra[self._key] = _ModelStream(scope.graph_ns, _model_metadata(run), put)
 
-    def _stream_of(self, run: RunContext) -> _ModelStream | None:
-        cache = self._cache
-        if cache[0] is run:
-            return cache[1]
+    def _stream_of(self, run: RunContext) -> _ModelStream:
         state: _ModelStream | None = run.extra.get(self._key)
-        self._cache = (run, state if state is not None else _NO_STREAM)
+        if state is None:
+            state = _NO_STREAM
+        self._cache = (run, state)
         return state
 
     def on_stream(self, run: RunContext, chunk: Any) -> None:
         outer = self.outer
         if outer is not None:
             outer.on_stream(run, chunk)
-        state = self._stream_of(run)
-        if state is None or state is _NO_STREAM:
+        cache = self._cache
+        state = cache[1] if cache[0] is run else self._stream_of(run)
+        if state is _NO_STREAM:
             return
         cid = chunk.id
         if cid != self._last_id:
             self._last_id = cid
             self.out.seen.add(cid)
-        self.out.emit(state.ns, "messages", (chunk, state.meta))
+        put = state.put
+        if put is not None:
+            put((chunk, state.meta))
+        else:
+            self.out.emit(state.ns, "messages", (chunk, state.meta))
 
     def on_end(self, run: RunContext, output: Any, input: Any) -> None:
         if self.outer is not None:

@@ -1,0 +1,54 @@
+"""The thread-to-thread channel behind the sync ``graph.stream()`` (runtime ``SyncChannel``)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from tokentide.runtime._sink import ChannelClosed, SyncChannel
+
+
+def test_items_arrive_in_order_and_close_ends() -> None:
+    chan: SyncChannel[int] = SyncChannel(8)
+
+    def produce() -> None:
+        for i in range(10_000):
+            chan.put(i)
+        chan.close()
+
+    thread = threading.Thread(target=produce)
+    thread.start()
+    assert list(chan) == list(range(10_000))
+    thread.join()
+
+
+def test_put_blocks_when_full_and_cancel_releases() -> None:
+    chan: SyncChannel[int] = SyncChannel(4)
+    errors: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            for i in range(100):
+                chan.put(i)
+        except ChannelClosed as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=produce)
+    thread.start()
+    time.sleep(0.1)
+    assert len(chan._items) == 4  # bounded: the producer waits
+    chan.cancel()
+    thread.join(2)
+    assert not thread.is_alive() and errors
+
+
+def test_close_with_error_after_items() -> None:
+    chan: SyncChannel[int] = SyncChannel(4)
+    chan.put(1)
+    chan.close(ValueError("boom"))
+    assert chan.take() == [1]
+    with pytest.raises(ValueError, match="boom"):
+        chan.take()
+    assert chan.take() == []

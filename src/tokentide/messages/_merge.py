@@ -7,6 +7,8 @@ from typing import Any
 __all__ = ["merge_dicts", "merge_ids"]
 
 _RUN_ID_PREFIXES = ("run-", "lc_run")
+#: Keys whose string values stream in pieces (reasoning text, refusals): concatenated.
+_STREAMED_TEXT_KEYS = frozenset({"reasoning_content", "refusal"})
 
 
 def merge_dicts(left: dict[str, Any], right: dict[str, Any]) -> dict[str, Any]:
@@ -14,7 +16,8 @@ def merge_dicts(left: dict[str, Any], right: dict[str, Any]) -> dict[str, Any]:
 
     - ``None`` never overwrites a value; an empty string never overwrites a string;
     - nested dicts are merged with the same rules;
-    - lists are concatenated;
+    - lists are concatenated; so are the streamed text keys ``reasoning_content`` and
+      ``refusal`` (they arrive in pieces like ``content``);
     - any other value from ``right`` wins (so ``finish_reason`` keeps the last one given).
 
     Example::
@@ -37,6 +40,8 @@ def merge_dicts(left: dict[str, Any], right: dict[str, Any]) -> dict[str, Any]:
             merged[key] = old + value
         elif value == "" and isinstance(old, str):
             continue
+        elif key in _STREAMED_TEXT_KEYS and isinstance(old, str) and isinstance(value, str):
+            merged[key] = old + value
         else:
             merged[key] = value
     return merged

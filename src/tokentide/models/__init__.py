@@ -11,8 +11,30 @@ Example::
 """
 
 from ._base import BaseChatModel, LanguageModelInput
+from ._completion_openai import OpenAI
 from ._fake import FakeChatModel
 from ._llamacpp import ChatLlamaCpp
+from ._llamacpp_completion import LlamaCpp
+from ._llm_base import (
+    AsyncCompletionStream,
+    BaseLLM,
+    CompletionInfo,
+    CompletionStream,
+    CompletionText,
+)
 from ._openai import ChatOpenAI
 
-__all__ = ["BaseChatModel", "ChatLlamaCpp", "ChatOpenAI", "FakeChatModel", "LanguageModelInput"]
+__all__ = [
+    "AsyncCompletionStream",
+    "BaseChatModel",
+    "BaseLLM",
+    "ChatLlamaCpp",
+    "ChatOpenAI",
+    "CompletionInfo",
+    "CompletionStream",
+    "CompletionText",
+    "FakeChatModel",
+    "LanguageModelInput",
+    "LlamaCpp",
+    "OpenAI",
+]

@@ -16,6 +16,8 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
+from tokentide.messages import AIMessageChunk, ChunkAccumulator
+
 from ._config import RunnableConfig, merge_configs
 from ._context import RunContext, new_run, run_in_context
 
@@ -56,19 +58,29 @@ class Accumulator:
     type supports it (message chunks merge in amortized linear time; :class:`AddableDict`
     chunks merge key by key), else the last one wins (plain dicts, as in LangChain).
     ``last_wins=True`` is for streams whose every chunk is the whole value so far.
+    A stream of ``AIMessageChunk``s is folded by a ``ChunkAccumulator`` (the rules of ``+``
+    without building a merged chunk per token).
     """
 
-    __slots__ = ("_last_wins", "_parts", "_value")
+    __slots__ = ("_chunks", "_last_wins", "_parts", "_value")
 
     def __init__(self, *, last_wins: bool = False) -> None:
         self._value: Any = NO_INPUT
         self._parts: list[str] | None = None
+        self._chunks: ChunkAccumulator | None = None
         self._last_wins = last_wins
 
     def add(self, chunk: Any) -> None:
         if self._last_wins:
             self._value = chunk
             return
+        chunks = self._chunks
+        if chunks is not None:
+            if type(chunk) is AIMessageChunk:
+                chunks.add(chunk)
+                return
+            self._value = chunks.result()
+            self._chunks = None
         if self._parts is not None:
             if isinstance(chunk, str):
                 self._parts.append(chunk)
@@ -79,6 +91,9 @@ class Accumulator:
         if value is NO_INPUT:
             if isinstance(chunk, str):
                 self._parts = [chunk]
+            elif type(chunk) is AIMessageChunk:
+                self._chunks = ChunkAccumulator()
+                self._chunks.add(chunk)
             else:
                 self._value = chunk
             return
@@ -88,6 +103,8 @@ class Accumulator:
             self._value = chunk
 
     def result(self, default: Any = None) -> Any:
+        if self._chunks is not None:
+            return self._chunks.result()
         if self._parts is not None:
             return "".join(self._parts)
         return default if self._value is NO_INPUT else self._value

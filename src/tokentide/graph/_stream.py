@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from tokentide.messages import BaseMessage
+from tokentide.messages import AIMessageChunk, BaseMessage
 from tokentide.runtime._context import RunContext, current_run
 from tokentide.runtime._sink import Channel, RunSink
 
@@ -164,10 +164,13 @@ class _ModelStream:
 
 
 _NO_STREAM = _ModelStream((), {}, None)
+#: Runs whose chunks become ``"messages"`` items (a completion model's ``str`` chunks are
+#: turned into ``AIMessageChunk``s).
+_MODEL_RUNS = frozenset({"chat_model", "llm"})
 
 
 class GraphSink(RunSink):
-    """Turns chat-model runs under a graph run into ``"messages"`` items; forwards every call
+    """Turns chat- and completion-model runs under a graph run into ``"messages"`` items; forwards every call
     to the sink that was attached before (``astream_events``), if any."""
 
     __slots__ = ("_cache", "_key", "_last_id", "outer", "out")
@@ -196,7 +199,7 @@ class GraphSink(RunSink):
     def on_start(self, run: RunContext, input: Any) -> None:
         if self.outer is not None:
             self.outer.on_start(run, input)
-        if run.run_type != "chat_model" or "messages" not in self.out.modes:
+        if run.run_type not in _MODEL_RUNS or "messages" not in self.out.modes:
             return
         scope = task_scope(run.parent)
         if (
@@ -224,6 +227,9 @@ class GraphSink(RunSink):
         state = cache[1] if cache[0] is run else self._stream_of(run)
         if state is _NO_STREAM:
             return
+        if type(chunk) is not AIMessageChunk and isinstance(chunk, str):
+            # A completion model's text: an AIMessageChunk, one id per run.
+            chunk = AIMessageChunk(chunk, id=f"lc_run--{run.run_id}")
         cid = chunk.id
         if cid != self._last_id:
             self._last_id = cid

@@ -20,7 +20,7 @@ import contextvars
 import json
 import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 from uuid import uuid4
 
 from tokentide.errors import StreamError, StreamInterrupted
@@ -83,7 +83,9 @@ class BaseChatModel(Runnable[LanguageModelInput, AIMessage]):
         self, messages: list[BaseMessage], *, stop: list[str] | None = None, **kwargs: Any
     ) -> Iterator[AIMessageChunk]:
         if type(self)._generate is BaseChatModel._generate:
-            raise NotImplementedError(f"{type(self).__name__} implements neither _stream nor _generate")
+            raise NotImplementedError(
+                f"{type(self).__name__} implements neither _stream nor _generate"
+            )
         message = self._generate(messages, stop=stop, **kwargs)
         yield _as_chunk(message)
 
@@ -133,7 +135,7 @@ class BaseChatModel(Runnable[LanguageModelInput, AIMessage]):
         chunks = self._guard(self._stream(messages, stop=stop, **kwargs))
         if run.sink is None:
             return chunks
-        return self._observe(run, {"messages": [messages]}, chunks)
+        return cast(Iterator[AIMessageChunk], self._observe(run, {"messages": [messages]}, chunks))
 
     def astream(
         self,
@@ -149,7 +151,8 @@ class BaseChatModel(Runnable[LanguageModelInput, AIMessage]):
         chunks = self._aguard(self._astream(messages, stop=stop, **kwargs))
         if run.sink is None:
             return chunks
-        return self._aobserve(run, {"messages": [messages]}, chunks)
+        observed = self._aobserve(run, {"messages": [messages]}, chunks)
+        return cast(AsyncIterator[AIMessageChunk], observed)
 
     def invoke(
         self,
@@ -163,7 +166,7 @@ class BaseChatModel(Runnable[LanguageModelInput, AIMessage]):
         acc = ChunkAccumulator()
         for chunk in self.stream(input, config, stop=stop, **kwargs):
             acc.add(chunk)
-        return message_chunk_to_message(acc.result())  # type: ignore[return-value]
+        return message_chunk_to_message(acc.result())
 
     async def ainvoke(
         self,
@@ -181,7 +184,7 @@ class BaseChatModel(Runnable[LanguageModelInput, AIMessage]):
                 acc.add(chunk)
         finally:
             await aclose_quietly(stream)
-        return message_chunk_to_message(acc.result())  # type: ignore[return-value]
+        return message_chunk_to_message(acc.result())
 
     # Composition hooks (a model inside a chain gets its input folded from the previous step).
     def _call(self, input: Any, run: RunContext, **kwargs: Any) -> AIMessage:
@@ -214,7 +217,7 @@ class BaseChatModel(Runnable[LanguageModelInput, AIMessage]):
     ) -> Iterator[AIMessageChunk]:
         return self.stream(_last_input(list(inputs)), config, **kwargs)
 
-    async def atransform(  # type: ignore[override]
+    async def atransform(
         self, inputs: AsyncIterator[Any], config: RunnableConfig | None = None, **kwargs: Any
     ) -> AsyncIterator[AIMessageChunk]:
         items = [item async for item in inputs]

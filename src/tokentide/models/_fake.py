@@ -76,13 +76,15 @@ class FakeChatModel(BaseChatModel):
         self._next += 1
         return reply
 
-    def _plan(
-        self, messages: list[BaseMessage]
-    ) -> tuple[Sequence[str], AIMessage | None, int]:
+    def _plan(self, messages: list[BaseMessage]) -> tuple[Sequence[str], AIMessage | None, int]:
         reply = self._take()
         message = reply if isinstance(reply, AIMessage) else None
         text = message.content if message is not None else reply
-        pieces: Sequence[str] = _TOKEN.findall(text) if isinstance(text, str) else text
+        pieces: Sequence[str]
+        if isinstance(text, str):
+            pieces = _TOKEN.findall(text)
+        else:
+            pieces = text  # type: ignore[assignment]
         n_in = sum(len(m.content.split()) for m in messages)
         return pieces, message, n_in
 

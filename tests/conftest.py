@@ -1,0 +1,28 @@
+"""Session-wide fixtures shared by several test folders."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # `fakes`
+
+from fakes.llama_server import llama_server as _llama_server  # noqa: E402
+from fakes.llama_server import missing_deps  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def llama_server() -> Iterator[str]:
+    """Base URL of llama-cpp-python's OpenAI-compatible server on the embedded model (one per
+    test session); skips when its dependencies are missing."""
+    missing = missing_deps()
+    if missing:
+        pytest.skip(f"llama-cpp-python server dependencies missing: {missing}")
+    try:
+        with _llama_server() as base_url:
+            yield base_url
+    except RuntimeError as exc:
+        pytest.fail(str(exc))

@@ -190,3 +190,19 @@ def test_seed_style_chain(sync: bool) -> None:
 
     loud = chain | RunnableGenerator(shout, ashout)
     assert "".join(collect(loud, {"topic": "parrot"}, sync)) == "WHY DID THE PARROT TALK?"
+
+
+async def test_async_parse_stays_on_the_event_loop_thread() -> None:
+    import threading
+
+    threads: list[int] = []
+
+    class Where(BaseOutputParser):
+        def parse(self, text: str) -> str:
+            threads.append(threading.get_ident())
+            return text
+
+    assert await Where().ainvoke("x") == "x"
+    assert await StrOutputParser().ainvoke(AIMessage("y")) == "y"
+    assert await JsonOutputParser().ainvoke("[1]") == [1]
+    assert threads == [threading.get_ident()]

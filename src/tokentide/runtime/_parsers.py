@@ -77,6 +77,9 @@ class BaseOutputParser(Runnable[Any, Any]):
     def _call(self, input: Any, run: RunContext, **kwargs: Any) -> Any:
         return self.parse(text_of(input, self.get_name()))
 
+    async def _acall(self, input: Any, run: RunContext, **kwargs: Any) -> Any:
+        return self._call(input, run, **kwargs)  # CPU-only and quick: no worker thread
+
 
 class StrOutputParser(BaseOutputParser):
     """The text of each chunk: a message chunk gives its ``.content``, a string itself.

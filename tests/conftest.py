@@ -26,3 +26,14 @@ def llama_server() -> Iterator[str]:
             yield base_url
     except RuntimeError as exc:
         pytest.fail(str(exc))
+
+
+# The machine running the suite may be loaded (2 cores, parallel builds): property tests check
+# behaviour, not speed, so they run without a per-example deadline.
+try:
+    from hypothesis import settings as _hypothesis_settings
+except ImportError:  # pragma: no cover - hypothesis is a dev dependency
+    pass
+else:
+    _hypothesis_settings.register_profile("tokentide", deadline=None)
+    _hypothesis_settings.load_profile("tokentide")

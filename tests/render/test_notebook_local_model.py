@@ -41,7 +41,7 @@ CELL = textwrap.dedent(
 def _record_displays(nbclient: Any, messages: list[tuple[str, str | None]]) -> Any:
     """A notebook client class that also records the kernel's display messages."""
 
-    class Recording(nbclient.NotebookClient):  # type: ignore[misc,name-defined]
+    class Recording(nbclient.NotebookClient):  # type: ignore[misc]
         def process_message(self, msg: dict[str, Any], cell: Any, cell_index: int) -> Any:
             kind = msg["msg_type"]
             if kind in ("display_data", "update_display_data"):

@@ -256,3 +256,29 @@ def test_local_model_interrupted_mid_reply(spawn: Any, tmp_path: Path) -> None:
     usage = reply["usage_metadata"]  # the local model counts a stopped generation too
     assert 1 <= usage["output_tokens"] < 200  # stopped long before --max-tokens 2000
     assert data["usage"]["output_tokens"] == usage["output_tokens"]
+
+
+def test_openai_stream_is_closed_on_ctrl_c(spawn: Any, tmp_path: Path) -> None:
+    from fakes.sse_server import Script, ScriptedSSEServer
+
+    tokens = [f"word{i} " for i in range(300)]
+    with ScriptedSSEServer(Script.tokens(tokens, rate=0.05)) as server:
+        file = tmp_path / "chat.json"
+        child = spawn("--model", "openai:fake-model", "--base-url", server.base_url)
+        child.expect_exact(PROMPT)
+        child.sendline("Count slowly")
+        child.expect_exact("word5 ")
+        child.sendintr()
+        interrupted_at = time.monotonic()
+        child.expect_exact("[interrupted]")
+        # the HTTP stream was closed by the chat, which is still running
+        assert server.wait_closed(0, timeout=2) - interrupted_at < 1
+        child.expect_exact(PROMPT)
+        child.sendline(f"/save {file}")
+        child.expect_exact(PROMPT)
+        assert finish(child) == 0
+        assert server.requests[0].json["stream"] is True
+        assert server.requests[0].json["messages"] == [{"role": "user", "content": "Count slowly"}]
+    (_, _, _), (kind, partial, meta) = saved(file)
+    assert kind == "ai" and meta.get("interrupted") is True
+    assert partial.startswith("word0 word1 ") and "word299" not in partial

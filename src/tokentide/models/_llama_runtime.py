@@ -11,6 +11,7 @@ consumer has gone: closing the generator (``break``, ``close()``, Ctrl-C) or set
 
 from __future__ import annotations
 
+import atexit
 import codecs
 import importlib.util
 import os
@@ -297,6 +298,24 @@ def _chatml(messages: Sequence[dict[str, str]]) -> str:
 
 _CACHE: dict[LoadOptions, LlamaRuntime] = {}
 _CACHE_LOCK = threading.Lock()
+
+
+def _close_all() -> None:
+    """Free the loaded models while the interpreter is still whole: left to ``Llama.__del__``
+    at shutdown, llama.cpp's bindings may already be torn down and print tracebacks."""
+    with _CACHE_LOCK:
+        runtimes = list(_CACHE.values())
+        _CACHE.clear()
+    for runtime in runtimes:
+        # A generation still running in a daemon thread keeps its model (never block exit).
+        if runtime.lock.acquire(timeout=1.0):
+            try:
+                runtime.llama.close()
+            finally:
+                runtime.lock.release()
+
+
+atexit.register(_close_all)
 
 
 def load_runtime(options: LoadOptions) -> LlamaRuntime:

@@ -28,8 +28,6 @@ ROOT = Path(__file__).resolve().parent.parent
 NOT_COVERED = {
     # The contract between layers, for contributors: no user examples.
     "architecture.md",
-    # The terminal page shows conversation data in its python blocks, not programs.
-    "terminal.md",
 }
 SKIP_MARKER = "<!-- not-tested -->"
 TIMEOUT = 180

@@ -15,6 +15,7 @@ import atexit
 import codecs
 import importlib.util
 import os
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -313,6 +314,13 @@ def _close_all() -> None:
                 runtime.llama.close()
             finally:
                 runtime.lock.release()
+    # llama-cpp-python opens two /dev/null files at import to silence the C library and never
+    # closes them; closing them here keeps interpreter exit free of ResourceWarnings.
+    utils = sys.modules.get("llama_cpp._utils")
+    for name in ("outnull_file", "errnull_file"):
+        handle = getattr(utils, name, None)
+        if handle is not None and not handle.closed:
+            handle.close()
 
 
 atexit.register(_close_all)

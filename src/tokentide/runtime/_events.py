@@ -171,7 +171,10 @@ async def stream_events(
 ) -> AsyncIterator[StreamEvent]:
     """Run ``runnable.astream`` in a producer task and yield the events its runs emit."""
     if version not in ("v2", "v1"):
-        raise ValueError(f"astream_events supports version='v2' (got {version!r})")
+        raise ValueError(
+            f"astream_events supports version='v2' (got {version!r}); 'v1' is accepted for "
+            "old code and gives the same v2 events"
+        )
     if config and PARENT_KEY in config:
         config = {k: v for k, v in config.items() if k != PARENT_KEY}  # type: ignore[assignment]
     channel: Channel[StreamEvent] = Channel(EVENT_BUFFER)

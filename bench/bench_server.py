@@ -1,12 +1,19 @@
 """Server load test: N concurrent SSE clients of ``/v1/chat/completions`` on loopback.
 
-The server (``tokentide serve`` internals: ``create_app`` on uvicorn) runs in its own process,
-serving a fake model that streams 20 tokens/s per request. The clients are raw asyncio sockets
-in this process (as light as a client can be). For each N it reports:
+The server (``tokentide serve`` internals: ``create_app`` on uvicorn) runs in its own process
+(``--workers N``: N uvicorn worker processes), serving a fake model that streams 20 tokens/s per
+request. The clients are raw asyncio sockets on uvloop in this process, counting content
+deltas without parsing JSON (as light as a client can be). For each N it reports:
 
 - the p50/p99 *added* inter-token latency (gap between two tokens at the client, minus the
   model's 50 ms), and time to first token;
-- the server's CPU (percent of one core) and resident memory, sampled during the run.
+- the server's CPU (percent of one core, and µs per token, user + system) and resident
+  memory, sampled during the run; the clients' CPU per token, counted separately (they share
+  the machine with the server).
+
+``--floor`` runs the same load against a bare ASGI app on the same uvicorn that sends the same
+frames with the same pacing (one ``asyncio.sleep`` and one ``send`` per token): the cost of the
+ASGI server, the timers and the socket writes alone.
 
 It also measures the fixed cost of one streamed request (sequential requests on one
 keep-alive connection, a one-token zero-delay reply), against a floor: a bare ASGI app that
@@ -16,6 +23,8 @@ Run::
 
     python bench/bench_server.py                       # N = 100, 500, 1000, 2000
     python bench/bench_server.py --clients 100,300     # other sizes
+    python bench/bench_server.py --workers 2           # two server processes
+    python bench/bench_server.py --floor --clients 1000  # the floor, same load
     python bench/bench_server.py --smoke               # 20 clients, a few tokens
 """
 
@@ -43,6 +52,7 @@ BENCH = "server"
 RATE = 0.05  # seconds between tokens: 20 tokens/s
 MARK = b'{"content":'
 DONE = b"[DONE]"
+_EDGE = len(MARK) - 1
 
 
 # ---------------------------------------------------------------------------- server process
@@ -53,27 +63,50 @@ def _raise_fd_limit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def serve(port: int, tokens: int, floor: bool) -> None:
-    """Run the server in this process (``--serve``)."""
-    import uvicorn
+def bench_app() -> Any:
+    """The app a bench server serves (a uvicorn factory: every worker process builds its own).
 
+    ``BENCH_SERVER_APP``: ``tokentide`` (``create_app`` with the paced and instant fake models),
+    ``floor`` (fixed bytes, one response) or ``floor-paced`` (same frames, same pacing);
+    ``BENCH_SERVER_TOKENS``: tokens per paced reply.
+    """
+    kind = os.environ.get("BENCH_SERVER_APP", "tokentide")
+    tokens = int(os.environ.get("BENCH_SERVER_TOKENS", "200"))
+    if kind == "floor":
+        return _floor_app
+    if kind == "floor-paced":
+        return _paced_floor_app(tokens)
+    from tokentide.cli._serve import tune_gc
     from tokentide.models import FakeChatModel
     from tokentide.server import create_app
 
+    words = [f"tok{i} " for i in range(tokens)]
+    app = create_app(
+        models={
+            "paced": FakeChatModel([words], delay=RATE),
+            "instant": FakeChatModel([["ok"]]),
+        }
+    )
+    if os.environ.get("BENCH_SERVER_GC") != "default":
+        tune_gc()  # as ``tokentide serve`` does
+    return app
+
+
+def serve(port: int, workers: int) -> None:
+    """Run the server in this process (``--serve``)."""
+    import uvicorn
+
     _raise_fd_limit()
-    app: Any
-    if floor:
-        app = _floor_app
-    else:
-        words = [f"tok{i} " for i in range(tokens)]
-        app = create_app(
-            models={
-                "paced": FakeChatModel([words], delay=RATE),
-                "instant": FakeChatModel([["ok"]]),
-            }
-        )
     uvicorn.run(
-        app, host="127.0.0.1", port=port, log_level="error", backlog=4096, ws="none", lifespan="off"
+        "bench.bench_server:bench_app",
+        factory=True,
+        host="127.0.0.1",
+        port=port,
+        workers=workers if workers > 1 else None,
+        log_level="error",
+        backlog=4096,
+        ws="none",
+        lifespan="off",
     )
 
 
@@ -104,6 +137,35 @@ async def _floor_app(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": _FLOOR_BODY})
 
 
+def _paced_floor_app(tokens: int) -> Any:
+    head = b'data: {"id":"chatcmpl-0","object":"chat.completion.chunk","created":0,"model":"paced",'
+    frames = [
+        head + b'"choices":[{"index":0,"delta":{"content":"tok%d "},"finish_reason":null}]}\n\n' % i
+        for i in range(tokens)
+    ]
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        """The paced floor: one sleep and one send per token, prebuilt frames."""
+        if scope["type"] != "http":
+            return
+        more = True
+        while more:
+            more = (await receive()).get("more_body", False)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/event-stream; charset=utf-8")],
+            }
+        )
+        for frame in frames:
+            await asyncio.sleep(RATE)
+            await send({"type": "http.response.body", "body": frame, "more_body": True})
+        await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
+
+    return app
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -112,16 +174,24 @@ def _free_port() -> int:
 
 
 class ServerProcess:
-    """The server in a subprocess, with its CPU and memory sampled on demand."""
+    """The server in a subprocess (and its workers), with CPU and memory sampled on demand."""
 
-    def __init__(self, tokens: int, *, floor: bool = False) -> None:
+    def __init__(self, tokens: int, *, app: str = "tokentide", workers: int = 1) -> None:
         import psutil
 
         self.port = _free_port()
-        cmd = [sys.executable, __file__, "--serve", str(self.port), "--serve-tokens", str(tokens)]
-        if floor:
-            cmd.append("--floor")
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+        cmd = [sys.executable, __file__, "--serve", str(self.port), "--workers", str(workers)]
+        env = {
+            **os.environ,
+            "BENCH_SERVER_APP": app,
+            "BENCH_SERVER_TOKENS": str(tokens),
+            "PYTHONPATH": os.pathsep.join(
+                filter(
+                    None, (str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH"))
+                )
+            ),
+        }
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=env)
         self.ps = psutil.Process(self.proc.pid)
         deadline = time.monotonic() + 30
         while True:
@@ -132,6 +202,36 @@ class ServerProcess:
                 if time.monotonic() > deadline or self.proc.poll() is not None:
                     raise RuntimeError("the bench server did not start") from None
                 time.sleep(0.05)
+        if workers > 1:  # every worker has started when each answers; give them a moment
+            time.sleep(1.0)
+
+    def processes(self) -> list[Any]:
+        """The server process and its workers."""
+        try:
+            return [self.ps, *self.ps.children(recursive=True)]
+        except Exception:
+            return [self.ps]
+
+    def cpu(self) -> tuple[float, float]:
+        """(user, system) CPU seconds of the server and its workers so far."""
+        user = system = 0.0
+        for proc in self.processes():
+            try:
+                times = proc.cpu_times()
+            except Exception:
+                continue
+            user += times.user
+            system += times.system
+        return user, system
+
+    def rss(self) -> int:
+        total = 0
+        for proc in self.processes():
+            try:
+                total += proc.memory_info().rss
+            except Exception:
+                continue
+        return total
 
     def close(self) -> None:
         self.proc.terminate()
@@ -152,7 +252,8 @@ def _request(port: int, model: str, host: str = "127.0.0.1") -> bytes:
 
 
 class StreamClient(asyncio.Protocol):
-    """One SSE stream: records the arrival time of every content token."""
+    """One SSE stream: records the arrival time of every content token (counting the
+    ``{"content":`` marks in the bytes, without parsing)."""
 
     def __init__(self, request: bytes, done: asyncio.Future[None]) -> None:
         self.request = request
@@ -168,13 +269,12 @@ class StreamClient(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         now = time.perf_counter()
-        buf = self.tail + data
-        new = buf.count(MARK) - self.tail.count(MARK)
+        edge = self.tail + data[:_EDGE]  # marks split across two reads
+        new = data.count(MARK) + edge.count(MARK)
         if new:
             self.times.extend([now] * new)
-        finished = DONE in buf
-        self.tail = buf[-16:]
-        if finished:
+        self.tail = data[-_EDGE:] if len(data) >= _EDGE else (self.tail + data)[-_EDGE:]
+        if DONE in data or DONE in edge:
             self.transport.close()
             if not self.done.done():
                 self.done.set_result(None)
@@ -182,6 +282,15 @@ class StreamClient(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.done.done():
             self.done.set_result(None)
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    return loop
 
 
 async def _load(port: int, n: int) -> list[StreamClient]:
@@ -226,28 +335,35 @@ def _stats(clients: list[StreamClient], tokens: int) -> dict[str, float]:
     }
 
 
-def run_level(n: int, tokens: int) -> dict[str, float]:
-    server = ServerProcess(tokens)
+def run_level(n: int, tokens: int, *, app: str = "tokentide", workers: int = 1) -> dict[str, float]:
+    import psutil
+
+    server = ServerProcess(tokens, app=app, workers=workers)
     try:
-        server.ps.cpu_percent(None)
-        cpu0 = sum(server.ps.cpu_times()[:2])
-        me = __import__("psutil").Process()
-        me.cpu_percent(None)
+        user0, sys0 = server.cpu()
+        me = psutil.Process()
+        mine0 = me.cpu_times()
         rss: list[int] = []
-        loop = asyncio.new_event_loop()
+        loop = _new_loop()
         task = loop.create_task(_load(server.port, n))
         start = time.perf_counter()
         while not task.done():
             loop.run_until_complete(asyncio.wait({task}, timeout=0.5))
-            rss.append(server.ps.memory_info().rss)
+            rss.append(server.rss())
         elapsed = time.perf_counter() - start
         clients = task.result()
         loop.close()
+        user1, sys1 = server.cpu()
+        mine1 = me.cpu_times()
+        streamed = n * tokens
+        client = (mine1.user - mine0.user) + (mine1.system - mine0.system)
         stats = _stats(clients, tokens)
-        stats["server_cpu"] = server.ps.cpu_percent(None)
-        stats["cpu_us_per_token"] = (sum(server.ps.cpu_times()[:2]) - cpu0) / (n * tokens) * 1e6
+        stats["server_cpu"] = ((user1 - user0) + (sys1 - sys0)) / elapsed * 100
+        stats["cpu_us_per_token"] = ((user1 - user0) + (sys1 - sys0)) / streamed * 1e6
+        stats["sys_us_per_token"] = (sys1 - sys0) / streamed * 1e6
+        stats["client_us_per_token"] = client / streamed * 1e6
+        stats["client_cpu"] = client / elapsed * 100
         stats["load"] = os.getloadavg()[0]
-        stats["client_cpu"] = me.cpu_percent(None)
         stats["rss_mb"] = max(rss) / 2**20
         stats["elapsed"] = elapsed
         return stats
@@ -272,8 +388,8 @@ async def _sequential(port: int, count: int, model: str) -> list[float]:
 
 def fixed_cost(count: int) -> dict[str, float]:
     out = {}
-    for name, floor in (("tokentide", False), ("floor", True)):
-        server = ServerProcess(1, floor=floor)
+    for name, app in (("tokentide", "tokentide"), ("floor", "floor")):
+        server = ServerProcess(1, app=app)
         try:
             asyncio.run(_sequential(server.port, 50, "instant"))  # warm up
             times = asyncio.run(_sequential(server.port, count, "instant"))
@@ -289,40 +405,49 @@ def fixed_cost(count: int) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--serve", type=int)
-    pre.add_argument("--serve-tokens", type=int, default=200)
+    pre.add_argument("--workers", type=int, default=1)
     pre.add_argument("--floor", action="store_true")
     pre.add_argument("--clients", default="100,500,1000,2000")
     pre.add_argument("--stream-tokens", type=int, default=200)
     own, rest = pre.parse_known_args(argv)
     if own.serve is not None:
-        serve(own.serve, own.serve_tokens, own.floor)
+        serve(own.serve, own.workers)
         return 0
     args = parse_args(
-        __doc__.splitlines()[0] + " (also: --clients 100,500 --stream-tokens N)", rest
+        __doc__.splitlines()[0]
+        + " (also: --clients 100,500 --stream-tokens N --workers N --floor)",
+        rest,
     )
     _raise_fd_limit()
     levels = [20] if args.smoke else [int(x) for x in own.clients.split(",")]
     tokens = 10 if args.smoke else own.stream_tokens
+    app = "floor-paced" if own.floor else "tokentide"
+    impl = "floor (bare ASGI)" if own.floor else "tokentide"
+    if own.workers > 1:
+        impl += f", {own.workers} workers"
     rows: list[Result | Budget] = []
     for n in levels:
-        s = run_level(n, tokens)
+        s = run_level(n, tokens, app=app, workers=own.workers)
         note = (
-            f"server CPU {s['server_cpu']:.0f}%, RSS {s['rss_mb']:.0f} MB, client CPU "
-            f"{s['client_cpu']:.0f}%, TTFT p50/p99 {s['ttft50'] * 1e3:.1f}/"
-            f"{s['ttft99'] * 1e3:.1f} ms, incomplete {s['incomplete']:.0f}"
+            f"{impl}: server CPU {s['server_cpu']:.0f}% ({s['cpu_us_per_token']:.1f} us/token, "
+            f"{s['sys_us_per_token']:.1f} system), RSS {s['rss_mb']:.0f} MB, client CPU "
+            f"{s['client_cpu']:.0f}% ({s['client_us_per_token']:.1f} us/token), TTFT p50/p99 "
+            f"{s['ttft50'] * 1e3:.1f}/{s['ttft99'] * 1e3:.1f} ms, incomplete "
+            f"{s['incomplete']:.0f}, load {s['load']:.1f}"
         )
         print(
             f"N={n}: added inter-token p50 {s['p50'] * 1e3:.2f} ms, p99 {s['p99'] * 1e3:.2f} ms;"
             f" {note}",
             flush=True,
         )
-        case = f"{n} streams x 20 tok/s"
+        case = f"{n} streams x 20 tok/s ({impl})"
         rows.append(Result(BENCH, case, "p99 added inter-token", s["p99"] * 1e3, "ms", note=note))
         rows.append(Result(BENCH, case, "p50 added inter-token", s["p50"] * 1e3, "ms"))
         rows.append(Result(BENCH, case, "server CPU", s["server_cpu"], "% of a core"))
         rows.append(Result(BENCH, case, "server RSS", s["rss_mb"], "MB"))
         rows.append(Result(BENCH, case, "server CPU per token", s["cpu_us_per_token"], "us"))
-        if n == 2000:
+        rows.append(Result(BENCH, case, "client CPU per token", s["client_us_per_token"], "us"))
+        if n == 2000 and not own.floor:
             rows.append(
                 check_budget(
                     BENCH,
@@ -336,13 +461,18 @@ def main(argv: list[str] | None = None) -> int:
         if s["incomplete"]:
             print(f"stopping: the server degraded badly at N={n}", flush=True)
             break
-    cost = fixed_cost(50 if args.smoke else 1000)
-    for name, value in cost.items():
-        rows.append(
-            Result(
-                BENCH, "one streamed request, 1 token, keep-alive", name, value * 1e6, "us/request"
+    if not own.floor:
+        cost = fixed_cost(50 if args.smoke else 1000)
+        for name, value in cost.items():
+            rows.append(
+                Result(
+                    BENCH,
+                    "one streamed request, 1 token, keep-alive",
+                    name,
+                    value * 1e6,
+                    "us/request",
+                )
             )
-        )
     print_table(rows)
     if args.jsonl is not None:
         write_jsonl(args.jsonl, rows)

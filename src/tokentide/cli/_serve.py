@@ -11,6 +11,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import ipaddress
 import os
@@ -170,6 +171,25 @@ def build_app(args: argparse.Namespace) -> Any:
         max_queue=args.max_queue,
         web=args.web,
     )
+
+
+GC_THRESHOLD = (50_000, 20, 10)
+"""Collector thresholds of a serving process (CPython's defaults: 700, 10, 10)."""
+
+
+def tune_gc() -> None:
+    """Set up the garbage collector of a process that serves many streams at once.
+
+    Each live stream holds about a hundred tracked objects (tasks, coroutines, contexts), and a
+    full collection walks all of them while every stream waits: with 2,000 streams that is a
+    pause of 100-200 ms on a small machine, many times during a ramp-up. Streaming makes no
+    cyclic garbage on its normal path, so the process collects less often (larger
+    thresholds), and everything loaded before serving is frozen out of the collections
+    (``gc.freeze``). Reference counting still frees every stream's objects at once.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLD)
 
 
 def run(args: argparse.Namespace) -> int:

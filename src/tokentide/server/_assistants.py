@@ -208,9 +208,19 @@ class Assistant:
             if text:
                 yield AIMessageChunk(text)
 
-    async def _model_chat(
+    def open_chat(
         self, messages: list[BaseMessage], options: dict[str, Any], tools: dict[str, Any] | None
     ) -> AsyncIterator[AIMessageChunk]:
+        """:meth:`chat` without its wrapper where the target is a chat model: the model's own
+        stream, one generator layer per token fewer. Errors that :meth:`chat` would raise at
+        its first step may raise here, at the call; ``aclose()`` the stream when done."""
+        if self.kind == "model" and isinstance(self.target, BaseChatModel):
+            return self._model_stream(messages, options, tools)
+        return self.chat(messages, options, tools)
+
+    def _model_stream(
+        self, messages: list[BaseMessage], options: dict[str, Any], tools: dict[str, Any] | None
+    ) -> AsyncIterator[Any]:
         model: Any = self.target
         if tools is not None:
             bind_tools = getattr(model, "bind_tools", None)
@@ -219,7 +229,13 @@ class Assistant:
                     400, f"the model {self.name!r} does not support tools", param="tools"
                 )
             model = bind_tools(tools["tools"], tool_choice=tools.get("tool_choice"))
-        stream = model.astream(messages, **options)
+        stream: AsyncIterator[Any] = model.astream(messages, **options)
+        return stream
+
+    async def _model_chat(
+        self, messages: list[BaseMessage], options: dict[str, Any], tools: dict[str, Any] | None
+    ) -> AsyncIterator[AIMessageChunk]:
+        stream = self._model_stream(messages, options, tools)
         try:
             async for chunk in stream:
                 yield _as_message_chunk(chunk)

@@ -15,12 +15,13 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from tokentide.errors import APIError, APIStatusError, RateLimitError, StreamError
 from tokentide.messages import AIMessageChunk, BaseMessage, ChunkAccumulator, convert_to_messages
+from tokentide.runtime._base import aclose_quietly
 from tokentide.wire import encode_data
 
 from ._asgi import EventStream, HTTPError, Receive, Send, send_json, watch_disconnect
@@ -36,6 +37,7 @@ __all__ = [
 ]
 
 _DONE = b"data: [DONE]\n\n"
+_TEXT_TAIL = b'},"logprobs":null,"finish_reason":null}]}\n\n'
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
@@ -166,7 +168,7 @@ class ChunkEncoder:
         enc.role()  # b'data: {"id":"chatcmpl-1",...,"delta":{"role":"assistant","content":""}...'
     """
 
-    __slots__ = ("_head", "tool_calls", "finish_reason", "usage", "chunks")
+    __slots__ = ("_head", "_text_head", "tool_calls", "finish_reason", "usage", "chunks")
 
     def __init__(self, completion_id: str, created: int, model: str) -> None:
         self._head = (
@@ -174,6 +176,7 @@ class ChunkEncoder:
             f'"created":{created},"model":{_dumps(model)},"system_fingerprint":null,'
             '"choices":['
         )
+        self._text_head = f'data: {self._head}{{"index":0,"delta":{{"content":'.encode()
         self.tool_calls = False
         self.finish_reason: str | None = None
         self.usage: Any = None
@@ -197,10 +200,15 @@ class ChunkEncoder:
             self.finish_reason = str(meta["finish_reason"])
         text = chunk.content
         tools = chunk.tool_call_chunks
+        if not tools:
+            if not text:
+                return b""
+            self.chunks += 1
+            # The same bytes as ``_choice`` builds, from the prebuilt head: JSON text has no
+            # line break, so this is one ``data:`` line (see ``encode_data``).
+            return b"".join((self._text_head, _dumps(text).encode(), _TEXT_TAIL))
         if text:
             self.chunks += 1
-        if not tools:
-            return self._choice(f'{{"content":{_dumps(text)}}}') if text else b""
         self.tool_calls = True
         delta: dict[str, Any] = {"tool_calls": [_tool_delta(i, t) for i, t in enumerate(tools)]}
         if text:
@@ -279,11 +287,12 @@ async def stream_chat_completion(
 async def _produce_chunks(
     assistant: Assistant, request: ChatRequest, encoder: ChunkEncoder, events: EventStream
 ) -> None:
-    chunks = assistant.chat(request.messages, request.options, request.tools)
+    chunks: AsyncIterator[AIMessageChunk] | None = None
     acc: ChunkAccumulator | None = None
     try:
         try:
-            first = await chunks.__anext__()
+            chunks = stream = assistant.open_chat(request.messages, request.options, request.tools)
+            first = await stream.__anext__()
         except StopAsyncIteration:
             first = AIMessageChunk("")
         except Exception as exc:
@@ -291,16 +300,20 @@ async def _produce_chunks(
         acc = ChunkAccumulator()
         acc.add(first)
         await events.send(encoder.role() + encoder.chunk(first))
+        # The per-token loop: one accumulator step, one frame (a prebuilt template for plain
+        # text), one ASGI send.
+        add = acc.add
+        encode = encoder.chunk
         send = events.send
-        async for chunk in chunks:
-            acc.add(chunk)
-            frame = encoder.chunk(chunk)
+        async for chunk in stream:
+            add(chunk)
+            frame = encode(chunk)
             if frame:
                 await send(frame)
         tail = encoder.finish()
         if request.include_usage:
             tail += encoder.usage_frame()
-        await send(tail + _DONE)
+        await events.send(tail + _DONE)
     except HTTPError:
         raise
     except Exception as exc:
@@ -308,7 +321,8 @@ async def _produce_chunks(
         error = {"error": {**payload, "param": None, "code": payload["type"]}}
         await events.send(encode_data(_dumps(error)))
     finally:
-        await chunks.aclose()
+        if chunks is not None:
+            await aclose_quietly(chunks)
 
 
 async def chat_completion(

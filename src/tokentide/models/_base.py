@@ -130,12 +130,7 @@ class BaseChatModel(Runnable[LanguageModelInput, AIMessage]):
         **kwargs: Any,
     ) -> Iterator[AIMessageChunk]:
         """Yield the reply chunk by chunk. ``break`` stops generation at once."""
-        messages = convert_to_messages(input)
-        run = self._new_run(config)
-        chunks = self._guard(self._stream(messages, stop=stop, **kwargs))
-        if run.sink is None:
-            return chunks
-        return cast(Iterator[AIMessageChunk], self._observe(run, {"messages": [messages]}, chunks))
+        return self._open(input, config, stop, kwargs)[0]
 
     def astream(
         self,
@@ -146,13 +141,7 @@ class BaseChatModel(Runnable[LanguageModelInput, AIMessage]):
         **kwargs: Any,
     ) -> AsyncIterator[AIMessageChunk]:
         """Async :meth:`stream`; ``aclose()`` or cancellation stops generation at once."""
-        messages = convert_to_messages(input)
-        run = self._new_run(config)
-        chunks = self._aguard(self._astream(messages, stop=stop, **kwargs))
-        if run.sink is None:
-            return chunks
-        observed = self._aobserve(run, {"messages": [messages]}, chunks)
-        return cast(AsyncIterator[AIMessageChunk], observed)
+        return self._aopen(input, config, stop, kwargs)[0]
 
     def invoke(
         self,
@@ -163,9 +152,9 @@ class BaseChatModel(Runnable[LanguageModelInput, AIMessage]):
         **kwargs: Any,
     ) -> AIMessage:
         """The whole reply (the merged stream: listeners still see every token)."""
-        acc = ChunkAccumulator()
-        for chunk in self.stream(input, config, stop=stop, **kwargs):
-            acc.add(chunk)
+        chunks, acc = self._open(input, config, stop, kwargs)
+        for _ in chunks:
+            pass
         return message_chunk_to_message(acc.result())
 
     async def ainvoke(
@@ -177,14 +166,47 @@ class BaseChatModel(Runnable[LanguageModelInput, AIMessage]):
         **kwargs: Any,
     ) -> AIMessage:
         """Async :meth:`invoke`."""
-        acc = ChunkAccumulator()
-        stream = self.astream(input, config, stop=stop, **kwargs)
+        chunks, acc = self._aopen(input, config, stop, kwargs)
         try:
-            async for chunk in stream:
-                acc.add(chunk)
+            async for _ in chunks:
+                pass
         finally:
-            await aclose_quietly(stream)
+            await aclose_quietly(chunks)
         return message_chunk_to_message(acc.result())
+
+    def _open(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None,
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
+    ) -> tuple[Iterator[AIMessageChunk], ChunkAccumulator]:
+        """Start one call: the chunk stream and the accumulator that it fills (the one fold
+        shared by error partials, the end event and ``invoke``)."""
+        messages = convert_to_messages(input)
+        run = self._new_run(config)
+        acc = ChunkAccumulator()
+        chunks = self._guard(self._stream(messages, stop=stop, **kwargs), acc)
+        if run.sink is not None:
+            observed = self._observe(run, {"messages": [messages]}, chunks, output=acc)
+            chunks = cast(Iterator[AIMessageChunk], observed)
+        return chunks, acc
+
+    def _aopen(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None,
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
+    ) -> tuple[AsyncIterator[AIMessageChunk], ChunkAccumulator]:
+        messages = convert_to_messages(input)
+        run = self._new_run(config)
+        acc = ChunkAccumulator()
+        chunks = self._aguard(self._astream(messages, stop=stop, **kwargs), acc)
+        if run.sink is not None:
+            observed = self._aobserve(run, {"messages": [messages]}, chunks, output=acc)
+            chunks = cast(AsyncIterator[AIMessageChunk], observed)
+        return chunks, acc
 
     # Composition hooks (a model inside a chain gets its input folded from the previous step).
     def _call(self, input: Any, run: RunContext, **kwargs: Any) -> AIMessage:
@@ -230,26 +252,28 @@ class BaseChatModel(Runnable[LanguageModelInput, AIMessage]):
 
     # ------------------------------------------------------------------ guards
 
-    def _guard(self, chunks: Iterator[AIMessageChunk]) -> Iterator[AIMessageChunk]:
-        acc: ChunkAccumulator | None = None
+    def _guard(
+        self, chunks: Iterator[AIMessageChunk], acc: ChunkAccumulator | None = None
+    ) -> Iterator[AIMessageChunk]:
+        if acc is None:
+            acc = ChunkAccumulator()
         msg_id: str | None = None
         try:
             for chunk in chunks:
-                if acc is None:
-                    acc = ChunkAccumulator()
+                if msg_id is None:
                     msg_id = chunk.id or f"lc_run--{uuid4()}"
                 if chunk.id is None:
                     chunk.id = msg_id
                 acc.add(chunk)
                 yield chunk
         except StreamError as exc:
-            if exc.partial is None and acc is not None:
+            if exc.partial is None and msg_id is not None:
                 exc.partial = acc.result()
             raise
         except (ChannelClosed, GeneratorExit):
             raise
         except Exception as exc:
-            if acc is None:
+            if msg_id is None:
                 raise
             raise _interrupted(exc, acc) from exc
         finally:
@@ -257,26 +281,28 @@ class BaseChatModel(Runnable[LanguageModelInput, AIMessage]):
             if close is not None:
                 close()
 
-    async def _aguard(self, chunks: AsyncIterator[AIMessageChunk]) -> AsyncIterator[AIMessageChunk]:
-        acc: ChunkAccumulator | None = None
+    async def _aguard(
+        self, chunks: AsyncIterator[AIMessageChunk], acc: ChunkAccumulator | None = None
+    ) -> AsyncIterator[AIMessageChunk]:
+        if acc is None:
+            acc = ChunkAccumulator()
         msg_id: str | None = None
         try:
             async for chunk in chunks:
-                if acc is None:
-                    acc = ChunkAccumulator()
+                if msg_id is None:
                     msg_id = chunk.id or f"lc_run--{uuid4()}"
                 if chunk.id is None:
                     chunk.id = msg_id
                 acc.add(chunk)
                 yield chunk
         except StreamError as exc:
-            if exc.partial is None and acc is not None:
+            if exc.partial is None and msg_id is not None:
                 exc.partial = acc.result()
             raise
         except (ChannelClosed, GeneratorExit, asyncio.CancelledError):
             raise
         except Exception as exc:
-            if acc is None:
+            if msg_id is None:
                 raise
             raise _interrupted(exc, acc) from exc
         finally:

@@ -14,7 +14,7 @@ import contextvars
 import functools
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
 
 from ._config import RunnableConfig, merge_configs
 from ._context import RunContext, new_run, run_in_context
@@ -204,7 +204,10 @@ class Runnable(Generic[Input, Output]):
         chunks: Iterator[Output],
         upstream: Iterator[Any] | None = None,
         tap: InputTap | None = None,
+        output: Folder | None = None,
     ) -> Iterator[Output]:
+        """Report a stream's life to the run's sink. ``output``: an accumulator the producer
+        already fills with the same chunks (then it is not filled twice)."""
         sink = run.sink
         try:
             if sink is None:
@@ -212,10 +215,12 @@ class Runnable(Generic[Input, Output]):
                 return
             if tap is None:
                 sink.on_start(run, input)
-            acc = self._output_accumulator()
+            own = output is None
+            acc = self._output_accumulator() if output is None else output
             try:
                 for chunk in chunks:
-                    acc.add(chunk)
+                    if own:
+                        acc.add(chunk)
                     if tap is not None:
                         tap.start()
                     sink.on_stream(run, chunk)
@@ -245,6 +250,7 @@ class Runnable(Generic[Input, Output]):
         chunks: AsyncIterator[Output],
         upstream: AsyncIterator[Any] | None = None,
         tap: InputTap | None = None,
+        output: Folder | None = None,
     ) -> AsyncIterator[Output]:
         sink = run.sink
         try:
@@ -254,10 +260,12 @@ class Runnable(Generic[Input, Output]):
                 return
             if tap is None:
                 sink.on_start(run, input)
-            acc = self._output_accumulator()
+            own = output is None
+            acc = self._output_accumulator() if output is None else output
             try:
                 async for chunk in chunks:
-                    acc.add(chunk)
+                    if own:
+                        acc.add(chunk)
                     if tap is not None:
                         tap.start()
                     sink.on_stream(run, chunk)
@@ -400,7 +408,15 @@ class Runnable(Generic[Input, Output]):
         return RunnableBinding(self, config=merge_configs(config, cast(RunnableConfig, options)))
 
 
-def _end(run: RunContext, acc: Accumulator, input: Any, tap: InputTap | None) -> None:
+class Folder(Protocol):
+    """Anything that folds a run's output chunks (``Accumulator``, ``ChunkAccumulator``)."""
+
+    def add(self, chunk: Any, /) -> None: ...
+
+    def result(self) -> Any: ...
+
+
+def _end(run: RunContext, acc: Folder, input: Any, tap: InputTap | None) -> None:
     sink = run.sink
     assert sink is not None
     if tap is not None:

@@ -32,19 +32,17 @@ from tokentide.messages import (
     convert_to_messages,
     message_chunk_to_message,
 )
-from tokentide.runtime._base import Runnable, aclose_quietly
+from tokentide.runtime._base import aclose_quietly
 from tokentide.runtime._config import RunnableConfig
 from tokentide.runtime._context import RunContext
 from tokentide.runtime._sink import ChannelClosed
 
+from ._model_base import LanguageModel, LanguageModelInput
+
 __all__ = ["BaseChatModel", "LanguageModelInput", "sync_to_async_stream"]
 
-LanguageModelInput = Any
-"""A str, a message, a list of messages / ``(role, content)`` tuples / OpenAI-style dicts, or a
-prompt value."""
 
-
-class BaseChatModel(Runnable[LanguageModelInput, AIMessage]):
+class BaseChatModel(LanguageModel[AIMessage]):
     """Base of every chat model.
 
     Subclasses implement ``_stream(messages, stop=None, **kwargs)`` and/or ``_astream(...)``
@@ -61,21 +59,7 @@ class BaseChatModel(Runnable[LanguageModelInput, AIMessage]):
     """
 
     run_type = "chat_model"
-    provider: ClassVar[str] = "unknown"
-    model_name: str = "unknown"
-    temperature: float | None = None
-    max_tokens: int | None = None
-
-    def __init__(
-        self,
-        *,
-        name: str | None = None,
-        tags: list[str] | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> None:
-        self.name = name
-        self.tags = list(tags) if tags else None
-        self.metadata = dict(metadata) if metadata else None
+    ls_model_type: ClassVar[str] = "chat"
 
     # ------------------------------------------------------------------ provider hooks
 
@@ -103,21 +87,6 @@ class BaseChatModel(Runnable[LanguageModelInput, AIMessage]):
         self, messages: list[BaseMessage], *, stop: list[str] | None = None, **kwargs: Any
     ) -> AIMessage:
         raise NotImplementedError
-
-    # ------------------------------------------------------------------ metadata
-
-    def _run_metadata(self) -> dict[str, Any]:
-        meta: dict[str, Any] = {
-            "ls_provider": self.provider,
-            "ls_model_name": self.model_name,
-            "ls_model_type": "chat",
-            "ls_temperature": self.temperature,
-        }
-        if self.max_tokens is not None:
-            meta["ls_max_tokens"] = self.max_tokens
-        if self.metadata:
-            meta.update(self.metadata)
-        return meta
 
     # ------------------------------------------------------------------ public API
 

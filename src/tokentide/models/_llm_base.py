@@ -27,13 +27,14 @@ from typing import Any, ClassVar
 
 from tokentide.errors import StreamError, StreamInterrupted
 from tokentide.messages import BaseMessage, UsageMetadata, convert_to_messages
-from tokentide.runtime._base import Runnable, aclose_quietly, run_sync_in_thread
+from tokentide.runtime._base import aclose_quietly, run_sync_in_thread
 from tokentide.runtime._config import RunnableConfig
 from tokentide.runtime._context import RunContext
 from tokentide.runtime._prompts import get_buffer_string
 from tokentide.runtime._sink import ChannelClosed
 
-from ._base import LanguageModelInput, _last_input, sync_to_async_stream
+from ._base import _last_input, sync_to_async_stream
+from ._model_base import LanguageModel, LanguageModelInput
 
 __all__ = [
     "AsyncCompletionStream",
@@ -270,7 +271,7 @@ def prompt_from_input(value: Any) -> str:
     )
 
 
-class BaseLLM(Runnable[LanguageModelInput, str]):
+class BaseLLM(LanguageModel[str]):
     """Base of every text-completion model: text in, ``str`` chunks out.
 
     Subclasses implement ``_stream`` and/or ``_astream`` (``str`` deltas, optionally
@@ -291,21 +292,7 @@ class BaseLLM(Runnable[LanguageModelInput, str]):
     """
 
     run_type = "llm"
-    provider: ClassVar[str] = "unknown"
-    model_name: str = "unknown"
-    temperature: float | None = None
-    max_tokens: int | None = None
-
-    def __init__(
-        self,
-        *,
-        name: str | None = None,
-        tags: list[str] | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> None:
-        self.name = name
-        self.tags = list(tags) if tags else None
-        self.metadata = dict(metadata) if metadata else None
+    ls_model_type: ClassVar[str] = "llm"
 
     # ------------------------------------------------------------------ provider hooks
 
@@ -342,21 +329,6 @@ class BaseLLM(Runnable[LanguageModelInput, str]):
         if cls._call is not BaseLLM._call:
             return self._call(prompt, stop=stop, **kwargs)
         raise NotImplementedError(f"{cls.__name__} implements none of _stream, _generate, _call")
-
-    # ------------------------------------------------------------------ metadata
-
-    def _run_metadata(self) -> dict[str, Any]:
-        meta: dict[str, Any] = {
-            "ls_provider": self.provider,
-            "ls_model_name": self.model_name,
-            "ls_model_type": "llm",
-            "ls_temperature": self.temperature,
-        }
-        if self.max_tokens is not None:
-            meta["ls_max_tokens"] = self.max_tokens
-        if self.metadata:
-            meta.update(self.metadata)
-        return meta
 
     # ------------------------------------------------------------------ public API
 

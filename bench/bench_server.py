@@ -76,7 +76,6 @@ def bench_app() -> Any:
         return _floor_app
     if kind == "floor-paced":
         return _paced_floor_app(tokens)
-    from tokentide.cli._serve import tune_gc
     from tokentide.models import FakeChatModel
     from tokentide.server import create_app
 
@@ -87,7 +86,9 @@ def bench_app() -> Any:
             "instant": FakeChatModel([["ok"]]),
         }
     )
-    if os.environ.get("BENCH_SERVER_GC") != "default":
+    if os.environ.get("BENCH_SERVER_GC") != "default":  # "default": CPython's collector
+        from tokentide.cli._serve import tune_gc
+
         tune_gc()  # as ``tokentide serve`` does
     return app
 

@@ -6,6 +6,13 @@ Example::
     tokentide serve                                  # the local model, on 127.0.0.1:8000
     tokentide serve --model fake --model gpt-4o-mini=local --graph myapp.graphs:agent
     tokentide serve --host 0.0.0.0 --api-key "$KEY" --redis-url redis://localhost:6379/0
+    tokentide serve --model fake --workers 2 --redis-url redis://localhost:6379/0
+
+``--workers N`` runs N server processes on one port (uvicorn's workers), each building its own
+app: each loads its own models (N times the memory of the local model, one llama.cpp context
+each). Chat completions are stateless, but a run lives in the store, so that a run started on
+one worker can be read, resumed or cancelled from any other: several workers need a shared
+store (``--redis-url``); with the in-memory store ``--workers`` above 1 is refused.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import argparse
 import gc
 import importlib
 import ipaddress
+import json
 import os
 import sys
 from typing import Any
@@ -78,6 +86,12 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="seconds between keep-alive comments on quiet event streams (default: 15)",
     )
     add("--web", action="store_true", help="serve the web chat page at / (when installed)")
+    add(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes sharing the port; more than 1 needs --redis-url (default: 1)",
+    )
     add("--log-level", default="info", help="uvicorn log level (default: info)")
     parser.set_defaults(run=run, parser=parser)
 
@@ -148,10 +162,8 @@ def _store(redis_url: str | None) -> Any:
     return module.RedisStreamStore(redis_url)
 
 
-def build_app(args: argparse.Namespace) -> Any:
-    """The app for parsed ``serve`` arguments (`ServeError` for values that cannot work)."""
-    from tokentide.server import create_app
-
+def check_args(args: argparse.Namespace) -> None:
+    """`ServeError` for ``serve`` arguments that cannot work together."""
     if not _is_loopback(args.host) and not args.api_key and not args.insecure:
         raise ServeError(
             f"refusing to serve on {args.host} without --api-key: anyone on the network could "
@@ -159,6 +171,22 @@ def build_app(args: argparse.Namespace) -> Any:
         )
     if args.max_queue < 0 or args.max_body_bytes < 1 or args.heartbeat < 0:
         raise ServeError("--max-queue, --max-body-bytes and --heartbeat must not be negative")
+    workers = getattr(args, "workers", 1)
+    if workers < 1:
+        raise ServeError(f"--workers must be at least 1, got {workers}")
+    if workers > 1 and not args.redis_url:
+        raise ServeError(
+            f"--workers {workers} needs --redis-url: runs are kept in the memory of the process "
+            "that started them, so another worker would not know them (chat completions alone "
+            "would work, the runs API would not). Pass --redis-url redis://..., or --workers 1"
+        )
+
+
+def build_app(args: argparse.Namespace) -> Any:
+    """The app for parsed ``serve`` arguments (`ServeError` for values that cannot work)."""
+    from tokentide.server import create_app
+
+    check_args(args)
     graphs = _graphs(args.graph)
     specs = args.model or ([] if graphs else ["local"])
     return create_app(
@@ -192,6 +220,57 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLD)
 
 
+_WORKER_ARGS = "TOKENTIDE_SERVE_ARGS"
+_ARG_NAMES = (
+    "model",
+    "base_url",
+    "graph",
+    "host",
+    "api_key",
+    "insecure",
+    "redis_url",
+    "max_queue",
+    "max_body_bytes",
+    "heartbeat",
+    "web",
+)
+
+
+def worker_app() -> Any:
+    """The app of one ``--workers`` process (a uvicorn factory): built from the arguments the
+    parent process checked and passed in ``TOKENTIDE_SERVE_ARGS``."""
+    values = json.loads(os.environ[_WORKER_ARGS])
+    app = build_app(argparse.Namespace(**values, workers=1))
+    tune_gc()
+    return app
+
+
+def _run_workers(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    check_args(args)
+    os.environ[_WORKER_ARGS] = json.dumps({name: getattr(args, name) for name in _ARG_NAMES})
+    print(
+        f"tokentide serve: http://{args.host}:{args.port}/v1 ({args.workers} workers)",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        uvicorn.run(
+            f"{__name__}:worker_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level=args.log_level,
+            ws="none",
+            timeout_graceful_shutdown=5,
+        )
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``tokentide serve`` until Ctrl-C; returns the exit status."""
     from tokentide.errors import MissingDependencyError, TokentideError
@@ -199,6 +278,8 @@ def run(args: argparse.Namespace) -> int:
     from ._models import ModelSpecError
 
     try:
+        if args.workers > 1:
+            return _run_workers(args)
         app = build_app(args)
     except (ServeError, ModelSpecError) as exc:
         args.parser.error(str(exc))
@@ -219,6 +300,7 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
+    tune_gc()
     config = uvicorn.Config(
         app,
         host=args.host,

@@ -2,35 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
-import dataclasses
-import os
 import threading
-from collections.abc import AsyncIterator, Callable, Generator
-from typing import Any, ClassVar, TypeVar
+from collections.abc import AsyncIterator, Generator, Mapping
+from typing import Any, ClassVar
 
 from tokentide.messages import UsageMetadata
 
-from ._llama_runtime import (
-    GenerationStats,
-    LlamaRuntime,
-    LoadOptions,
-    SamplingOptions,
-    _import_llama_cpp,
-    default_model_path,
-    load_runtime,
-)
-from ._llamacpp import _SAMPLING_KEYS
+from ._llama_model import LlamaCppModel, thread_stream
+from ._llama_runtime import GenerationStats
 from ._llm_base import BaseLLM, CompletionInfo
 
-__all__ = ["LlamaCpp", "thread_stream"]
-
-T = TypeVar("T")
-_AHEAD = 1  # items an async stream computes ahead of its consumer
+__all__ = ["LlamaCpp"]
 
 
-class LlamaCpp(BaseLLM):
+class LlamaCpp(LlamaCppModel[str], BaseLLM):
     """A text-completion model running a GGUF file in-process with llama.cpp: the prompt is
     continued as it is (no chat template); no network, no API key.
 
@@ -51,79 +36,12 @@ class LlamaCpp(BaseLLM):
             print(chunk, end="|", flush=True)
     """
 
-    provider: ClassVar[str] = "llamacpp"
-
-    def __init__(
-        self,
-        model_path: str | os.PathLike[str] | None = None,
-        *,
-        temperature: float = 0.8,
-        max_tokens: int | None = 512,
-        seed: int | None = None,
-        n_ctx: int = 2048,
-        repeat_penalty: float = 1.1,
-        frequency_penalty: float = 0.0,
-        presence_penalty: float = 0.0,
-        top_p: float = 0.95,
-        top_k: int = 40,
-        min_p: float = 0.05,
-        n_threads: int | None = None,
-        stop: list[str] | None = None,
-        name: str | None = None,
-        tags: list[str] | None = None,
-        metadata: dict[str, Any] | None = None,
-        verbose: bool = False,
-        model: str | None = None,
-        model_name: str | None = None,
-    ) -> None:
-        super().__init__(name=name, tags=tags, metadata=metadata)
-        if max_tokens is not None and max_tokens < 1:
-            raise ValueError(f"max_tokens must be a positive integer, got {max_tokens}")
-        if n_ctx < 16:
-            raise ValueError(f"n_ctx must be at least 16, got {n_ctx}")
-        path = os.fspath(model_path) if model_path is not None else default_model_path()
-        _import_llama_cpp()  # a missing extra is reported here, not at the first token
-        self.model_path = path
-        self.model_name = os.path.splitext(os.path.basename(path))[0]
-        self.requested_model = model or model_name
-        self.temperature = temperature
-        self.max_tokens = max_tokens
-        self.sampling = SamplingOptions(
-            temperature=temperature,
-            top_p=top_p,
-            top_k=top_k,
-            min_p=min_p,
-            repeat_penalty=repeat_penalty,
-            frequency_penalty=frequency_penalty,
-            presence_penalty=presence_penalty,
-            seed=seed,
-            max_tokens=max_tokens,
-        )
-        self.stop = list(stop) if stop else None
-        self.load_options = LoadOptions(path, n_ctx=n_ctx, n_threads=n_threads, verbose=verbose)
+    option_aliases: ClassVar[Mapping[str, str]] = {"temp": "temperature"}
 
     def get_name(self) -> str:
         return self.name or "LlamaCpp"
 
-    @property
-    def runtime(self) -> LlamaRuntime:
-        """The loaded model (loaded on first use, shared by the process)."""
-        return load_runtime(self.load_options)
-
-    @property
-    def tokens_generated(self) -> int:
-        """Tokens sampled so far by the loaded model behind this instance (shared counter)."""
-        return self.runtime.tokens_generated
-
     # ------------------------------------------------------------------ generation
-
-    def _options(self, kwargs: dict[str, Any]) -> SamplingOptions:
-        if "temperature" not in kwargs and "temp" in kwargs:
-            kwargs["temperature"] = kwargs.pop("temp")
-        unknown = set(kwargs) - _SAMPLING_KEYS
-        if unknown:
-            raise TypeError(f"unknown generation options: {', '.join(sorted(unknown))}")
-        return dataclasses.replace(self.sampling, **kwargs) if kwargs else self.sampling
 
     def _generation(
         self,
@@ -161,49 +79,3 @@ class LlamaCpp(BaseLLM):
         self, prompt: str, *, stop: list[str] | None = None, **kwargs: Any
     ) -> AsyncIterator[str | CompletionInfo]:
         return thread_stream(lambda cancel: self._generation(prompt, stop, kwargs, cancel))
-
-
-async def thread_stream(
-    make: Callable[[threading.Event], Generator[T, None, None]],
-) -> AsyncIterator[T]:
-    """Run the generator ``make(cancel)`` in a worker thread, at most one item ahead of the
-    async consumer; when the consumer leaves, ``cancel`` is set and the generator closed, so
-    a llama.cpp generation stops before its next token."""
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[tuple[int, Any]] = asyncio.Queue()
-    room = threading.Semaphore(_AHEAD)
-    cancel = threading.Event()
-
-    def deliver(item: tuple[int, Any]) -> None:
-        try:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
-        except RuntimeError:  # the loop is gone: nobody is listening
-            cancel.set()
-
-    def work() -> None:
-        gen = make(cancel)
-        try:
-            for item in gen:
-                while not room.acquire(timeout=0.05):
-                    if cancel.is_set():
-                        return
-                deliver((0, item))
-            deliver((1, None))
-        except BaseException as exc:
-            deliver((2, exc))
-        finally:
-            gen.close()
-
-    future = loop.run_in_executor(None, contextvars.copy_context().run, work)
-    try:
-        while True:
-            kind, item = await queue.get()
-            if kind == 1:
-                return
-            if kind == 2:
-                raise item
-            room.release()
-            yield item
-    finally:
-        cancel.set()
-        await asyncio.shield(future)

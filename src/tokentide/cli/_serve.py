@@ -85,7 +85,12 @@ def register(parser: argparse.ArgumentParser) -> None:
         default=15.0,
         help="seconds between keep-alive comments on quiet event streams (default: 15)",
     )
-    add("--web", action="store_true", help="serve the web chat page at / (when installed)")
+    add(
+        "--web",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="serve the web chat page at / (default: on; --no-web for the API only)",
+    )
     add(
         "--workers",
         type=int,

@@ -19,18 +19,14 @@ Mapping of a streamed ``text_completion`` chunk:
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import AsyncIterator, Iterator, Mapping
-from types import TracebackType
 from typing import Any, ClassVar
 
-from tokentide.errors import APIError
 from tokentide.wire import ServerSentEvent
 
 from ._errors import StreamFailure, error_message, error_status
-from ._http import HTTPTransport
 from ._llm_base import BaseLLM, CompletionInfo
-from ._openai import DEFAULT_BASE_URL
+from ._openai_client import OpenAIClient
 from ._openai_core import map_usage
 
 __all__ = ["CompletionChunkParser", "OpenAI", "build_completion_body"]
@@ -167,7 +163,7 @@ class CompletionChunkParser:
         return CompletionInfo(usage_metadata=self._usage, response_metadata=meta)
 
 
-class OpenAI(BaseLLM):
+class OpenAI(OpenAIClient[str], BaseLLM):
     """Text-completion model streaming from OpenAI's ``/v1/completions`` or any
     OpenAI-compatible server; each chunk is a ``str``.
 
@@ -186,7 +182,8 @@ class OpenAI(BaseLLM):
             print(chunk, end="|", flush=True)
     """
 
-    provider: ClassVar[str] = "openai"
+    default_model: ClassVar[str] = "gpt-3.5-turbo-instruct"
+    no_config_message: ClassVar[str] = _NO_CONFIG
 
     def __init__(
         self,
@@ -212,35 +209,28 @@ class OpenAI(BaseLLM):
         tags: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(name=name, tags=tags, metadata=metadata)
-        if model is not None and model_name is not None and model != model_name:
-            raise ValueError(f"model={model!r} and model_name={model_name!r} disagree")
-        self.model_name = model or model_name or "gpt-3.5-turbo-instruct"
-        key = api_key or openai_api_key or os.environ.get("OPENAI_API_KEY") or None
-        url = base_url or openai_api_base or os.environ.get("OPENAI_BASE_URL") or None
-        if key is None and url is None:
-            raise APIError(_NO_CONFIG)
-        self.base_url = url or DEFAULT_BASE_URL
-        self.temperature = temperature
-        self.max_tokens = max_tokens
-        self.seed = seed
-        self.stop = list(stop) if stop else None
-        self.top_p = top_p
-        self.stream_usage = stream_usage
-        self.model_kwargs = dict(model_kwargs or {})
-        self._transport = HTTPTransport(
-            base_url=self.base_url,
-            api_key=key,
+        super().__init__(
+            model=model,
+            model_name=model_name,
+            base_url=base_url,
+            api_key=api_key,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            seed=seed,
             timeout=timeout,
             idle_timeout=idle_timeout,
             max_retries=max_retries,
+            stream_usage=stream_usage,
             default_headers=default_headers,
+            stop=stop,
+            top_p=top_p,
+            model_kwargs=model_kwargs,
+            openai_api_key=openai_api_key,
+            openai_api_base=openai_api_base,
+            name=name,
+            tags=tags,
+            metadata=metadata,
         )
-
-    @property
-    def model(self) -> str:
-        """The model name sent to the server (same as ``model_name``)."""
-        return self.model_name
 
     def get_name(self) -> str:
         return self.name or "OpenAI"
@@ -253,17 +243,10 @@ class OpenAI(BaseLLM):
     def _body(
         self, prompt: str, stop: list[str] | None, kwargs: Mapping[str, Any]
     ) -> dict[str, Any]:
-        options = {
-            "temperature": self.temperature,
-            "max_tokens": self.max_tokens,
-            "seed": self.seed,
-            "top_p": self.top_p,
-            **self.model_kwargs,
-        }
         return build_completion_body(
             self.model_name,
             prompt,
-            options=options,
+            options=self._options(),
             stream_usage=self.stream_usage,
             stop=stop or self.stop,
             extra=kwargs,
@@ -280,35 +263,3 @@ class OpenAI(BaseLLM):
     ) -> AsyncIterator[CompletionItem]:
         body = self._body(prompt, stop, kwargs)
         return self._transport.astream("/completions", body, CompletionChunkParser)
-
-    # ------------------------------------------------------------------ lifecycle
-
-    def close(self) -> None:
-        """Close the sync HTTP client (its pooled connections)."""
-        self._transport.close()
-
-    async def aclose(self) -> None:
-        """Close the HTTP clients of this model (sync, and the running loop's async one)."""
-        await self._transport.aclose()
-
-    def __enter__(self) -> OpenAI:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    async def __aenter__(self) -> OpenAI:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

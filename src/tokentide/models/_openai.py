@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from types import TracebackType
 from typing import Any, ClassVar
 
-from tokentide.errors import APIError
-from tokentide.messages import AIMessageChunk, BaseMessage
+from tokentide.messages import AIMessage, AIMessageChunk, BaseMessage
 from tokentide.runtime._base import Runnable
 
 from ._base import BaseChatModel, LanguageModelInput
-from ._http import HTTPTransport
+from ._openai_client import OpenAIClient
 from ._openai_core import ChatChunkParser, build_chat_body
 from ._structured import StructuredMethod, StructuredOutput
 from ._tools import convert_to_openai_tool
 
 __all__ = ["ChatOpenAI"]
-
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 _NO_CONFIG = (
     "ChatOpenAI needs an API key or a server: set OPENAI_API_KEY (or pass api_key=...) to use "
@@ -29,7 +24,7 @@ _NO_CONFIG = (
 )
 
 
-class ChatOpenAI(BaseChatModel):
+class ChatOpenAI(OpenAIClient[AIMessage], BaseChatModel):
     """Chat model streaming from the OpenAI API or any OpenAI-compatible server.
 
     Configuration comes from the arguments or the environment (``OPENAI_API_KEY``,
@@ -65,7 +60,8 @@ class ChatOpenAI(BaseChatModel):
                 print(chunk.content, end="", flush=True)
     """
 
-    provider: ClassVar[str] = "openai"
+    default_model: ClassVar[str] = "gpt-4o-mini"
+    no_config_message: ClassVar[str] = _NO_CONFIG
 
     def __init__(
         self,
@@ -91,35 +87,28 @@ class ChatOpenAI(BaseChatModel):
         tags: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(name=name, tags=tags, metadata=metadata)
-        if model is not None and model_name is not None and model != model_name:
-            raise ValueError(f"model={model!r} and model_name={model_name!r} disagree")
-        self.model_name = model or model_name or "gpt-4o-mini"
-        key = api_key or openai_api_key or os.environ.get("OPENAI_API_KEY") or None
-        url = base_url or openai_api_base or os.environ.get("OPENAI_BASE_URL") or None
-        if key is None and url is None:
-            raise APIError(_NO_CONFIG)
-        self.base_url = url or DEFAULT_BASE_URL
-        self.temperature = temperature
-        self.max_tokens = max_tokens
-        self.seed = seed
-        self.stop = list(stop) if stop else None
-        self.top_p = top_p
-        self.stream_usage = stream_usage
-        self.model_kwargs = dict(model_kwargs or {})
-        self._transport = HTTPTransport(
-            base_url=self.base_url,
-            api_key=key,
+        super().__init__(
+            model=model,
+            model_name=model_name,
+            base_url=base_url,
+            api_key=api_key,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            seed=seed,
             timeout=timeout,
             idle_timeout=idle_timeout,
             max_retries=max_retries,
+            stream_usage=stream_usage,
             default_headers=default_headers,
+            stop=stop,
+            top_p=top_p,
+            model_kwargs=model_kwargs,
+            openai_api_key=openai_api_key,
+            openai_api_base=openai_api_base,
+            name=name,
+            tags=tags,
+            metadata=metadata,
         )
-
-    @property
-    def model(self) -> str:
-        """The model name sent to the server (same as ``model_name``)."""
-        return self.model_name
 
     def get_name(self) -> str:
         return self.name or "ChatOpenAI"
@@ -132,17 +121,10 @@ class ChatOpenAI(BaseChatModel):
     def _body(
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: Mapping[str, Any]
     ) -> dict[str, Any]:
-        options = {
-            "temperature": self.temperature,
-            "max_tokens": self.max_tokens,
-            "seed": self.seed,
-            "top_p": self.top_p,
-            **self.model_kwargs,
-        }
         return build_chat_body(
             self.model_name,
             messages,
-            options=options,
+            options=self._options(),
             stream_usage=self.stream_usage,
             stop=stop or self.stop,
             extra=kwargs,
@@ -212,38 +194,6 @@ class ChatOpenAI(BaseChatModel):
                 print(partial)   # {'setup': 'Why'} ... then Joke(setup=..., punchline=...)
         """
         return StructuredOutput.for_model(self, schema, method=method, strict=strict)
-
-    # ------------------------------------------------------------------ lifecycle
-
-    def close(self) -> None:
-        """Close the sync HTTP client (its pooled connections)."""
-        self._transport.close()
-
-    async def aclose(self) -> None:
-        """Close the HTTP clients of this model (sync, and the running loop's async one)."""
-        await self._transport.aclose()
-
-    def __enter__(self) -> ChatOpenAI:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    async def __aenter__(self) -> ChatOpenAI:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 def _tool_choice(

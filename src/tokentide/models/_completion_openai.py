@@ -24,10 +24,10 @@ from typing import Any, ClassVar
 
 from tokentide.wire import ServerSentEvent
 
-from ._errors import StreamFailure, error_message, error_status
+from ._errors import StreamFailure
 from ._llm_base import BaseLLM, CompletionInfo
 from ._openai_client import OpenAIClient
-from ._openai_core import map_usage
+from ._openai_core import event_failure, map_usage
 
 __all__ = ["CompletionChunkParser", "OpenAI", "build_completion_body"]
 
@@ -123,20 +123,8 @@ class CompletionChunkParser:
         return [self._info()] if self._usage is not None else []
 
     def _map(self, obj: Any, event_type: str) -> str | None:
-        if not isinstance(obj, dict):
-            self.failure = StreamFailure(
-                "protocol", f"expected a JSON object, got {json.dumps(obj)[:120]!r}"
-            )
-            return None
-        if obj.get("error") is not None or event_type == "error":
-            error = obj.get("error", obj)
-            self.failure = StreamFailure(
-                "provider",
-                f"the provider reported an error: {error_message(error, json.dumps(obj)[:200])}",
-                status=error_status(error),
-                code=error.get("code") if isinstance(error, dict) else None,
-                body=obj,
-            )
+        if not isinstance(obj, dict) or obj.get("error") is not None or event_type == "error":
+            self.failure = event_failure(obj)
             return None
         meta = self._meta
         if obj.get("model") and "model_name" not in meta:

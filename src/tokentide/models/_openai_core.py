@@ -34,7 +34,7 @@ from tokentide.wire import ServerSentEvent
 
 from ._errors import StreamFailure, error_message, error_status
 
-__all__ = ["ChatChunkParser", "build_chat_body", "map_usage"]
+__all__ = ["ChatChunkParser", "build_chat_body", "event_failure", "map_usage"]
 
 _loads = json.loads
 
@@ -199,20 +199,8 @@ class ChatChunkParser:
     # ------------------------------------------------------------------ mapping
 
     def _map(self, obj: Any, event_type: str) -> AIMessageChunk | None:
-        if not isinstance(obj, dict):
-            self.failure = StreamFailure(
-                "protocol", f"expected a JSON object, got {json.dumps(obj)[:120]!r}"
-            )
-            return None
-        if obj.get("error") is not None or event_type == "error":
-            error = obj.get("error", obj)
-            self.failure = StreamFailure(
-                "provider",
-                f"the provider reported an error: {error_message(error, json.dumps(obj)[:200])}",
-                status=error_status(error),
-                code=error.get("code") if isinstance(error, dict) else None,
-                body=obj,
-            )
+        if not isinstance(obj, dict) or obj.get("error") is not None or event_type == "error":
+            self.failure = event_failure(obj)
             return None
         self._note_model(obj)
         usage = obj.get("usage")
@@ -329,3 +317,18 @@ class ChatChunkParser:
                 chunk_position="last",
             )
         ]
+
+
+def event_failure(obj: Any) -> StreamFailure:
+    """The failure an event's decoded JSON stands for, when it is not a JSON object (a protocol
+    failure) or is an ``{"error": ...}`` / ``event: error`` (a provider failure)."""
+    if not isinstance(obj, dict):
+        return StreamFailure("protocol", f"expected a JSON object, got {json.dumps(obj)[:120]!r}")
+    error = obj.get("error", obj)
+    return StreamFailure(
+        "provider",
+        f"the provider reported an error: {error_message(error, json.dumps(obj)[:200])}",
+        status=error_status(error),
+        code=error.get("code") if isinstance(error, dict) else None,
+        body=obj,
+    )

@@ -20,14 +20,20 @@ from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tokentide.errors import StreamError
 from tokentide.messages import AIMessageChunk, HumanMessage, UsageMetadata
 from tokentide.models import BaseLLM
 from tokentide.wire import encode_data
 
 from ._asgi import EventStream, HTTPError, Receive, Send, send_json, watch_disconnect
 from ._assistants import Assistant
-from ._openai_api import _bad, _get, _upstream_error, error_payload, usage_to_openai
+from ._openai_api import (
+    _bad,
+    _get,
+    _upstream_error,
+    collect_reply,
+    error_payload,
+    usage_to_openai,
+)
 
 __all__ = ["CompletionRequest", "completion", "parse_completion_request", "stream_completion"]
 
@@ -239,24 +245,7 @@ async def completion(
 
     async def collect() -> str:
         parts: list[str] = []
-        pieces = source.pieces()
-        try:
-            if ticket is not None:
-                await ticket.wait()
-            async for text in pieces:
-                parts.append(text)
-        except HTTPError:
-            raise
-        except StreamError as exc:
-            raise HTTPError(
-                502, f"the model failed mid-reply: {exc}", type="upstream_error"
-            ) from exc
-        except Exception as exc:
-            raise _upstream_error(exc) from exc
-        finally:
-            await pieces.aclose()
-            if ticket is not None:
-                ticket.release()
+        await collect_reply(source.pieces(), ticket, parts.append)
         return "".join(parts)
 
     disconnected, text = await watch_disconnect(receive, collect())

@@ -15,9 +15,9 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from tokentide.errors import APIError, APIStatusError, RateLimitError, StreamError
 from tokentide.messages import AIMessageChunk, BaseMessage, ChunkAccumulator, convert_to_messages
@@ -25,16 +25,19 @@ from tokentide.runtime._base import aclose_quietly
 from tokentide.wire import encode_data
 
 from ._asgi import EventStream, HTTPError, Receive, Send, send_json, watch_disconnect
-from ._assistants import Assistant
+from ._assistants import Assistant, Ticket
 
 __all__ = [
     "ChatRequest",
     "ChunkEncoder",
     "chat_completion",
+    "collect_reply",
     "error_payload",
     "parse_chat_request",
     "usage_to_openai",
 ]
+
+T = TypeVar("T")
 
 _DONE = b"data: [DONE]\n\n"
 _TEXT_TAIL = b'},"logprobs":null,"finish_reason":null}]}\n\n'
@@ -325,6 +328,29 @@ async def _produce_chunks(
             await aclose_quietly(chunks)
 
 
+async def collect_reply(
+    items: AsyncGenerator[T, None], ticket: Ticket | None, add: Callable[[T], object]
+) -> None:
+    """Hand every item of a ``stream: false`` reply to ``add``, once ``ticket`` (if any) lets
+    it run; a model failure becomes the HTTP error that answers it. The items are closed and
+    the ticket released in any case."""
+    try:
+        if ticket is not None:
+            await ticket.wait()
+        async for item in items:
+            add(item)
+    except HTTPError:
+        raise
+    except StreamError as exc:
+        raise HTTPError(502, f"the model failed mid-reply: {exc}", type="upstream_error") from exc
+    except Exception as exc:
+        raise _upstream_error(exc) from exc
+    finally:
+        await items.aclose()
+        if ticket is not None:
+            ticket.release()
+
+
 async def chat_completion(
     assistant: Assistant, request: ChatRequest, send: Send, receive: Receive
 ) -> None:
@@ -334,23 +360,7 @@ async def chat_completion(
     async def collect() -> AIMessageChunk:
         acc = ChunkAccumulator()
         chunks = assistant.chat(request.messages, request.options, request.tools)
-        try:
-            if ticket is not None:
-                await ticket.wait()
-            async for chunk in chunks:
-                acc.add(chunk)
-        except HTTPError:
-            raise
-        except StreamError as exc:
-            raise HTTPError(
-                502, f"the model failed mid-reply: {exc}", type="upstream_error"
-            ) from exc
-        except Exception as exc:
-            raise _upstream_error(exc) from exc
-        finally:
-            await chunks.aclose()
-            if ticket is not None:
-                ticket.release()
+        await collect_reply(chunks, ticket, acc.add)
         return acc.result()
 
     disconnected, message = await watch_disconnect(receive, collect())

@@ -138,9 +138,7 @@ class StreamError(TokentideError):
 
     default_retryable: bool = False
 
-    def __init__(
-        self, message: str, *, partial: Any = None, retryable: bool | None = None
-    ) -> None:
+    def __init__(self, message: str, *, partial: Any = None, retryable: bool | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.partial = partial
@@ -192,4 +190,3 @@ class GraphRecursionError(TokentideError, RecursionError):
 
 class InvalidUpdateError(TokentideError, ValueError):
     """A node returned an update the graph cannot apply."""
-

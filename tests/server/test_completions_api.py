@@ -14,7 +14,7 @@ import httpx
 import openai
 import pytest
 
-from conftest import live_server
+from fakes.live_server import live_server
 from tokentide.errors import ProviderError
 from tokentide.models import BaseLLM, CompletionInfo, FakeChatModel
 from tokentide.server import create_app

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import LiveServer, live_server
 
+from fakes.live_server import LiveServer, live_server
 from fakes.sse_server import Script, ScriptedSSEServer, chat_chunk, data, sleep
 from tokentide.models import ChatOpenAI
 from tokentide.server import create_app

@@ -13,7 +13,7 @@ import httpx
 import openai
 import pytest
 
-from conftest import LiveServer, live_server
+from fakes.live_server import LiveServer, live_server
 from tokentide.graph import START, MessagesState, StateGraph
 from tokentide.messages import AIMessage, AIMessageChunk, BaseMessage, tool_call
 from tokentide.models import FakeChatModel

@@ -10,8 +10,8 @@ import time
 import httpx
 import openai
 import pytest
-from conftest import live_server
 
+from fakes.live_server import live_server
 from tokentide.models import FakeChatModel
 from tokentide.server import create_app
 from tokentide.server._assistants import FairGate, QueueFull

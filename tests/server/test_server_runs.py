@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import LiveServer, live_server
 
+from fakes.live_server import LiveServer, live_server
 from tokentide.graph import START, MessagesState, StateGraph, get_stream_writer
 from tokentide.models import FakeChatModel
 from tokentide.server import TokentideApp, create_app

@@ -126,21 +126,30 @@ class BenchArgs:
     jsonl: Path | None
 
 
-def parse_args(description: str, argv: Sequence[str] | None = None) -> BenchArgs:
-    """Parse the common options (see the module docstring)."""
+def parse_args(
+    description: str,
+    argv: Sequence[str] | None = None,
+    *,
+    default_tokens: int = DEFAULT_TOKENS,
+    default_runs: int = DEFAULT_RUNS,
+) -> BenchArgs:
+    """Parse the common options (see the module docstring); a script may change the defaults
+    of ``--tokens`` and ``--runs``."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, one run, no warm-up")
     parser.add_argument(
-        "--runs", type=int, default=None, help=f"timed runs (default {DEFAULT_RUNS})"
+        "--runs", type=int, default=None, help=f"timed runs (default {default_runs})"
     )
     parser.add_argument("--warmup", type=int, default=None, help="untimed runs first (default 1)")
-    parser.add_argument("--tokens", type=int, default=None, help="stream length (default 20000)")
+    parser.add_argument(
+        "--tokens", type=int, default=None, help=f"stream length (default {default_tokens})"
+    )
     parser.add_argument("--jsonl", type=Path, default=None, help="append result rows here")
     ns = parser.parse_args(argv)
     smoke = bool(ns.smoke)
-    runs = ns.runs if ns.runs is not None else (1 if smoke else DEFAULT_RUNS)
+    runs = ns.runs if ns.runs is not None else (1 if smoke else default_runs)
     warmup = ns.warmup if ns.warmup is not None else (0 if smoke else DEFAULT_WARMUP)
-    tokens = ns.tokens if ns.tokens is not None else (SMOKE_TOKENS if smoke else DEFAULT_TOKENS)
+    tokens = ns.tokens if ns.tokens is not None else (SMOKE_TOKENS if smoke else default_tokens)
     if runs < 1 or warmup < 0 or tokens < 1:
         parser.error("--runs and --tokens must be >= 1, --warmup >= 0")
     return BenchArgs(smoke=smoke, runs=runs, warmup=warmup, tokens=tokens, jsonl=ns.jsonl)

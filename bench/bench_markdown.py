@@ -8,22 +8,29 @@ Renders a 5,000-token Markdown reply (paragraphs, lists, code fences, tables, qu
 - streamed at a simulated 50 tokens/s (a fake clock: about 100 s of streaming, 15 redraws/s);
 - streamed at a simulated 50 tokens/s with a redraw after every token (no frame limit).
 
-Run: ``python bench/bench_markdown.py [--tokens 5000] [--repeat 3]``. Prints the minimum of
-the repeats in milliseconds and each ratio to the single render.
+Run: ``python bench/bench_markdown.py [--tokens 5000] [--runs 3] [--smoke] [--jsonl PATH]``.
+Prints the minimum of the runs in milliseconds and each ratio to the single render, and checks
+the budget: streaming as fast as the tokens come costs less than 3x rendering once.
 """
 
 from __future__ import annotations
 
-import argparse
 import random
+import sys
 import time
 from collections.abc import Callable
 from io import StringIO
+from pathlib import Path
 
 from rich.console import Console
 from rich.markdown import Markdown
 
-from tokentide.render import MarkdownStream
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._common import Result, check_budget, parse_args, print_table, write_jsonl  # noqa: E402
+
+from tokentide.render import MarkdownStream  # noqa: E402
 
 BLOCKS = [
     "## Section heading\n",
@@ -84,25 +91,35 @@ def best(run: Callable[[], float], repeat: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tokens", type=int, default=5000)
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
-    pieces = make_reply(args.tokens)
-    floor = best(lambda: once(pieces), args.repeat)
+    args = parse_args(__doc__.splitlines()[0], default_tokens=5000, default_runs=3)
+    tokens, runs = args.tokens, args.runs
+    pieces = make_reply(tokens)
+    floor = best(lambda: once(pieces), runs)
     cases = {
         "once": floor,
-        "streamed, as fast as possible": best(lambda: streamed(pieces), args.repeat),
-        "streamed at 50 tokens/s (simulated)": best(
-            lambda: streamed(pieces, rate=50.0), args.repeat
-        ),
+        "streamed, as fast as possible": best(lambda: streamed(pieces), runs),
+        "streamed at 50 tokens/s (simulated)": best(lambda: streamed(pieces, rate=50.0), runs),
         "50 tokens/s, redraw after every token": best(
-            lambda: streamed(pieces, rate=50.0, max_fps=float("inf")), args.repeat
+            lambda: streamed(pieces, rate=50.0, max_fps=float("inf")), runs
         ),
     }
-    print(f"{args.tokens} tokens, {len(''.join(pieces))} characters, min of {args.repeat}")
-    for name, seconds in cases.items():
-        print(f"{name:40s} {seconds * 1000:9.1f} ms  {seconds / floor:6.2f}x")
+    print(f"{tokens} tokens, {len(''.join(pieces))} characters, min of {runs}")
+    rows: list[Result] = [
+        Result("markdown", name, "tokentide", seconds * 1000, "ms", runs=runs)
+        for name, seconds in cases.items()
+    ]
+    ratio = cases["streamed, as fast as possible"] / floor
+    budget = check_budget(
+        "markdown",
+        "streamed render / one render",
+        measured=ratio,
+        limit=3.0,
+        unit="x",
+        higher_is_better=False,
+    )
+    print_table([*rows, budget])
+    if args.jsonl is not None:
+        write_jsonl(args.jsonl, [*rows, budget])
 
 
 if __name__ == "__main__":

@@ -8,12 +8,17 @@ by item. Needs ``langgraph`` (a test-only dependency): the module is skipped wit
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import json
 import operator
+import os
 import re
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 import pytest
@@ -41,6 +46,19 @@ class Lib:
     writer: Callable[[], Any]
     AIMessage: Any
     recursion_error: type[BaseException]
+
+    @property
+    def needs_config(self) -> bool:
+        """LangGraph on Python < 3.11 loses its run context in nodes (its documented
+        limitation): its nodes then take the injected ``writer`` and pass ``config`` to the
+        model by hand. tokentide's nodes never do, on any version."""
+        return self.name == "langgraph" and sys.version_info < (3, 11)
+
+    def node_writer(self, writer: Any) -> Any:
+        return writer if self.needs_config else self.writer()
+
+    def node_config(self, config: Any) -> Any:
+        return config if self.needs_config else None
 
     def model(self, text: str, tags: list[str] | None = None) -> Any:
         if self.name == "langgraph":
@@ -148,9 +166,9 @@ def send(lib: Lib) -> Any:
 def chat_sync(lib: Lib) -> Any:
     model = lib.model("hello big world", tags=["m"])
 
-    def chat(state: Any) -> dict[str, Any]:
-        lib.writer()({"progress": "start"})
-        reply = model.invoke(state["messages"])
+    def chat(state, config, writer):  # type: ignore[no-untyped-def]
+        lib.node_writer(writer)({"progress": "start"})
+        reply = model.invoke(state["messages"], lib.node_config(config))
         return {"messages": [reply, lib.AIMessage("note", id="fixed-note")]}
 
     g = lib.graph.StateGraph(lib.graph.MessagesState).add_node("chat", chat)
@@ -161,12 +179,12 @@ def chat_async(lib: Lib) -> Any:
     joke = lib.model("why did it cross", tags=["joke"])
     poem = lib.model("roses are red", tags=["poem"])
 
-    async def call_model(state, writer):  # type: ignore[no-untyped-def]  # (as in the seed)
+    async def call_model(state, config, writer):  # type: ignore[no-untyped-def]  # (as in the seed)
         writer({"stage": "joke"})
-        j = await joke.ainvoke("joke please")
+        j = await joke.ainvoke("joke please", lib.node_config(config))
         writer({"stage": "poem"})
         text = ""
-        async for chunk in poem.astream("poem please"):
+        async for chunk in poem.astream("poem please", lib.node_config(config)):
             text += chunk.content
         return {"joke": j.content, "topic": text}
 
@@ -177,9 +195,9 @@ def chat_async(lib: Lib) -> Any:
 def subgraph(lib: Lib) -> Any:
     model = lib.model("sub tok", tags=["inner"])
 
-    def inner(state: Any) -> dict[str, Any]:
-        lib.writer()({"inner": 1})
-        return {"messages": [model.invoke(state["messages"])]}
+    def inner(state, config, writer):  # type: ignore[no-untyped-def]
+        lib.node_writer(writer)({"inner": 1})
+        return {"messages": [model.invoke(state["messages"], lib.node_config(config))]}
 
     sub = lib.graph.StateGraph(lib.graph.MessagesState).add_node("inner", inner)
     sub = sub.add_edge(lib.graph.START, "inner").compile()
@@ -276,15 +294,40 @@ def _matrix() -> list[Any]:
     return cases
 
 
+# LangGraph's stream writer cannot run in async nodes on Python < 3.11 ("Called get_config
+# outside of a runnable context", its documented limitation), so those cases have no live
+# reference there. Their LangGraph output is recorded here on Python 3.11+ (where the test also
+# checks that the record still equals LangGraph's live output); on 3.10 tokentide is compared
+# with the record. Re-record with TOKENTIDE_RECORD_GOLDEN=1 on Python 3.11+.
+GOLDEN = Path(__file__).with_name("differential_golden.json")
+RECORDED: dict[str, str] = json.loads(GOLDEN.read_text("utf-8")) if GOLDEN.exists() else {}
+
+
+def needs_record(mode: Any, use_sync: bool) -> bool:
+    return not use_sync and "custom" in (mode if isinstance(mode, list) else [mode])
+
+
 @pytest.mark.parametrize(("recipe", "mode", "use_sync", "subgraphs"), _matrix())
 async def test_same_items_as_langgraph(
-    recipe: str, mode: Any, use_sync: bool, subgraphs: bool
+    request: pytest.FixtureRequest, recipe: str, mode: Any, use_sync: bool, subgraphs: bool
 ) -> None:
     build, input, _ = RECIPES[recipe]
     kw = {"stream_mode": mode, "subgraphs": subgraphs}
-    theirs = await collect(build(LANGGRAPH), input, use_sync, **kw)
-    ours = await collect(build(TOKENTIDE), input, use_sync, **kw)
-    assert normalize(ours) == normalize(theirs)
+    case = request.node.callspec.id
+    ours = normalize(await collect(build(TOKENTIDE), input, use_sync, **kw))
+    try:
+        theirs = normalize(await collect(build(LANGGRAPH), input, use_sync, **kw))
+    except RuntimeError as exc:
+        if not (LANGGRAPH.needs_config and "outside of a runnable context" in str(exc)):
+            raise
+        theirs = ast.literal_eval(RECORDED[case])
+    else:
+        if needs_record(mode, use_sync):
+            if os.environ.get("TOKENTIDE_RECORD_GOLDEN") == "1":
+                RECORDED[case] = repr(theirs)
+                GOLDEN.write_text(json.dumps(RECORDED, indent=1, sort_keys=True) + "\n", "utf-8")
+            assert ast.literal_eval(RECORDED[case]) == theirs, "stale record: re-record it"
+    assert ours == theirs
 
 
 @pytest.mark.parametrize("use_sync", [True, False], ids=["sync", "async"])

@@ -216,6 +216,12 @@ def test_public_classes_have_docstrings(module_name: str) -> None:
             assert value.__doc__, f"{module_name}.{name} has no docstring"
 
 
+def test_aliases() -> None:
+    import tokentide.checkpoint
+
+    assert tokentide.checkpoint.InMemorySaver is tokentide.checkpoint.MemorySaver
+
+
 def test_importing_the_core_loads_no_optional_dependency() -> None:
     """`import tokentide.models` / `.runnables` / `.render` must work without the extras
     (llama.cpp, uvicorn, redis, IPython are imported only when used; `rich` is not checked

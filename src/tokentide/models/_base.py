@@ -9,7 +9,12 @@ The public methods add, only when someone listens to the run, the run's events; 
 - the same message ``id`` on every chunk of one reply;
 - after the first chunk, any failure becomes a ``StreamError`` carrying the partial message;
 - closing the stream early (``break``, ``aclose()``, cancellation) closes the provider's
-  generator at once, which stops generation or closes the HTTP response.
+  generator at once, which stops generation or closes the HTTP response;
+- a stream that ends before the provider reported usage (closed early, or failed) gets the
+  usage so far from :meth:`BaseChatModel._usage_so_far`: exact where the provider knows it,
+  else estimated (one output token per chunk received, input unknown = 0) and marked
+  ``response_metadata["usage_estimated"] = True``. It reaches the end event's output and
+  ``StreamError.partial``.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from tokentide.messages import (
     AIMessageChunk,
     BaseMessage,
     ChunkAccumulator,
+    UsageMetadata,
     convert_to_messages,
     message_chunk_to_message,
 )
@@ -40,6 +46,21 @@ from tokentide.runtime._sink import ChannelClosed
 from ._model_base import LanguageModel, LanguageModelInput
 
 __all__ = ["BaseChatModel", "LanguageModelInput", "sync_to_async_stream"]
+
+
+class StreamCall:
+    """The state of one model call, shared by its guard and its provider (never kept on the
+    model, which many threads and tasks share).
+
+    ``messages``: the call's input; ``stats``: whatever the provider records as it generates
+    (e.g. the local model's token counts), read by :meth:`BaseChatModel._usage_so_far`.
+    """
+
+    __slots__ = ("messages", "stats")
+
+    def __init__(self, messages: list[BaseMessage]) -> None:
+        self.messages = messages
+        self.stats: Any = None
 
 
 class BaseChatModel(LanguageModel[AIMessage]):
@@ -87,6 +108,27 @@ class BaseChatModel(LanguageModel[AIMessage]):
         self, messages: list[BaseMessage], *, stop: list[str] | None = None, **kwargs: Any
     ) -> AIMessage:
         raise NotImplementedError
+
+    def _start(
+        self, call: StreamCall, stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> Iterator[AIMessageChunk]:
+        """The provider stream of one call (override to record counts on ``call.stats``)."""
+        return self._stream(call.messages, stop=stop, **kwargs)
+
+    def _astart(
+        self, call: StreamCall, stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> AsyncIterator[AIMessageChunk]:
+        """Async :meth:`_start`."""
+        return self._astream(call.messages, stop=stop, **kwargs)
+
+    def _usage_so_far(
+        self, call: StreamCall, acc: ChunkAccumulator
+    ) -> tuple[UsageMetadata, bool] | None:
+        """The usage of a call that ended (closed early or failed) before its provider
+        reported any, with whether it is an estimate; called once, after the provider stream
+        was closed. The default estimates one output token per chunk received (input unknown:
+        0); a provider that knows better overrides it."""
+        return _usage(0, acc.count), True
 
     # ------------------------------------------------------------------ public API
 
@@ -155,7 +197,8 @@ class BaseChatModel(LanguageModel[AIMessage]):
         messages = convert_to_messages(input)
         run = self._new_run(config)
         acc = ChunkAccumulator()
-        chunks = self._guard(self._stream(messages, stop=stop, **kwargs), acc)
+        call = StreamCall(messages)
+        chunks = self._guard(self._start(call, stop, kwargs), acc, call)
         if run.sink is not None:
             observed = self._observe(run, {"messages": [messages]}, chunks, output=acc)
             chunks = cast(Iterator[AIMessageChunk], observed)
@@ -171,7 +214,8 @@ class BaseChatModel(LanguageModel[AIMessage]):
         messages = convert_to_messages(input)
         run = self._new_run(config)
         acc = ChunkAccumulator()
-        chunks = self._aguard(self._astream(messages, stop=stop, **kwargs), acc)
+        call = StreamCall(messages)
+        chunks = self._aguard(self._astart(call, stop, kwargs), acc, call)
         if run.sink is not None:
             observed = self._aobserve(run, {"messages": [messages]}, chunks, output=acc)
             chunks = cast(AsyncIterator[AIMessageChunk], observed)
@@ -182,10 +226,14 @@ class BaseChatModel(LanguageModel[AIMessage]):
         return self.invoke(input, run.child_config(), **kwargs)
 
     def _iter(self, input: Any, run: RunContext, **kwargs: Any) -> Iterator[AIMessageChunk]:
-        return self._guard(self._stream(convert_to_messages(input), **kwargs))
+        call = StreamCall(convert_to_messages(input))
+        stop = kwargs.pop("stop", None)
+        return self._guard(self._start(call, stop, kwargs), None, call)
 
     def _aiter(self, input: Any, run: RunContext, **kwargs: Any) -> AsyncIterator[AIMessageChunk]:
-        return self._aguard(self._astream(convert_to_messages(input), **kwargs))
+        call = StreamCall(convert_to_messages(input))
+        stop = kwargs.pop("stop", None)
+        return self._aguard(self._astart(call, stop, kwargs), None, call)
 
     def _transform(
         self, inputs: Iterator[Any], run: RunContext, **kwargs: Any
@@ -222,11 +270,15 @@ class BaseChatModel(LanguageModel[AIMessage]):
     # ------------------------------------------------------------------ guards
 
     def _guard(
-        self, chunks: Iterator[AIMessageChunk], acc: ChunkAccumulator | None = None
+        self,
+        chunks: Iterator[AIMessageChunk],
+        acc: ChunkAccumulator | None = None,
+        call: StreamCall | None = None,
     ) -> Iterator[AIMessageChunk]:
         if acc is None:
             acc = ChunkAccumulator()
         msg_id: str | None = None
+        done = False
         try:
             for chunk in chunks:
                 if msg_id is None:
@@ -235,8 +287,10 @@ class BaseChatModel(LanguageModel[AIMessage]):
                     chunk.id = msg_id
                 acc.add(chunk)
                 yield chunk
+            done = True
         except StreamError as exc:
             if exc.partial is None and msg_id is not None:
+                self._settle(call, acc)
                 exc.partial = acc.result()
             raise
         except (ChannelClosed, GeneratorExit):
@@ -244,18 +298,25 @@ class BaseChatModel(LanguageModel[AIMessage]):
         except Exception as exc:
             if msg_id is None:
                 raise
+            self._settle(call, acc)
             raise _interrupted(exc, acc) from exc
         finally:
             close = getattr(chunks, "close", None)
             if close is not None:
                 close()
+            if not done:
+                self._settle(call, acc)
 
     async def _aguard(
-        self, chunks: AsyncIterator[AIMessageChunk], acc: ChunkAccumulator | None = None
+        self,
+        chunks: AsyncIterator[AIMessageChunk],
+        acc: ChunkAccumulator | None = None,
+        call: StreamCall | None = None,
     ) -> AsyncIterator[AIMessageChunk]:
         if acc is None:
             acc = ChunkAccumulator()
         msg_id: str | None = None
+        done = False
         try:
             async for chunk in chunks:
                 if msg_id is None:
@@ -264,8 +325,10 @@ class BaseChatModel(LanguageModel[AIMessage]):
                     chunk.id = msg_id
                 acc.add(chunk)
                 yield chunk
+            done = True
         except StreamError as exc:
             if exc.partial is None and msg_id is not None:
+                self._settle(call, acc)
                 exc.partial = acc.result()
             raise
         except (ChannelClosed, GeneratorExit, asyncio.CancelledError):
@@ -273,9 +336,30 @@ class BaseChatModel(LanguageModel[AIMessage]):
         except Exception as exc:
             if msg_id is None:
                 raise
+            self._settle(call, acc)
             raise _interrupted(exc, acc) from exc
         finally:
-            await aclose_quietly(chunks)
+            try:
+                await aclose_quietly(chunks)
+            finally:
+                if not done:
+                    self._settle(call, acc)
+
+    def _settle(self, call: StreamCall | None, acc: ChunkAccumulator) -> None:
+        """Give a stream that ended early the usage so far, unless the provider sent some."""
+        if call is None or acc.usage_metadata is not None:
+            return
+        found = self._usage_so_far(call, acc)
+        if found is None:
+            return
+        usage, estimated = found
+        acc.add(
+            AIMessageChunk(
+                "",
+                usage_metadata=usage,
+                response_metadata={"usage_estimated": True} if estimated else None,
+            )
+        )
 
 
 def _interrupted(exc: Exception, acc: ChunkAccumulator) -> StreamError:
@@ -284,6 +368,10 @@ def _interrupted(exc: Exception, acc: ChunkAccumulator) -> StreamError:
         partial=acc.result(),
         retryable=False,
     )
+
+
+def _usage(n_in: int, n_out: int) -> UsageMetadata:
+    return {"input_tokens": n_in, "output_tokens": n_out, "total_tokens": n_in + n_out}
 
 
 def _last_input(items: Sequence[Any]) -> Any:

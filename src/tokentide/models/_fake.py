@@ -11,9 +11,15 @@ from typing import Any, ClassVar
 from uuid import uuid4
 
 from tokentide.errors import StreamInterrupted
-from tokentide.messages import AIMessage, AIMessageChunk, BaseMessage, UsageMetadata
+from tokentide.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    ChunkAccumulator,
+    UsageMetadata,
+)
 
-from ._base import BaseChatModel
+from ._base import BaseChatModel, StreamCall
 
 __all__ = ["FakeChatModel"]
 
@@ -32,7 +38,8 @@ class FakeChatModel(BaseChatModel):
     - ``error_after``: raise ``StreamInterrupted`` after this many chunks (fault injection).
 
     Every reply ends with a chunk carrying ``usage_metadata`` (input: words of the prompt;
-    output: chunks streamed) and ``finish_reason``.
+    output: chunks streamed) and ``finish_reason``; a stream closed early or failed reports
+    the same counts so far.
 
     Example::
 
@@ -85,8 +92,13 @@ class FakeChatModel(BaseChatModel):
             pieces = _TOKEN.findall(text)
         else:
             pieces = text  # type: ignore[assignment]
-        n_in = sum(len(m.content.split()) for m in messages)
-        return pieces, message, n_in
+        return pieces, message, _words(messages)
+
+    def _usage_so_far(
+        self, call: StreamCall, acc: ChunkAccumulator
+    ) -> tuple[UsageMetadata, bool] | None:
+        n_in, n_out = _words(call.messages), acc.count
+        return {"input_tokens": n_in, "output_tokens": n_out, "total_tokens": n_in + n_out}, False
 
     def _final(self, n_in: int, n_out: int, message: AIMessage | None) -> AIMessageChunk:
         usage: UsageMetadata = {
@@ -153,3 +165,7 @@ class FakeChatModel(BaseChatModel):
         if error_after is not None and n >= error_after:
             raise self._fail(n)
         yield self._final(n_in, n, message)
+
+
+def _words(messages: list[BaseMessage]) -> int:
+    return sum(len(m.content.split()) for m in messages)

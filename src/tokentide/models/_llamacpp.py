@@ -6,9 +6,15 @@ import threading
 from collections.abc import AsyncIterator, Generator, Iterator
 from typing import Any
 
-from tokentide.messages import AIMessage, AIMessageChunk, BaseMessage, UsageMetadata
+from tokentide.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    ChunkAccumulator,
+    UsageMetadata,
+)
 
-from ._base import BaseChatModel
+from ._base import BaseChatModel, StreamCall
 from ._llama_model import LlamaCppModel, thread_stream
 from ._llama_runtime import GenerationStats
 
@@ -26,7 +32,8 @@ class ChatLlamaCpp(LlamaCppModel[AIMessage], BaseChatModel):
     Streams one chunk per token. Stopping the stream (``break``, ``aclose()``, task
     cancellation, Ctrl-C) stops generation before the next token. The last chunk carries
     ``usage_metadata`` (exact prompt and generated token counts) and
-    ``response_metadata["finish_reason"]`` (``"stop"`` or ``"length"``).
+    ``response_metadata["finish_reason"]`` (``"stop"`` or ``"length"``); a stream stopped
+    early reports the exact counts so far (prompt tokens, tokens generated).
 
     The default ``repeat_penalty=1.1`` keeps the small model from looping on one line, even
     at ``temperature=0``. ``model=`` / ``model_name=`` are accepted so that code written for
@@ -57,12 +64,14 @@ class ChatLlamaCpp(LlamaCppModel[AIMessage], BaseChatModel):
         stop: list[str] | None,
         kwargs: dict[str, Any],
         cancel: threading.Event | None,
+        stats: GenerationStats | None = None,
     ) -> Generator[AIMessageChunk, None, None]:
         sampling = self._options(dict(kwargs))
         runtime = self.runtime
         chat = [{"role": m.to_dict()["role"], "content": m.text} for m in messages]
         prompt = runtime.tokenize(runtime.format_chat(chat))
-        stats = GenerationStats()
+        if stats is None:
+            stats = GenerationStats()
         self.last_generation = stats
         stops = [*(self.stop or ()), *(stop or ())]
         for text in runtime.generate(prompt, sampling, stats, stop=stops, cancel=cancel):
@@ -94,3 +103,27 @@ class ChatLlamaCpp(LlamaCppModel[AIMessage], BaseChatModel):
         # Generation runs in a worker thread, at most one chunk ahead of the consumer; when
         # the consumer leaves, the cancel event stops it before its next token.
         return thread_stream(lambda cancel: self._generation(messages, stop, kwargs, cancel))
+
+    # One GenerationStats per call, on the call's state: the guard reads the exact counts of a
+    # generation that was stopped early (after its generator was closed).
+    def _start(
+        self, call: StreamCall, stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> Iterator[AIMessageChunk]:
+        stats = call.stats = GenerationStats()
+        return self._generation(call.messages, stop, kwargs, None, stats)
+
+    def _astart(
+        self, call: StreamCall, stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> AsyncIterator[AIMessageChunk]:
+        stats = call.stats = GenerationStats()
+        messages = call.messages
+        return thread_stream(lambda cancel: self._generation(messages, stop, kwargs, cancel, stats))
+
+    def _usage_so_far(
+        self, call: StreamCall, acc: ChunkAccumulator
+    ) -> tuple[UsageMetadata, bool] | None:
+        stats = call.stats
+        if not isinstance(stats, GenerationStats):
+            return super()._usage_so_far(call, acc)
+        n_in, n_out = stats.prompt_tokens, stats.completion_tokens
+        return {"input_tokens": n_in, "output_tokens": n_out, "total_tokens": n_in + n_out}, False

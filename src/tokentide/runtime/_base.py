@@ -226,7 +226,14 @@ class Runnable(Generic[Input, Output]):
                     sink.on_stream(run, chunk)
                     yield chunk
             except GeneratorExit:
-                _end(run, acc, input, tap)
+                # Close the producer first, so the output reported is what it produced
+                # until it stopped (a model settles its usage when it is closed).
+                try:
+                    close = getattr(chunks, "close", None)
+                    if close is not None:
+                        close()
+                finally:
+                    _end(run, acc, input, tap)
                 raise
             except BaseException as exc:
                 if tap is not None:
@@ -273,7 +280,10 @@ class Runnable(Generic[Input, Output]):
                         await sink.drained()
                     yield chunk
             except (GeneratorExit, asyncio.CancelledError):
-                _end(run, acc, input, tap)
+                try:
+                    await aclose_quietly(chunks)
+                finally:
+                    _end(run, acc, input, tap)
                 raise
             except BaseException as exc:
                 if tap is not None:

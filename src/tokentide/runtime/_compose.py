@@ -452,14 +452,19 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
         done = object()
 
         def pump(key: str, step: Runnable[Any, Any]) -> None:
+            stream = step.stream(input, self._config(run, key))
             try:
-                for chunk in step.stream(input, self._config(run, key)):
+                for chunk in stream:
                     if stop.is_set():
                         return
                     out.put((key, chunk))
                 out.put((key, done))
             except BaseException as exc:
                 out.put((key, exc))
+            finally:
+                close = getattr(stream, "close", None)
+                if close is not None:
+                    close()  # the consumer left: stop the branch's model now, not at GC
 
         threads = [
             threading.Thread(target=contextvars.copy_context().run, args=(pump, k, s), daemon=True)

@@ -111,6 +111,11 @@ TRACKED_LIBRARIES = (
 
 Bench = Callable[[], Any]
 
+# Never trace to LangSmith from a benchmark (the incumbent would pay for network I/O). Every
+# bench imports this module before any incumbent library.
+for _var in ("LANGCHAIN_TRACING_V2", "LANGSMITH_TRACING", "LANGCHAIN_TRACING"):
+    os.environ.pop(_var, None)
+
 
 # ---------------------------------------------------------------------------- options
 

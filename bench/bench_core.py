@@ -26,7 +26,6 @@ Run::
 from __future__ import annotations
 
 import gc
-import os
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -34,10 +33,6 @@ from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-# Never trace to LangSmith from a benchmark (the incumbent would pay for network I/O).
-for _var in ("LANGCHAIN_TRACING_V2", "LANGSMITH_TRACING", "LANGCHAIN_TRACING"):
-    os.environ.pop(_var, None)
 
 from bench._common import (  # noqa: E402
     Budget,

@@ -20,7 +20,6 @@ Run::
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -28,9 +27,6 @@ from typing import Any, TypedDict
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-for _var in ("LANGCHAIN_TRACING_V2", "LANGSMITH_TRACING", "LANGCHAIN_TRACING"):
-    os.environ.pop(_var, None)
 
 from bench._common import (  # noqa: E402
     Budget,

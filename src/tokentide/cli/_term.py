@@ -17,10 +17,12 @@ Example::
 
 from __future__ import annotations
 
+import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 if TYPE_CHECKING:
@@ -181,6 +183,26 @@ class _View(Protocol):
     def close(self) -> None: ...
 
 
+@contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Hold a Ctrl-C that arrives inside the block and raise it at the end of the block (main
+    thread only; elsewhere signals are not delivered to Python code anyway)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[Any] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        if callable(previous):
+            previous(signal.SIGINT, None)  # Python's default handler raises KeyboardInterrupt
+        elif previous != signal.SIG_IGN:
+            raise KeyboardInterrupt
+
+
 class _PlainView:
     """Writes each piece as it comes and flushes; ends the line at the end."""
 
@@ -197,8 +219,11 @@ class _PlainView:
     def write(self, text: str) -> None:
         if not text:
             return
-        self.out.write(text)
-        self._pieces.append(text)
+        # Writing a piece and recording it as shown happen together: a Ctrl-C in between
+        # would show the piece twice (once here, once as "received but not shown").
+        with _sigint_deferred():
+            self.out.write(text)
+            self._pieces.append(text)
         self._at_line_start = text.endswith("\n")
         if self.sep is not None:
             self.out.write(self.sep)

@@ -24,7 +24,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from tokentide.models import FakeChatModel
 from tokentide.server import create_app
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.timeout(90), pytest.mark.once]
 
 SLOW_REPLY = (
     "## Weather report\n\n"

@@ -9,13 +9,16 @@ Example::
 
     wait_until(lambda: server.closed_connections == 1, message="the connection stays open")
     await async_wait_until(lambda: producer.blocked, message="the producer never blocked")
+    await async_wait_until(lambda: run_status(run_id), is_="cancelled")  # an async condition
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Callable
+from typing import Any
 
 __all__ = ["DEADLINE", "async_wait_until", "wait_until"]
 
@@ -39,17 +42,28 @@ def wait_until(
         time.sleep(interval)
 
 
+_TRUE = object()
+
+
 async def async_wait_until(
-    condition: Callable[[], object],
+    condition: Callable[[], Any],
     *,
+    is_: Any = _TRUE,
     timeout: float = DEADLINE,
     interval: float = 0.005,
     message: str = "the condition did not become true",
-) -> None:
-    """Return once ``condition()`` is true, letting the event loop run in between; fail after
-    ``timeout`` seconds."""
+) -> Any:
+    """Return once ``condition()`` is true (or equals ``is_`` when given), letting the event
+    loop run in between; fail after ``timeout`` seconds. ``condition`` may be a coroutine
+    function (an HTTP request, say). Returns the last value of ``condition()``."""
     deadline = time.monotonic() + timeout
-    while not condition():
+    while True:
+        value = condition()
+        if inspect.isawaitable(value):
+            value = await value
+        if (bool(value) if is_ is _TRUE else value == is_):
+            return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"{message} (waited {timeout} s)")
+            shown = "" if is_ is _TRUE else f"; last value {value!r}, wanted {is_!r}"
+            raise AssertionError(f"{message} (waited {timeout} s{shown})")
         await asyncio.sleep(interval)

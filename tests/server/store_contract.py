@@ -30,6 +30,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 
+from fakes.waiting import async_wait_until
 from tokentide.server import (
     EventsExpired,
     RunEvent,
@@ -252,8 +253,7 @@ class StreamStoreContract:
             await store.append(done, "end", "{}")
             await store.append(running, "messages", "x")
             await store.end_stream(done)
-            await asyncio.sleep(1.0)
-            assert await store.get_run(done) is None
+            await async_wait_until(lambda: store.get_run(done), is_=None, interval=0.02)
             with pytest.raises(RunNotFound):
                 await _collect(store, done)
             assert await store.get_run(running) is not None

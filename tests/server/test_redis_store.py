@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fakes.redis_server import RedisServer, running_redis_server  # noqa: E402
+from fakes.waiting import async_wait_until  # noqa: E402
 from tokentide.server._redis_store import RedisStreamStore  # noqa: E402
 from tokentide.server._store import (  # noqa: E402
     EventsExpired,
@@ -158,8 +159,7 @@ async def test_run_keys_expire_ttl_after_the_end(
         assert all(500_000 < ttl <= 600_000 for ttl in [await raw.pttl(key) for key in keys])
         await store.end_stream(run_id)
         assert all(0 < ttl <= 300 for ttl in [await raw.pttl(key) for key in keys])
-        await asyncio.sleep(0.5)
-        assert await raw.exists(*keys) == 0
+        await async_wait_until(lambda: raw.exists(*keys), is_=0, interval=0.02)
         assert await store.get_run(run_id) is None
         with pytest.raises(RunNotFound):
             await _collect(store, run_id)
@@ -176,7 +176,9 @@ async def test_cancel_from_another_replica_is_seen_within_50ms(
     record.status = "running"
     await store.update_run(record)
     waiting = asyncio.create_task(store.wait_cancel(run_id))
-    await asyncio.sleep(0.3)
+    # The waiter is registered and the listener subscribed: from here a cancel on another
+    # replica reaches it through pub/sub.
+    await async_wait_until(lambda: run_id in store._cancel_waiters and store._subscribed.is_set())
     assert not waiting.done()
     started = time.monotonic()
     assert await other.request_cancel(run_id) is True

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from fakes.live_server import LiveServer, live_server
+from fakes.waiting import async_wait_until
 from tokentide.graph import START, MessagesState, StateGraph, get_stream_writer
 from tokentide.models import FakeChatModel
 from tokentide.server import TokentideApp, create_app
@@ -199,7 +200,10 @@ async def test_cancel_keeps_partial_output_and_usage(
 ) -> None:
     res = await http.post("/v1/runs", json={"assistant": "slow", "input": USER, "stream": False})
     run_id = res.json()["run_id"]
-    await asyncio.sleep(0.3)
+    async with http.stream("GET", f"/v1/runs/{run_id}/stream") as joined:
+        async for line in joined.aiter_lines():
+            if line == "event: messages":  # the run has produced its first chunk
+                break
     url = f"/v1/runs/{run_id}/cancel"
     res = await asyncio.to_thread(sync_http.post, url) if sync else await http.post(url)
     assert res.status_code == 200
@@ -224,9 +228,7 @@ async def test_on_disconnect_cancel_and_continue(http: httpx.AsyncClient) -> Non
             ids[mode] = res.headers["x-run-id"]
             async for _ in res.aiter_raw():
                 break
-    await asyncio.sleep(0.2)
-    cancelled = (await http.get(f"/v1/runs/{ids['cancel']}")).json()
-    assert cancelled["status"] == "cancelled"
+    await async_wait_until(lambda: _status(http, ids["cancel"]), is_="cancelled", interval=0.02)
     events = _events((await http.get(f"/v1/runs/{ids['continue']}/stream")).content)
     assert _text(events) == TEXT and events[-1]["data"]["status"] == "success"
 
@@ -238,8 +240,11 @@ async def test_join_stream_can_cancel_on_disconnect(http: httpx.AsyncClient) -> 
     async with http.stream("GET", url) as res:
         async for _ in res.aiter_raw():
             break
-    await asyncio.sleep(0.2)
-    assert (await http.get(f"/v1/runs/{run_id}")).json()["status"] == "cancelled"
+    await async_wait_until(lambda: _status(http, run_id), is_="cancelled", interval=0.02)
+
+
+async def _status(http: httpx.AsyncClient, run_id: str) -> str:
+    return str((await http.get(f"/v1/runs/{run_id}")).json()["status"])
 
 
 # ---------------------------------------------------------------------- errors

@@ -61,7 +61,7 @@ async def async_wait_until(
         value = condition()
         if inspect.isawaitable(value):
             value = await value
-        if (bool(value) if is_ is _TRUE else value == is_):
+        if bool(value) if is_ is _TRUE else value == is_:
             return value
         if time.monotonic() > deadline:
             shown = "" if is_ is _TRUE else f"; last value {value!r}, wanted {is_!r}"

@@ -220,6 +220,7 @@ PUBLIC_API: dict[str, list[str]] = {
         "RunNotFound",
         "RunRecord",
         "RunStatus",
+        "StoreUnavailable",
         "StreamStore",
         "TERMINAL_STATUSES",
         "TokentideApp",

@@ -23,6 +23,7 @@ from ._store import (
     RunNotFound,
     RunRecord,
     RunStatus,
+    StoreUnavailable,
     StreamStore,
 )
 
@@ -34,6 +35,7 @@ __all__ = [
     "RunNotFound",
     "RunRecord",
     "RunStatus",
+    "StoreUnavailable",
     "StreamStore",
     "TokentideApp",
     "create_app",

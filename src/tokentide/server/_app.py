@@ -42,7 +42,8 @@ from ._assistants import Assistant, build_assistants
 from ._completions_api import completion, parse_completion_request, stream_completion
 from ._openai_api import chat_completion, models_list, parse_chat_request, stream_chat_completion
 from ._runs import RunManager, parse_run_request
-from ._store import EventsExpired, MemoryStreamStore, RunNotFound, StreamStore
+from ._runs_http import check_position, reader_error, request_cancel_quietly, store_unavailable
+from ._store import EventsExpired, MemoryStreamStore, RunNotFound, StoreUnavailable, StreamStore
 
 __all__ = ["TokentideApp", "create_app"]
 
@@ -116,6 +117,8 @@ class TokentideApp:
             await handler(scope, receive, send)
         except HTTPError as error:
             await send_error(send, error)
+        except StoreUnavailable as exc:
+            await send_error(send, store_unavailable(exc))
         except ClientDisconnected:
             return
 
@@ -247,6 +250,7 @@ class TokentideApp:
             )
         if await self.store.get_run(run_id) is None:
             raise _no_run(run_id)
+        await check_position(self.store, run_id, after)
         headers = [(b"x-run-id", run_id.encode())]
         await self._stream_run(send, receive, run_id, after, on_disconnect, headers)
 
@@ -267,21 +271,15 @@ class TokentideApp:
             try:
                 async for event in reader:
                     await events.send(_frame(event.event, event.id, event.data))
-            except (EventsExpired, RunNotFound) as exc:
-                error = {
-                    "type": type(exc).__name__,
-                    "message": str(exc),
-                    "retryable": False,
-                    "partial": None,
-                }
-                await events.send(_frame("error", None, json.dumps(error)))
+            except (EventsExpired, RunNotFound, StoreUnavailable) as exc:
+                await events.send(_frame("error", None, json.dumps(reader_error(exc))))
             finally:
                 await reader.aclose()  # type: ignore[attr-defined]
 
         stream = EventStream(send, receive, heartbeat=self.heartbeat, headers=headers)
         disconnected = await stream.run(produce)
         if disconnected and on_disconnect == "cancel":
-            await store.request_cancel(run_id)
+            await request_cancel_quietly(store, run_id)
 
     # ---------------------------------------------------------------- web page
 

@@ -31,11 +31,12 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ServerLimits", "limited_protocol", "uvicorn_options"]
+__all__ = ["HeadGuard", "ServerLimits", "limited_protocol", "uvicorn_options"]
 
 _LINGER_SECONDS = 1.0
 _LINGER_BYTES = 64 * 1024
@@ -102,7 +103,7 @@ def _refusal(status: int, message: str, code: str) -> bytes:
     )
 
 
-class _HeadGuard:
+class HeadGuard:
     """The limit checks of one connection, mixed into a uvicorn HTTP protocol class.
 
     ``_head_pending()`` (given by the concrete class) says whether the parser is waiting for,
@@ -232,90 +233,22 @@ class _HeadGuard:
         return True
 
 
-def limited_protocol(limits: ServerLimits, http: str = "auto") -> type[asyncio.Protocol]:
-    """uvicorn's HTTP protocol class (``httptools``, or ``h11`` when it is missing or asked
-    for) with the checks of `ServerLimits`; pass it as ``uvicorn.Config(http=...)``."""
+def limited_protocol(limits: ServerLimits, http: str = "auto") -> Any:
+    """uvicorn's HTTP protocol (``httptools``, or ``h11`` when it is missing or asked for) with
+    the checks of `ServerLimits`, for ``uvicorn.Config(http=...)``.
+
+    It is a ``functools.partial`` of a module-level class, so that it pickles: uvicorn's
+    ``--workers`` processes receive it with their configuration."""
+    from . import _protocols
+
     use_h11 = http == "h11"
     if not use_h11:
         try:
             import httptools  # noqa: F401
         except ImportError:
             use_h11 = True
-    if use_h11:
-        return _h11_protocol(limits)
-    return _httptools_protocol(limits)
-
-
-def _httptools_protocol(limits: ServerLimits) -> type[asyncio.Protocol]:
-    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-
-    class LimitedHttpToolsProtocol(_HeadGuard, HttpToolsProtocol):
-        """uvicorn's ``httptools`` protocol with `ServerLimits` checks."""
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.limits = limits
-            self._in_head = True
-            self._guard_init()
-
-        def _head_pending(self) -> bool:
-            return self._in_head
-
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._guard_connection_made()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm_head_timer()
-            super().connection_lost(exc)
-
-        def data_received(self, data: bytes) -> None:
-            if self._guard_data(data):
-                super().data_received(data)
-
-        def on_headers_complete(self) -> None:
-            self._in_head = False
-            self._head_done()
-            super().on_headers_complete()
-
-        def on_message_complete(self) -> None:
-            self._in_head = True
-            super().on_message_complete()
-
-    return LimitedHttpToolsProtocol
-
-
-def _h11_protocol(limits: ServerLimits) -> type[asyncio.Protocol]:
-    import h11
-    from uvicorn.protocols.http.h11_impl import H11Protocol
-
-    class LimitedH11Protocol(_HeadGuard, H11Protocol):
-        """uvicorn's ``h11`` protocol with `ServerLimits` checks."""
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.limits = limits
-            self._guard_init()
-
-        def _head_pending(self) -> bool:
-            return bool(self.conn.their_state is h11.IDLE)
-
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._guard_connection_made()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm_head_timer()
-            super().connection_lost(exc)
-
-        def data_received(self, data: bytes) -> None:
-            if not self._guard_data(data):
-                return
-            super().data_received(data)
-            if not self._head_pending():
-                self._head_done()
-
-    return LimitedH11Protocol
+    cls = _protocols.LimitedH11Protocol if use_h11 else _protocols.LimitedHttpToolsProtocol
+    return functools.partial(cls, limits=limits)
 
 
 def uvicorn_options(limits: ServerLimits | None = None, http: str = "auto") -> dict[str, Any]:

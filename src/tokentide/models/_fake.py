@@ -18,7 +18,6 @@ from tokentide.messages import (
     ChunkAccumulator,
     UsageMetadata,
 )
-
 from tokentide.runtime._base import Runnable
 
 from ._base import BaseChatModel, LanguageModelInput, StreamCall

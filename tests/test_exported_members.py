@@ -166,6 +166,7 @@ PUBLIC_API: dict[str, list[str]] = {
         "AsyncCompletionStream",
         "BaseChatModel",
         "BaseLLM",
+        "ChatAnthropic",
         "ChatLlamaCpp",
         "ChatOpenAI",
         "CompletionInfo",

@@ -174,6 +174,7 @@ class GraphSink(RunSink):
     to the sink that was attached before (``astream_events``), if any."""
 
     __slots__ = ("_cache", "_key", "_last_id", "outer", "out")
+    streams_tokens = True
 
     def __init__(self, out: GraphOutput, outer: RunSink | None) -> None:
         self.out = out

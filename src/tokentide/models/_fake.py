@@ -60,8 +60,12 @@ class FakeChatModel(BaseChatModel):
         name: str | None = None,
         tags: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
+        callbacks: Any = None,
+        streaming: bool = False,
     ) -> None:
-        super().__init__(name=name, tags=tags, metadata=metadata)
+        super().__init__(
+            name=name, tags=tags, metadata=metadata, callbacks=callbacks, streaming=streaming
+        )
         if isinstance(responses, str):
             raise TypeError("responses must be a list of replies, e.g. responses=['Hello']")
         if not responses:

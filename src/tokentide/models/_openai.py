@@ -86,6 +86,8 @@ class ChatOpenAI(OpenAIClient[AIMessage], BaseChatModel):
         name: str | None = None,
         tags: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
+        callbacks: Any = None,
+        streaming: bool = False,
     ) -> None:
         super().__init__(
             model=model,
@@ -108,6 +110,8 @@ class ChatOpenAI(OpenAIClient[AIMessage], BaseChatModel):
             name=name,
             tags=tags,
             metadata=metadata,
+            callbacks=callbacks,
+            streaming=streaming,
         )
 
     def get_name(self) -> str:

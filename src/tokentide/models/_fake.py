@@ -65,7 +65,6 @@ CHAT_OPENAI_OPTIONS = frozenset(
         "use_responses_api",
         "output_version",
         "verbose",
-        "callbacks",
         "cache",
         "rate_limiter",
         "disable_streaming",
@@ -114,15 +113,18 @@ class FakeChatModel(BaseChatModel):
         name: str | None = None,
         tags: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
+        callbacks: Any = None,
         **options: Any,
     ) -> None:
-        super().__init__(name=name, tags=tags, metadata=metadata)
+        super().__init__(
+            name=name, tags=tags, metadata=metadata, callbacks=callbacks, streaming=streaming
+        )
         unknown = sorted(set(options) - CHAT_OPENAI_OPTIONS)
         if unknown:
             raise TypeError(
                 f"FakeChatModel got unexpected keyword argument(s) {unknown}: it accepts "
                 "responses, delay, error_after, name, tags, metadata, model/model_name, "
-                f"temperature, max_tokens, streaming and {sorted(CHAT_OPENAI_OPTIONS)}"
+                f"temperature, max_tokens, streaming, callbacks and {sorted(CHAT_OPENAI_OPTIONS)}"
             )
         if model is not None and model_name is not None and model != model_name:
             raise ValueError(f"model={model!r} and model_name={model_name!r} disagree: pass one")

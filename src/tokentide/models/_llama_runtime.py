@@ -88,7 +88,7 @@ class SamplingOptions:
     max_tokens: int | None = 512
     min_tokens: int = 0
     """End-of-text and stop strings are suppressed until this many tokens are out (capped
-    by ``max_tokens`` and the context)."""
+    by ``max_tokens`` and the context; not applied under a grammar, which decides the end)."""
 
 
 @dataclass
@@ -215,12 +215,16 @@ class LlamaRuntime:
         *,
         stop: Sequence[str] = (),
         cancel: threading.Event | None = None,
+        grammar: str | None = None,
     ) -> Iterator[str]:
         """Text pieces as tokens are sampled; ``stats`` is filled in as it goes.
 
         Holds the model's lock while it runs. A piece is yielded per token, except where a
         token ends inside a multi-byte character or inside a possible stop string (the text
-        then comes with a later piece).
+        then comes with a later piece). ``grammar`` (GBNF) constrains what can be sampled;
+        the generation ends when the grammar is complete. ``stats.completion_tokens`` may
+        already count tokens of an earlier generation of the same reply: they count against
+        ``max_tokens``.
         """
         n_ctx = self.options.n_ctx
         if len(prompt) >= n_ctx:
@@ -235,7 +239,8 @@ class LlamaRuntime:
         if not self._acquire(cancel):
             return
         try:
-            yield from self._run(prompt, sampling, stats, budget, StopMatcher(stop), cancel)
+            matcher = StopMatcher(stop)
+            yield from self._run(prompt, sampling, stats, budget, matcher, cancel, grammar)
         finally:
             self.lock.release()
 
@@ -253,12 +258,14 @@ class LlamaRuntime:
         budget: int,
         matcher: StopMatcher,
         cancel: threading.Event | None,
+        grammar: str | None = None,
     ) -> Iterator[str]:
         llama = self.llama
         llama.set_seed(_RANDOM_SEED if sampling.seed is None else sampling.seed)
         llama.reset()  # no state carried over from earlier calls: same input, same output
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        min_tokens = min(sampling.min_tokens, budget)
+        # A grammar decides where its text ends: min_tokens does not apply under one.
+        min_tokens = 0 if grammar is not None else min(sampling.min_tokens, budget)
         tokens = llama.generate(
             prompt,
             temp=sampling.temperature,
@@ -269,6 +276,7 @@ class LlamaRuntime:
             frequency_penalty=sampling.frequency_penalty,
             presence_penalty=sampling.presence_penalty,
             logits_processor=self._end_mask(stats, min_tokens),
+            grammar=_grammar(grammar),
         )
         stats.finish_reason = "length"
         try:
@@ -311,6 +319,14 @@ class LlamaRuntime:
             return scores
 
         return _import_llama_cpp().LogitsProcessorList([mask])
+
+
+def _grammar(text: str | None) -> Any:
+    if text is None:
+        return None
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    return LlamaGrammar.from_string(text, verbose=False)
 
 
 def _chatml(messages: Sequence[dict[str, str]]) -> str:

@@ -145,8 +145,7 @@ return 1
 """
 """ARGV: record JSON, status."""
 
-RETAIN = (
-    """
+RETAIN = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 local total = tonumber(redis.call('GET', KEYS[3]) or '0')
@@ -173,7 +172,6 @@ end
 redis.call('SET', KEYS[3], total)
 return evicted
 """
-)
 """Records a finished run in the retention index and evicts the oldest finished runs while over
 a cap (never the newest). KEYS: the index (sorted by end time in µs), the sizes hash, the byte total
 (one slot). ARGV: run id, its bytes, max runs, max bytes, ttl ms (older entries have expired).

@@ -398,17 +398,18 @@ class RedisStreamStore:
             while run_id not in self._lost:
                 # Subscribed before the flag was read: a later request reaches the listener.
                 # Otherwise (not yet subscribed, or reconnecting) poll the flag quickly.
-                subscribed = self._subscribed.is_set()
+                pause = 1.0 if self._subscribed.is_set() else 0.04
                 try:
                     if await self._cancel_requested(run_id):
                         return
                 except StoreUnavailable:
-                    subscribed = False  # Redis is away: look again soon
+                    pause = 0.5  # Redis is away: the run goes on; look again soon
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(flag.wait(), timeout=1.0 if subscribed else 0.04)
+                    await asyncio.wait_for(flag.wait(), timeout=pause)
                 if flag.is_set():
                     return
         finally:
+            self._lost.discard(run_id)
             waiters.discard(flag)
             if not waiters:
                 self._cancel_waiters.pop(run_id, None)
@@ -446,6 +447,9 @@ class RedisStreamStore:
                         self._wake(str(message["channel"])[len(prefix) :])
             except _DOWN:
                 await asyncio.sleep(0.2)
+            except Exception:
+                logger.exception("the cancel subscription failed; subscribing again")
+                await asyncio.sleep(1.0)
             finally:
                 self._subscribed.clear()
                 with contextlib.suppress(Exception):

@@ -160,8 +160,13 @@ class RedisStreamStore:
             decode_responses=True,
             socket_timeout=self._block / 1000 + _READ_MARGIN,
             socket_connect_timeout=_READ_MARGIN,
-            retry=Retry(ExponentialBackoff(cap=0.25, base=0.02), retries=2),
-            retry_on_error=[aioredis.ConnectionError],
+            # A connection that died with the server is replaced at once (twice at most); a
+            # timeout is not retried: the command may have run, and Redis is not answering.
+            retry=Retry(
+                ExponentialBackoff(cap=0.25, base=0.02),
+                retries=2,
+                supported_errors=(aioredis.ConnectionError,),
+            ),
             retry_on_timeout=False,
         )
 

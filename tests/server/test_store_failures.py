@@ -25,8 +25,17 @@ from fakes.live_server import LiveServer, live_server
 from fakes.redis_server import restartable_redis_server, running_redis_server
 from tokentide.graph import START, MessagesState, StateGraph, get_stream_writer
 from tokentide.models import FakeChatModel
-from tokentide.server import TokentideApp, create_app
+from tokentide.server import (
+    TERMINAL_STATUSES,
+    MemoryStreamStore,
+    RunRecord,
+    StoreUnavailable,
+    TokentideApp,
+    create_app,
+)
+from tokentide.server._assistants import build_assistants
 from tokentide.server._redis_store import RedisStreamStore
+from tokentide.server._runs import RunManager, parse_run_request
 from tokentide.wire import SSEDecoder
 
 pytestmark = pytest.mark.timeout(120)
@@ -229,3 +238,80 @@ async def test_a_server_started_while_redis_is_down(problems: _Problems) -> None
                 assert _events(again.content)[-1]["event"] == "end"
             server.call(_collect_garbage())
     assert problems.seen == []
+
+
+# ---------------------------------------------------------------------- the run task (no Redis)
+
+
+class _FlakyStore(MemoryStreamStore):
+    """A memory store whose writes fail with `StoreUnavailable` while ``down`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+        self.refused = 0
+
+    def _check(self) -> None:
+        if self.down:
+            self.refused += 1
+            raise StoreUnavailable("the test store is down")
+
+    async def append(self, run_id: str, event: str, data: str) -> int:
+        self._check()
+        return await super().append(run_id, event, data)
+
+    async def update_run(self, record: RunRecord) -> None:
+        self._check()
+        await super().update_run(record)
+
+    async def end_stream(self, run_id: str) -> None:
+        self._check()
+        await super().end_stream(run_id)
+
+
+def _manager(store: _FlakyStore, grace: float) -> tuple[RunManager, Any]:
+    assistants = build_assistants({"slow": FakeChatModel([list(WORDS[:20])], delay=0.02)}, {})
+    request = parse_run_request({"assistant": "slow", "input": USER}, assistants)
+    return RunManager(store, store_grace=grace), request
+
+
+async def test_a_run_rides_out_a_short_outage(problems: _Problems) -> None:
+    store = _FlakyStore()
+    manager, request = _manager(store, grace=30.0)
+    run_id = await manager.start(request)
+    await asyncio.sleep(0.1)
+    store.down = True
+    await _wait_for(_true_when(lambda: store.refused >= 2))
+    store.down = False
+    events = [event async for event in store.read(run_id)]
+    assert [e.id for e in events] == list(range(1, len(events) + 1))
+    assert events[-1].event == "end" and json.loads(events[-1].data)["status"] == "success"
+    assert "".join(json.loads(e.data)[0]["content"] for e in events[1:-1]) == "".join(WORDS[:20])
+    await manager.aclose()
+    assert problems.seen == []
+
+
+async def test_a_run_gives_up_after_the_grace_without_an_unobserved_error(
+    problems: _Problems, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = _FlakyStore()
+    manager, request = _manager(store, grace=0.3)
+    run_id = await manager.start(request)
+    store.down = True
+
+    async def finished() -> bool:
+        return run_id not in manager
+
+    await _wait_for(finished)
+    await _wait_for(_true_when(lambda: "its end was not recorded" in caplog.text))
+    gc.collect()
+    assert problems.seen == []
+    record = await store.get_run(run_id)
+    assert record is not None and record.status not in TERMINAL_STATUSES
+
+
+def _true_when(check: Any) -> Any:
+    async def condition() -> bool:
+        return bool(check())
+
+    return condition

@@ -239,9 +239,9 @@ class RedisStreamStore:
             lease = await self._script["CREATE"](keys=[self._record_key(run_id)], args=args)
             if not lease:
                 raise ValueError(f"run {run_id!r} already exists")
-            self._owned.add(run_id)
-            self._ensure_keeper()
             await self._client.zadd(self._leases_key, {run_id: int(lease)})
+        self._owned.add(run_id)
+        self._ensure_keeper()
 
     async def update_run(self, record: RunRecord) -> None:
         args = [_dump(record), record.status]

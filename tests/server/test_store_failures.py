@@ -1,6 +1,7 @@
 """The runs API on a real ``redis-server`` that misbehaves: a run silent for longer than
-redis-py's default socket timeout (5 s, the old ``XREAD BLOCK`` time), Redis killed with
-SIGKILL in the middle of a run and started again, and a server started while Redis is down.
+redis-py's default socket timeout (5 s, the same as ``XREAD BLOCK``) while Redis stalls for
+0.8 s around the 5 s mark (SIGSTOP; a reply due then comes late), Redis killed with SIGKILL in
+the middle of a run and started again, and a server started while Redis is down.
 
 What must hold: a silent run delivers its later events and ends with ``end``; while Redis is
 away every runs endpoint answers ``503`` with an OpenAI-shaped JSON error and ``Retry-After``,
@@ -14,15 +15,18 @@ import asyncio
 import gc
 import json
 import logging
+import os
+import signal
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 
 from fakes.live_server import LiveServer, live_server
-from fakes.redis_server import restartable_redis_server, running_redis_server
+from fakes.redis_server import RedisServer, restartable_redis_server, running_redis_server
 from tokentide.graph import START, MessagesState, StateGraph, get_stream_writer
 from tokentide.models import FakeChatModel
 from tokentide.server import (
@@ -112,12 +116,28 @@ async def _wait_for(condition: Any, timeout: float = 40.0) -> None:
         await asyncio.sleep(0.05)
 
 
+async def _pause_redis(redis: RedisServer, raw: aioredis.Redis, after: float) -> int:
+    """Freeze Redis (SIGSTOP) from ``after`` s to ``after + 0.8`` s from now, so that a reply
+    due at 5 s comes late; return the connections Redis accepted meanwhile (a client whose
+    socket timed out reconnects)."""
+    await asyncio.sleep(after)
+    before = int((await raw.info("stats"))["total_connections_received"])
+    os.kill(redis.process.pid, signal.SIGSTOP)
+    try:
+        await asyncio.sleep(0.8)
+    finally:
+        os.kill(redis.process.pid, signal.SIGCONT)
+    await asyncio.sleep(0.5)
+    return int((await raw.info("stats"))["total_connections_received"]) - before
+
+
 async def test_a_run_silent_longer_than_the_socket_timeout_ends_normally(
     problems: _Problems,
 ) -> None:
     with running_redis_server() as redis:
         store = RedisStreamStore(redis.url, prefix=_prefix())
         assert store.block_ms == 5000  # the real default: readers block 5 s per XREAD
+        raw = aioredis.Redis.from_url(redis.url)
         app = create_app(graphs={"pause": _pausing_graph(SILENCE)}, store=store)
         with live_server(app) as server:
             _watch(server, problems)
@@ -127,15 +147,25 @@ async def test_a_run_silent_longer_than_the_socket_timeout_ends_normally(
                     assert response.status_code == 200
                     run_id = response.headers["x-run-id"]
                     follower = asyncio.create_task(http.get(f"/v1/runs/{run_id}/stream"))
-                    started = await response.aread()
+                    started = b""
+                    pause: asyncio.Task[int] | None = None
+                    async for piece in response.aiter_bytes():
+                        started += piece
+                        if pause is None and b'"before"' in started:
+                            # Readers now block in XREAD for 5 s; Redis stalls around then.
+                            pause = asyncio.create_task(_pause_redis(redis, raw, after=4.5))
                 followed = await follower
                 record = (await http.get(f"/v1/runs/{run_id}")).json()
             server.call(_collect_garbage())
+        assert pause is not None
+        reconnections = await pause
+        await raw.aclose()
     for events in (_events(started), _events(followed.content)):
         assert [e["event"] for e in events] == ["metadata", "custom", "custom", "end"]
         assert [e["data"] for e in events[1:3]] == [{"step": "before"}, {"step": "after"}]
         assert events[-1]["data"]["status"] == "success"
     assert record["status"] == "success"
+    assert reconnections == 0, "a reader's socket timed out while it waited for events"
     assert problems.seen == []
 
 

@@ -280,6 +280,23 @@ async def test_error_event_carries_partial_output(http: httpx.AsyncClient) -> No
             "unknown 'config'",
         ),
         ({"assistant": "fast", "input": USER, "config": 1}, 400, "'config' must be an object"),
+        *[
+            (
+                {"assistant": "fast", "input": USER, "config": {key: value}},
+                400,
+                f"'config.{key}' must be",
+            )
+            for key, value in [
+                ("tags", "web"),
+                ("tags", [1]),
+                ("metadata", ["x"]),
+                ("configurable", "thread-1"),
+                ("recursion_limit", "25"),
+                ("recursion_limit", True),
+                ("recursion_limit", 0),
+                ("run_name", 5),
+            ]
+        ],
         ([1, 2], 400, "must be a JSON object"),
     ],
 )
@@ -349,3 +366,31 @@ async def test_heartbeat_comments_while_quiet(server: LiveServer) -> None:
     assert res.content.count(b": ping\n\n") >= 3
     assert _text(_events(res.content.replace(b": ping\n\n", b""))) == "ab"
     assert chat.content.count(b": ping\n\n") >= 2  # after the first token
+
+
+async def test_last_event_id_past_the_end_is_a_400(http: httpx.AsyncClient) -> None:
+    run_id, events = await _start(http, assistant="fast", input=USER)
+    last = int(events[-1]["id"])
+    for after in (last + 1, last + 1000):
+        res = await http.get(f"/v1/runs/{run_id}/stream", headers={"Last-Event-ID": str(after)})
+        assert res.status_code == 400
+        assert res.headers["content-type"] == "application/json"
+        error = res.json()["error"]
+        assert error["code"] == "last_event_id_out_of_range"
+        assert error["param"] == "last_event_id"
+        assert f"(id {last})" in error["message"]
+    at_end = await http.get(f"/v1/runs/{run_id}/stream", params={"last_event_id": str(last)})
+    assert at_end.status_code == 200 and at_end.content == b""
+
+
+async def test_last_event_id_past_the_live_end_is_a_400(http: httpx.AsyncClient) -> None:
+    res = await http.post(
+        "/v1/runs",
+        json={"assistant": "slow", "input": USER, "stream": False, "on_disconnect": "continue"},
+    )
+    run_id = res.json()["run_id"]
+    ahead = await http.get(f"/v1/runs/{run_id}/stream", headers={"Last-Event-ID": "1000"})
+    assert ahead.status_code == 400
+    assert ahead.json()["error"]["code"] == "last_event_id_out_of_range"
+    rest = _events((await http.get(f"/v1/runs/{run_id}/stream")).content)
+    assert rest[-1]["event"] == "end"

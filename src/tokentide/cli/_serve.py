@@ -105,6 +105,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     add("--log-level", default="info", help="uvicorn log level (default: info)")
     _register_limits(add)
+    _register_run_store(parser)
     parser.set_defaults(run=run, parser=parser)
 
 
@@ -189,6 +190,36 @@ def _api_key(args: argparse.Namespace) -> str | None:
     return str(key)
 
 
+def _register_run_store(parser: argparse.ArgumentParser) -> None:
+    """The run store's retention and lease options."""
+    add = parser.add_argument
+    add(
+        "--max-finished-runs",
+        type=int,
+        default=10_000,
+        help="finished runs kept for reading and resuming; the oldest go first (default: 10000)",
+    )
+    add(
+        "--max-finished-bytes",
+        type=int,
+        default=256 * 1024 * 1024,
+        help="bytes of finished runs kept; the oldest go first (default: 256 MiB)",
+    )
+    add(
+        "--run-ttl",
+        type=float,
+        default=3600.0,
+        help="seconds a finished run is kept at most (default: 3600)",
+    )
+    add(
+        "--run-lease",
+        type=float,
+        default=30.0,
+        help="with --redis-url: seconds without a heartbeat after which a replica's runs are "
+        "ended as failed (replica_lost); renewed every third of it (default: 30)",
+    )
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -238,9 +269,17 @@ def _graphs(specs: list[str]) -> dict[str, Any]:
     return graphs
 
 
-def _store(redis_url: str | None) -> Any:
+def _store(args: argparse.Namespace) -> Any:
+    redis_url = args.redis_url
+    retention: dict[str, Any] = {
+        "max_finished_runs": getattr(args, "max_finished_runs", 10_000),
+        "max_finished_bytes": getattr(args, "max_finished_bytes", 256 * 1024 * 1024),
+        "ttl": getattr(args, "run_ttl", 3600.0),
+    }
     if not redis_url:
-        return None
+        from tokentide.server import MemoryStreamStore
+
+        return MemoryStreamStore(**retention)
     try:
         module = importlib.import_module("tokentide.server._redis_store")
     except ModuleNotFoundError as exc:
@@ -252,7 +291,7 @@ def _store(redis_url: str | None) -> Any:
         raise ServeError(
             f"--redis-url needs the '{exc.name}' package: pip install 'tokentide[redis]'"
         ) from exc
-    return module.RedisStreamStore(redis_url)
+    return module.RedisStreamStore(redis_url, lease=getattr(args, "run_lease", 30.0), **retention)
 
 
 def check_args(args: argparse.Namespace) -> None:
@@ -267,6 +306,7 @@ def check_args(args: argparse.Namespace) -> None:
         )
     if args.max_queue < 0 or args.max_body_bytes < 1 or args.heartbeat < 0:
         raise ServeError("--max-queue, --max-body-bytes and --heartbeat must not be negative")
+    _check_run_store(args)
     workers = getattr(args, "workers", 1)
     if workers < 1:
         raise ServeError(f"--workers must be at least 1, got {workers}")
@@ -276,6 +316,15 @@ def check_args(args: argparse.Namespace) -> None:
             "that started them, so another worker would not know them (chat completions alone "
             "would work, the runs API would not). Pass --redis-url redis://..., or --workers 1"
         )
+
+
+def _check_run_store(args: argparse.Namespace) -> None:
+    if getattr(args, "max_finished_runs", 1) < 1 or getattr(args, "max_finished_bytes", 1) < 1:
+        raise ServeError("--max-finished-runs and --max-finished-bytes must be at least 1")
+    if getattr(args, "run_ttl", 0) < 0:
+        raise ServeError("--run-ttl must not be negative")
+    if not getattr(args, "run_lease", 1) > 0:
+        raise ServeError("--run-lease must be more than 0 seconds")
 
 
 def build_app(args: argparse.Namespace) -> Any:
@@ -288,7 +337,7 @@ def build_app(args: argparse.Namespace) -> Any:
     return create_app(
         models=_models(specs, args.base_url),
         graphs=graphs,
-        store=_store(args.redis_url),
+        store=_store(args),
         api_key=args.api_key or None,
         max_body_bytes=args.max_body_bytes,
         heartbeat=args.heartbeat or None,
@@ -341,6 +390,10 @@ _ARG_NAMES = (
     "body_timeout",
     "keep_alive_timeout",
     "max_connections",
+    "max_finished_runs",
+    "max_finished_bytes",
+    "run_ttl",
+    "run_lease",
 )
 
 

@@ -129,10 +129,10 @@ class TokentideApp:
         try:
             cross_origin = self.guard.check(scope)
             if cross_origin is not None:
-                send = with_cors(send, cross_origin)
                 if scope["method"] == "OPTIONS":
                     await _preflight(send, cross_origin, scope)
                     return
+                send = with_cors(send, cross_origin)
             handler = self._route(scope["method"], scope["path"], scope)
             await handler(scope, receive, send)
         except HTTPError as error:

@@ -24,6 +24,7 @@ from ._store import (
     RunNotFound,
     RunRecord,
     RunStatus,
+    StoreUnavailable,
     StreamStore,
 )
 
@@ -36,6 +37,7 @@ __all__ = [
     "RunRecord",
     "RunStatus",
     "ServerLimits",
+    "StoreUnavailable",
     "StreamStore",
     "TokentideApp",
     "create_app",

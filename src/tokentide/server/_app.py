@@ -11,6 +11,10 @@ Routes (all under ``/v1`` need ``Authorization: Bearer <api_key>`` when an API k
 - ``GET /v1/runs/{id}/stream``: the run's events after ``Last-Event-ID`` (header or
   ``?last_event_id=``), then live ones until it ends.
 - ``POST /v1/runs/{id}/cancel``: stop it.
+- ``POST /v1/responses``: the OpenAI Responses API (``GET /v1/responses/{id}``, with
+  ``?stream=true&starting_after=N`` to resume a background one, ``POST .../{id}/cancel``).
+- ``POST /v1/messages``: the Anthropic Messages API (key in ``x-api-key``), and
+  ``POST /v1/messages/count_tokens``.
 - ``GET /``: the web chat page, when ``web=True`` and ``static/index.html`` exists.
 
 Before routing and authentication every request passes the `RequestGuard` (allowed ``Host``,
@@ -33,6 +37,15 @@ from urllib.parse import parse_qs
 
 from tokentide.models import BaseChatModel, BaseLLM
 
+from ._anthropic_api import (
+    AnthropicHTTPError,
+    as_anthropic,
+    check_api_key,
+    count_tokens,
+    create_message,
+    parse_messages_request,
+    stream_messages,
+)
 from ._asgi import (
     ClientDisconnected,
     EventStream,
@@ -49,14 +62,17 @@ from ._assistants import Assistant, build_assistants
 from ._completions_api import completion, parse_completion_request, stream_completion
 from ._guard import RequestGuard, decode_json, preflight_headers, require_json, with_cors
 from ._openai_api import chat_completion, models_list, parse_chat_request, stream_chat_completion
+from ._responses_api import ResponsesService
 from ._runs import RunManager, parse_run_request
-from ._store import EventsExpired, MemoryStreamStore, RunNotFound, StreamStore
+from ._runs_http import check_position, reader_error, request_cancel_quietly, store_unavailable
+from ._store import EventsExpired, MemoryStreamStore, RunNotFound, StoreUnavailable, StreamStore
 
 __all__ = ["TokentideApp", "create_app"]
 
 logger = logging.getLogger("tokentide.server")
 
 STATIC_DIR = Path(__file__).with_name("static")
+_RESPONSE_PATH = re.compile(r"^/v1/responses/([A-Za-z0-9_\-]{1,100})(/cancel)?$")
 _RUN_PATH = re.compile(r"^/v1/runs/([A-Za-z0-9_\-]{1,100})(/stream|/cancel)?$")
 
 Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
@@ -94,6 +110,7 @@ class TokentideApp:
         self.assistants = assistants
         self.store = store
         self.runs = RunManager(store, cancel_wait=cancel_wait)
+        self.responses = ResponsesService(store, heartbeat=heartbeat, cancel_wait=cancel_wait)
         self.api_key = api_key
         self.max_body_bytes = max_body_bytes
         self.heartbeat = heartbeat
@@ -121,6 +138,7 @@ class TokentideApp:
     async def aclose(self) -> None:
         """Cancel this replica's runs and close the store."""
         await self.runs.aclose()
+        await self.responses.aclose()
         await self.store.aclose()
 
     # ---------------------------------------------------------------- routing
@@ -137,6 +155,8 @@ class TokentideApp:
             await handler(scope, receive, send)
         except HTTPError as error:
             await send_error(send, error)
+        except StoreUnavailable as exc:
+            await send_error(send, store_unavailable(exc))
         except ClientDisconnected:
             return
 
@@ -145,15 +165,24 @@ class TokentideApp:
             return self._web
         if not path.startswith("/v1/"):
             raise HTTPError(404, f"no route {path}", code="not_found")
+        if path in ("/v1/messages", "/v1/messages/count_tokens"):
+            return _method({"POST": self._messages}, method, path)  # checks x-api-key
         self._authenticate(scope)
         routes: dict[str, dict[str, Handler]] = {
             "/v1/chat/completions": {"POST": self._chat},
             "/v1/completions": {"POST": self._completions},
             "/v1/models": {"GET": self._models},
             "/v1/runs": {"POST": self._create_run},
+            "/v1/responses": {"POST": self._create_response},
         }
         if path in routes:
             return _method(routes[path], method, path)
+        found = _RESPONSE_PATH.match(path)
+        if found is not None:
+            scope["response_id"] = found.group(1)
+            if found.group(2):
+                return _method({"POST": self._cancel_response}, method, path)
+            return _method({"GET": self._get_response}, method, path)
         match = _RUN_PATH.match(path)
         if match is None:
             raise HTTPError(404, f"no route {path}", code="not_found")
@@ -227,6 +256,40 @@ class TokentideApp:
     async def _models(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send_json(send, 200, models_list(self.assistants))
 
+    # ---------------------------------------------------------------- Responses API
+
+    async def _create_response(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = await self._json(scope, receive)
+        await self.responses.create(self._assistant, body, send, receive)
+
+    async def _get_response(self, scope: Scope, receive: Receive, send: Send) -> None:
+        query = scope.get("query_string", b"")
+        await self.responses.get(scope["response_id"], query, send, receive)
+
+    async def _cancel_response(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.responses.cancel(scope["response_id"], send)
+
+    # ---------------------------------------------------------------- Anthropic Messages API
+
+    async def _messages(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            check_api_key(scope, self.api_key)
+            counting = scope["path"].endswith("/count_tokens")
+            request = parse_messages_request(await self._json(scope, receive), count_only=counting)
+            assistant = self.assistants.get(request.model)
+            if assistant is None:
+                raise AnthropicHTTPError(
+                    404, f"model: {request.model!r} does not exist; see GET /v1/models"
+                )
+            if counting:
+                await count_tokens(assistant, request, send)
+            elif request.stream:
+                await stream_messages(assistant, request, send, receive, heartbeat=self.heartbeat)
+            else:
+                await create_message(assistant, request, send, receive)
+        except HTTPError as error:
+            await send_error(send, as_anthropic(error))
+
     # ---------------------------------------------------------------- runs
 
     async def _create_run(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -268,6 +331,7 @@ class TokentideApp:
             )
         if await self.store.get_run(run_id) is None:
             raise _no_run(run_id)
+        await check_position(self.store, run_id, after)
         headers = [(b"x-run-id", run_id.encode())]
         await self._stream_run(send, receive, run_id, after, on_disconnect, headers)
 
@@ -288,21 +352,15 @@ class TokentideApp:
             try:
                 async for event in reader:
                     await events.send(_frame(event.event, event.id, event.data))
-            except (EventsExpired, RunNotFound) as exc:
-                error = {
-                    "type": type(exc).__name__,
-                    "message": str(exc),
-                    "retryable": False,
-                    "partial": None,
-                }
-                await events.send(_frame("error", None, json.dumps(error)))
+            except (EventsExpired, RunNotFound, StoreUnavailable) as exc:
+                await events.send(_frame("error", None, json.dumps(reader_error(exc))))
             finally:
                 await reader.aclose()  # type: ignore[attr-defined]
 
         stream = EventStream(send, receive, heartbeat=self.heartbeat, headers=headers)
         disconnected = await stream.run(produce)
         if disconnected and on_disconnect == "cancel":
-            await store.request_cancel(run_id)
+            await request_cancel_quietly(store, run_id)
 
     # ---------------------------------------------------------------- web page
 

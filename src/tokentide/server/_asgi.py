@@ -233,7 +233,8 @@ class EventStream:
     :meth:`send`) and, beside it, waits for ``http.disconnect``: when the client leaves, the
     producer task is cancelled at once, whatever it is waiting on, so the ``finally`` blocks
     under it close the upstream. While the producer is quiet, a keep-alive comment goes out
-    every ``heartbeat`` seconds.
+    every ``heartbeat`` seconds (``ping``: the frame to send instead of ``: ping``, e.g. a
+    protocol's own ping event).
 
     ``send`` waits while the client's socket buffer is full (the ASGI server pauses writes at
     its high-water mark), so a slow client slows its producer instead of growing memory.
@@ -246,7 +247,16 @@ class EventStream:
         disconnected = await EventStream(send, receive, heartbeat=15).run(produce)
     """
 
-    __slots__ = ("_send", "_receive", "_heartbeat", "_headers", "_last", "_busy", "started")
+    __slots__ = (
+        "_send",
+        "_receive",
+        "_heartbeat",
+        "_headers",
+        "_last",
+        "_busy",
+        "_ping",
+        "started",
+    )
 
     def __init__(
         self,
@@ -255,9 +265,11 @@ class EventStream:
         *,
         heartbeat: float | None = 15.0,
         headers: Iterable[tuple[bytes, bytes]] = (),
+        ping: bytes | None = None,
     ) -> None:
         self._send = send
         self._receive = receive
+        self._ping = ping if ping is not None else encode_comment("ping")
         self._heartbeat = heartbeat if heartbeat and heartbeat > 0 else None
         self._headers: Headers = [*SSE_HEADERS, *headers]
         self._last = time.monotonic()
@@ -325,7 +337,7 @@ class EventStream:
                 wait = self._last + interval - time.monotonic()
                 if wait <= 0:
                     if not self._busy and self.started:
-                        await self.send(encode_comment("ping"))
+                        await self.send(self._ping)
                     else:
                         self._last = time.monotonic()
                     continue

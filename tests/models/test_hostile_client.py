@@ -184,3 +184,38 @@ def test_proxy_answers_and_run_records_never_carry_the_key(server: ScriptedSSESe
         events = httpx.get(f"{live.base_url}/runs/{run_id}/stream")
         assert "event: error" in events.text and SECRET not in events.text
         live.call(upstream.aclose())  # its async client lives on the server's loop
+
+
+# ---------------------------------------------------------------------------- 7: split emoji
+
+
+@SYNC
+async def test_an_emoji_split_across_chunks_is_joined(
+    server: ScriptedSSEServer, sync: bool
+) -> None:
+    server.push(Script.tokens(["Hi ", "\ud83d", "\ude00", "!"]))
+    model = make_model(server)
+    chunks, error = await collect(model, sync)
+    assert error is None
+    assert text_of(chunks) == "Hi \U0001f600!"
+    for chunk in chunks:
+        chunk.content.encode("utf-8")  # valid Unicode: no lone surrogate in any chunk
+    await model.aclose()
+
+
+def test_a_split_emoji_passes_a_proxy_whole(server: ScriptedSSEServer) -> None:
+    upstream = ChatOpenAI(model="m", base_url=server.base_url, api_key="sk-x", max_retries=0)
+    app = create_app(models={"proxy": upstream})
+    with live_server(app) as live:
+        server.push(Script.tokens(["Hi ", "\ud83d", "\ude00", "!"]))
+        body = {"model": "proxy", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+        res = httpx.post(f"{live.base_url}/chat/completions", json=body)
+        lines = [line[6:] for line in res.text.splitlines() if line.startswith("data: ")]
+        assert lines[-1] == "[DONE]"
+        text = "".join(
+            json.loads(line)["choices"][0]["delta"].get("content") or ""
+            for line in lines[:-1]
+            if json.loads(line)["choices"]
+        )
+        assert text == "Hi \U0001f600!"
+        live.call(upstream.aclose())

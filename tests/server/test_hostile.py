@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import os
+import pickle
 import re
 import signal
 import socket
@@ -64,8 +65,6 @@ class Served:
         sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
         return sock
 
-    def connections(self) -> int:
-        return sum(1 for c in self.ps.net_connections("tcp") if c.status == "ESTABLISHED")
 
 
 @pytest.fixture(scope="module")
@@ -265,6 +264,13 @@ def test_connections_past_the_limit_get_503() -> None:
                 break
             time.sleep(0.05)
         assert res.status_code == 200
+
+
+def test_the_limited_protocol_pickles_for_worker_processes() -> None:
+    limits = ServerLimits(max_connections=7)
+    options = pickle.loads(pickle.dumps(uvicorn_options(limits)))
+    assert options["http"].keywords["limits"] == limits
+    assert options["timeout_keep_alive"] == limits.keep_alive
 
 
 def test_limits_apply_on_h11_too() -> None:

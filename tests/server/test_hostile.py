@@ -66,7 +66,6 @@ class Served:
         return sock
 
 
-
 @pytest.fixture(scope="module")
 def served() -> Iterator[Served]:
     """``tokentide serve`` with an API key and short header, body and keep-alive timeouts."""

@@ -542,3 +542,9 @@ async def test_bearer_scheme_is_case_insensitive(header: str, ok: bool) -> None:
     async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
         res = await client.get("/v1/models", headers={"Authorization": header})
         assert res.status_code == (200 if ok else 401)
+
+
+def test_serve_allows_its_own_host_name_and_allowed_hosts() -> None:
+    app = build_app(_args("--host", "box.internal", "--insecure", "--allowed-host", "api.example"))
+    for host, ok in (("box.internal:8000", True), ("api.example", True), ("evil.example", False)):
+        assert app.guard.host_allowed(host) is ok

@@ -229,6 +229,15 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _host_name(host: str) -> list[str]:
+    """``--host`` when it is a DNS name: the server answers to the name it was told to bind."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return [host]
+    return []
+
+
 def _named(value: str, default: str) -> tuple[str, str]:
     name, sep, spec = value.partition("=")
     return (name, spec) if sep and name else (default, value)
@@ -343,7 +352,7 @@ def build_app(args: argparse.Namespace) -> Any:
         heartbeat=args.heartbeat or None,
         max_queue=args.max_queue,
         web=args.web,
-        allowed_hosts=args.allowed_host,
+        allowed_hosts=[*args.allowed_host, *_host_name(args.host)],
         cors_origins=args.cors_origin,
         body_timeout=args.body_timeout,
     )

@@ -62,6 +62,8 @@ class Task:
     routes: list[str | Send] = field(default_factory=list)
     update: Any = None
     done: bool = False
+    #: The state when the step began (what a ``Send`` task may read besides its argument).
+    state: Any = None
 
     def state_writes(self, output: Any, schema: StateSchema) -> None:
         """Turn what the node returned into state writes and routes (``Command``, dict,
@@ -153,7 +155,14 @@ class Scheduler:
         ids = self._ids
         tasks = [
             Task(
-                s.node, nodes[s.node], s.arg, (PUSH,), (PUSH, i), step, ids.get((PUSH, i)) or _uid()
+                s.node,
+                nodes[s.node],
+                s.arg,
+                (PUSH,),
+                (PUSH, i),
+                step,
+                ids.get((PUSH, i)) or _uid(),
+                state=snapshot,
             )
             for i, s in enumerate(sends)
         ]

@@ -18,11 +18,13 @@ __all__ = ["Saving"]
 class Saving:
     """Saves the checkpoints of one run of one thread."""
 
-    __slots__ = ("config", "saver")
+    __slots__ = ("config", "saver", "subgraphs")
 
     def __init__(self, saver: BaseCheckpointSaver, config: dict[str, Any]) -> None:
         self.saver = saver
         self.config = config
+        #: Nodes that are graphs: their tasks carry the config of their own state.
+        self.subgraphs: frozenset[str] = frozenset()
 
     @staticmethod
     def thread_config(config: Any) -> dict[str, Any]:
@@ -78,9 +80,16 @@ class Saving:
             "metadata": metadata,
             "next": [name for name, _ in upcoming],
             "tasks": [
-                {"id": tid, "name": name, "interrupts": (), "state": None} for name, tid in upcoming
+                {"id": tid, "name": name, "interrupts": (), "state": self._task_state(name, tid)}
+                for name, tid in upcoming
             ],
         }
+
+    def _task_state(self, name: str, task_id: str) -> dict[str, Any] | None:
+        if name not in self.subgraphs:
+            return None
+        thread_id = self.config["configurable"]["thread_id"]
+        return {"configurable": {"thread_id": thread_id, "checkpoint_ns": f"{name}:{task_id}"}}
 
     def save(
         self, sched: Scheduler, source: str, upcoming: list[tuple[str, str]]

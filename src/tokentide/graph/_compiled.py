@@ -110,6 +110,7 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
         saving, latest = None, None
         if self.checkpointer is not None and not ns:
             saving, latest = Saving.open(self.checkpointer, config)
+            saving.subgraphs = self._subgraph_nodes()
         return GraphRun(self._scheduler(run, latest, input is None), run, out, ns, saving)
 
     async def _aprepare(
@@ -118,7 +119,12 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
         saving, latest = None, None
         if self.checkpointer is not None and not ns:
             saving, latest = await Saving.aopen(self.checkpointer, config)
+            saving.subgraphs = self._subgraph_nodes()
         return GraphRun(self._scheduler(run, latest, input is None), run, out, ns, saving)
+
+    def _subgraph_nodes(self) -> frozenset[str]:
+        nodes = self.spec.nodes.items()
+        return frozenset(n for n, node in nodes if isinstance(node.runnable, CompiledStateGraph))
 
     # ------------------------------------------------------------------ invoke
 

@@ -287,7 +287,8 @@ def _in_worker(g: GraphRun, task: Task) -> None:
 
 
 def _run_tasks_sync(g: GraphRun, tasks: list[Task]) -> None:
-    """Run a step's tasks: one inline; several in worker threads, the first one inline.
+    """Run a step's tasks: one inline; several in worker threads, started in task order (as
+    LangGraph: ``Send`` tasks start in send order, so quick ones report in send order).
 
     The shared pool serves top-level graphs; a graph running inside a pool worker (a
     subgraph fanning out) gets a pool of its own so that nested steps cannot starve.
@@ -297,16 +298,12 @@ def _run_tasks_sync(g: GraphRun, tasks: list[Task]) -> None:
         return
     own: ThreadPoolExecutor | None = None
     if getattr(_IN_POOL, "active", False):
-        pool = own = ThreadPoolExecutor(max_workers=min(16, len(tasks) - 1))
+        pool = own = ThreadPoolExecutor(max_workers=min(16, len(tasks)))
     else:
         pool = _shared_pool()
+    error: BaseException | None = None
     try:
-        futures = [pool.submit(contextvars.copy_context().run, _in_worker, g, t) for t in tasks[1:]]
-        error: BaseException | None = None
-        try:
-            execute_sync(g, tasks[0])
-        except BaseException as exc:
-            error = exc
+        futures = [pool.submit(contextvars.copy_context().run, _in_worker, g, t) for t in tasks]
         for future in futures:
             try:
                 future.result()

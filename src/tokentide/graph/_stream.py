@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
+from uuid import uuid4
 
 from tokentide.messages import AIMessageChunk, BaseMessage
 from tokentide.runtime._config import RunnableConfig
@@ -33,7 +34,7 @@ __all__ = [
 #: Key of ``RunContext.extra`` under which a node's run carries its :class:`TaskScope`.
 TASK_KEY = "tokentide.graph.task"
 
-ALL_MODES = ("values", "updates", "messages", "custom", "debug", "tasks", "tools")
+ALL_MODES = ("values", "updates", "messages", "custom", "debug", "tasks", "tools", "checkpoints")
 
 
 def _noop_writer(data: Any) -> None:
@@ -78,9 +79,14 @@ class GraphOutput:
             self.put((ns, payload) if self.subgraphs else payload)
 
     def emit_messages_of(self, ns: tuple[str, ...], value: Any, meta: dict[str, Any]) -> None:
-        """Emit the messages in a node's output that nobody streamed yet (once, whole)."""
+        """Emit the messages in a node's output that nobody streamed yet (once, whole).
+
+        A message without an id gets one here, before it is handed out (as LangGraph): the
+        consumer may read it before or after the state reducer runs, and sees the same id."""
         for msg in _messages_in(value):
             if msg.id not in self.seen:
+                if msg.id is None:
+                    msg.id = str(uuid4())
                 self.seen.add(msg.id)
                 self.emit(ns, "messages", (msg, meta))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
+from uuid import uuid4
 
 from tokentide.messages import AIMessageChunk, BaseMessage
 from tokentide.runtime._context import RunContext, current_run
@@ -69,8 +70,13 @@ class GraphOutput:
             self.put((ns, payload) if self.subgraphs else payload)
 
     def emit_messages_of(self, ns: tuple[str, ...], value: Any, meta: dict[str, Any]) -> None:
-        """Emit the messages in a node's output that nobody streamed yet (once, whole)."""
+        """Emit the messages in a node's output that nobody streamed yet (once, whole).
+
+        A message without an id gets one now (kept by ``add_messages``), as LangGraph: two
+        id-less messages (tool results of parallel calls) are then both emitted."""
         for msg in _messages_in(value):
+            if msg.id is None:
+                msg.id = str(uuid4())
             if msg.id not in self.seen:
                 self.seen.add(msg.id)
                 self.emit(ns, "messages", (msg, meta))

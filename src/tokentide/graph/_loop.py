@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -211,13 +212,25 @@ def _call_path_sync(branch: Branch, state: Any, run: RunContext) -> Any:
         _CURRENT.reset(token)
 
 
+def _retry_sync(node: NodeSpec, run: RunContext, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
+    policy, attempt = node.retry, 1
+    while True:
+        try:
+            return _call_sync(node, run, args, kw)
+        except Exception as exc:
+            if policy is None or not policy.should_retry(exc, attempt):
+                raise
+            time.sleep(policy.wait(attempt))
+            attempt += 1
+
+
 def execute_sync(g: GraphRun, task: Task) -> None:
     """Run one task to completion (in the calling thread)."""
     run = g.task_run(task)
     g.began(task, run)
     try:
         args, kw = g.args(task, run)
-        output = _call_sync(task.node, run, args, kw)
+        output = _retry_sync(task.node, run, args, kw)
         branches = g.finished(task, run, output)
         routes = []
         for branch in branches:
@@ -333,13 +346,27 @@ async def _call_path_async(branch: Branch, state: Any, run: RunContext) -> Any:
     return result
 
 
+async def _retry_async(
+    node: NodeSpec, run: RunContext, args: tuple[Any, ...], kw: dict[str, Any]
+) -> Any:
+    policy, attempt = node.retry, 1
+    while True:
+        try:
+            return await _call_async(node, run, args, kw)
+        except Exception as exc:
+            if policy is None or not policy.should_retry(exc, attempt):
+                raise
+            await asyncio.sleep(policy.wait(attempt))
+            attempt += 1
+
+
 async def execute_async(g: GraphRun, task: Task) -> None:
     """Run one task to completion on the event loop (sync nodes in a worker thread)."""
     run = g.task_run(task)
     g.began(task, run)
     try:
         args, kw = g.args(task, run)
-        output = await _call_async(task.node, run, args, kw)
+        output = await _retry_async(task.node, run, args, kw)
         branches = g.finished(task, run, output)
         routes = []
         for branch in branches:

@@ -14,13 +14,22 @@ from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 from tokentide.messages import AIMessageChunk, BaseMessage
+from tokentide.runtime._config import RunnableConfig
 from tokentide.runtime._context import RunContext, current_run
 from tokentide.runtime._sink import Channel, RunSink
 
 if TYPE_CHECKING:
     from ._scheduler import Task
 
-__all__ = ["TASK_KEY", "GraphOutput", "GraphSink", "TaskScope", "get_stream_writer", "task_scope"]
+__all__ = [
+    "TASK_KEY",
+    "GraphOutput",
+    "GraphSink",
+    "TaskScope",
+    "get_config",
+    "get_stream_writer",
+    "task_scope",
+]
 
 #: Key of ``RunContext.extra`` under which a node's run carries its :class:`TaskScope`.
 TASK_KEY = "tokentide.graph.task"
@@ -143,6 +152,23 @@ def get_stream_writer() -> Callable[[Any], None]:
     return scope.writer if scope is not None else _noop_writer
 
 
+def get_config() -> RunnableConfig:
+    """The config of the node (or runnable) running now, as LangGraph's ``get_config()``.
+
+    Raises ``RuntimeError`` outside a running graph node or runnable.
+
+    Example::
+
+        def node(state):
+            thread = get_config()["configurable"].get("thread_id")
+            return {}
+    """
+    run = current_run()
+    if run is None or run.run_type == "scope":
+        raise RuntimeError("get_config() was called outside of a runnable context (a graph node)")
+    return run.as_config()
+
+
 def _model_metadata(run: RunContext) -> dict[str, Any]:
     """LangGraph's metadata of a model's chunks: the run's metadata (``checkpoint_ns``, the
     top-level task's namespace, right after ``langgraph_checkpoint_ns``) and the run's tags
@@ -184,6 +210,7 @@ class GraphSink(RunSink):
     (``astream_events``), if any."""
 
     __slots__ = ("_cache", "_key", "_last_id", "_tool_key", "outer", "out")
+    streams_tokens = True
 
     def __init__(self, out: GraphOutput, outer: RunSink | None) -> None:
         self.out = out

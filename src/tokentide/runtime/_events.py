@@ -102,6 +102,7 @@ class EventStreamSink(RunSink):
     """Builds v2 event dicts and puts them into a bounded channel."""
 
     __slots__ = ("channel", "filter")
+    streams_tokens = True
 
     def __init__(self, channel: Channel[StreamEvent], event_filter: EventFilter | None) -> None:
         self.channel = channel

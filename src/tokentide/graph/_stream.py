@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
-from uuid import uuid4
 
 from tokentide.messages import AIMessageChunk, BaseMessage
+from tokentide.messages._ids import fast_uuid4
 from tokentide.runtime._config import RunnableConfig
 from tokentide.runtime._context import RunContext, current_run
 from tokentide.runtime._sink import Channel, RunSink
@@ -85,7 +85,7 @@ class GraphOutput:
         id-less messages (tool results of parallel calls) are then both emitted."""
         for msg in _messages_in(value):
             if msg.id is None:
-                msg.id = str(uuid4())
+                msg.id = fast_uuid4()
             if msg.id not in self.seen:
                 self.seen.add(msg.id)
                 self.emit(ns, "messages", (msg, meta))

@@ -191,6 +191,19 @@ PUBLIC_API: dict[str, list[str]] = {
     "tokentide.cli": [
         "main",
     ],
+    "tokentide.tools": [
+        "BaseTool",
+        "InjectedToolArg",
+        "InjectedToolCallId",
+        "StructuredTool",
+        "ToolException",
+        "ToolInputError",
+        "ToolRuntime",
+        "convert_to_openai_tool",
+        "emit_tool_output",
+        "is_tool_call",
+        "tool",
+    ],
 }
 
 

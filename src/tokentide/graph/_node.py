@@ -46,9 +46,17 @@ class NodeSpec:
     metadata: dict[str, Any] | None = None
     #: A compiled graph used as a node (streams as a subgraph).
     runnable: Runnable[Any, Any] | None = None
+    #: The async twin of ``action`` for async runs (a node object with both, e.g. ToolNode).
+    afunc: Callable[..., Any] | None = None
 
     @classmethod
     def make(cls, name: str, action: Any, metadata: dict[str, Any] | None) -> NodeSpec:
+        twins = getattr(action, "graph_node_functions", None)
+        if twins is not None:
+            # An object that runs as a node directly (sync and async functions), not as a
+            # nested runnable: no extra run between the node and what it calls.
+            func, afunc = twins()
+            return cls(name, func, False, _wanted(func), metadata, None, afunc)
         if isinstance(action, Runnable):
             return cls(name, action, False, (), metadata, action)
         if not callable(action):

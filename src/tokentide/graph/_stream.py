@@ -139,13 +139,16 @@ def get_stream_writer() -> Callable[[Any], None]:
 
 def _model_metadata(run: RunContext) -> dict[str, Any]:
     """LangGraph's metadata of a model's chunks: the run's metadata (``checkpoint_ns``, the
-    top-level task's namespace, right after ``langgraph_checkpoint_ns``) and the run's tags."""
+    top-level task's namespace, right after ``langgraph_checkpoint_ns``) and the run's tags
+    (without the ``seq:step:N`` position tags; none when no tag is left, as LangGraph)."""
     meta: dict[str, Any] = {}
     for key, value in run.metadata.items():
         meta[key] = value
         if key == "langgraph_checkpoint_ns":
             meta["checkpoint_ns"] = value.split("|", 1)[0]  # the outermost task, as LangGraph
-    meta["tags"] = list(run.tags)
+    tags = [t for t in run.tags if not t.startswith("seq:step")]
+    if tags:
+        meta["tags"] = tags
     return meta
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
+from uuid import uuid4
 
 from tokentide.messages import AIMessageChunk, BaseMessage
 from tokentide.runtime._context import RunContext, current_run
@@ -71,13 +72,17 @@ class GraphOutput:
     def emit_messages_of(self, ns: tuple[str, ...], value: Any, meta: dict[str, Any]) -> None:
         """Emit the messages in a node's output that nobody streamed yet (once, whole)."""
         for msg in _messages_in(value):
-            if msg.id not in self.seen:
-                self.seen.add(msg.id)
-                self.emit(ns, "messages", (msg, meta))
+            if msg.id is None:  # as LangGraph: an id-less message gets one and is emitted
+                msg.id = str(uuid4())
+            elif msg.id in self.seen:
+                continue
+            self.seen.add(msg.id)
+            self.emit(ns, "messages", (msg, meta))
 
     def mark_seen(self, value: Any) -> None:
         for msg in _messages_in(value):
-            self.seen.add(msg.id)
+            if msg.id is not None:
+                self.seen.add(msg.id)
 
 
 def _messages_in(value: Any) -> list[BaseMessage]:

@@ -10,9 +10,17 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
@@ -269,3 +277,100 @@ async def test_local_model_forced_call_through_the_sdk(
     )
     assert [name for _, name, _ in _calls(whole)] == ["get_time"]
     assert whole.choices[0].finish_reason == "tool_calls"
+
+
+# ---------------------------------------------------------------------- a served agent
+
+AGENT_APP = '''
+from tokentide.messages import AIMessage, tool_call
+from tokentide.models import FakeChatModel
+from tokentide.prebuilt import create_react_agent
+from tokentide.tools import tool
+
+
+@tool
+def get_weather(city: str) -> str:
+    """Get the weather for a city."""
+    return f"It's always sunny in {city}!"
+
+
+@tool
+def get_time(city: str) -> str:
+    """Get the local time in a city."""
+    return f"It is noon in {city}."
+
+
+calls = AIMessage("", tool_calls=[
+    tool_call(name="get_weather", args={"city": "Paris"}, id="call_w"),
+    tool_call(name="get_time", args={"city": "Paris"}, id="call_t"),
+])
+agent = create_react_agent(
+    FakeChatModel([calls, "Sunny, and it is noon."]), [get_weather, get_time]
+)
+'''
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _sse(lines: Iterator[str]) -> Iterator[tuple[str, Any]]:
+    event = "message"
+    for line in lines:
+        if line.startswith("event: "):
+            event = line[7:]
+        elif line.startswith("data: "):
+            yield event, json.loads(line[6:])
+
+
+def test_served_agent_streams_calls_and_results_through_runs(tmp_path: Path) -> None:
+    (tmp_path / "agent_app.py").write_text(AGENT_APP, encoding="utf-8")
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    cmd = [sys.executable, "-m", "tokentide.cli", "serve", "--graph", "agent_app:agent"]
+    cmd += ["--port", str(port), "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{base}/v1/models", timeout=0.5)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise AssertionError("the server did not start") from None
+                time.sleep(0.05)
+        body = {
+            "assistant": "agent",
+            "input": {"messages": [{"role": "user", "content": "Weather and time in Paris?"}]},
+            "stream_mode": ["messages", "updates"],
+        }
+        with httpx.stream("POST", f"{base}/v1/runs", json=body, timeout=30) as response:
+            assert response.status_code == 200
+            events = list(_sse(response.iter_lines()))
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err
+
+    messages = [data[0] for kind, data in events if kind == "messages"]
+    pieces = [p for m in messages if m["type"] == "AIMessageChunk" for p in m["tool_call_chunks"]]
+    args = {i: "".join(p["args"] or "" for p in pieces if p["index"] == i) for i in (0, 1)}
+    heads = [(p["index"], p["id"], p["name"]) for p in pieces if p["name"]]
+    assert heads == [(0, "call_w", "get_weather"), (1, "call_t", "get_time")]
+    assert json.loads(args[0]) == json.loads(args[1]) == {"city": "Paris"}
+    assert sum(1 for p in pieces if p["index"] == 0 and p["args"]) > 1  # streamed in pieces
+    results = [(m["tool_call_id"], m["content"]) for m in messages if m["type"] == "tool"]
+    assert results == [
+        ("call_w", "It's always sunny in Paris!"),
+        ("call_t", "It is noon in Paris."),
+    ]
+    answer = "".join(m["content"] for m in messages if m["type"] == "AIMessageChunk")
+    assert answer == "Sunny, and it is noon."
+    updates = [next(iter(data)) for kind, data in events if kind == "updates"]
+    assert updates == ["agent", "tools", "tools", "agent"]
+    assert events[-1][0] == "end" and events[-1][1]["status"] == "success"

@@ -94,7 +94,8 @@ class GraphOutput:
 
     def mark_seen(self, value: Any) -> None:
         for msg in _messages_in(value):
-            self.seen.add(msg.id)
+            if msg.id is not None:
+                self.seen.add(msg.id)
 
 
 def _messages_in(value: Any) -> list[BaseMessage]:

@@ -181,9 +181,9 @@ class ChatLlamaCpp(LlamaCppModel[AIMessage], BaseChatModel):
             chat.invoke("What is the weather in Paris?").tool_calls
             # [{"name": "get_weather", "args": {"city": "Paris"}, "id": "call_...", ...}]
         """
-        LocalTools.from_request(tools, tool_choice, parallel_tool_calls)  # fail here, not later
+        local = LocalTools.from_request(tools, tool_choice, parallel_tool_calls)  # fail now
         return self.bind(
-            tools=list(tools),
+            tools=[{"type": "function", "function": fn} for fn in local.tools],
             tool_choice=tool_choice,
             parallel_tool_calls=parallel_tool_calls,
             **kwargs,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -18,7 +19,7 @@ from tokentide.runtime._base import run_sync_in_thread
 from tokentide.runtime._context import _CURRENT, RunContext
 
 from ._node import Branch, NodeSpec
-from ._scheduler import Scheduler, Task
+from ._scheduler import PUSH, Scheduler, Task
 from ._stream import TASK_KEY, GraphOutput, TaskScope
 from ._types import START
 
@@ -86,7 +87,8 @@ class GraphRun:
             "langgraph_step": task.step,
             "langgraph_node": task.name,
             "langgraph_triggers": task.triggers,
-            "langgraph_path": task.path,
+            # A Send task's path ends with False, as LangGraph's (not a functional-API call).
+            "langgraph_path": task.path if task.path[0] != PUSH else (*task.path, False),
             "langgraph_checkpoint_ns": cp_ns,
         }
         if task.node.metadata:
@@ -210,13 +212,25 @@ def _call_path_sync(branch: Branch, state: Any, run: RunContext) -> Any:
         _CURRENT.reset(token)
 
 
+def _retry_sync(node: NodeSpec, run: RunContext, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
+    policy, attempt = node.retry, 1
+    while True:
+        try:
+            return _call_sync(node, run, args, kw)
+        except Exception as exc:
+            if policy is None or not policy.should_retry(exc, attempt):
+                raise
+            time.sleep(policy.wait(attempt))
+            attempt += 1
+
+
 def execute_sync(g: GraphRun, task: Task) -> None:
     """Run one task to completion (in the calling thread)."""
     run = g.task_run(task)
     g.began(task, run)
     try:
         args, kw = g.args(task, run)
-        output = _call_sync(task.node, run, args, kw)
+        output = _retry_sync(task.node, run, args, kw)
         branches = g.finished(task, run, output)
         routes = []
         for branch in branches:
@@ -312,11 +326,11 @@ async def _call_async(
 ) -> Any:
     if node.runnable is not None:
         return await node.runnable.ainvoke(args[0], run.child_config())
-    if not node.is_async:
+    if not node.is_async and node.afunc is None:
         return await run_sync_in_thread(_call_sync, node, run, args, kw)
     token = _CURRENT.set(run)
     try:
-        return await node.action(*args, **kw)
+        return await (node.afunc or node.action)(*args, **kw)
     finally:
         _CURRENT.reset(token)
 
@@ -332,13 +346,27 @@ async def _call_path_async(branch: Branch, state: Any, run: RunContext) -> Any:
     return result
 
 
+async def _retry_async(
+    node: NodeSpec, run: RunContext, args: tuple[Any, ...], kw: dict[str, Any]
+) -> Any:
+    policy, attempt = node.retry, 1
+    while True:
+        try:
+            return await _call_async(node, run, args, kw)
+        except Exception as exc:
+            if policy is None or not policy.should_retry(exc, attempt):
+                raise
+            await asyncio.sleep(policy.wait(attempt))
+            attempt += 1
+
+
 async def execute_async(g: GraphRun, task: Task) -> None:
     """Run one task to completion on the event loop (sync nodes in a worker thread)."""
     run = g.task_run(task)
     g.began(task, run)
     try:
         args, kw = g.args(task, run)
-        output = await _call_async(task.node, run, args, kw)
+        output = await _retry_async(task.node, run, args, kw)
         branches = g.finished(task, run, output)
         routes = []
         for branch in branches:

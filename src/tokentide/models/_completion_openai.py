@@ -196,6 +196,8 @@ class OpenAI(OpenAIClient[str], BaseLLM):
         name: str | None = None,
         tags: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
+        callbacks: Any = None,
+        streaming: bool = False,
     ) -> None:
         super().__init__(
             model=model,
@@ -218,6 +220,8 @@ class OpenAI(OpenAIClient[str], BaseLLM):
             name=name,
             tags=tags,
             metadata=metadata,
+            callbacks=callbacks,
+            streaming=streaming,
         )
 
     def get_name(self) -> str:

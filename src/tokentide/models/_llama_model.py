@@ -65,8 +65,12 @@ class LlamaCppModel(LanguageModel[Output]):
         verbose: bool = False,
         model: str | None = None,
         model_name: str | None = None,
+        callbacks: Any = None,
+        streaming: bool = False,
     ) -> None:
-        super().__init__(name=name, tags=tags, metadata=metadata)
+        super().__init__(
+            name=name, tags=tags, metadata=metadata, callbacks=callbacks, streaming=streaming
+        )
         if max_tokens is not None and max_tokens < 1:
             raise ValueError(f"max_tokens must be a positive integer, got {max_tokens}")
         if n_ctx < 16:

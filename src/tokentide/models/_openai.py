@@ -96,6 +96,8 @@ class ChatOpenAI(OpenAIClient[AIMessage], BaseChatModel):
         tags: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
         use_responses_api: bool | None = None,
+        callbacks: Any = None,
+        streaming: bool = False,
     ) -> None:
         self.use_responses_api = use_responses_api
         super().__init__(
@@ -119,6 +121,8 @@ class ChatOpenAI(OpenAIClient[AIMessage], BaseChatModel):
             name=name,
             tags=tags,
             metadata=metadata,
+            callbacks=callbacks,
+            streaming=streaming,
         )
 
     def get_name(self) -> str:

@@ -61,6 +61,8 @@ class Runnable(Generic[Input, Output]):
     #: Tags and metadata of this runnable's own runs (models set these from their options).
     tags: list[str] | None = None
     metadata: dict[str, Any] | None = None
+    #: Callback handlers of this runnable's own runs (``callbacks=[...]`` on a constructor).
+    callbacks: Any = None
 
     # ------------------------------------------------------------------ naming
 
@@ -82,6 +84,7 @@ class Runnable(Generic[Input, Output]):
             config,
             tags=self.tags,
             metadata=self._run_metadata(),
+            callbacks=self.callbacks,
         )
 
     # ------------------------------------------------------------------ hooks

@@ -176,9 +176,11 @@ def new_run(
     *,
     tags: list[str] | None = None,
     metadata: dict[str, Any] | None = None,
+    callbacks: Any = None,
 ) -> RunContext:
     """Make the run of one call: inherit from the parent, apply ``config``, then the runnable's
-    own ``tags``/``metadata``."""
+    own ``tags``/``metadata``; ``callbacks`` (the runnable's own) and ``config["callbacks"]``
+    put a callback sink in front of the inherited one."""
     parent = resolve_parent(config)
     if parent is None:
         run_tags: list[str] = []
@@ -210,6 +212,11 @@ def new_run(
         run_id = config.get("run_id")
         recursion_limit = config.get("recursion_limit", recursion_limit)
         max_concurrency = config.get("max_concurrency", max_concurrency)
+        handlers = config.get("callbacks")
+        if handlers:
+            sink = _with_callbacks(handlers, sink)
+    if callbacks:
+        sink = _with_callbacks(callbacks, sink)
     inheritable = run_tags
     local: list[str] | None = cast("dict[str, Any]", config).get(LOCAL_TAGS_KEY) if config else None
     if local:
@@ -231,6 +238,14 @@ def new_run(
         max_concurrency=max_concurrency,
         run_id=run_id,
     )
+
+
+def _with_callbacks(callbacks: Any, sink: RunSink | None) -> RunSink | None:
+    # The callback handlers are a subscriber of the run sinks (the observe layer, in
+    # ``tokentide.callbacks``): looked up only when a run is given handlers.
+    from tokentide.callbacks._dispatch import attach_callbacks
+
+    return attach_callbacks(callbacks, sink)
 
 
 def _merge_tags(base: list[str], more: list[str]) -> list[str]:

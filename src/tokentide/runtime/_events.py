@@ -102,6 +102,7 @@ class EventStreamSink(RunSink):
     """Builds v2 event dicts and puts them into a bounded channel."""
 
     __slots__ = ("channel", "filter")
+    streams_tokens = True
 
     def __init__(self, channel: Channel[StreamEvent], event_filter: EventFilter | None) -> None:
         self.channel = channel
@@ -152,6 +153,16 @@ class EventStreamSink(RunSink):
                 else {"output": output, "input": input}
             )
             self.channel.put(self._event(run, _names(run.run_type)[2], data))
+
+    def on_error(self, run: RunContext, error: BaseException) -> None:
+        # As LangChain v2: only tool runs report their errors as events (``on_tool_error``).
+        if run.run_type == "tool" and self._visible(run):
+            data = {
+                "error": error,
+                "input": run.extra.get("tool_input"),
+                "tool_call_id": run.extra.get("tool_call_id"),
+            }
+            self.channel.put(self._event(run, "on_tool_error", data))
 
     def on_custom(self, run: RunContext, name: str, data: Any) -> None:
         flt = self.filter

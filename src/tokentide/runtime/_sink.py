@@ -31,6 +31,13 @@ class RunSink:
     __slots__ = ()
 
     @property
+    def streams_tokens(self) -> bool:
+        """Whether this sink (or one behind it) hands a model's tokens to a consumer: then a
+        model's ``invoke`` reports its tokens to callback handlers too (LangChain streams a
+        model called inside ``astream_events`` or a graph's ``messages`` mode)."""
+        return False
+
+    @property
     def backlogged(self) -> bool:
         return False
 

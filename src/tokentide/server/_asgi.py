@@ -29,6 +29,7 @@ __all__ = [
     "read_body",
     "send_error",
     "send_json",
+    "shorten",
     "watch_disconnect",
 ]
 
@@ -53,12 +54,30 @@ _ERROR_TYPES = {
     400: "invalid_request_error",
     401: "invalid_request_error",
     404: "invalid_request_error",
+    403: "invalid_request_error",
     405: "invalid_request_error",
+    408: "invalid_request_error",
     409: "invalid_request_error",
     413: "invalid_request_error",
+    415: "invalid_request_error",
     429: "rate_limit_error",
     503: "server_error",
 }
+
+
+MAX_MESSAGE = 1000
+"""Longest error message answered, in characters: a message quoting a huge value is cut."""
+
+
+def shorten(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to about ``limit`` characters (for quoting a client's value in an
+    error message without echoing megabytes back)."""
+    text = repr(value) if not isinstance(value, str) or len(value) <= limit else repr(value[:limit])
+    if len(text) > limit + 2:
+        text = text[:limit]
+    if isinstance(value, (str, bytes, list, dict)) and len(value) > limit:
+        return f"{text}... ({len(value)} {'characters' if isinstance(value, str) else 'items'})"
+    return text
 
 
 class ClientDisconnected(Exception):
@@ -83,6 +102,8 @@ class HTTPError(Exception):
         code: str | None = None,
         headers: Iterable[tuple[bytes, bytes]] = (),
     ) -> None:
+        if len(message) > MAX_MESSAGE:
+            message = message[:MAX_MESSAGE] + f"... (cut at {MAX_MESSAGE} characters)"
         super().__init__(message)
         self.status = status
         self.message = message
@@ -102,8 +123,11 @@ def error_body(
     return {"error": {"message": message, "type": type, "param": param, "code": code}}
 
 
-async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The whole request body; `HTTPError` 413 as soon as it is known to exceed ``limit``."""
+async def read_body(
+    scope: Scope, receive: Receive, limit: int, timeout: float | None = None
+) -> bytes:
+    """The whole request body; `HTTPError` 413 as soon as it is known to exceed ``limit``,
+    408 when it has not all arrived ``timeout`` seconds after the first read."""
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
             try:
@@ -114,8 +138,12 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
                 raise _too_large(limit)
     parts: list[bytes] = []
     size = 0
+    deadline = None if timeout is None else time.monotonic() + timeout
     while True:
-        message = await receive()
+        if deadline is None:
+            message = await receive()
+        else:
+            message = await _receive_by(receive, deadline, timeout)
         if message["type"] == "http.disconnect":
             raise ClientDisconnected
         chunk = message.get("body", b"")
@@ -127,6 +155,18 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
             return b"".join(parts)
 
 
+async def _receive_by(receive: Receive, deadline: float, timeout: float | None) -> Message:
+    try:
+        return await asyncio.wait_for(receive(), max(deadline - time.monotonic(), 0.0))
+    except asyncio.TimeoutError:
+        raise HTTPError(
+            408,
+            f"the request body was not received within {timeout:g} s",
+            code="body_timeout",
+            headers=[(b"connection", b"close")],
+        ) from None
+
+
 def _too_large(limit: int) -> HTTPError:
     return HTTPError(413, f"the request body is larger than the limit of {limit} bytes")
 
@@ -134,7 +174,11 @@ def _too_large(limit: int) -> HTTPError:
 async def send_json(
     send: Send, status: int, payload: Any, headers: Iterable[tuple[bytes, bytes]] = ()
 ) -> None:
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    try:
+        body = text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: escape it (``\\udXXX`` is valid JSON)
+        body = text.encode("utf-8", "backslashreplace")
     await send(
         {
             "type": "http.response.start",

@@ -32,7 +32,9 @@ def test_non_loopback_without_api_key_refuses_to_start(capsys: pytest.CaptureFix
     assert "refusing to serve on 0.0.0.0 without --api-key" in err and "--insecure" in err
 
 
-@pytest.mark.parametrize("extra", [["--api-key", "test-key-1234"], ["--insecure"]], ids=["api-key", "insecure"])
+@pytest.mark.parametrize(
+    "extra", [["--api-key", "test-key-1234"], ["--insecure"]], ids=["api-key", "insecure"]
+)
 def test_non_loopback_with_key_or_insecure(extra: list[str]) -> None:
     app = build_app(_args("--host", "0.0.0.0", "--model", "fake", *extra))  # type: ignore[arg-type]
     assert list(app.assistants) == ["fake"]

@@ -188,14 +188,14 @@ def test_wrong_key_is_a_typed_error(upstream: LiveServer) -> None:
 @pytest.fixture(scope="module")
 def bridge(upstream: LiveServer) -> Iterator[LiveServer]:
     """A server whose models are tokentide clients of the upstream server."""
-    app = create_app(
-        models={
-            "via-anthropic": _anthropic(upstream, "fake"),
-            "via-responses": _responses(upstream, "fake"),
-        }
-    )
-    with live_server(app) as live:
+    clients = {
+        "via-anthropic": _anthropic(upstream, "fake"),
+        "via-responses": _responses(upstream, "fake"),
+    }
+    with live_server(create_app(models=clients)) as live:
         yield live
+        for client in clients.values():  # their connection pools live on the server's loop
+            live.call(client.aclose())
 
 
 async def test_openai_sdk_through_a_chat_anthropic_model(bridge: LiveServer) -> None:

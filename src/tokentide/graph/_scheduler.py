@@ -94,7 +94,7 @@ def _pairs(update: Any, schema: StateSchema) -> list[tuple[str, Any]]:
 
 
 def _uid() -> str:
-    return str(uuid4())
+    return fast_uuid4()
 
 
 class Scheduler:

@@ -31,7 +31,7 @@ from tokentide.runtime._base import aclose_quietly, run_sync_in_thread
 from tokentide.runtime._config import RunnableConfig
 from tokentide.runtime._context import RunContext
 from tokentide.runtime._prompts import get_buffer_string
-from tokentide.runtime._sink import ChannelClosed
+from tokentide.runtime._sink import CLOSED_EARLY, ChannelClosed
 
 from ._base import _last_input, sync_to_async_stream
 from ._model_base import LanguageModel, LanguageModelInput
@@ -459,6 +459,7 @@ class BaseLLM(LanguageModel[str]):
                     else:
                         state.note(item)
             except GeneratorExit:
+                run.extra[CLOSED_EARLY] = True
                 sink.on_end(run, end_output(state.result()), input)
                 raise
             except BaseException as exc:
@@ -514,6 +515,7 @@ class BaseLLM(LanguageModel[str]):
                     else:
                         state.note(item)
             except (GeneratorExit, _Cancelled):
+                run.extra[CLOSED_EARLY] = True
                 sink.on_end(run, end_output(state.result()), input)
                 raise
             except BaseException as exc:

@@ -18,9 +18,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -42,6 +43,8 @@ from ._openai_api import error_payload
 from ._store import TERMINAL_STATUSES, RunRecord, RunStatus, StreamStore
 
 __all__ = ["OnDisconnect", "RunManager", "RunRequest", "RunTracker", "dumps", "parse_run_request"]
+
+logger = logging.getLogger("tokentide.server")
 
 OnDisconnect = Literal["cancel", "continue"]
 _CONFIG_KEYS = frozenset({"tags", "metadata", "configurable", "recursion_limit", "run_name"})
@@ -233,6 +236,8 @@ class RunManager:
         self.store = store
         self.cancel_wait = cancel_wait
         self._active: dict[str, _Active] = {}
+        #: Called with each run's record once it reached its final status (server metrics).
+        self.on_finish: Callable[[RunRecord], None] | None = None
 
     def __contains__(self, run_id: str) -> bool:
         return run_id in self._active
@@ -287,6 +292,7 @@ class RunManager:
         except Exception as exc:
             status = "error"
             error = error_payload(exc, tracker.partial())
+            logger.error("run %s of %r failed", run_id, request.assistant.name, exc_info=exc)
         finally:
             if ticket is not None:
                 ticket.release()
@@ -324,6 +330,8 @@ class RunManager:
         record.usage = dict(usage) if usage is not None else None
         record.error = error
         record.updated_at = time.time()
+        if self.on_finish is not None:
+            self.on_finish(record)
         try:
             await self.store.update_run(record)
             if error is not None:

@@ -78,3 +78,44 @@ def test_parse_tool_call_chunks() -> None:
 def test_unparseable_args_are_invalid() -> None:
     calls, invalid = parse_tool_call_chunks([tool_call_chunk(name="f", args="}{", id="c", index=0)])
     assert calls == [] and invalid[0]["args"] == "}{"
+
+
+def test_parallel_calls_at_the_same_index_never_mix() -> None:
+    """langchain #34807 / #35281: providers that send every call at index 0 with its own id."""
+    from tokentide.messages import AIMessageChunk
+
+    pieces = [
+        tool_call_chunk(name="get_weather", args='{"city":', id="c1", index=0),
+        tool_call_chunk(args=' "Paris"}', index=0),
+        tool_call_chunk(name="get_time", args='{"tz":', id="c2", index=0),
+        tool_call_chunk(args=' "CET"}', index=0),
+        tool_call_chunk(args="", id="c2", index=0),  # same id again: same call
+    ]
+    merged = merge_tool_call_chunks(pieces)
+    assert [(c["name"], c["id"], c["args"]) for c in merged] == [
+        ("get_weather", "c1", '{"city": "Paris"}'),
+        ("get_time", "c2", '{"tz": "CET"}'),
+    ]
+    acc = AIMessageChunk("")
+    for piece in pieces:
+        acc = acc + AIMessageChunk("", tool_call_chunks=[piece])
+    assert acc.tool_calls == [
+        {"name": "get_weather", "args": {"city": "Paris"}, "id": "c1", "type": "tool_call"},
+        {"name": "get_time", "args": {"tz": "CET"}, "id": "c2", "type": "tool_call"},
+    ]
+
+
+def test_index_none_pieces_follow_ids_then_the_last_call() -> None:
+    merged = merge_tool_call_chunks(
+        [
+            tool_call_chunk(name="a", args='{"x"', id="c1"),
+            tool_call_chunk(args=": 1}"),  # no index, id or name: continues the last call
+            tool_call_chunk(name="b", args="{}", id="c2"),
+            tool_call_chunk(name="c", args="{}"),  # a name without id: a new call
+        ]
+    )
+    assert [(c["name"], c["args"]) for c in merged] == [
+        ("a", '{"x": 1}'),
+        ("b", "{}"),
+        ("c", "{}"),
+    ]

@@ -329,10 +329,12 @@ def test_options_and_tools_pass_through(client: openai.OpenAI, recorder: Recordi
     assert second == {"stop": ["END"], "max_tokens": 9}
 
 
-def test_tools_refused_by_a_model_without_tools(client: openai.OpenAI) -> None:
+def test_tools_offered_to_a_model_that_answers_in_text(client: openai.OpenAI) -> None:
+    # FakeChatModel has bind_tools: tools are offered, and its script answers in text.
     tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
-    with pytest.raises(openai.BadRequestError, match="does not support tools"):
-        client.chat.completions.create(model="gpt-4o-mini", messages=USER, tools=[tool])
+    res = client.chat.completions.create(model="gpt-4o-mini", messages=USER, tools=[tool])
+    assert res.choices[0].message.content == POEM
+    assert not res.choices[0].message.tool_calls
 
 
 # ---------------------------------------------------------------------- graphs

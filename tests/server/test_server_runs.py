@@ -312,7 +312,7 @@ async def test_trimmed_events_give_an_error_event() -> None:
         models={"fast": FakeChatModel([list(WORDS)])}, store=MemoryStreamStore(max_events=5)
     )
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
         run_id, _ = await _start(http, assistant="fast", input=USER)
         events = _events((await http.get(f"/v1/runs/{run_id}/stream")).content)
     assert events == [

@@ -62,8 +62,14 @@ def register(parser: argparse.ArgumentParser) -> None:
     add("--port", type=int, default=8000, help="port to bind (default: 8000)")
     add(
         "--api-key",
-        default=os.environ.get("TOKENTIDE_API_KEY"),
-        help="require 'Authorization: Bearer KEY' on every API route (default: $TOKENTIDE_API_KEY)",
+        default=os.environ.get("TOKENTIDE_API_KEY") or None,
+        help="require 'Authorization: Bearer KEY' on every API route (default: "
+        "$TOKENTIDE_API_KEY; prefer it or --api-key-file: a flag shows in the process list)",
+    )
+    add(
+        "--api-key-file",
+        metavar="PATH",
+        help="read the API key from the first line of this file (instead of --api-key)",
     )
     add("--insecure", action="store_true", help="allow a non-loopback --host without --api-key")
     add("--redis-url", help="keep run streams in Redis (replicas share runs); default: memory")
@@ -120,7 +126,89 @@ def register(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="put prompts and completions in the access log lines (default: never)",
     )
+    _register_limits(add)
     parser.set_defaults(run=run, parser=parser)
+
+
+MIN_KEY_LENGTH = 8
+"""Shortest API key ``serve`` accepts."""
+
+
+def _register_limits(add: Any) -> None:
+    """The browser-safety and connection-limit flags (see docs/server.md, Limits and timeouts)."""
+    from tokentide.server import ServerLimits
+
+    d = ServerLimits()
+    add(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a Host name to serve besides localhost and IP addresses (repeatable; "
+        "'.example.com': the domain and its subdomains; '*': any)",
+    )
+    add(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="a browser origin allowed to call the API cross-origin, e.g. "
+        "http://localhost:3000 (repeatable); other origins get 403",
+    )
+    for flag, kind, default, what in (
+        ("--max-header-bytes", int, d.max_header_bytes, "request line and headers, in bytes"),
+        ("--max-headers", int, d.max_headers, "header lines in a request"),
+        ("--max-request-line", int, d.max_request_line, "request line, in bytes"),
+        ("--header-timeout", float, d.header_timeout, "seconds to send the request headers"),
+        ("--body-timeout", float, d.body_timeout, "seconds to send the request body"),
+        ("--keep-alive-timeout", float, d.keep_alive, "seconds an idle connection stays open"),
+        ("--max-connections", int, d.max_connections, "open connections; more get 503"),
+    ):
+        add(flag, type=kind, default=default, help=f"limit: {what} (default: {default:g})")
+
+
+def limits_from_args(args: argparse.Namespace) -> Any:
+    """The `ServerLimits` of parsed ``serve`` arguments (`ServeError` for bad values)."""
+    from tokentide.server import ServerLimits
+
+    try:
+        return ServerLimits(
+            max_header_bytes=args.max_header_bytes,
+            max_headers=args.max_headers,
+            max_request_line=args.max_request_line,
+            header_timeout=args.header_timeout,
+            body_timeout=args.body_timeout,
+            keep_alive=args.keep_alive_timeout,
+            max_connections=args.max_connections,
+        )
+    except ValueError as exc:
+        raise ServeError(str(exc).replace("_", "-")) from None
+
+
+def _api_key(args: argparse.Namespace) -> str | None:
+    """The API key from ``--api-key-file`` or ``--api-key`` / ``$TOKENTIDE_API_KEY``, checked."""
+    key = args.api_key
+    path = getattr(args, "api_key_file", None)
+    if path:
+        try:
+            with open(path, encoding="utf-8") as file:
+                key = file.readline().strip()
+        except OSError as exc:
+            raise ServeError(f"--api-key-file: cannot read {path!r}: {exc.strerror}") from None
+        if not key:
+            raise ServeError(f"--api-key-file: {path!r} is empty")
+    if key is None:
+        return None
+    if not key.strip():
+        raise ServeError("the API key is empty or only whitespace; set a real key")
+    if any(c.isspace() or not c.isprintable() or not c.isascii() for c in key):
+        raise ServeError("the API key must be printable ASCII without spaces")
+    if len(key) < MIN_KEY_LENGTH:
+        raise ServeError(
+            f"the API key is too short ({len(key)} characters; at least {MIN_KEY_LENGTH}): "
+            "use a long random one, e.g. python -c 'import secrets; print(secrets.token_urlsafe())'"
+        )
+    return str(key)
 
 
 def _is_loopback(host: str) -> bool:
@@ -191,6 +279,9 @@ def _store(redis_url: str | None) -> Any:
 
 def check_args(args: argparse.Namespace) -> None:
     """`ServeError` for ``serve`` arguments that cannot work together."""
+    args.api_key = _api_key(args)
+    args.api_key_file = None
+    limits_from_args(args)
     if not _is_loopback(args.host) and not args.api_key and not args.insecure:
         raise ServeError(
             f"refusing to serve on {args.host} without --api-key: anyone on the network could "
@@ -230,6 +321,9 @@ def build_app(args: argparse.Namespace) -> Any:
         heartbeat=args.heartbeat or None,
         max_queue=args.max_queue,
         web=args.web,
+        allowed_hosts=args.allowed_host,
+        cors_origins=args.cors_origin,
+        body_timeout=args.body_timeout,
     )
     return observe_app(app, args)
 
@@ -300,6 +394,15 @@ _ARG_NAMES = (
     "log_content",
     "log_format",
     "log_level",
+    "allowed_host",
+    "cors_origin",
+    "max_header_bytes",
+    "max_headers",
+    "max_request_line",
+    "header_timeout",
+    "body_timeout",
+    "keep_alive_timeout",
+    "max_connections",
 )
 
 
@@ -337,10 +440,34 @@ def _run_workers(args: argparse.Namespace) -> int:
             timeout_graceful_shutdown=5,
             access_log=False,
             log_config=None,
+            **_uvicorn_limits(args),
         )
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def _uvicorn_limits(args: argparse.Namespace) -> dict[str, Any]:
+    """uvicorn options enforcing the limits; the open-files limit is raised to fit them."""
+    from tokentide.server import uvicorn_options
+
+    limits = limits_from_args(args)
+    raise_open_files(limits.max_connections + 256)
+    return uvicorn_options(limits)
+
+
+def raise_open_files(wanted: int) -> None:
+    """Raise this process's soft limit of open files towards ``wanted`` (up to the hard
+    limit): each connection is a file descriptor, and the common soft limit of 1,024 would
+    refuse connections long before ``--max-connections``."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -391,6 +518,7 @@ def run(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=5,
         access_log=False,  # tokentide.server.access writes one line per request
         log_config=None,  # the handlers of configure_logging
+        **_uvicorn_limits(args),
     )
     try:
         uvicorn.Server(config).run()

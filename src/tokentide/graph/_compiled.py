@@ -47,7 +47,7 @@ def _parse_modes(stream_mode: str | Sequence[str] | None) -> tuple[tuple[str, ..
 class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
     """A compiled :class:`StateGraph`: run it with ``invoke``/``ainvoke``, stream it with
     ``stream``/``astream`` (``stream_mode`` ``"values"``, ``"updates"``, ``"messages"``,
-    ``"custom"``, ``"debug"``, ``"tasks"`` or a list of them), observe it with
+    ``"custom"``, ``"debug"``, ``"tasks"``, ``"tools"`` or a list of them), observe it with
     ``astream_events``. Use it as a node of another graph to make a subgraph.
 
     Example::
@@ -186,7 +186,7 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
         """
         modes, multi = _parse_modes(stream_mode)
         run = self._new_run(config)
-        if "messages" in modes or "custom" in modes:
+        if "messages" in modes or "custom" in modes or "tools" in modes:
             return self._stream_threaded(run, input, config, modes, multi, subgraphs)
         return self._stream_inline(run, input, config, modes, multi, subgraphs)
 
@@ -235,7 +235,7 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
         outer = run.sink
         if outer is not None:
             outer.on_start(run, input)
-        if "messages" in modes:
+        if "messages" in modes or "tools" in modes:
             run.sink = GraphSink(out, outer)
         g = self._prepare(run, input, out, (), config)
 
@@ -288,7 +288,7 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
         outer = run.sink
         if outer is not None:
             outer.on_start(run, input)
-        if "messages" in modes:
+        if "messages" in modes or "tools" in modes:
             run.sink = GraphSink(out, outer)
         box: list[GraphRun] = []
 

@@ -19,7 +19,7 @@ from tokentide.runtime._base import run_sync_in_thread
 from tokentide.runtime._context import _CURRENT, RunContext
 
 from ._node import Branch, NodeSpec
-from ._scheduler import Scheduler, Task
+from ._scheduler import PUSH, Scheduler, Task
 from ._stream import TASK_KEY, GraphOutput, TaskScope
 from ._types import START
 
@@ -87,7 +87,8 @@ class GraphRun:
             "langgraph_step": task.step,
             "langgraph_node": task.name,
             "langgraph_triggers": task.triggers,
-            "langgraph_path": task.path,
+            # A Send task's path ends with False, as LangGraph's (not a functional-API call).
+            "langgraph_path": task.path if task.path[0] != PUSH else (*task.path, False),
             "langgraph_checkpoint_ns": cp_ns,
         }
         if task.node.metadata:
@@ -325,11 +326,11 @@ async def _call_async(
 ) -> Any:
     if node.runnable is not None:
         return await node.runnable.ainvoke(args[0], run.child_config())
-    if not node.is_async:
+    if not node.is_async and node.afunc is None:
         return await run_sync_in_thread(_call_sync, node, run, args, kw)
     token = _CURRENT.set(run)
     try:
-        return await node.action(*args, **kw)
+        return await (node.afunc or node.action)(*args, **kw)
     finally:
         _CURRENT.reset(token)
 

@@ -50,6 +50,8 @@ class NodeSpec:
     runnable: Runnable[Any, Any] | None = None
     #: How a failing run of this node is retried (``None``: never).
     retry: RetryPolicy | None = None
+    #: The async twin of ``action`` for async runs (a node object with both, e.g. ToolNode).
+    afunc: Callable[..., Any] | None = None
 
     @classmethod
     def make(
@@ -61,6 +63,12 @@ class NodeSpec:
     ) -> NodeSpec:
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise TypeError(f"retry_policy of node {name!r} must be a RetryPolicy, got {retry!r}")
+        twins = getattr(action, "graph_node_functions", None)
+        if twins is not None:
+            # An object that runs as a node directly (sync and async functions), not as a
+            # nested runnable: no extra run between the node and what it calls.
+            func, afunc = twins()
+            return cls(name, func, False, _wanted(func), metadata, None, retry, afunc)
         if isinstance(action, Runnable):
             return cls(name, action, False, (), metadata, action, retry)
         if not callable(action):

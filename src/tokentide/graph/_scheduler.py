@@ -62,6 +62,8 @@ class Task:
     routes: list[str | Send] = field(default_factory=list)
     update: Any = None
     done: bool = False
+    #: The state when the step began (what a ``Send`` task may read besides its argument).
+    state: Any = None
 
     def state_writes(self, output: Any, schema: StateSchema) -> None:
         """Turn what the node returned into state writes and routes (``Command``, dict,
@@ -149,7 +151,7 @@ class Scheduler:
             for name in sorted(pending)
         ]
         tasks.extend(
-            Task(s.node, nodes[s.node], s.arg, (PUSH,), (PUSH, i), step)
+            Task(s.node, nodes[s.node], s.arg, (PUSH,), (PUSH, i), step, state=snapshot)
             for i, s in enumerate(sends)
         )
         self.pending, self.sends = {}, []

@@ -33,7 +33,7 @@ __all__ = [
 #: Key of ``RunContext.extra`` under which a node's run carries its :class:`TaskScope`.
 TASK_KEY = "tokentide.graph.task"
 
-ALL_MODES = ("values", "updates", "messages", "custom", "debug", "tasks")
+ALL_MODES = ("values", "updates", "messages", "custom", "debug", "tasks", "tools")
 
 
 def _noop_writer(data: Any) -> None:
@@ -196,10 +196,11 @@ _MODEL_RUNS = frozenset({"chat_model", "llm"})
 
 
 class GraphSink(RunSink):
-    """Turns chat- and completion-model runs under a graph run into ``"messages"`` items; forwards every call
-    to the sink that was attached before (``astream_events``), if any."""
+    """Turns chat- and completion-model runs under a graph run into ``"messages"`` items and
+    tool runs into ``"tools"`` items; forwards every call to the sink that was attached before
+    (``astream_events``), if any."""
 
-    __slots__ = ("_cache", "_key", "_last_id", "outer", "out")
+    __slots__ = ("_cache", "_key", "_last_id", "_tool_key", "outer", "out")
     streams_tokens = True
 
     def __init__(self, out: GraphOutput, outer: RunSink | None) -> None:
@@ -208,6 +209,7 @@ class GraphSink(RunSink):
         self._cache: tuple[RunContext | None, _ModelStream] = (None, _NO_STREAM)
         self._last_id: Any = None
         self._key = f"tokentide.graph.sink.{id(self)}"
+        self._tool_key = f"tokentide.graph.tool.{id(self)}"
 
     @property
     def backlogged(self) -> bool:
@@ -226,6 +228,9 @@ class GraphSink(RunSink):
     def on_start(self, run: RunContext, input: Any) -> None:
         if self.outer is not None:
             self.outer.on_start(run, input)
+        if run.run_type == "tool":
+            self._tool_started(run)
+            return
         if run.run_type not in _MODEL_RUNS or "messages" not in self.out.modes:
             return
         scope = task_scope(run.parent)
@@ -253,6 +258,8 @@ class GraphSink(RunSink):
         cache = self._cache
         state = cache[1] if cache[0] is run else self._stream_of(run)
         if state is _NO_STREAM:
+            if run.run_type == "tool":
+                self._tool_event(run, "tool-output-delta", "delta", chunk)
             return
         if type(chunk) is not AIMessageChunk and isinstance(chunk, str):
             # A completion model's text: an AIMessageChunk, one id per run.
@@ -270,6 +277,9 @@ class GraphSink(RunSink):
     def on_end(self, run: RunContext, output: Any, input: Any) -> None:
         if self.outer is not None:
             self.outer.on_end(run, output, input)
+        if run.run_type == "tool":
+            self._tool_event(run, "tool-finished", "output", output)
+            return
         if run.run_type == "chat_model":
             state = run.extra.get(self._key)
             if state is not None and isinstance(output, BaseMessage):
@@ -278,6 +288,36 @@ class GraphSink(RunSink):
     def on_error(self, run: RunContext, error: BaseException) -> None:
         if self.outer is not None:
             self.outer.on_error(run, error)
+        if run.run_type == "tool":
+            self._tool_event(run, "tool-error", "message", str(error))
+
+    # ------------------------------------------------------------------ "tools" mode
+
+    def _tool_started(self, run: RunContext) -> None:
+        """A tool run inside a node: open its ``tool-*`` items (LangGraph 1.2's payloads)."""
+        out = self.out
+        if "tools" not in out.modes or "nostream" in run.tags:
+            return
+        scope = task_scope(run.parent)
+        if scope is None or not out.wants(scope.graph_ns, "tools"):
+            return
+        call_id = run.extra.get("tool_call_id") or run.run_id
+        run.extra[self._tool_key] = (scope.graph_ns, call_id)
+        payload: dict[str, Any] = {
+            "event": "tool-started",
+            "tool_call_id": call_id,
+            "tool_name": run.name,
+        }
+        if "tool_input" in run.extra:
+            payload["input"] = run.extra["tool_input"]
+        out.emit(scope.graph_ns, "tools", payload)
+
+    def _tool_event(self, run: RunContext, event: str, key: str, value: Any) -> None:
+        found = run.extra.get(self._tool_key)
+        if found is None:
+            return
+        ns, call_id = found
+        self.out.emit(ns, "tools", {"event": event, "tool_call_id": call_id, key: value})
 
     def on_custom(self, run: RunContext, name: str, data: Any) -> None:
         if self.outer is not None:

@@ -99,13 +99,22 @@ def invalid_tool_call(
 
 
 def _find_target(
-    entry: ToolCallChunk, by_index: dict[int, int], by_id: dict[str, int], last: int
+    entry: ToolCallChunk,
+    merged: list[ToolCallChunk],
+    by_index: dict[int, int],
+    by_id: dict[str, int],
+    last: int,
 ) -> int:
     """Position of the merged entry that ``entry`` continues, or -1 for a new call."""
     index = entry.get("index")
-    if index is not None:
-        return by_index.get(index, -1)
     call_id = entry.get("id")
+    if index is not None:
+        target = by_index.get(index, -1)
+        if target >= 0 and call_id is not None:
+            known = merged[target]["id"]
+            if known is not None and known != call_id:
+                return -1  # another call sent at the same index (Bedrock, Ollama, Grok)
+        return target
     if call_id is not None:
         return by_id.get(call_id, -1)
     if entry.get("name") is None:
@@ -118,7 +127,9 @@ def merge_tool_call_chunks(chunks: Iterable[ToolCallChunk]) -> list[ToolCallChun
 
     The rule, applied to each piece in order:
 
-    - a piece with an ``index`` joins the call with the same index (or starts it);
+    - a piece with an ``index`` joins the call with the same index (or starts it), unless
+      both have an ``id`` and the ids differ: then it starts a new call (some providers send
+      parallel calls all at index 0), which later id-less pieces at that index continue;
     - a piece without an index joins the call with the same ``id`` if it has an id; a piece
       with neither index, id nor name is the continuation of the call touched last;
       anything else starts a new call.
@@ -139,7 +150,7 @@ def merge_tool_call_chunks(chunks: Iterable[ToolCallChunk]) -> list[ToolCallChun
     by_id: dict[str, int] = {}
     last = -1
     for entry in chunks:
-        target = _find_target(entry, by_index, by_id, last)
+        target = _find_target(entry, merged, by_index, by_id, last)
         if target < 0:
             target = len(merged)
             merged.append(
@@ -156,7 +167,7 @@ def merge_tool_call_chunks(chunks: Iterable[ToolCallChunk]) -> list[ToolCallChun
         if fragment is not None:
             args_parts[target].append(fragment)
         if current["index"] is not None:
-            by_index.setdefault(current["index"], target)
+            by_index[current["index"]] = target  # the newest call at this index
         if current["id"] is not None:
             by_id.setdefault(current["id"], target)
         last = target

@@ -6,7 +6,7 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 from uuid import uuid4
 
@@ -18,8 +18,10 @@ from tokentide.messages import (
     ChunkAccumulator,
     UsageMetadata,
 )
+from tokentide.runtime._base import Runnable
 
-from ._base import BaseChatModel, StreamCall
+from ._base import BaseChatModel, LanguageModelInput, StreamCall
+from ._tools import convert_to_openai_tool
 
 __all__ = ["FakeChatModel"]
 
@@ -162,16 +164,60 @@ class FakeChatModel(BaseChatModel):
         self._next += 1
         return reply
 
-    def _plan(self, messages: list[BaseMessage]) -> tuple[Sequence[str], AIMessage | None, int]:
+    def _plan(
+        self, messages: list[BaseMessage]
+    ) -> tuple[Sequence[str | AIMessageChunk], AIMessage | None, int]:
         reply = self._take()
         message = reply if isinstance(reply, AIMessage) else None
         text = message.content if message is not None else reply
-        pieces: Sequence[str]
+        pieces: list[str | AIMessageChunk]
         if isinstance(text, str):
-            pieces = _TOKEN.findall(text)
+            pieces = list(_TOKEN.findall(text))
         else:
-            pieces = text  # type: ignore[assignment]
+            pieces = list(text)  # type: ignore[arg-type]
+        if message is not None and message.tool_calls:
+            pieces.extend(_tool_call_pieces(message))
         return pieces, message, _words(messages)
+
+    def bind_tools(
+        self,
+        tools: Sequence[Any],
+        *,
+        tool_choice: str | bool | Mapping[str, Any] | None = None,
+        parallel_tool_calls: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, Any]:
+        """A runnable offering ``tools`` on every call, as a real provider's ``bind_tools``.
+
+        The replies still come from the script: an ``AIMessage`` with ``tool_calls`` streams
+        each call as a provider does (name and id first, then the JSON arguments in several
+        pieces, each with the call's ``index``). ``tools`` are checked (anything
+        ``convert_to_openai_tool`` accepts) and ``tool_choice`` must name a bound tool.
+
+        Example::
+
+            model = FakeChatModel(responses=[
+                AIMessage("", tool_calls=[{"name": "get_weather", "args": {"city": "sf"},
+                                           "id": "call_1"}]),
+                "It is sunny in San Francisco.",
+            ]).bind_tools([get_weather])
+        """
+        formatted = [convert_to_openai_tool(t) for t in tools]
+        names = [t["function"]["name"] for t in formatted]
+        if isinstance(tool_choice, str) and tool_choice not in (
+            "auto",
+            "none",
+            "required",
+            "any",
+            *names,
+        ):
+            raise ValueError(f"tool_choice={tool_choice!r} names no bound tool (tools: {names})")
+        return self.bind(
+            tools=formatted,
+            tool_choice=tool_choice,
+            parallel_tool_calls=parallel_tool_calls,
+            **kwargs,
+        )
 
     def _usage_so_far(
         self, call: StreamCall, acc: ChunkAccumulator
@@ -185,22 +231,9 @@ class FakeChatModel(BaseChatModel):
             "output_tokens": n_out,
             "total_tokens": n_in + n_out,
         }
-        tool_chunks: list[Any] = []
-        if message is not None:
-            tool_chunks = [
-                {
-                    "name": call["name"],
-                    "args": json.dumps(call["args"]),
-                    "id": call.get("id") or f"call_{uuid4().hex[:12]}",
-                    "index": i,
-                    "type": "tool_call_chunk",
-                }
-                for i, call in enumerate(message.tool_calls)
-            ]
-        reason = "tool_calls" if tool_chunks else "stop"
+        reason = "tool_calls" if message is not None and message.tool_calls else "stop"
         return AIMessageChunk(
             content="",
-            tool_call_chunks=tool_chunks,
             usage_metadata=usage,
             response_metadata={"finish_reason": reason, "model_name": self.model_name},
             chunk_position="last",
@@ -221,7 +254,7 @@ class FakeChatModel(BaseChatModel):
                 raise self._fail(n)
             if delay:
                 time.sleep(delay)
-            yield AIMessageChunk(content=text, id=msg_id)
+            yield _as_chunk(text, msg_id)
             n += 1
         if error_after is not None and n >= error_after:
             raise self._fail(n)
@@ -239,11 +272,40 @@ class FakeChatModel(BaseChatModel):
                 raise self._fail(n)
             if delay:
                 await asyncio.sleep(delay)
-            yield AIMessageChunk(content=text, id=msg_id)
+            yield _as_chunk(text, msg_id)
             n += 1
         if error_after is not None and n >= error_after:
             raise self._fail(n)
         yield self._final(n_in, n, message)
+
+
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|[{}\[\],:]|[^{}\[\],:"\s]+|\s+')
+
+
+def _tool_call_pieces(message: AIMessage) -> list[str | AIMessageChunk]:
+    """Each tool call as a provider streams it: the name and id with the first piece of the
+    JSON arguments, then the rest of the arguments a token at a time (same ``index``)."""
+    pieces: list[str | AIMessageChunk] = []
+    for i, call in enumerate(message.tool_calls):
+        call_id = call.get("id") or f"call_{uuid4().hex[:24]}"
+        tokens = _JSON_TOKEN.findall(json.dumps(call["args"], ensure_ascii=False)) or [""]
+        for n, token in enumerate(tokens):
+            chunk = {
+                "name": call["name"] if n == 0 else None,
+                "args": token,
+                "id": call_id if n == 0 else None,
+                "index": i,
+                "type": "tool_call_chunk",
+            }
+            pieces.append(AIMessageChunk("", tool_call_chunks=[chunk]))  # type: ignore[list-item]
+    return pieces
+
+
+def _as_chunk(piece: str | AIMessageChunk, msg_id: str) -> AIMessageChunk:
+    if isinstance(piece, AIMessageChunk):
+        piece.id = msg_id
+        return piece
+    return AIMessageChunk(content=piece, id=msg_id)
 
 
 def _words(messages: list[BaseMessage]) -> int:

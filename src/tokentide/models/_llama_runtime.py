@@ -212,12 +212,16 @@ class LlamaRuntime:
         *,
         stop: Sequence[str] = (),
         cancel: threading.Event | None = None,
+        grammar: str | None = None,
     ) -> Iterator[str]:
         """Text pieces as tokens are sampled; ``stats`` is filled in as it goes.
 
         Holds the model's lock while it runs. A piece is yielded per token, except where a
         token ends inside a multi-byte character or inside a possible stop string (the text
-        then comes with a later piece).
+        then comes with a later piece). ``grammar`` (GBNF) constrains what can be sampled;
+        the generation ends when the grammar is complete. ``stats.completion_tokens`` may
+        already count tokens of an earlier generation of the same reply: they count against
+        ``max_tokens``.
         """
         n_ctx = self.options.n_ctx
         if len(prompt) >= n_ctx:
@@ -232,7 +236,8 @@ class LlamaRuntime:
         if not self._acquire(cancel):
             return
         try:
-            yield from self._run(prompt, sampling, stats, budget, StopMatcher(stop), cancel)
+            matcher = StopMatcher(stop)
+            yield from self._run(prompt, sampling, stats, budget, matcher, cancel, grammar)
         finally:
             self.lock.release()
 
@@ -250,6 +255,7 @@ class LlamaRuntime:
         budget: int,
         matcher: StopMatcher,
         cancel: threading.Event | None,
+        grammar: str | None = None,
     ) -> Iterator[str]:
         llama = self.llama
         llama.set_seed(_RANDOM_SEED if sampling.seed is None else sampling.seed)
@@ -264,6 +270,7 @@ class LlamaRuntime:
             repeat_penalty=sampling.repeat_penalty,
             frequency_penalty=sampling.frequency_penalty,
             presence_penalty=sampling.presence_penalty,
+            grammar=_grammar(grammar),
         )
         stats.finish_reason = "length"
         try:
@@ -290,6 +297,14 @@ class LlamaRuntime:
                 yield tail
         finally:
             tokens.close()
+
+
+def _grammar(text: str | None) -> Any:
+    if text is None:
+        return None
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    return LlamaGrammar.from_string(text, verbose=False)
 
 
 def _chatml(messages: Sequence[dict[str, str]]) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Generator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator, Mapping, Sequence
 from typing import Any
 
 from tokentide.messages import (
@@ -13,10 +13,14 @@ from tokentide.messages import (
     ChunkAccumulator,
     UsageMetadata,
 )
+from tokentide.runtime._base import Runnable
 
-from ._base import BaseChatModel, StreamCall
+from ._base import BaseChatModel, LanguageModelInput, StreamCall
 from ._llama_model import LlamaCppModel, thread_stream
+from ._llama_reply import LocalReply, ReplyPlan
 from ._llama_runtime import GenerationStats
+from ._llama_tools import LocalTools, ToolCallParser, render_chat
+from ._structured import StructuredMethod, StructuredOutput
 
 __all__ = ["ChatLlamaCpp"]
 
@@ -66,26 +70,31 @@ class ChatLlamaCpp(LlamaCppModel[AIMessage], BaseChatModel):
         cancel: threading.Event | None,
         stats: GenerationStats | None = None,
     ) -> Generator[AIMessageChunk, None, None]:
+        plan = ReplyPlan.from_kwargs(kwargs)  # consumes tools / tool_choice / response_format
         sampling = self._options(dict(kwargs))
         runtime = self.runtime
-        chat = [{"role": m.to_dict()["role"], "content": m.text} for m in messages]
-        prompt = runtime.tokenize(runtime.format_chat(chat))
+        prompt = runtime.format_chat(render_chat(messages, plan.system_text()))
         if stats is None:
             stats = GenerationStats()
         self.last_generation = stats
         stops = [*(self.stop or ()), *(stop or ())]
-        for text in runtime.generate(prompt, sampling, stats, stop=stops, cancel=cancel):
-            yield AIMessageChunk(content=text)
+        reply = LocalReply(runtime, sampling, stats, cancel)
+        parser = ToolCallParser()
+        yield from reply.run(prompt, plan, stops, parser)
+        stats.prompt_tokens = reply.prompt_tokens
         usage: UsageMetadata = {
             "input_tokens": stats.prompt_tokens,
             "output_tokens": stats.completion_tokens,
             "total_tokens": stats.prompt_tokens + stats.completion_tokens,
         }
+        finish = stats.finish_reason
+        if parser.count and finish == "stop":
+            finish = "tool_calls"
         yield AIMessageChunk(
             content="",
             usage_metadata=usage,
             response_metadata={
-                "finish_reason": stats.finish_reason,
+                "finish_reason": finish,
                 "model_name": self.model_name,
                 "model_provider": self.provider,
             },
@@ -127,3 +136,71 @@ class ChatLlamaCpp(LlamaCppModel[AIMessage], BaseChatModel):
             return super()._usage_so_far(call, acc)
         n_in, n_out = stats.prompt_tokens, stats.completion_tokens
         return {"input_tokens": n_in, "output_tokens": n_out, "total_tokens": n_in + n_out}, False
+
+    # ------------------------------------------------------------------ tools and schemas
+
+    def bind_tools(
+        self,
+        tools: Sequence[Any],
+        *,
+        tool_choice: str | bool | Mapping[str, Any] | None = None,
+        parallel_tool_calls: bool | None = None,
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, Any]:
+        """A runnable that offers ``tools`` to the local model on every call.
+
+        ``tools``: tokentide tools, plain functions (type hints + docstring), pydantic models,
+        TypedDicts, JSON schemas or OpenAI tool dicts. ``tool_choice``: ``None`` / ``"auto"``
+        (the model chooses between text and calls), ``"none"``, ``"required"`` (``"any"`` or
+        ``True``: at least one call) or a tool name (one call of that tool; an OpenAI
+        tool-choice dict works too). ``parallel_tool_calls=False``: at most one call.
+
+        Calls are sampled under a grammar built from the tools' JSON schemas, so they are
+        always well-formed (``strict`` is accepted for compatibility: local calls are always
+        strict). Arguments stream as ``tool_call_chunks``; the merged message has
+        ``tool_calls`` and ``finish_reason="tool_calls"``. A small model such as SmolLM2-135M
+        seldom chooses a call by itself: force one with ``tool_choice``.
+
+        Example::
+
+            def get_weather(city: str) -> str:
+                \"\"\"Get the weather for a city.\"\"\"
+                return f"It's always sunny in {city}!"
+
+            chat = ChatLlamaCpp(temperature=0).bind_tools([get_weather], tool_choice="required")
+            chat.invoke("What is the weather in Paris?").tool_calls
+            # [{"name": "get_weather", "args": {"city": "Paris"}, "id": "call_...", ...}]
+        """
+        LocalTools.from_request(tools, tool_choice, parallel_tool_calls)  # fail here, not later
+        return self.bind(
+            tools=list(tools),
+            tool_choice=tool_choice,
+            parallel_tool_calls=parallel_tool_calls,
+            **kwargs,
+        )
+
+    def with_structured_output(
+        self,
+        schema: Any,
+        *,
+        method: StructuredMethod = "json_schema",
+        strict: bool | None = None,
+    ) -> Runnable[LanguageModelInput, Any]:
+        """A runnable whose output follows ``schema`` (pydantic model, TypedDict or JSON
+        schema), sampled under a grammar built from the schema.
+
+        ``method``: ``"json_schema"`` (the reply text is the JSON, the default),
+        ``"function_calling"`` (a forced tool call named after the schema) or ``"json_mode"``
+        (any JSON object). ``stream()`` yields partial dicts as the JSON grows, then the
+        validated value (a pydantic instance for a pydantic schema).
+
+        Example::
+
+            person = {"title": "Person", "type": "object",
+                      "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+                      "required": ["name", "age"]}
+            for value in ChatLlamaCpp().with_structured_output(person).stream("Invent a person"):
+                print(value)  # {'name': 'A'} ... {'name': 'Anna', 'age': 30}
+        """
+        return StructuredOutput.for_model(self, schema, method=method, strict=strict)

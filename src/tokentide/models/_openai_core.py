@@ -32,7 +32,7 @@ from typing import Any
 from tokentide.messages import AIMessageChunk, BaseMessage, ToolCallChunk, UsageMetadata
 from tokentide.wire import ServerSentEvent
 
-from ._errors import StreamFailure, error_message, error_status
+from ._errors import StreamFailure, error_message, error_status, redact_secrets, sanitized_body
 
 __all__ = ["ChatChunkParser", "build_chat_body", "event_failure", "map_usage"]
 
@@ -325,10 +325,12 @@ def event_failure(obj: Any) -> StreamFailure:
     if not isinstance(obj, dict):
         return StreamFailure("protocol", f"expected a JSON object, got {json.dumps(obj)[:120]!r}")
     error = obj.get("error", obj)
+    message = redact_secrets(error_message(error, json.dumps(obj)[:200])[:1000])[:500]
+    code = error.get("code") if isinstance(error, dict) else None
     return StreamFailure(
         "provider",
-        f"the provider reported an error: {error_message(error, json.dumps(obj)[:200])}",
+        f"the provider reported an error: {message}",
         status=error_status(error),
-        code=error.get("code") if isinstance(error, dict) else None,
-        body=obj,
+        code=code if isinstance(code, (str, int)) else None,
+        body=sanitized_body(obj),
     )

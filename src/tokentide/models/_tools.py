@@ -75,10 +75,22 @@ def json_schema_for(schema: Any) -> tuple[str, str, dict[str, Any]]:
 
 
 def convert_to_openai_tool(tool: Any, *, strict: bool | None = None) -> dict[str, Any]:
-    """An OpenAI tool dict for a function (type hints + docstring), a pydantic model, a
-    TypedDict, a JSON schema (``title`` names it) or an OpenAI tool dict (kept as it is)."""
+    """An OpenAI tool dict for a tool (``tokentide.tools``, or any object with ``name``,
+    ``description`` and ``tool_call_schema`` such as a LangChain tool), a function (type hints
+    + docstring), a pydantic model, a TypedDict, a JSON schema (``title`` names it) or an
+    OpenAI tool dict (kept as it is)."""
+    as_openai_tool = getattr(tool, "as_openai_tool", None)
+    if as_openai_tool is not None and not isinstance(tool, type):
+        # A tokentide tool (``tokentide.tools.BaseTool``) describes itself.
+        return dict(as_openai_tool(strict=strict))
     if isinstance(tool, Mapping) and tool.get("type") == "function" and "function" in tool:
         result = dict(tool)
+    elif _is_foreign_tool(tool):
+        name, description, params = _foreign_tool_schema(tool)
+        result = {
+            "type": "function",
+            "function": {"name": name, "description": description, "parameters": params},
+        }
     else:
         if callable(tool) and not isinstance(tool, type):
             name, description, params = _function_schema(tool)
@@ -90,6 +102,29 @@ def convert_to_openai_tool(tool: Any, *, strict: bool | None = None) -> dict[str
     if strict is not None:
         result["function"] = {**result["function"], "strict": strict}
     return result
+
+
+def _is_foreign_tool(tool: Any) -> bool:
+    return (
+        not isinstance(tool, type)
+        and isinstance(getattr(tool, "name", None), str)
+        and hasattr(tool, "tool_call_schema")
+    )
+
+
+def _foreign_tool_schema(tool: Any) -> tuple[str, str, dict[str, Any]]:
+    """Name, description and parameters of another library's tool object."""
+    schema = tool.tool_call_schema
+    if isinstance(schema, type) and hasattr(schema, "model_json_schema"):
+        params = dict(schema.model_json_schema())
+    else:
+        params = dict(schema)
+    params.pop("title", None)
+    params.pop("description", None)
+    for prop in params.get("properties", {}).values():
+        if isinstance(prop, dict):
+            prop.pop("title", None)
+    return tool.name, str(getattr(tool, "description", "") or ""), params
 
 
 # ------------------------------------------------------------------------------ functions

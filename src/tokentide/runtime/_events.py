@@ -154,6 +154,16 @@ class EventStreamSink(RunSink):
             )
             self.channel.put(self._event(run, _names(run.run_type)[2], data))
 
+    def on_error(self, run: RunContext, error: BaseException) -> None:
+        # As LangChain v2: only tool runs report their errors as events (``on_tool_error``).
+        if run.run_type == "tool" and self._visible(run):
+            data = {
+                "error": error,
+                "input": run.extra.get("tool_input"),
+                "tool_call_id": run.extra.get("tool_call_id"),
+            }
+            self.channel.put(self._event(run, "on_tool_error", data))
+
     def on_custom(self, run: RunContext, name: str, data: Any) -> None:
         flt = self.filter
         if flt is None or flt.allows(name, "custom", run.tags):

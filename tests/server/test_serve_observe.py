@@ -128,10 +128,12 @@ def _refresh(metrics: ServerMetrics, found: dict[Any, float]) -> bool:
 
 
 def test_metrics_follow_the_api_key_and_workers_rule() -> None:
-    args = build_parser().parse_args(["serve", "--model", "fake", "--metrics", "--api-key", "k"])
+    args = build_parser().parse_args(
+        ["serve", "--model", "fake", "--metrics", "--api-key", "key-12345678"]
+    )
     with live_server(build_app(args)) as live, httpx.Client(base_url=live.url) as client:
         assert client.get("/metrics").status_code == 401
-        answer = client.get("/metrics", headers={"Authorization": "Bearer k"})
+        answer = client.get("/metrics", headers={"Authorization": "Bearer key-12345678"})
         assert answer.status_code == 200
         assert "tokentide_requests_total" in answer.text
     plain = build_parser().parse_args(["serve", "--model", "fake"])

@@ -340,9 +340,22 @@ def _start(
         else:
             sink._call(handler, "on_llm_start", serialized, _prompts(input), **ids, **extra)
     elif kind == "tool":
-        inputs = input if isinstance(input, dict) else None
-        text = input if isinstance(input, str) else str(input)
-        sink._call(handler, "on_tool_start", None, text, inputs=inputs, **ids)
+        # The tool's arguments (a tool call's ``args``), as LangChain reports them.
+        args = run.extra.get("tool_input", input)
+        inputs = args if isinstance(args, dict) else None
+        text = args if isinstance(args, str) else str(args)
+        call_id = run.extra.get("tool_call_id")
+        serialized = {"name": run.name}
+        sink._call(
+            handler,
+            "on_tool_start",
+            serialized,
+            text,
+            inputs=inputs,
+            tool_call_id=call_id,
+            color=None,
+            **ids,
+        )
     elif kind == "retriever":
         sink._call(handler, "on_retriever_start", None, str(input), **ids)
     elif input is NO_INPUT:

@@ -196,3 +196,16 @@ def test_nothing_is_imported_when_not_configured() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_tokentide_tool_call_span(otel: Telemetry) -> None:
+    from tokentide.tools import tool
+
+    @tool
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        return a + b
+
+    add.invoke({"name": "add", "args": {"a": 1, "b": 2}, "id": "call_9", "type": "tool_call"})
+    attrs = dict(otel.finished()["execute_tool add"].attributes)
+    assert attrs["gen_ai.tool.call.id"] == "call_9" and attrs["gen_ai.tool.name"] == "add"

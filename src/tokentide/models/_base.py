@@ -369,7 +369,7 @@ class BaseChatModel(LanguageModel[AIMessage]):
         )
 
 
-def _quiet_tokens(model: BaseChatModel, run: RunContext) -> None:
+def _quiet_tokens(model: LanguageModel[Any], run: RunContext) -> None:
     """``invoke`` of a model built without ``streaming=True``: callback handlers get no
     ``on_llm_new_token`` (as in LangChain), unless a sink that streams tokens listens
     (``astream_events``, a graph's ``messages`` mode), for which LangChain streams anyway."""

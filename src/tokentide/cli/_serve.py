@@ -104,6 +104,28 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="server processes sharing the port; more than 1 needs --redis-url (default: 1)",
     )
     add("--log-level", default="info", help="uvicorn log level (default: info)")
+    add(
+        "--metrics",
+        action="store_true",
+        help="Prometheus metrics on GET /metrics (same API key as the API)",
+    )
+    add(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve the Prometheus metrics on this port of --host instead (no API key)",
+    )
+    add(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="server log lines as text or JSON objects (default: text)",
+    )
+    add(
+        "--log-content",
+        action="store_true",
+        help="put prompts and completions in the access log lines (default: never)",
+    )
     _register_limits(add)
     _register_run_store(parser)
     parser.set_defaults(run=run, parser=parser)
@@ -319,6 +341,11 @@ def check_args(args: argparse.Namespace) -> None:
     workers = getattr(args, "workers", 1)
     if workers < 1:
         raise ServeError(f"--workers must be at least 1, got {workers}")
+    if workers > 1 and (getattr(args, "metrics", False) or getattr(args, "metrics_port", None)):
+        raise ServeError(
+            f"--metrics / --metrics-port need --workers 1: each of the {workers} worker "
+            "processes would count only its own requests. Run one worker per port instead"
+        )
     if workers > 1 and not args.redis_url:
         raise ServeError(
             f"--workers {workers} needs --redis-url: runs are kept in the memory of the process "
@@ -343,7 +370,7 @@ def build_app(args: argparse.Namespace) -> Any:
     check_args(args)
     graphs = _graphs(args.graph)
     specs = args.model or ([] if graphs else ["local"])
-    return create_app(
+    app = create_app(
         models=_models(specs, args.base_url),
         graphs=graphs,
         store=_store(args),
@@ -356,6 +383,38 @@ def build_app(args: argparse.Namespace) -> Any:
         cors_origins=args.cors_origin,
         body_timeout=args.body_timeout,
     )
+    return observe_app(app, args)
+
+
+def observe_app(app: Any, args: argparse.Namespace) -> Any:
+    """``app`` with its access log and, with ``--metrics`` / ``--metrics-port``, its
+    Prometheus collectors (``app.metrics``)."""
+    from tokentide.server._observe import ObservedApp
+
+    metrics = None
+    port = getattr(args, "metrics_port", None)
+    if getattr(args, "metrics", False) or port is not None:
+        try:
+            from tokentide.observe._prometheus import ServerMetrics
+        except ImportError as exc:
+            raise ServeError(
+                f"--metrics needs prometheus-client: pip install 'tokentide[server]' ({exc})"
+            ) from exc
+        metrics = ServerMetrics()
+    return ObservedApp(
+        app,
+        metrics=metrics,
+        log_content=getattr(args, "log_content", False),
+        metrics_path=getattr(args, "metrics", False),
+    )
+
+
+def start_metrics_port(app: Any, host: str, port: int) -> Any:
+    """Serve ``app.metrics`` on ``host:port`` from a thread; returns the HTTP server."""
+    from prometheus_client import start_http_server
+
+    server, _thread = start_http_server(port, addr=host, registry=app.metrics.registry)
+    return server
 
 
 GC_THRESHOLD = (50_000, 20, 10)
@@ -390,6 +449,9 @@ _ARG_NAMES = (
     "max_body_bytes",
     "heartbeat",
     "web",
+    "log_content",
+    "log_format",
+    "log_level",
     "allowed_host",
     "cors_origin",
     "max_header_bytes",
@@ -409,7 +471,10 @@ _ARG_NAMES = (
 def worker_app() -> Any:
     """The app of one ``--workers`` process (a uvicorn factory): built from the arguments the
     parent process checked and passed in ``TOKENTIDE_SERVE_ARGS``."""
+    from tokentide.server._logs import configure_logging
+
     values = json.loads(os.environ[_WORKER_ARGS])
+    configure_logging(values.get("log_format", "text"), values.get("log_level", "info"))
     app = build_app(argparse.Namespace(**values, workers=1))
     tune_gc()
     return app
@@ -435,6 +500,8 @@ def _run_workers(args: argparse.Namespace) -> int:
             log_level=args.log_level,
             ws="none",
             timeout_graceful_shutdown=5,
+            access_log=False,
+            log_config=None,
             **_uvicorn_limits(args),
         )
     except KeyboardInterrupt:
@@ -468,9 +535,11 @@ def raise_open_files(wanted: int) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``tokentide serve`` until Ctrl-C; returns the exit status."""
     from tokentide.errors import MissingDependencyError, TokentideError
+    from tokentide.server._logs import configure_logging
 
     from ._models import ModelSpecError
 
+    configure_logging(args.log_format, args.log_level)
     try:
         if args.workers > 1:
             return _run_workers(args)
@@ -494,6 +563,13 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
+    if args.metrics_port is not None:
+        start_metrics_port(app, args.host, args.metrics_port)
+        print(
+            f"tokentide serve: metrics on http://{args.host}:{args.metrics_port}/metrics",
+            file=sys.stderr,
+            flush=True,
+        )
     tune_gc()
     config = uvicorn.Config(
         app,
@@ -502,6 +578,8 @@ def run(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         ws="none",
         timeout_graceful_shutdown=5,
+        access_log=False,  # tokentide.server.access writes one line per request
+        log_config=None,  # the handlers of configure_logging
         **_uvicorn_limits(args),
     )
     try:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from tokentide.runtime._base import Runnable
 from tokentide.runtime._config import RunnableConfig
 from tokentide.runtime._context import RunContext
-from tokentide.runtime._sink import Channel, ChannelClosed, SyncChannel
+from tokentide.runtime._sink import AGENT_RUN, Channel, ChannelClosed, SyncChannel
 
 from ._checkpointing import Saving
 from ._loop import GraphRun, run_async, run_sync
@@ -74,6 +74,12 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
         return {name: node.action for name, node in self.spec.nodes.items()}
 
     # ------------------------------------------------------------------ preparing a run
+
+    def _new_run(self, config: RunnableConfig | None) -> RunContext:
+        run = super()._new_run(config)
+        if run.sink is not None:
+            run.extra[AGENT_RUN] = True  # observers see a graph run as an agent run
+        return run
 
     def _nesting(self, run: RunContext) -> tuple[GraphOutput, tuple[str, ...]] | None:
         """When called from a node of another graph: that graph's output and our namespace."""

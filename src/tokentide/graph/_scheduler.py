@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from uuid import uuid4
 
 from tokentide.errors import GraphRecursionError, InvalidUpdateError
+from tokentide.messages._ids import fast_uuid4
 
 from ._node import Branch, NodeSpec
 from ._state import StateSchema
@@ -57,7 +57,7 @@ class Task:
     triggers: tuple[str, ...]
     path: tuple[Any, ...]
     step: int
-    id: str = field(default_factory=lambda: str(uuid4()))
+    id: str = field(default_factory=fast_uuid4)
     writes: list[tuple[str, Any]] = field(default_factory=list)
     routes: list[str | Send] = field(default_factory=list)
     update: Any = None
@@ -94,7 +94,7 @@ def _pairs(update: Any, schema: StateSchema) -> list[tuple[str, Any]]:
 
 
 def _uid() -> str:
-    return str(uuid4())
+    return fast_uuid4()
 
 
 class Scheduler:

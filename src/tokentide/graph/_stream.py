@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
-from uuid import uuid4
 
 from tokentide.messages import AIMessageChunk, BaseMessage
+from tokentide.messages._ids import fast_uuid4
 from tokentide.runtime._config import RunnableConfig
 from tokentide.runtime._context import RunContext, current_run
 from tokentide.runtime._sink import Channel, RunSink
@@ -81,18 +81,21 @@ class GraphOutput:
     def emit_messages_of(self, ns: tuple[str, ...], value: Any, meta: dict[str, Any]) -> None:
         """Emit the messages in a node's output that nobody streamed yet (once, whole).
 
-        A message without an id gets one here, before it is handed out (as LangGraph): the
-        consumer may read it before or after the state reducer runs, and sees the same id."""
+        A message without an id gets one here, before it is handed out (kept by
+        ``add_messages``), as LangGraph: the consumer may read it before or after the state
+        reducer runs and sees the same id, and two id-less messages (tool results of parallel
+        calls) are both emitted."""
         for msg in _messages_in(value):
+            if msg.id is None:
+                msg.id = fast_uuid4()
             if msg.id not in self.seen:
-                if msg.id is None:
-                    msg.id = str(uuid4())
                 self.seen.add(msg.id)
                 self.emit(ns, "messages", (msg, meta))
 
     def mark_seen(self, value: Any) -> None:
         for msg in _messages_in(value):
-            self.seen.add(msg.id)
+            if msg.id is not None:
+                self.seen.add(msg.id)
 
 
 def _messages_in(value: Any) -> list[BaseMessage]:
@@ -171,13 +174,16 @@ def get_config() -> RunnableConfig:
 
 def _model_metadata(run: RunContext) -> dict[str, Any]:
     """LangGraph's metadata of a model's chunks: the run's metadata (``checkpoint_ns``, the
-    top-level task's namespace, right after ``langgraph_checkpoint_ns``) and the run's tags."""
+    top-level task's namespace, right after ``langgraph_checkpoint_ns``) and the run's tags
+    (without the ``seq:step:N`` position tags; none when no tag is left, as LangGraph)."""
     meta: dict[str, Any] = {}
     for key, value in run.metadata.items():
         meta[key] = value
         if key == "langgraph_checkpoint_ns":
             meta["checkpoint_ns"] = value.split("|", 1)[0]  # the outermost task, as LangGraph
-    meta["tags"] = list(run.tags)
+    tags = [t for t in run.tags if not t.startswith("seq:step")]
+    if tags:
+        meta["tags"] = tags
     return meta
 
 

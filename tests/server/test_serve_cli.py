@@ -14,6 +14,7 @@ import httpx
 import openai
 import pytest
 
+from fakes.signals import sigint_default
 from tokentide.cli import build_parser, main
 from tokentide.cli._serve import ServeError, build_app
 
@@ -32,7 +33,9 @@ def test_non_loopback_without_api_key_refuses_to_start(capsys: pytest.CaptureFix
     assert "refusing to serve on 0.0.0.0 without --api-key" in err and "--insecure" in err
 
 
-@pytest.mark.parametrize("extra", [["--api-key", "k"], ["--insecure"]], ids=["api-key", "insecure"])
+@pytest.mark.parametrize(
+    "extra", [["--api-key", "test-key-1234"], ["--insecure"]], ids=["api-key", "insecure"]
+)
 def test_non_loopback_with_key_or_insecure(extra: list[str]) -> None:
     app = build_app(_args("--host", "0.0.0.0", "--model", "fake", *extra))  # type: ignore[arg-type]
     assert list(app.assistants) == ["fake"]
@@ -119,11 +122,13 @@ def test_serve_subprocess_with_api_key() -> None:
         "--port",
         str(port),
         "--api-key",
-        "k3y",
+        "k3y-k3y-k3y",
         "--log-level",
         "warning",
     ]
-    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd, env=env, stderr=subprocess.PIPE, text=True, preexec_fn=sigint_default
+    )
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -135,7 +140,7 @@ def test_serve_subprocess_with_api_key() -> None:
                     raise AssertionError("the server did not start") from None
                 time.sleep(0.05)
         base = f"http://127.0.0.1:{port}/v1"
-        with openai.OpenAI(base_url=base, api_key="k3y", max_retries=0) as client:
+        with openai.OpenAI(base_url=base, api_key="k3y-k3y-k3y", max_retries=0) as client:
             stream = client.chat.completions.create(
                 model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True
             )

@@ -21,7 +21,7 @@ USER = [{"role": "user", "content": "hi"}]
 async def http() -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(models={"m": FakeChatModel(["Hello there"])}, max_body_bytes=2000)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
         yield client
 
 
@@ -82,10 +82,13 @@ async def test_bad_fields_are_400(
 
 
 async def test_malformed_and_empty_json(http: httpx.AsyncClient) -> None:
-    res = await http.post("/v1/chat/completions", content=b'{"model": ')
+    json_type = {"Content-Type": "application/json"}
+    res = await http.post("/v1/chat/completions", content=b'{"model": ', headers=json_type)
     _check(res, 400, "not valid JSON")
-    _check(await http.post("/v1/chat/completions", content=b""), 400, "empty")
-    _check(await http.post("/v1/chat/completions", content=b"\xff\xfe"), 400, "not valid JSON")
+    res = await http.post("/v1/chat/completions", content=b"", headers=json_type)
+    _check(res, 400, "empty")
+    res = await http.post("/v1/chat/completions", content=b"\xff\xfe", headers=json_type)
+    _check(res, 400, "not valid JSON")
 
 
 async def test_oversized_body_is_413(http: httpx.AsyncClient) -> None:
@@ -96,7 +99,9 @@ async def test_oversized_body_is_413(http: httpx.AsyncClient) -> None:
         for _ in range(10):
             yield b" " * 500
 
-    res = await http.post("/v1/chat/completions", content=chunks())
+    res = await http.post(
+        "/v1/chat/completions", content=chunks(), headers={"Content-Type": "application/json"}
+    )
     _check(res, 413, "larger than the limit")
 
 
@@ -128,7 +133,7 @@ async def test_gzip_middleware_leaves_event_streams_alone() -> None:
     app = create_app(models={"m": FakeChatModel(["word " * 400])})
     wrapped = gzip.GZipMiddleware(app, minimum_size=10)
     transport = httpx.ASGITransport(app=wrapped)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
         headers = {"Accept-Encoding": "gzip"}
         body = {"model": "m", "messages": USER, "stream": True}
         res = await client.post("/v1/chat/completions", json=body, headers=headers)
@@ -146,7 +151,7 @@ async def test_web_page_hook(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(_app, "STATIC_DIR", tmp_path)
     app = create_app(models={"m": FakeChatModel()}, web=True, api_key="k")
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
         assert (await client.get("/")).status_code == 404
         (tmp_path / "index.html").write_text("<h1>chat</h1>")
         res = await client.get("/")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from ._node import Branch, NodeSpec, _name_of
 from ._scheduler import GraphSpec
 from ._state import StateSchema
-from ._types import END, START
+from ._types import END, START, RetryPolicy
 
 if TYPE_CHECKING:
     from tokentide.checkpoint import BaseCheckpointSaver
@@ -60,9 +60,14 @@ class StateGraph:
         action: Callable[..., Any] | Any | None = None,
         *,
         metadata: dict[str, Any] | None = None,
+        retry_policy: RetryPolicy | None = None,
+        retry: RetryPolicy | None = None,
         **kwargs: Any,
     ) -> StateGraph:
-        """Add a node: ``add_node(fn)`` (named after the function) or ``add_node(name, fn)``."""
+        """Add a node: ``add_node(fn)`` (named after the function) or ``add_node(name, fn)``.
+
+        ``retry_policy`` (or its older name ``retry``) retries a failing node run as LangGraph
+        does (see :class:`RetryPolicy`)."""
         if not isinstance(node, str):
             action, name = node, _name_of(node)
         else:
@@ -78,7 +83,7 @@ class StateGraph:
                 raise ValueError(
                     f"'{bad}' is a reserved character and is not allowed in node names."
                 )
-        self.nodes[name] = NodeSpec.make(name, action, metadata)
+        self.nodes[name] = NodeSpec.make(name, action, metadata, retry_policy or retry)
         return self
 
     def add_sequence(self, nodes: Sequence[Callable[..., Any] | tuple[str, Any]]) -> StateGraph:

@@ -9,6 +9,8 @@ from typing import Any
 
 from tokentide.runtime._base import Runnable
 
+from ._types import RetryPolicy
+
 __all__ = ["Branch", "NodeSpec"]
 
 _INJECTED = ("config", "writer")
@@ -46,22 +48,32 @@ class NodeSpec:
     metadata: dict[str, Any] | None = None
     #: A compiled graph used as a node (streams as a subgraph).
     runnable: Runnable[Any, Any] | None = None
+    #: How a failing run of this node is retried (``None``: never).
+    retry: RetryPolicy | None = None
     #: The async twin of ``action`` for async runs (a node object with both, e.g. ToolNode).
     afunc: Callable[..., Any] | None = None
 
     @classmethod
-    def make(cls, name: str, action: Any, metadata: dict[str, Any] | None) -> NodeSpec:
+    def make(
+        cls,
+        name: str,
+        action: Any,
+        metadata: dict[str, Any] | None,
+        retry: RetryPolicy | None = None,
+    ) -> NodeSpec:
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise TypeError(f"retry_policy of node {name!r} must be a RetryPolicy, got {retry!r}")
         twins = getattr(action, "graph_node_functions", None)
         if twins is not None:
             # An object that runs as a node directly (sync and async functions), not as a
             # nested runnable: no extra run between the node and what it calls.
             func, afunc = twins()
-            return cls(name, func, False, _wanted(func), metadata, None, afunc)
+            return cls(name, func, False, _wanted(func), metadata, None, retry, afunc)
         if isinstance(action, Runnable):
-            return cls(name, action, False, (), metadata, action)
+            return cls(name, action, False, (), metadata, action, retry)
         if not callable(action):
             raise TypeError(f"node {name!r} must be a function or a Runnable, got {action!r:.80}")
-        return cls(name, action, _is_async(action), _wanted(action), metadata)
+        return cls(name, action, _is_async(action), _wanted(action), metadata, None, retry)
 
 
 @dataclass

@@ -11,21 +11,30 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
-from uuid import uuid4
 
 from tokentide.messages import AIMessageChunk, BaseMessage
+from tokentide.messages._ids import fast_uuid4
+from tokentide.runtime._config import RunnableConfig
 from tokentide.runtime._context import RunContext, current_run
 from tokentide.runtime._sink import Channel, RunSink
 
 if TYPE_CHECKING:
     from ._scheduler import Task
 
-__all__ = ["TASK_KEY", "GraphOutput", "GraphSink", "TaskScope", "get_stream_writer", "task_scope"]
+__all__ = [
+    "TASK_KEY",
+    "GraphOutput",
+    "GraphSink",
+    "TaskScope",
+    "get_config",
+    "get_stream_writer",
+    "task_scope",
+]
 
 #: Key of ``RunContext.extra`` under which a node's run carries its :class:`TaskScope`.
 TASK_KEY = "tokentide.graph.task"
 
-ALL_MODES = ("values", "updates", "messages", "custom", "debug", "tasks", "tools")
+ALL_MODES = ("values", "updates", "messages", "custom", "debug", "tasks", "tools", "checkpoints")
 
 
 def _noop_writer(data: Any) -> None:
@@ -70,14 +79,18 @@ class GraphOutput:
             self.put((ns, payload) if self.subgraphs else payload)
 
     def emit_messages_of(self, ns: tuple[str, ...], value: Any, meta: dict[str, Any]) -> None:
-        """Emit the messages in a node's output that nobody streamed yet (once, whole)."""
+        """Emit the messages in a node's output that nobody streamed yet (once, whole).
+
+        A message without an id gets one here, before it is handed out (kept by
+        ``add_messages``), as LangGraph: the consumer may read it before or after the state
+        reducer runs and sees the same id, and two id-less messages (tool results of parallel
+        calls) are both emitted."""
         for msg in _messages_in(value):
-            if msg.id is None:  # as LangGraph: an id-less message gets one and is emitted
-                msg.id = str(uuid4())
-            elif msg.id in self.seen:
-                continue
-            self.seen.add(msg.id)
-            self.emit(ns, "messages", (msg, meta))
+            if msg.id is None:
+                msg.id = fast_uuid4()
+            if msg.id not in self.seen:
+                self.seen.add(msg.id)
+                self.emit(ns, "messages", (msg, meta))
 
     def mark_seen(self, value: Any) -> None:
         for msg in _messages_in(value):
@@ -142,6 +155,23 @@ def get_stream_writer() -> Callable[[Any], None]:
     return scope.writer if scope is not None else _noop_writer
 
 
+def get_config() -> RunnableConfig:
+    """The config of the node (or runnable) running now, as LangGraph's ``get_config()``.
+
+    Raises ``RuntimeError`` outside a running graph node or runnable.
+
+    Example::
+
+        def node(state):
+            thread = get_config()["configurable"].get("thread_id")
+            return {}
+    """
+    run = current_run()
+    if run is None or run.run_type == "scope":
+        raise RuntimeError("get_config() was called outside of a runnable context (a graph node)")
+    return run.as_config()
+
+
 def _model_metadata(run: RunContext) -> dict[str, Any]:
     """LangGraph's metadata of a model's chunks: the run's metadata (``checkpoint_ns``, the
     top-level task's namespace, right after ``langgraph_checkpoint_ns``) and the run's tags
@@ -183,6 +213,7 @@ class GraphSink(RunSink):
     (``astream_events``), if any."""
 
     __slots__ = ("_cache", "_key", "_last_id", "_tool_key", "outer", "out")
+    streams_tokens = True
 
     def __init__(self, out: GraphOutput, outer: RunSink | None) -> None:
         self.out = out

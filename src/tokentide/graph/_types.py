@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, NamedTuple
@@ -10,6 +11,8 @@ __all__ = [
     "END",
     "START",
     "Command",
+    "Interrupt",
+    "RetryPolicy",
     "Send",
     "StateSnapshot",
     "StreamMode",
@@ -21,10 +24,12 @@ START = "__start__"
 #: The virtual node where a run ends (``add_edge("last", END)``).
 END = "__end__"
 
-StreamMode = Literal["values", "updates", "messages", "custom", "debug", "tasks", "tools"]
+StreamMode = Literal[
+    "values", "updates", "messages", "custom", "debug", "tasks", "tools", "checkpoints"
+]
 """What ``stream()`` yields: full state, per-node updates, model tokens, writer data, task
-events, or tool-call events (``tool-started`` / ``tool-output-delta`` / ``tool-finished`` /
-``tool-error``)."""
+events, tool-call events (``tool-started`` / ``tool-output-delta`` / ``tool-finished`` /
+``tool-error``), or the checkpoints saved (with a checkpointer)."""
 
 StreamWriter = Callable[[Any], None]
 """The ``writer`` a node receives: ``writer(data)`` emits ``data`` in ``"custom"`` mode."""
@@ -70,6 +75,80 @@ class Command:
         if isinstance(goto, (str, Send)):
             return [goto]
         return list(goto)
+
+
+@dataclass(frozen=True)
+class Interrupt:
+    """A pause raised inside a node, reported in ``StateSnapshot.interrupts`` and
+    ``"__interrupt__"`` updates: ``value`` is what the node asked, ``id`` names it for a
+    ``Command(resume=...)``."""
+
+    value: Any
+    id: str = ""
+
+
+_NO_RETRY = (
+    ValueError,
+    TypeError,
+    ArithmeticError,
+    ImportError,
+    LookupError,
+    NameError,
+    SyntaxError,
+    RuntimeError,
+    ReferenceError,
+    StopIteration,
+    StopAsyncIteration,
+    OSError,
+)
+
+
+def default_retry_on(exc: Exception) -> bool:
+    """LangGraph's default: retry connection errors and server-side (5xx) HTTP failures, not
+    programming errors (``ValueError``, ``TypeError``, ``KeyError``, ...)."""
+    if isinstance(exc, ConnectionError):
+        return True
+    status = getattr(exc, "status_code", None)
+    if status is None:
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+    if isinstance(status, int):
+        return status >= 500
+    return not isinstance(exc, _NO_RETRY)
+
+
+class RetryPolicy(NamedTuple):
+    """How often and how patiently a failing node is retried (``add_node(..., retry_policy=)``).
+
+    Same fields and defaults as LangGraph's ``RetryPolicy``: the wait before retry ``n`` is
+    ``initial_interval * backoff_factor ** (n - 1)`` seconds, at most ``max_interval``, with up
+    to 25 % added at random when ``jitter``; ``retry_on`` is an exception class, a tuple of them
+    or a predicate on the exception.
+    """
+
+    initial_interval: float = 0.5
+    backoff_factor: float = 2.0
+    max_interval: float = 128.0
+    max_attempts: int = 3
+    jitter: bool = True
+    retry_on: (
+        type[BaseException] | tuple[type[BaseException], ...] | Callable[[Exception], bool]
+    ) = default_retry_on
+
+    def should_retry(self, exc: BaseException, attempt: int) -> bool:
+        """Whether attempt number ``attempt`` (1-based) that raised ``exc`` is retried."""
+        if attempt >= self.max_attempts or not isinstance(exc, Exception):
+            return False
+        retry_on = self.retry_on
+        if isinstance(retry_on, (type, tuple)):
+            return isinstance(exc, retry_on)
+        return bool(retry_on(exc))
+
+    def wait(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt ``attempt`` (1-based)."""
+        interval = min(
+            self.max_interval, self.initial_interval * self.backoff_factor ** (attempt - 1)
+        )
+        return interval + (random.uniform(0, interval / 4) if self.jitter else 0.0)
 
 
 class StateSnapshot(NamedTuple):

@@ -1,5 +1,5 @@
-"""Chat and completion models: the fake scripted model, the embedded local model, and
-OpenAI-compatible clients.
+"""Chat and completion models: the fake scripted model, the embedded local model,
+OpenAI-compatible clients (chat completions and Responses), and the Anthropic Messages client.
 
 Example::
 
@@ -10,6 +10,7 @@ Example::
         print(chunk.content, end="|")
 """
 
+from ._anthropic import ChatAnthropic
 from ._base import BaseChatModel, LanguageModelInput
 from ._completion_openai import OpenAI
 from ._fake import FakeChatModel
@@ -28,6 +29,7 @@ __all__ = [
     "AsyncCompletionStream",
     "BaseChatModel",
     "BaseLLM",
+    "ChatAnthropic",
     "ChatLlamaCpp",
     "ChatOpenAI",
     "CompletionInfo",

@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, ClassVar, cast
 from uuid import uuid4
 
+from tokentide.callbacks._dispatch import NO_TOKENS
 from tokentide.errors import StreamError, StreamInterrupted
 from tokentide.messages import (
     AIMessage,
@@ -41,7 +42,7 @@ from tokentide.messages import (
 from tokentide.runtime._base import aclose_quietly
 from tokentide.runtime._config import RunnableConfig
 from tokentide.runtime._context import RunContext
-from tokentide.runtime._sink import ChannelClosed
+from tokentide.runtime._sink import INVOKED, ChannelClosed
 
 from ._model_base import LanguageModel, LanguageModelInput
 
@@ -163,7 +164,7 @@ class BaseChatModel(LanguageModel[AIMessage]):
         **kwargs: Any,
     ) -> AIMessage:
         """The whole reply (the merged stream: listeners still see every token)."""
-        chunks, acc = self._open(input, config, stop, kwargs)
+        chunks, acc = self._open(input, config, stop, kwargs, tokens=False)
         for _ in chunks:
             pass
         return message_chunk_to_message(acc.result())
@@ -177,7 +178,7 @@ class BaseChatModel(LanguageModel[AIMessage]):
         **kwargs: Any,
     ) -> AIMessage:
         """Async :meth:`invoke`."""
-        chunks, acc = self._aopen(input, config, stop, kwargs)
+        chunks, acc = self._aopen(input, config, stop, kwargs, tokens=False)
         try:
             async for _ in chunks:
                 pass
@@ -191,6 +192,7 @@ class BaseChatModel(LanguageModel[AIMessage]):
         config: RunnableConfig | None,
         stop: list[str] | None,
         kwargs: dict[str, Any],
+        tokens: bool = True,
     ) -> tuple[Iterator[AIMessageChunk], ChunkAccumulator]:
         """Start one call: the chunk stream and the accumulator that it fills (the one fold
         shared by error partials, the end event and ``invoke``)."""
@@ -200,6 +202,8 @@ class BaseChatModel(LanguageModel[AIMessage]):
         call = StreamCall(messages)
         chunks = self._guard(self._start(call, stop, kwargs), acc, call)
         if run.sink is not None:
+            if not tokens:
+                _quiet_tokens(self, run)
             observed = self._observe(run, {"messages": [messages]}, chunks, output=acc)
             chunks = cast(Iterator[AIMessageChunk], observed)
         return chunks, acc
@@ -210,6 +214,7 @@ class BaseChatModel(LanguageModel[AIMessage]):
         config: RunnableConfig | None,
         stop: list[str] | None,
         kwargs: dict[str, Any],
+        tokens: bool = True,
     ) -> tuple[AsyncIterator[AIMessageChunk], ChunkAccumulator]:
         messages = convert_to_messages(input)
         run = self._new_run(config)
@@ -217,6 +222,8 @@ class BaseChatModel(LanguageModel[AIMessage]):
         call = StreamCall(messages)
         chunks = self._aguard(self._astart(call, stop, kwargs), acc, call)
         if run.sink is not None:
+            if not tokens:
+                _quiet_tokens(self, run)
             observed = self._aobserve(run, {"messages": [messages]}, chunks, output=acc)
             chunks = cast(AsyncIterator[AIMessageChunk], observed)
         return chunks, acc
@@ -360,6 +367,16 @@ class BaseChatModel(LanguageModel[AIMessage]):
                 response_metadata={"usage_estimated": True} if estimated else None,
             )
         )
+
+
+def _quiet_tokens(model: LanguageModel[Any], run: RunContext) -> None:
+    """``invoke`` of a model built without ``streaming=True``: callback handlers get no
+    ``on_llm_new_token`` (as in LangChain), unless a sink that streams tokens listens
+    (``astream_events``, a graph's ``messages`` mode), for which LangChain streams anyway."""
+    sink = run.sink
+    run.extra[INVOKED] = True
+    if not model.streaming and sink is not None and not sink.streams_tokens:
+        run.extra[NO_TOKENS] = True
 
 
 def _interrupted(exc: Exception, acc: ChunkAccumulator) -> StreamError:

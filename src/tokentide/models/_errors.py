@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import re
 import time
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -49,8 +50,26 @@ __all__ = [
     "error_status",
     "failure_to_error",
     "parse_retry_after",
+    "redact_secrets",
+    "sanitized_body",
     "status_error",
 ]
+
+_SECRET_PATTERNS = (
+    # "Authorization: Bearer xyz", "bearer xyz", "Basic xyz"
+    (re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=\-]{4,}"), r"\1\2[redacted]"),
+    # OpenAI/Anthropic-style keys: sk-..., sk-proj-..., sk-ant-...
+    (re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}"), "sk-[redacted]"),
+    # "api_key": "xyz", api-key=xyz, x-api-key: xyz, "authorization": "xyz", token=xyz
+    (
+        re.compile(
+            r"(?i)((?:x-)?api[_-]?key|authorization|access[_-]?token|secret|password)"
+            r"(\\?[\"']?\s*[:=]\s*\\?[\"']?)(?!\s*(?:bearer|basic)\b)[^\s\\\"',;}&]{4,}"
+        ),
+        r"\1\2[redacted]",
+    ),
+)
+_MAX_MESSAGE = 500
 
 FailureKind = Literal["interrupted", "idle", "provider", "protocol"]
 
@@ -78,6 +97,50 @@ _CODE_WORDS: tuple[tuple[str, int], ...] = (
     ("invalid", 400),
     ("context_length", 400),
 )
+
+
+def redact_secrets(text: str, *secrets: str | None) -> str:
+    """``text`` with credentials replaced by ``[redacted]``: the given ``secrets`` (this
+    client's own key), bearer/basic tokens, ``sk-...`` keys and ``api_key=...``-like pairs.
+
+    Upstream servers (and proxies in front of them) sometimes echo the request's headers in
+    their error text; nothing from an upstream error reaches a message, log, run record or
+    event without passing here.
+
+    Example::
+
+        redact_secrets('bad header "Authorization: Bearer sk-abc123xyz"')
+        # 'bad header "Authorization: Bearer [redacted]"'
+    """
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "[redacted]")
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def sanitized_body(body: Any, *secrets: str | None) -> Any:
+    """An upstream error body reduced to what is safe to keep: an OpenAI-style
+    ``{"error": {"message", "type", "code", "param"}}`` with a redacted, shortened message (or
+    the redacted, shortened text of a body that is not JSON)."""
+    if isinstance(body, str):
+        return redact_secrets(body[: _MAX_MESSAGE * 2], *secrets)[:_MAX_MESSAGE]
+    if not isinstance(body, Mapping):
+        return None
+    error = body.get("error", body)
+    if not isinstance(error, Mapping):
+        return {"error": {"message": redact_secrets(str(error)[:_MAX_MESSAGE], *secrets)}}
+    kept: dict[str, Any] = {
+        "message": redact_secrets(error_message(error, "")[: _MAX_MESSAGE * 2], *secrets)[
+            :_MAX_MESSAGE
+        ]
+    }
+    for key in ("type", "code", "param", "status"):
+        value = error.get(key)
+        if isinstance(value, (str, int)) and not isinstance(value, bool):
+            kept[key] = redact_secrets(value[:100], *secrets) if isinstance(value, str) else value
+    return {"error": kept}
 
 
 class StreamFailure(Exception):
@@ -165,12 +228,16 @@ def status_error(
     *,
     message: str | None = None,
     retry_after: float | None = None,
+    secrets: tuple[str | None, ...] = (),
 ) -> APIStatusError:
-    """The `APIStatusError` subclass for an HTTP status; the message quotes the server."""
+    """The `APIStatusError` subclass for an HTTP status; the message quotes the server's
+    message, shortened and with credentials redacted, and ``body`` is `sanitized_body`."""
+    body = sanitized_body(body, *secrets)
     if message is None:
         error = body.get("error", body) if isinstance(body, Mapping) else body
         text = error_message(error, "") or (body if isinstance(body, str) else "")
-        message = f"HTTP {status}" + (f": {text[:500]}" if text else "")
+        message = f"HTTP {status}" + (f": {text[:_MAX_MESSAGE]}" if text else "")
+    message = redact_secrets(message, *secrets)
     if status == 429:
         return RateLimitError(message, body=body, retry_after=retry_after)
     cls = _STATUS_CLASSES.get(status, APIStatusError)

@@ -18,6 +18,7 @@ from tokentide.messages import (
     ChunkAccumulator,
     UsageMetadata,
 )
+from tokentide.messages._ids import fast_uuid4
 from tokentide.runtime._base import Runnable
 
 from ._base import BaseChatModel, LanguageModelInput, StreamCall
@@ -29,6 +30,48 @@ _TOKEN = re.compile(r"\s*\S+\s*|\s+")
 
 Reply = str | Sequence[str] | AIMessage
 
+#: ``ChatOpenAI`` keyword arguments that ``FakeChatModel`` accepts, records and ignores.
+CHAT_OPENAI_OPTIONS = frozenset(
+    {
+        "api_key",
+        "openai_api_key",
+        "base_url",
+        "openai_api_base",
+        "organization",
+        "openai_organization",
+        "openai_proxy",
+        "timeout",
+        "request_timeout",
+        "max_retries",
+        "top_p",
+        "n",
+        "stop",
+        "stop_sequences",
+        "seed",
+        "logprobs",
+        "top_logprobs",
+        "frequency_penalty",
+        "presence_penalty",
+        "logit_bias",
+        "stream_usage",
+        "model_kwargs",
+        "extra_body",
+        "default_headers",
+        "default_query",
+        "http_client",
+        "http_async_client",
+        "reasoning_effort",
+        "reasoning",
+        "service_tier",
+        "use_responses_api",
+        "output_version",
+        "verbose",
+        "cache",
+        "rate_limiter",
+        "disable_streaming",
+    }
+)
+
 
 class FakeChatModel(BaseChatModel):
     """A chat model that replies from a script, streaming like a real one.
@@ -38,6 +81,12 @@ class FakeChatModel(BaseChatModel):
       chunks; an ``AIMessage`` streams its content and tool calls.
     - ``delay``: seconds to wait before each chunk (``time.sleep`` / ``asyncio.sleep``).
     - ``error_after``: raise ``StreamInterrupted`` after this many chunks (fault injection).
+    - ``model`` / ``model_name``, ``temperature``, ``max_tokens``, ``streaming`` and the other
+      common ``ChatOpenAI`` keyword arguments (:data:`CHAT_OPENAI_OPTIONS`: ``api_key``,
+      ``base_url``, ``timeout``, ``max_retries``, ``top_p``, ``stop``, ``seed``, ...) are
+      accepted so that ``FakeChatModel as ChatOpenAI`` works on existing constructor lines.
+      They change nothing in the replies; ``model_name``, ``temperature``, ``max_tokens`` and
+      ``streaming`` are kept as attributes and every one of them in :attr:`options`.
 
     Every reply ends with a chunk carrying ``usage_metadata`` (input: words of the prompt;
     output: chunks streamed) and ``finish_reason``; a stream closed early or failed reports
@@ -57,13 +106,29 @@ class FakeChatModel(BaseChatModel):
         *,
         delay: float = 0.0,
         error_after: int | None = None,
-        model_name: str = "fake-chat",
+        model_name: str | None = None,
+        model: str | None = None,
         temperature: float | None = None,
+        max_tokens: int | None = None,
+        streaming: bool = False,
         name: str | None = None,
         tags: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
+        callbacks: Any = None,
+        **options: Any,
     ) -> None:
-        super().__init__(name=name, tags=tags, metadata=metadata)
+        super().__init__(
+            name=name, tags=tags, metadata=metadata, callbacks=callbacks, streaming=streaming
+        )
+        unknown = sorted(set(options) - CHAT_OPENAI_OPTIONS)
+        if unknown:
+            raise TypeError(
+                f"FakeChatModel got unexpected keyword argument(s) {unknown}: it accepts "
+                "responses, delay, error_after, name, tags, metadata, model/model_name, "
+                f"temperature, max_tokens, streaming, callbacks and {sorted(CHAT_OPENAI_OPTIONS)}"
+            )
+        if model is not None and model_name is not None and model != model_name:
+            raise ValueError(f"model={model!r} and model_name={model_name!r} disagree: pass one")
         if isinstance(responses, str):
             raise TypeError("responses must be a list of replies, e.g. responses=['Hello']")
         if not responses:
@@ -73,9 +138,24 @@ class FakeChatModel(BaseChatModel):
         self.responses = list(responses)
         self.delay = delay
         self.error_after = error_after
-        self.model_name = model_name
+        self.model_name = model_name or model or "fake-chat"
         self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.streaming = streaming
+        #: Every constructor option given (recorded, never used to change a reply).
+        self.options: dict[str, Any] = {
+            "model_name": self.model_name,
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+            "streaming": streaming,
+            **options,
+        }
         self._next = 0
+
+    @property
+    def model(self) -> str:
+        """The model name (``ChatOpenAI``'s ``model`` alias of ``model_name``)."""
+        return self.model_name
 
     def get_name(self) -> str:
         return self.name or "FakeChatModel"
@@ -167,7 +247,7 @@ class FakeChatModel(BaseChatModel):
         self, messages: list[BaseMessage], *, stop: list[str] | None = None, **kwargs: Any
     ) -> Iterator[AIMessageChunk]:
         pieces, message, n_in = self._plan(messages)
-        msg_id = f"lc_run--{uuid4()}"
+        msg_id = f"lc_run--{fast_uuid4()}"
         delay, error_after = self.delay, self.error_after
         n = 0
         for text in pieces:
@@ -185,7 +265,7 @@ class FakeChatModel(BaseChatModel):
         self, messages: list[BaseMessage], *, stop: list[str] | None = None, **kwargs: Any
     ) -> AsyncIterator[AIMessageChunk]:
         pieces, message, n_in = self._plan(messages)
-        msg_id = f"lc_run--{uuid4()}"
+        msg_id = f"lc_run--{fast_uuid4()}"
         delay, error_after = self.delay, self.error_after
         n = 0
         for text in pieces:

@@ -9,8 +9,16 @@ What it guarantees:
 
 - **Retries only before the first item reaches the caller**: connect errors, timeouts, 429
   and 5xx (and in-band errors that mean those) are retried up to ``max_retries`` times with
-  exponential backoff and jitter, honouring ``Retry-After`` (capped). Never after an item was
-  yielded.
+  exponential backoff and jitter, honouring ``Retry-After`` up to ``retry_after_cap`` (60 s):
+  a server asking for a longer wait is not retried; its error (with ``retry_after``) is
+  raised at once. Never after an item was yielded.
+- **Only event streams**: a ``200`` whose ``Content-Type`` is not ``text/event-stream`` (an
+  HTML login page of a proxy, a JSON body) is an `APIError` at once, not retried, quoting the
+  start of the body. Compressed bodies (``Content-Encoding: gzip`` / ``deflate``, or any
+  encoding ``httpx`` decodes) are decoded; one event is buffered up to ``max_event_bytes``
+  (a bigger one is a protocol error).
+- **Secrets stay**: error messages and bodies from the server are shortened and have
+  credentials (this client's key, bearer tokens, ``sk-...`` keys) redacted.
 - **Typed errors**: HTTP statuses map to `APIStatusError` subclasses, ``httpx`` errors to
   `APIConnectionError` / `APITimeoutError` before the first item, and every failure after it
   to a `StreamError` subclass (see `tokentide.models._errors`). No raw ``httpx`` exception
@@ -51,9 +59,16 @@ from typing import Any, Protocol, TypeVar
 import httpx
 
 from tokentide.errors import APIConnectionError, APIError, APITimeoutError
-from tokentide.wire import ServerSentEvent, SSEDecoder
+from tokentide.wire import DEFAULT_MAX_EVENT_BYTES, ServerSentEvent, SSEDecoder, SSEEventTooLarge
 
-from ._errors import StreamFailure, decode_body, failure_to_error, parse_retry_after, status_error
+from ._errors import (
+    StreamFailure,
+    decode_body,
+    failure_to_error,
+    parse_retry_after,
+    redact_secrets,
+    status_error,
+)
 
 __all__ = ["EventHandler", "HTTPTransport"]
 
@@ -63,6 +78,7 @@ T_co = TypeVar("T_co", covariant=True)
 _MAX_ERROR_BODY = 64 * 1024
 _MAX_DRAIN = 64 * 1024  # bytes read after the end marker to keep the connection
 _HAS_TIMEOUT_CM = sys.version_info >= (3, 11)
+_MAX_SNIPPET = 200  # characters of a non-SSE body quoted in its error
 
 
 class EventHandler(Protocol[T_co]):
@@ -112,6 +128,7 @@ class HTTPTransport:
         idle_timeout: float | None = 60.0,
         max_retries: int = 2,
         default_headers: Mapping[str, str] | None = None,
+        max_event_bytes: int | None = DEFAULT_MAX_EVENT_BYTES,
     ) -> None:
         if max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {max_retries}")
@@ -119,6 +136,8 @@ class HTTPTransport:
         self.timeout = timeout
         self.idle_timeout = idle_timeout
         self.max_retries = max_retries
+        self.max_event_bytes = max_event_bytes
+        self._secret = api_key
         headers = {"Accept": "text/event-stream", "Content-Type": "application/json"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
@@ -182,19 +201,49 @@ class HTTPTransport:
         return delay * (1.0 - 0.25 * random.random())
 
     def _should_retry(self, error: APIError, attempt: int) -> bool:
-        return error.retryable and attempt < self.max_retries
+        if not error.retryable or attempt >= self.max_retries:
+            return False
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None and retry_after > self.retry_after_cap:
+            error.message += (
+                f" (the server asked to retry after {retry_after:g} s, longer than this "
+                f"client waits, {self.retry_after_cap:g} s: not retried)"
+            )
+            error.args = (error.message,)
+            return False
+        return True
 
-    @staticmethod
-    def _transport_error(exc: httpx.HTTPError) -> APIError:
+    def _transport_error(self, exc: httpx.HTTPError) -> APIError:
+        text = redact_secrets(f"{type(exc).__name__}: {exc}", self._secret)
         if isinstance(exc, httpx.TimeoutException):
-            return APITimeoutError(f"request timed out: {type(exc).__name__}: {exc}")
-        return APIConnectionError(f"connection failed: {type(exc).__name__}: {exc}")
+            return APITimeoutError(f"request timed out: {text}")
+        return APIConnectionError(f"connection failed: {text}")
 
-    @staticmethod
-    def _read_failure(exc: httpx.HTTPError) -> StreamFailure:
+    def _read_failure(self, exc: httpx.HTTPError) -> StreamFailure:
         if isinstance(exc, httpx.ReadTimeout):
             return StreamFailure("idle", "no data from the server within the idle timeout")
-        return StreamFailure("interrupted", f"connection lost: {type(exc).__name__}: {exc}")
+        text = redact_secrets(f"{type(exc).__name__}: {exc}", self._secret)
+        return StreamFailure("interrupted", f"connection lost: {text}")
+
+    def _status_error(self, response: httpx.Response, raw: bytes) -> APIError:
+        return status_error(
+            response.status_code,
+            decode_body(raw),
+            retry_after=parse_retry_after(response.headers),
+            secrets=(self._secret,),
+        )
+
+    def _not_sse_error(self, response: httpx.Response, raw: bytes) -> APIError:
+        kind = response.headers.get("content-type", "")
+        text = redact_secrets(raw[: _MAX_SNIPPET * 2].decode("utf-8", "replace"), self._secret)
+        text = " ".join(text.split())[:_MAX_SNIPPET]
+        return APIError(
+            f"the server answered {response.status_code} with Content-Type {kind!r}, not an "
+            f"event stream (text/event-stream); is the base URL right? The body starts: {text!r}"
+        )
+
+    def _decoder(self) -> SSEDecoder:
+        return SSEDecoder(self.max_event_bytes)
 
     def _idle_failure(self) -> StreamFailure:
         return StreamFailure(
@@ -209,18 +258,16 @@ class HTTPTransport:
             response = client.send(self._request(client, path, body), stream=True)
         except httpx.HTTPError as exc:
             raise self._transport_error(exc) from None
-        if response.status_code >= 400:
+        if response.status_code >= 400 or not _is_event_stream(response):
             try:
-                raw = response.read()[:_MAX_ERROR_BODY]
+                raw = _read_some(response)
             except httpx.HTTPError:
                 raw = b""
             finally:
                 response.close()
-            raise status_error(
-                response.status_code,
-                decode_body(raw),
-                retry_after=parse_retry_after(response.headers),
-            )
+            if response.status_code >= 400:
+                raise self._status_error(response, raw)
+            raise self._not_sse_error(response, raw)
         self._body_timeout(response)
         return response
 
@@ -255,11 +302,11 @@ class HTTPTransport:
     def _pump(
         self, response: httpx.Response, handler: EventHandler[T]
     ) -> Generator[Sequence[T], None, None]:
-        decoder = SSEDecoder()
+        decoder = self._decoder()
         idle = self.idle_timeout
         clock = time.monotonic
         deadline = clock() + idle if idle is not None else None
-        pieces = response.iter_raw()
+        pieces = _body(response)
         try:
             for piece in pieces:
                 events = decoder.feed(piece)
@@ -279,6 +326,8 @@ class HTTPTransport:
                         return
         except httpx.HTTPError as exc:
             raise self._read_failure(exc) from None
+        except SSEEventTooLarge as exc:
+            raise StreamFailure("protocol", str(exc)) from None
         yield from _finish(decoder, handler)
 
     # ------------------------------------------------------------------ async
@@ -289,18 +338,16 @@ class HTTPTransport:
             response = await client.send(self._request(client, path, body), stream=True)
         except httpx.HTTPError as exc:
             raise self._transport_error(exc) from None
-        if response.status_code >= 400:
+        if response.status_code >= 400 or not _is_event_stream(response):
             try:
-                raw = (await response.aread())[:_MAX_ERROR_BODY]
+                raw = await _aread_some(response)
             except httpx.HTTPError:
                 raw = b""
             finally:
                 await response.aclose()
-            raise status_error(
-                response.status_code,
-                decode_body(raw),
-                retry_after=parse_retry_after(response.headers),
-            )
+            if response.status_code >= 400:
+                raise self._status_error(response, raw)
+            raise self._not_sse_error(response, raw)
         self._body_timeout(response)
         return response
 
@@ -336,11 +383,11 @@ class HTTPTransport:
     async def _apump(
         self, response: httpx.Response, handler: EventHandler[T]
     ) -> AsyncGenerator[Sequence[T], None]:
-        decoder = SSEDecoder()
+        decoder = self._decoder()
         idle = self.idle_timeout
         clock = time.monotonic
         deadline = clock() + idle if idle is not None else None
-        pieces = response.aiter_raw()
+        pieces = _abody(response)
         try:
             while True:
                 try:
@@ -366,10 +413,63 @@ class HTTPTransport:
                         return
         except httpx.HTTPError as exc:
             raise self._read_failure(exc) from None
+        except SSEEventTooLarge as exc:
+            raise StreamFailure("protocol", str(exc)) from None
         finally:
             await pieces.aclose()  # type: ignore[attr-defined]
         for items in _finish(decoder, handler):
             yield items
+
+
+def _is_event_stream(response: httpx.Response) -> bool:
+    """A ``200`` that is an event stream (or says nothing of its type)."""
+    kind = response.headers.get("content-type")
+    return kind is None or kind.split(";", 1)[0].strip().lower() == "text/event-stream"
+
+
+def _encoded(response: httpx.Response) -> bool:
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    return encoding not in ("", "identity")
+
+
+def _body(response: httpx.Response) -> Iterator[bytes]:
+    """The body's pieces: raw off the socket, or decoded when it is compressed."""
+    return response.iter_bytes() if _encoded(response) else response.iter_raw()
+
+
+def _abody(response: httpx.Response) -> AsyncIterator[bytes]:
+    return response.aiter_bytes() if _encoded(response) else response.aiter_raw()
+
+
+def _read_some(response: httpx.Response) -> bytes:
+    """Up to ``_MAX_ERROR_BODY`` bytes of an error (or non-SSE) body, decoded."""
+    parts: list[bytes] = []
+    size = 0
+    pieces = response.iter_bytes()
+    try:
+        for piece in pieces:
+            parts.append(piece)
+            size += len(piece)
+            if size >= _MAX_ERROR_BODY:
+                break
+    finally:
+        pieces.close()  # type: ignore[attr-defined]
+    return b"".join(parts)[:_MAX_ERROR_BODY]
+
+
+async def _aread_some(response: httpx.Response) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    pieces = response.aiter_bytes()
+    try:
+        async for piece in pieces:
+            parts.append(piece)
+            size += len(piece)
+            if size >= _MAX_ERROR_BODY:
+                break
+    finally:
+        await pieces.aclose()  # type: ignore[attr-defined]
+    return b"".join(parts)[:_MAX_ERROR_BODY]
 
 
 async def _next_piece(pieces: AsyncIterator[bytes], deadline: float | None) -> bytes:

@@ -31,6 +31,9 @@ class LanguageModel(Runnable[LanguageModelInput, Output]):
     model_name: str = "unknown"
     temperature: float | None = None
     max_tokens: int | None = None
+    #: Whether ``invoke`` reports each token to callback handlers (``on_llm_new_token``), as
+    #: LangChain's ``streaming=True``; ``stream()`` always does. Generation streams either way.
+    streaming: bool = False
 
     def __init__(
         self,
@@ -38,10 +41,17 @@ class LanguageModel(Runnable[LanguageModelInput, Output]):
         name: str | None = None,
         tags: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
+        callbacks: Any = None,
+        streaming: bool = False,
     ) -> None:
         self.name = name
         self.tags = list(tags) if tags else None
         self.metadata = dict(metadata) if metadata else None
+        if callbacks is not None:
+            from tokentide.callbacks._dispatch import handlers_of
+
+            self.callbacks = handlers_of(callbacks) or None  # a clear TypeError if not handlers
+        self.streaming = bool(streaming)
 
     def _run_metadata(self) -> dict[str, Any]:
         meta: dict[str, Any] = {

@@ -11,6 +11,7 @@ from tokentide.runtime._base import Runnable
 from ._base import BaseChatModel, LanguageModelInput
 from ._openai_client import OpenAIClient
 from ._openai_core import ChatChunkParser, build_chat_body
+from ._responses_core import ResponsesEventParser, build_responses_body, wants_responses_api
 from ._structured import StructuredMethod, StructuredOutput
 from ._tools import convert_to_openai_tool
 
@@ -47,6 +48,14 @@ class ChatOpenAI(OpenAIClient[AIMessage], BaseChatModel):
     - ``timeout`` bounds connecting and waiting for the response headers, ``idle_timeout`` the
       silence inside the body (keep-alive comments do not count);
     - ``break`` / ``aclose()`` / cancellation closes the HTTP response at once.
+
+    ``use_responses_api=True`` streams from the OpenAI Responses API (``POST /responses``)
+    instead of chat completions, with the same chunks, errors, retries and timeouts: text,
+    tool-call argument chunks, reasoning summaries (``additional_kwargs["reasoning_content"]``;
+    ask for them with ``model_kwargs={"reasoning": {"summary": "auto"}}``) and usage on the
+    last chunk. Left at ``None``, it is used when a call names a parameter only that API has
+    (``previous_response_id``, ``reasoning``, ``include``, ``text``, ``truncation``,
+    ``instructions``, ``store``).
 
     The model holds one ``httpx.Client`` and one ``httpx.AsyncClient`` per event loop, created
     on first use: close them with :meth:`close` / :meth:`aclose` or a ``with`` block.
@@ -86,7 +95,11 @@ class ChatOpenAI(OpenAIClient[AIMessage], BaseChatModel):
         name: str | None = None,
         tags: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
+        use_responses_api: bool | None = None,
+        callbacks: Any = None,
+        streaming: bool = False,
     ) -> None:
+        self.use_responses_api = use_responses_api
         super().__init__(
             model=model,
             model_name=model_name,
@@ -108,13 +121,16 @@ class ChatOpenAI(OpenAIClient[AIMessage], BaseChatModel):
             name=name,
             tags=tags,
             metadata=metadata,
+            callbacks=callbacks,
+            streaming=streaming,
         )
 
     def get_name(self) -> str:
         return self.name or "ChatOpenAI"
 
     def __repr__(self) -> str:
-        return f"ChatOpenAI(model={self.model_name!r}, base_url={self.base_url!r})"
+        extra = ", use_responses_api=True" if self.use_responses_api else ""
+        return f"ChatOpenAI(model={self.model_name!r}, base_url={self.base_url!r}{extra})"
 
     # ------------------------------------------------------------------ streaming
 
@@ -130,15 +146,30 @@ class ChatOpenAI(OpenAIClient[AIMessage], BaseChatModel):
             extra=kwargs,
         )
 
+    def _responses(self, kwargs: Mapping[str, Any]) -> bool:
+        if self.use_responses_api is not None:
+            return self.use_responses_api
+        return wants_responses_api(kwargs) or wants_responses_api(self.model_kwargs)
+
     def _stream(
         self, messages: list[BaseMessage], *, stop: list[str] | None = None, **kwargs: Any
     ) -> Iterator[AIMessageChunk]:
+        if self._responses(kwargs):
+            body = build_responses_body(
+                self.model_name, messages, options=self._options(), extra=kwargs
+            )
+            return self._transport.stream("/responses", body, ResponsesEventParser)
         body = self._body(messages, stop, kwargs)
         return self._transport.stream("/chat/completions", body, ChatChunkParser)
 
     def _astream(
         self, messages: list[BaseMessage], *, stop: list[str] | None = None, **kwargs: Any
     ) -> AsyncIterator[AIMessageChunk]:
+        if self._responses(kwargs):
+            body = build_responses_body(
+                self.model_name, messages, options=self._options(), extra=kwargs
+            )
+            return self._transport.astream("/responses", body, ResponsesEventParser)
         body = self._body(messages, stop, kwargs)
         return self._transport.astream("/chat/completions", body, ChatChunkParser)
 

@@ -61,8 +61,12 @@ class OpenAIClient(LanguageModel[Output]):
         name: str | None,
         tags: list[str] | None,
         metadata: dict[str, Any] | None,
+        callbacks: Any = None,
+        streaming: bool = False,
     ) -> None:
-        super().__init__(name=name, tags=tags, metadata=metadata)
+        super().__init__(
+            name=name, tags=tags, metadata=metadata, callbacks=callbacks, streaming=streaming
+        )
         if model is not None and model_name is not None and model != model_name:
             raise ValueError(f"model={model!r} and model_name={model_name!r} disagree")
         self.model_name = model or model_name or self.default_model

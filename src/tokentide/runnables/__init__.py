@@ -16,6 +16,7 @@ from tokentide.runtime._compose import (
     RunnableParallel,
     RunnablePassthrough,
     RunnableSequence,
+    chain,
     coerce_to_runnable,
 )
 from tokentide.runtime._config import RunnableConfig, ensure_config, merge_configs
@@ -35,6 +36,7 @@ __all__ = [
     "RunnableSequence",
     "StreamEvent",
     "adispatch_custom_event",
+    "chain",
     "coerce_to_runnable",
     "current_run",
     "dispatch_custom_event",

@@ -28,6 +28,7 @@ __all__ = [
     "RunnableParallel",
     "RunnablePassthrough",
     "RunnableSequence",
+    "chain",
     "coerce_to_runnable",
 ]
 
@@ -580,3 +581,20 @@ class RunnableAssign(Runnable[dict[str, Any], dict[str, Any]]):
                 yield chunk
         finally:
             await aclose_quietly(stream)
+
+
+def chain(func: Callable[..., Any]) -> RunnableLambda:
+    """Make a function a runnable named after it, as LangChain's ``@chain`` decorator.
+
+    Models and chains called inside the function become child runs of it (their events and
+    tokens stream through ``astream_events`` and graph ``"messages"`` mode).
+
+    Example::
+
+        @chain
+        def shout(text: str) -> str:
+            return text.upper()
+
+        assert shout.invoke("hi") == "HI"
+    """
+    return RunnableLambda(func, name=getattr(func, "__name__", None))

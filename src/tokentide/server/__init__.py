@@ -15,6 +15,7 @@ From the command line: ``tokentide serve --model local``.
 """
 
 from ._app import TokentideApp, create_app
+from ._limits import ServerLimits, uvicorn_options
 from ._store import (
     TERMINAL_STATUSES,
     EventsExpired,
@@ -23,6 +24,7 @@ from ._store import (
     RunNotFound,
     RunRecord,
     RunStatus,
+    StoreUnavailable,
     StreamStore,
 )
 
@@ -34,7 +36,10 @@ __all__ = [
     "RunNotFound",
     "RunRecord",
     "RunStatus",
+    "ServerLimits",
+    "StoreUnavailable",
     "StreamStore",
     "TokentideApp",
     "create_app",
+    "uvicorn_options",
 ]

@@ -11,22 +11,41 @@ Routes (all under ``/v1`` need ``Authorization: Bearer <api_key>`` when an API k
 - ``GET /v1/runs/{id}/stream``: the run's events after ``Last-Event-ID`` (header or
   ``?last_event_id=``), then live ones until it ends.
 - ``POST /v1/runs/{id}/cancel``: stop it.
+- ``POST /v1/responses``: the OpenAI Responses API (``GET /v1/responses/{id}``, with
+  ``?stream=true&starting_after=N`` to resume a background one, ``POST .../{id}/cancel``).
+- ``POST /v1/messages``: the Anthropic Messages API (key in ``x-api-key``), and
+  ``POST /v1/messages/count_tokens``.
 - ``GET /``: the web chat page, when ``web=True`` and ``static/index.html`` exists.
+
+Before routing and authentication every request passes the `RequestGuard` (allowed ``Host``,
+allowed ``Origin``; CORS preflights of allowed origins are answered here); JSON bodies must be
+``application/json`` and are decoded with the limits of `decode_json`.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 from tokentide.models import BaseChatModel, BaseLLM
 
+from ._anthropic_api import (
+    AnthropicHTTPError,
+    as_anthropic,
+    check_api_key,
+    count_tokens,
+    create_message,
+    parse_messages_request,
+    stream_messages,
+)
 from ._asgi import (
     ClientDisconnected,
     EventStream,
@@ -37,18 +56,23 @@ from ._asgi import (
     read_body,
     send_error,
     send_json,
+    shorten,
 )
 from ._assistants import Assistant, build_assistants
 from ._completions_api import completion, parse_completion_request, stream_completion
+from ._guard import RequestGuard, decode_json, preflight_headers, require_json, with_cors
 from ._openai_api import chat_completion, models_list, parse_chat_request, stream_chat_completion
+from ._responses_api import ResponsesService
 from ._runs import RunManager, parse_run_request
-from ._store import EventsExpired, MemoryStreamStore, RunNotFound, StreamStore
+from ._runs_http import check_position, reader_error, request_cancel_quietly, store_unavailable
+from ._store import EventsExpired, MemoryStreamStore, RunNotFound, StoreUnavailable, StreamStore
 
 __all__ = ["TokentideApp", "create_app"]
 
 logger = logging.getLogger("tokentide.server")
 
 STATIC_DIR = Path(__file__).with_name("static")
+_RESPONSE_PATH = re.compile(r"^/v1/responses/([A-Za-z0-9_\-]{1,100})(/cancel)?$")
 _RUN_PATH = re.compile(r"^/v1/runs/([A-Za-z0-9_\-]{1,100})(/stream|/cancel)?$")
 
 Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
@@ -77,14 +101,22 @@ class TokentideApp:
         heartbeat: float | None = 15.0,
         web: bool = False,
         cancel_wait: float = 2.0,
+        allowed_hosts: Iterable[str] = (),
+        cors_origins: Iterable[str] = (),
+        body_timeout: float | None = 60.0,
     ) -> None:
+        if api_key is not None and (not api_key.strip() or api_key != api_key.strip()):
+            raise ValueError("api_key must not be empty or start or end with whitespace")
         self.assistants = assistants
         self.store = store
         self.runs = RunManager(store, cancel_wait=cancel_wait)
+        self.responses = ResponsesService(store, heartbeat=heartbeat, cancel_wait=cancel_wait)
         self.api_key = api_key
         self.max_body_bytes = max_body_bytes
         self.heartbeat = heartbeat
         self.web = web
+        self.guard = RequestGuard(allowed_hosts, cors_origins)
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -106,16 +138,25 @@ class TokentideApp:
     async def aclose(self) -> None:
         """Cancel this replica's runs and close the store."""
         await self.runs.aclose()
+        await self.responses.aclose()
         await self.store.aclose()
 
     # ---------------------------------------------------------------- routing
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
+            cross_origin = self.guard.check(scope)
+            if cross_origin is not None:
+                if scope["method"] == "OPTIONS":
+                    await _preflight(send, cross_origin, scope)
+                    return
+                send = with_cors(send, cross_origin)
             handler = self._route(scope["method"], scope["path"], scope)
             await handler(scope, receive, send)
         except HTTPError as error:
             await send_error(send, error)
+        except StoreUnavailable as exc:
+            await send_error(send, store_unavailable(exc))
         except ClientDisconnected:
             return
 
@@ -123,19 +164,28 @@ class TokentideApp:
         if path == "/" and self.web:
             return self._web
         if not path.startswith("/v1/"):
-            raise HTTPError(404, f"no route {path}", code="not_found")
+            raise HTTPError(404, f"no route {shorten(path)}", code="not_found")
+        if path in ("/v1/messages", "/v1/messages/count_tokens"):
+            return _method({"POST": self._messages}, method, path)  # checks x-api-key
         self._authenticate(scope)
         routes: dict[str, dict[str, Handler]] = {
             "/v1/chat/completions": {"POST": self._chat},
             "/v1/completions": {"POST": self._completions},
             "/v1/models": {"GET": self._models},
             "/v1/runs": {"POST": self._create_run},
+            "/v1/responses": {"POST": self._create_response},
         }
         if path in routes:
             return _method(routes[path], method, path)
+        found = _RESPONSE_PATH.match(path)
+        if found is not None:
+            scope["response_id"] = found.group(1)
+            if found.group(2):
+                return _method({"POST": self._cancel_response}, method, path)
+            return _method({"GET": self._get_response}, method, path)
         match = _RUN_PATH.match(path)
         if match is None:
-            raise HTTPError(404, f"no route {path}", code="not_found")
+            raise HTTPError(404, f"no route {shorten(path)}", code="not_found")
         scope["run_id"] = match.group(1)
         suffix = match.group(2) or ""
         table: dict[str, dict[str, Handler]] = {
@@ -153,8 +203,10 @@ class TokentideApp:
             if name == b"authorization":
                 given = value
                 break
-        expected = f"Bearer {self.api_key}".encode()
-        if not hmac.compare_digest(given, expected):
+        scheme, _, token = given.strip().partition(b" ")
+        expected = self.api_key.encode()
+        valid = hmac.compare_digest(token.strip(), expected)
+        if not (valid and scheme.lower() == b"bearer"):
             what = "no API key was given" if not given else "the API key is not valid"
             raise HTTPError(
                 401,
@@ -164,20 +216,18 @@ class TokentideApp:
             )
 
     async def _json(self, scope: Scope, receive: Receive) -> Any:
-        body = await read_body(scope, receive, self.max_body_bytes)
+        require_json(scope)
+        body = await read_body(scope, receive, self.max_body_bytes, self.body_timeout)
         if not body:
             raise HTTPError(400, "the request body is empty: expected a JSON object")
-        try:
-            return json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise HTTPError(400, f"the request body is not valid JSON: {exc}") from None
+        return decode_json(body)
 
     def _assistant(self, name: str) -> Assistant:
         assistant = self.assistants.get(name)
         if assistant is None:
             raise HTTPError(
                 404,
-                f"The model '{name}' does not exist; see GET /v1/models",
+                f"The model {shorten(name)} does not exist; see GET /v1/models",
                 param="model",
                 code="model_not_found",
             )
@@ -205,6 +255,40 @@ class TokentideApp:
 
     async def _models(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send_json(send, 200, models_list(self.assistants))
+
+    # ---------------------------------------------------------------- Responses API
+
+    async def _create_response(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = await self._json(scope, receive)
+        await self.responses.create(self._assistant, body, send, receive)
+
+    async def _get_response(self, scope: Scope, receive: Receive, send: Send) -> None:
+        query = scope.get("query_string", b"")
+        await self.responses.get(scope["response_id"], query, send, receive)
+
+    async def _cancel_response(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.responses.cancel(scope["response_id"], send)
+
+    # ---------------------------------------------------------------- Anthropic Messages API
+
+    async def _messages(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            check_api_key(scope, self.api_key)
+            counting = scope["path"].endswith("/count_tokens")
+            request = parse_messages_request(await self._json(scope, receive), count_only=counting)
+            assistant = self.assistants.get(request.model)
+            if assistant is None:
+                raise AnthropicHTTPError(
+                    404, f"model: {request.model!r} does not exist; see GET /v1/models"
+                )
+            if counting:
+                await count_tokens(assistant, request, send)
+            elif request.stream:
+                await stream_messages(assistant, request, send, receive, heartbeat=self.heartbeat)
+            else:
+                await create_message(assistant, request, send, receive)
+        except HTTPError as error:
+            await send_error(send, as_anthropic(error))
 
     # ---------------------------------------------------------------- runs
 
@@ -247,6 +331,7 @@ class TokentideApp:
             )
         if await self.store.get_run(run_id) is None:
             raise _no_run(run_id)
+        await check_position(self.store, run_id, after)
         headers = [(b"x-run-id", run_id.encode())]
         await self._stream_run(send, receive, run_id, after, on_disconnect, headers)
 
@@ -267,21 +352,15 @@ class TokentideApp:
             try:
                 async for event in reader:
                     await events.send(_frame(event.event, event.id, event.data))
-            except (EventsExpired, RunNotFound) as exc:
-                error = {
-                    "type": type(exc).__name__,
-                    "message": str(exc),
-                    "retryable": False,
-                    "partial": None,
-                }
-                await events.send(_frame("error", None, json.dumps(error)))
+            except (EventsExpired, RunNotFound, StoreUnavailable) as exc:
+                await events.send(_frame("error", None, json.dumps(reader_error(exc))))
             finally:
                 await reader.aclose()  # type: ignore[attr-defined]
 
         stream = EventStream(send, receive, heartbeat=self.heartbeat, headers=headers)
         disconnected = await stream.run(produce)
         if disconnected and on_disconnect == "cancel":
-            await store.request_cancel(run_id)
+            await request_cancel_quietly(store, run_id)
 
     # ---------------------------------------------------------------- web page
 
@@ -298,12 +377,58 @@ class TokentideApp:
                     (b"content-type", b"text/html; charset=utf-8"),
                     (b"content-length", str(len(body)).encode()),
                     (b"cache-control", b"no-cache"),
+                    *page_security_headers(body),
                 ],
             }
         )
         await send(
             {"type": "http.response.body", "body": body if scope["method"] == "GET" else b""}
         )
+
+
+async def _preflight(send: Send, origin: bytes, scope: Scope) -> None:
+    """Answer a CORS preflight from an allowed origin (no authentication: it carries none)."""
+    await send(
+        {"type": "http.response.start", "status": 204, "headers": preflight_headers(origin, scope)}
+    )
+    await send({"type": "http.response.body", "body": b""})
+
+
+def _inline_hashes(page: bytes, tag: bytes) -> str:
+    pattern = re.compile(rb"<" + tag + rb"(?:\s[^>]*)?>(.*?)</" + tag + rb">", re.S)
+    return " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(m).digest()).decode() + "'"
+        for m in pattern.findall(page)
+    )
+
+
+_page_headers: dict[int, list[tuple[bytes, bytes]]] = {}
+
+
+def page_security_headers(page: bytes) -> list[tuple[bytes, bytes]]:
+    """The headers that keep the web page to itself: a Content-Security-Policy allowing only
+    the page's own inline script and style (by hash) and requests to its own origin, no
+    framing (``frame-ancestors 'none'``, ``X-Frame-Options: DENY``), no MIME sniffing, no
+    referrer."""
+    key = hash(page)
+    cached = _page_headers.get(key)
+    if cached is None:
+        csp = (
+            "default-src 'none'; "
+            f"script-src {_inline_hashes(page, b'script') or chr(39) + 'none' + chr(39)}; "
+            f"style-src {_inline_hashes(page, b'style') or chr(39) + 'none' + chr(39)}; "
+            "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
+            "frame-ancestors 'none'"
+        )
+        cached = [
+            (b"content-security-policy", csp.encode()),
+            (b"x-frame-options", b"DENY"),
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"no-referrer"),
+        ]
+        _page_headers.clear()
+        _page_headers[key] = cached
+    return cached
 
 
 def _method(table: Mapping[str, Handler], method: str, path: str) -> Handler:
@@ -320,7 +445,7 @@ def _method(table: Mapping[str, Handler], method: str, path: str) -> Handler:
 
 
 def _no_run(run_id: str) -> HTTPError:
-    return HTTPError(404, f"no run {run_id!r} (unknown or expired)", code="run_not_found")
+    return HTTPError(404, f"no run {shorten(run_id)} (unknown or expired)", code="run_not_found")
 
 
 def _last_event_id(scope: Scope, query: Mapping[str, list[str]]) -> int:
@@ -338,7 +463,9 @@ def _last_event_id(scope: Scope, query: Mapping[str, list[str]]) -> int:
         value = -1
     if value < 0:
         raise HTTPError(
-            400, f"Last-Event-ID must be a non-negative integer, got {raw!r}", param="last_event_id"
+            400,
+            f"Last-Event-ID must be a non-negative integer, got {shorten(raw)}",
+            param="last_event_id",
         )
     return value
 
@@ -349,8 +476,11 @@ def _frame(event: str, event_id: int | None, data: str) -> bytes:
 
         return encode_sse(data, event=event, id=None if event_id is None else str(event_id))
     if event_id is None:
-        return f"event: {event}\ndata: {data}\n\n".encode()
-    return f"event: {event}\nid: {event_id}\ndata: {data}\n\n".encode()
+        text = f"event: {event}\ndata: {data}\n\n"
+    else:
+        text = f"event: {event}\nid: {event_id}\ndata: {data}\n\n"
+    # A lone surrogate can only sit inside a JSON string here: escaped, it stays valid JSON.
+    return text.encode("utf-8", "backslashreplace")
 
 
 def create_app(
@@ -366,6 +496,9 @@ def create_app(
     retry_after: int = 2,
     web: bool = False,
     cancel_wait: float = 2.0,
+    allowed_hosts: Iterable[str] = (),
+    cors_origins: Iterable[str] = (),
+    body_timeout: float | None = 60.0,
 ) -> TokentideApp:
     """Build the ASGI app serving ``models`` (name -> chat model) and ``graphs`` (name ->
     compiled graph or runnable); mount it in any ASGI server or application.
@@ -380,6 +513,11 @@ def create_app(
       that, 503 with ``Retry-After: <retry_after>``.
     - ``web``: serve the chat page ``static/index.html`` at ``GET /`` when it exists.
     - ``cancel_wait``: how long ``POST /v1/runs/{id}/cancel`` waits for the run to stop.
+    - ``allowed_hosts``: ``Host`` names served besides ``localhost``, ``*.localhost`` and IP
+      addresses (``.example.com``: the domain and its subdomains; ``*``: any); others get 403.
+    - ``cors_origins``: browser origins (``https://app.example.com``) allowed to call the API
+      cross-origin, with CORS headers; other origins get 403 (the web page's own is allowed).
+    - ``body_timeout``: seconds a client has to send a request body (408 after).
 
     Example::
 
@@ -404,4 +542,7 @@ def create_app(
         heartbeat=heartbeat,
         web=web,
         cancel_wait=cancel_wait,
+        allowed_hosts=allowed_hosts,
+        cors_origins=cors_origins,
+        body_timeout=body_timeout,
     )

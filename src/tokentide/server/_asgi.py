@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import reprlib
 import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
@@ -29,6 +30,7 @@ __all__ = [
     "read_body",
     "send_error",
     "send_json",
+    "shorten",
     "watch_disconnect",
 ]
 
@@ -53,12 +55,37 @@ _ERROR_TYPES = {
     400: "invalid_request_error",
     401: "invalid_request_error",
     404: "invalid_request_error",
+    403: "invalid_request_error",
     405: "invalid_request_error",
+    408: "invalid_request_error",
     409: "invalid_request_error",
     413: "invalid_request_error",
+    415: "invalid_request_error",
     429: "rate_limit_error",
     503: "server_error",
 }
+
+
+MAX_MESSAGE = 1000
+"""Longest error message answered, in characters: a message quoting a huge value is cut."""
+
+
+def shorten(value: Any, limit: int = 80) -> str:
+    """A short ``repr`` of ``value`` (strings cut to ``limit`` characters, containers to a few
+    items), with its size when it was cut: for quoting a client's value in an error message
+    without echoing megabytes back."""
+    short = reprlib.Repr()
+    short.maxstring = short.maxother = short.maxlong = limit
+    short.maxlist = short.maxdict = short.maxtuple = short.maxset = 8
+    short.maxlevel = 3
+    if isinstance(value, int) and value.bit_length() > 4 * limit:
+        return f"an integer of {value.bit_length()} bits"
+    text = short.repr(value)
+    if isinstance(value, (str, bytes)) and len(value) > limit:
+        return f"{text} ({len(value)} characters)"
+    if isinstance(value, (list, dict)) and len(value) > 8:
+        return f"{text} ({len(value)} items)"
+    return text
 
 
 class ClientDisconnected(Exception):
@@ -83,6 +110,8 @@ class HTTPError(Exception):
         code: str | None = None,
         headers: Iterable[tuple[bytes, bytes]] = (),
     ) -> None:
+        if len(message) > MAX_MESSAGE:
+            message = message[:MAX_MESSAGE] + f"... (cut at {MAX_MESSAGE} characters)"
         super().__init__(message)
         self.status = status
         self.message = message
@@ -102,8 +131,11 @@ def error_body(
     return {"error": {"message": message, "type": type, "param": param, "code": code}}
 
 
-async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The whole request body; `HTTPError` 413 as soon as it is known to exceed ``limit``."""
+async def read_body(
+    scope: Scope, receive: Receive, limit: int, timeout: float | None = None
+) -> bytes:
+    """The whole request body; `HTTPError` 413 as soon as it is known to exceed ``limit``,
+    408 when it has not all arrived ``timeout`` seconds after the first read."""
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
             try:
@@ -114,8 +146,12 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
                 raise _too_large(limit)
     parts: list[bytes] = []
     size = 0
+    deadline = None if timeout is None else time.monotonic() + timeout
     while True:
-        message = await receive()
+        if deadline is None:
+            message = await receive()
+        else:
+            message = await _receive_by(receive, deadline, timeout)
         if message["type"] == "http.disconnect":
             raise ClientDisconnected
         chunk = message.get("body", b"")
@@ -127,6 +163,18 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
             return b"".join(parts)
 
 
+async def _receive_by(receive: Receive, deadline: float, timeout: float | None) -> Message:
+    try:
+        return await asyncio.wait_for(receive(), max(deadline - time.monotonic(), 0.0))
+    except asyncio.TimeoutError:
+        raise HTTPError(
+            408,
+            f"the request body was not received within {timeout:g} s",
+            code="body_timeout",
+            headers=[(b"connection", b"close")],
+        ) from None
+
+
 def _too_large(limit: int) -> HTTPError:
     return HTTPError(413, f"the request body is larger than the limit of {limit} bytes")
 
@@ -134,7 +182,11 @@ def _too_large(limit: int) -> HTTPError:
 async def send_json(
     send: Send, status: int, payload: Any, headers: Iterable[tuple[bytes, bytes]] = ()
 ) -> None:
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    try:
+        body = text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: escape it (``\\udXXX`` is valid JSON)
+        body = text.encode("utf-8", "backslashreplace")
     await send(
         {
             "type": "http.response.start",
@@ -189,7 +241,8 @@ class EventStream:
     :meth:`send`) and, beside it, waits for ``http.disconnect``: when the client leaves, the
     producer task is cancelled at once, whatever it is waiting on, so the ``finally`` blocks
     under it close the upstream. While the producer is quiet, a keep-alive comment goes out
-    every ``heartbeat`` seconds.
+    every ``heartbeat`` seconds (``ping``: the frame to send instead of ``: ping``, e.g. a
+    protocol's own ping event).
 
     ``send`` waits while the client's socket buffer is full (the ASGI server pauses writes at
     its high-water mark), so a slow client slows its producer instead of growing memory.
@@ -202,7 +255,16 @@ class EventStream:
         disconnected = await EventStream(send, receive, heartbeat=15).run(produce)
     """
 
-    __slots__ = ("_send", "_receive", "_heartbeat", "_headers", "_last", "_busy", "started")
+    __slots__ = (
+        "_send",
+        "_receive",
+        "_heartbeat",
+        "_headers",
+        "_last",
+        "_busy",
+        "_ping",
+        "started",
+    )
 
     def __init__(
         self,
@@ -211,9 +273,11 @@ class EventStream:
         *,
         heartbeat: float | None = 15.0,
         headers: Iterable[tuple[bytes, bytes]] = (),
+        ping: bytes | None = None,
     ) -> None:
         self._send = send
         self._receive = receive
+        self._ping = ping if ping is not None else encode_comment("ping")
         self._heartbeat = heartbeat if heartbeat and heartbeat > 0 else None
         self._headers: Headers = [*SSE_HEADERS, *headers]
         self._last = time.monotonic()
@@ -281,7 +345,7 @@ class EventStream:
                 wait = self._last + interval - time.monotonic()
                 if wait <= 0:
                     if not self._busy and self.started:
-                        await self.send(encode_comment("ping"))
+                        await self.send(self._ping)
                     else:
                         self._last = time.monotonic()
                     continue

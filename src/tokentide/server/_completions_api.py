@@ -32,6 +32,7 @@ from ._openai_api import (
     _upstream_error,
     collect_reply,
     error_payload,
+    sampling_options,
     usage_to_openai,
 )
 
@@ -87,19 +88,7 @@ def parse_completion_request(body: Any) -> CompletionRequest:
 
 
 def _options(body: Mapping[str, Any]) -> dict[str, Any]:
-    options: dict[str, Any] = {}
-    for name in ("temperature", "top_p"):
-        value = _get(body, name, (int, float), "a number")
-        if value is not None:
-            options[name] = float(value)
-    max_tokens = _get(body, "max_tokens", (int,), "an integer")
-    if max_tokens is not None:
-        if max_tokens < 1:
-            raise _bad(f"'max_tokens' must be at least 1, got {max_tokens}", "max_tokens")
-        options["max_tokens"] = max_tokens
-    seed = _get(body, "seed", (int,), "an integer")
-    if seed is not None:
-        options["seed"] = seed
+    options = sampling_options(body, ("max_tokens",))
     stop = body.get("stop")
     if isinstance(stop, str):
         options["stop"] = [stop]

@@ -13,6 +13,7 @@ the partial output, and no ``[DONE]``.
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
@@ -21,10 +22,11 @@ from typing import Any, TypeVar
 
 from tokentide.errors import APIError, APIStatusError, RateLimitError, StreamError
 from tokentide.messages import AIMessageChunk, BaseMessage, ChunkAccumulator, convert_to_messages
+from tokentide.models._errors import redact_secrets
 from tokentide.runtime._base import aclose_quietly
 from tokentide.wire import encode_data
 
-from ._asgi import EventStream, HTTPError, Receive, Send, send_json, watch_disconnect
+from ._asgi import EventStream, HTTPError, Receive, Send, send_json, shorten, watch_disconnect
 from ._assistants import Assistant, Ticket
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "collect_reply",
     "error_payload",
     "parse_chat_request",
+    "sampling_options",
     "usage_to_openai",
 ]
 
@@ -43,6 +46,9 @@ T = TypeVar("T")
 _DONE = b"data: [DONE]\n\n"
 _TEXT_TAIL = b'},"logprobs":null,"finish_reason":null}]}\n\n'
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+MAX_TOKENS_LIMIT = 1_000_000
+"""Largest ``max_tokens`` accepted (no model streams more in one reply)."""
+_RANGES = {"temperature": (0.0, 2.0), "top_p": (0.0, 1.0)}
 
 
 @dataclass(slots=True)
@@ -66,8 +72,38 @@ def _get(body: Mapping[str, Any], name: str, kinds: tuple[type, ...], what: str)
     if value is None:
         return None
     if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
-        raise _bad(f"'{name}' must be {what}, got {type(value).__name__}: {value!r}", name)
+        raise _bad(f"'{name}' must be {what}, got {type(value).__name__}: {shorten(value)}", name)
     return value
+
+
+def sampling_options(body: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """``temperature`` and ``top_p`` (finite, in range), ``max_tokens`` (1 to
+    `MAX_TOKENS_LIMIT`, stored under ``max_tokens`` whichever of ``names`` gave it) and
+    ``seed`` (a 64-bit integer) of a request body; `HTTPError` 400 for a bad value."""
+    options: dict[str, Any] = {}
+    for name, (low, high) in _RANGES.items():
+        value = _get(body, name, (int, float), "a number")
+        if value is not None:
+            number = float(value)
+            if not (math.isfinite(number) and low <= number <= high):
+                raise _bad(f"'{name}' must be between {low:g} and {high:g}, got {value}", name)
+            options[name] = number
+    for name in names:
+        value = _get(body, name, (int,), "an integer")
+        if value is not None:
+            if value < 1:
+                raise _bad(f"'{name}' must be at least 1, got {shorten(value, 30)}", name)
+            if value > MAX_TOKENS_LIMIT:
+                raise _bad(
+                    f"'{name}' must be at most {MAX_TOKENS_LIMIT}, got {shorten(value, 30)}", name
+                )
+            options["max_tokens"] = value
+    seed = _get(body, "seed", (int,), "an integer")
+    if seed is not None:
+        if not -(2**63) <= seed < 2**63:
+            raise _bad(f"'seed' must be a 64-bit integer, got {shorten(seed, 30)}", "seed")
+        options["seed"] = seed
+    return options
 
 
 def parse_chat_request(body: Any) -> ChatRequest:
@@ -90,20 +126,7 @@ def parse_chat_request(body: Any) -> ChatRequest:
     n = _get(body, "n", (int,), "an integer")
     if n not in (None, 1):
         raise _bad("only n=1 is supported", "n")
-    options: dict[str, Any] = {}
-    for name in ("temperature", "top_p"):
-        value = _get(body, name, (int, float), "a number")
-        if value is not None:
-            options[name] = float(value)
-    for name in ("max_tokens", "max_completion_tokens"):
-        value = _get(body, name, (int,), "an integer")
-        if value is not None:
-            if value < 1:
-                raise _bad(f"'{name}' must be at least 1, got {value}", name)
-            options["max_tokens"] = value
-    seed = _get(body, "seed", (int,), "an integer")
-    if seed is not None:
-        options["seed"] = seed
+    options = sampling_options(body, ("max_tokens", "max_completion_tokens"))
     stop = body.get("stop")
     if isinstance(stop, str):
         options["stop"] = [stop]
@@ -151,7 +174,7 @@ def error_payload(exc: BaseException, partial: AIMessageChunk | None) -> dict[st
     if isinstance(exc, StreamError) and isinstance(exc.partial, AIMessageChunk):
         partial = exc.partial
     retryable = bool(getattr(exc, "retryable", False))
-    message = str(exc) or type(exc).__name__
+    message = redact_secrets(str(exc) or type(exc).__name__)
     kept: dict[str, Any] = {"content": "", "tool_calls": [], "usage": None}
     if partial is not None:
         kept = {
@@ -211,7 +234,10 @@ class ChunkEncoder:
             self.chunks += 1
             # The same bytes as ``_choice`` builds, from the prebuilt head: JSON text has no
             # line break, so this is one ``data:`` line (see ``encode_data``).
-            return b"".join((self._text_head, _dumps(text).encode(), _TEXT_TAIL))
+            # A lone surrogate (an upstream that split an emoji) is escaped as ``\\udXXX``.
+            return b"".join(
+                (self._text_head, _dumps(text).encode("utf-8", "backslashreplace"), _TEXT_TAIL)
+            )
         if text:
             self.chunks += 1
         self.tool_calls = True
@@ -286,14 +312,17 @@ def _upstream_error(exc: Exception) -> HTTPError:
         headers = []
         if exc.retry_after is not None:
             headers.append((b"retry-after", str(max(1, round(exc.retry_after))).encode()))
-        return HTTPError(429, exc.message, code="rate_limit_exceeded", headers=headers)
+        message = redact_secrets(exc.message)
+        return HTTPError(429, message, code="rate_limit_exceeded", headers=headers)
     if isinstance(exc, APIStatusError) and exc.status_code == 400:
-        return HTTPError(400, exc.message, code="upstream_bad_request")
+        return HTTPError(400, redact_secrets(exc.message), code="upstream_bad_request")
     if isinstance(exc, APIError):
-        return HTTPError(502, f"the upstream model failed: {exc.message}", type="upstream_error")
+        message = redact_secrets(exc.message)
+        return HTTPError(502, f"the upstream model failed: {message}", type="upstream_error")
     if isinstance(exc, (TypeError, ValueError)):
-        return HTTPError(400, f"the model rejected the request: {exc}")
-    return HTTPError(500, f"the model failed: {type(exc).__name__}: {exc}", type="server_error")
+        return HTTPError(400, f"the model rejected the request: {redact_secrets(str(exc))}")
+    message = redact_secrets(f"{type(exc).__name__}: {exc}")
+    return HTTPError(500, f"the model failed: {message}", type="server_error")
 
 
 async def stream_chat_completion(
@@ -377,7 +406,10 @@ async def collect_reply(
     except HTTPError:
         raise
     except StreamError as exc:
-        raise HTTPError(502, f"the model failed mid-reply: {exc}", type="upstream_error") from exc
+        message = redact_secrets(str(exc))
+        raise HTTPError(
+            502, f"the model failed mid-reply: {message}", type="upstream_error"
+        ) from exc
     except Exception as exc:
         raise _upstream_error(exc) from exc
     finally:

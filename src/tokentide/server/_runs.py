@@ -18,11 +18,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from tokentide.messages import (
     AIMessage,
@@ -39,11 +40,20 @@ from tokentide.runtime._base import aclose_quietly
 from ._asgi import HTTPError
 from ._assistants import Assistant, Ticket
 from ._openai_api import error_payload
-from ._store import TERMINAL_STATUSES, RunRecord, RunStatus, StreamStore
+from ._store import (
+    TERMINAL_STATUSES,
+    RunNotFound,
+    RunRecord,
+    RunStatus,
+    StoreUnavailable,
+    StreamStore,
+)
 
 __all__ = ["OnDisconnect", "RunManager", "RunRequest", "RunTracker", "dumps", "parse_run_request"]
 
 OnDisconnect = Literal["cancel", "continue"]
+_T = TypeVar("_T")
+logger = logging.getLogger("tokentide.server")
 _CONFIG_KEYS = frozenset({"tags", "metadata", "configurable", "recursion_limit", "run_name"})
 
 
@@ -141,7 +151,31 @@ def _config(raw: Any) -> RunnableConfig | None:
             f"(allowed: {', '.join(sorted(_CONFIG_KEYS))})",
             "config",
         )
+    for key, (kind, what) in _CONFIG_TYPES.items():
+        if key in raw and not _is(raw[key], kind):
+            raise _bad(
+                f"'config.{key}' must be {what}, got {type(raw[key]).__name__}", f"config.{key}"
+            )
     return RunnableConfig(**raw)  # type: ignore[typeddict-item]
+
+
+_CONFIG_TYPES: dict[str, tuple[str, str]] = {
+    "tags": ("tags", "an array of strings"),
+    "metadata": ("object", "an object"),
+    "configurable": ("object", "an object"),
+    "recursion_limit": ("limit", "a positive integer"),
+    "run_name": ("str", "a string"),
+}
+
+
+def _is(value: Any, kind: str) -> bool:
+    if kind == "tags":
+        return isinstance(value, list) and all(isinstance(tag, str) for tag in value)
+    if kind == "object":
+        return isinstance(value, dict)
+    if kind == "limit":
+        return isinstance(value, int) and not isinstance(value, bool) and value > 0
+    return isinstance(value, str)
 
 
 class RunTracker:
@@ -221,6 +255,11 @@ class _Active:
 class RunManager:
     """Starts runs on this replica and cancels them on request from any replica.
 
+    ``cancel_wait``: how long :meth:`cancel` waits for the run to stop. ``store_grace``: how
+    long a run rides out an unavailable store (Redis restarting): its next event, then its
+    final record, are retried with backoff for that long before the run gives up (its
+    generation is stopped; whatever could not be written is lost).
+
     Example::
 
         manager = RunManager(MemoryStreamStore())
@@ -229,10 +268,15 @@ class RunManager:
             print(event.id, event.event, event.data)
     """
 
-    def __init__(self, store: StreamStore, *, cancel_wait: float = 2.0) -> None:
+    def __init__(
+        self, store: StreamStore, *, cancel_wait: float = 2.0, store_grace: float = 30.0
+    ) -> None:
         self.store = store
         self.cancel_wait = cancel_wait
+        self.store_grace = store_grace
         self._active: dict[str, _Active] = {}
+        #: Called with each run's record once it reached its final status (server metrics).
+        self.on_finish: Callable[[RunRecord], None] | None = None
 
     def __contains__(self, run_id: str) -> bool:
         return run_id in self._active
@@ -268,7 +312,13 @@ class RunManager:
         return run_id
 
     async def _watch_cancel(self, run_id: str, task: asyncio.Task[None]) -> None:
-        await self.store.wait_cancel(run_id)
+        try:
+            await self.store.wait_cancel(run_id)
+        except RunNotFound:
+            return  # the run's own writes report it
+        except Exception:
+            logger.exception("run %s: cancel requests can no longer reach it", run_id)
+            return
         task.cancel()
 
     async def _run(self, record: RunRecord, request: RunRequest, ticket: Ticket | None) -> None:
@@ -280,20 +330,43 @@ class RunManager:
             if ticket is not None:
                 await ticket.wait()
             record.status = "running"
-            await self.store.update_run(record)
+            await self._retrying(self.store.update_run, record)
             await self._pump(run_id, request, tracker)
         except asyncio.CancelledError:
             status = "cancelled"
         except Exception as exc:
             status = "error"
             error = error_payload(exc, tracker.partial())
+            logger.error("run %s of %r failed", run_id, request.assistant.name, exc_info=exc)
         finally:
             if ticket is not None:
                 ticket.release()
             active = self._active.pop(run_id, None)
             if active is not None and active.watcher is not None:
                 active.watcher.cancel()
-        await self._finish(record, tracker, status, error)
+        try:
+            await self._finish(record, tracker, status, error)
+        except (RunNotFound, RuntimeError) as exc:
+            # Expired or evicted, or ended by another replica (this one lost its lease).
+            logger.warning("run %s: its end was not recorded: %s", run_id, exc)
+        except StoreUnavailable as exc:
+            logger.error("run %s: its end was not recorded, the store stayed away: %s", run_id, exc)
+        except Exception:
+            logger.exception("run %s: its end was not recorded", run_id)
+
+    async def _retrying(self, call: Callable[..., Awaitable[_T]], *args: Any) -> _T:
+        """``await call(*args)``, retried with backoff while the store is unavailable, for up
+        to ``store_grace`` seconds."""
+        deadline = time.monotonic() + self.store_grace
+        pause = 0.1
+        while True:
+            try:
+                return await call(*args)
+            except StoreUnavailable:
+                if time.monotonic() + pause > deadline:
+                    raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 2.0)
 
     async def _pump(self, run_id: str, request: RunRequest, tracker: RunTracker) -> None:
         wanted = request.modes
@@ -306,7 +379,11 @@ class RunManager:
             async for mode, payload in stream:
                 tracker.observe(mode, payload)
                 if mode in wanted:
-                    await append(run_id, mode, dumps(payload))
+                    data = dumps(payload)
+                    try:
+                        await append(run_id, mode, data)
+                    except StoreUnavailable:
+                        await self._retrying(append, run_id, mode, data)
         finally:
             await aclose_quietly(stream)
 
@@ -324,15 +401,17 @@ class RunManager:
         record.usage = dict(usage) if usage is not None else None
         record.error = error
         record.updated_at = time.time()
+        if self.on_finish is not None:
+            self.on_finish(record)
         try:
-            await self.store.update_run(record)
+            await self._retrying(self.store.update_run, record)
             if error is not None:
-                await self.store.append(run_id, "error", dumps(error))
+                await self._retrying(self.store.append, run_id, "error", dumps(error))
             else:
                 end = {"run_id": run_id, "status": status, "usage": record.usage}
-                await self.store.append(run_id, "end", dumps(end))
+                await self._retrying(self.store.append, run_id, "end", dumps(end))
         finally:
-            await self.store.end_stream(run_id)
+            await self._retrying(self.store.end_stream, run_id)
 
     async def cancel(self, run_id: str) -> RunRecord | None:
         """Ask the run to stop (wherever it runs) and wait up to ``cancel_wait`` seconds for it
@@ -356,4 +435,8 @@ class RunManager:
         for task in tasks:
             task.cancel()
         if tasks:
-            await asyncio.wait(tasks, timeout=5)
+            _, pending = await asyncio.wait(tasks, timeout=5)
+            for task in pending:  # still recording their end in an unavailable store
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=1)

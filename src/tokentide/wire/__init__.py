@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from ._encode import encode_comment, encode_data, encode_sse
 from ._partial_json import NO_CHANGE, PartialJSONParser, parse_partial_json
-from ._sse import ServerSentEvent, SSEDecoder
+from ._sse import DEFAULT_MAX_EVENT_BYTES, ServerSentEvent, SSEDecoder, SSEEventTooLarge
 
 __all__ = [
+    "DEFAULT_MAX_EVENT_BYTES",
     "NO_CHANGE",
     "PartialJSONParser",
     "SSEDecoder",
+    "SSEEventTooLarge",
     "ServerSentEvent",
     "encode_comment",
     "encode_data",

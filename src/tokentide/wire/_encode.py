@@ -4,6 +4,10 @@ Each function returns one complete frame (ending with the blank line that dispat
 UTF-8 bytes, ready to write to a ``text/event-stream`` response. Values that would let a caller
 smuggle extra fields or events into the stream (a line break inside ``event`` or ``id``) are
 refused with ``ValueError``.
+
+A lone UTF-16 surrogate (which UTF-8 cannot carry; an upstream that split an emoji across two
+chunks produces one) is written as its escape ``\\udXXX``: inside JSON data, the usual payload,
+that is the same string, still valid JSON.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ def encode_sse(
     for line in _LINE_BREAK.split(data):
         lines.append(f"data: {line}\n")
     lines.append("\n")
-    return "".join(lines).encode("utf-8")
+    return "".join(lines).encode("utf-8", "backslashreplace")
 
 
 def encode_data(data: str) -> bytes:
@@ -65,7 +69,7 @@ def encode_data(data: str) -> bytes:
     """
     if "\n" in data or "\r" in data:
         return encode_sse(data)
-    return f"data: {data}\n\n".encode()
+    return f"data: {data}\n\n".encode("utf-8", "backslashreplace")
 
 
 def encode_comment(text: str = "ping") -> bytes:

@@ -16,7 +16,16 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["SSEDecoder", "ServerSentEvent"]
+__all__ = ["DEFAULT_MAX_EVENT_BYTES", "SSEDecoder", "SSEEventTooLarge", "ServerSentEvent"]
+
+DEFAULT_MAX_EVENT_BYTES = 16 * 1024 * 1024
+"""Largest event (its lines up to the blank line that ends it) a decoder buffers by default."""
+
+
+class SSEEventTooLarge(ValueError):
+    """An event (or one line of it) grew past the decoder's ``max_event_bytes`` before it ended:
+    the stream is not one this client will buffer (a runaway or hostile server)."""
+
 
 _BOM = b"\xef\xbb\xbf"
 _COLON = 58  # ord(":")
@@ -96,6 +105,10 @@ class SSEDecoder:
       first bytes of a long ``data:`` line). Keep-alive comments leave it ``False``, so an idle
       timer reset on ``progressed`` is not fooled by a server that only sends heartbeats.
 
+    ``max_event_bytes`` bounds what the decoder buffers for one event that has not ended yet
+    (``None``: no bound); past it, :meth:`feed` raises `SSEEventTooLarge`, so a server sending
+    one endless ``data:`` line costs at most that much memory.
+
     Example::
 
         decoder = SSEDecoder()
@@ -108,7 +121,9 @@ class SSEDecoder:
     __slots__ = (
         "_head",
         "_line_head",
+        "_max",
         "_parts",
+        "_pending",
         "_pending_cr",
         "_started",
         "comments_seen",
@@ -117,7 +132,9 @@ class SSEDecoder:
         "retry",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, max_event_bytes: int | None = DEFAULT_MAX_EVENT_BYTES) -> None:
+        self._max = max_event_bytes if max_event_bytes is not None else -1
+        self._pending = 0  # bytes in ``_parts``
         self.last_event_id: str | None = None
         self.retry: int | None = None
         self.comments_seen = 0
@@ -154,6 +171,9 @@ class SSEDecoder:
         if parts:
             if b"\n\n" not in chunk and not (chunk[0] == _LF and parts[-1][-1] == _LF):
                 parts.append(chunk)
+                self._pending += len(chunk)
+                if self._pending > self._max >= 0:
+                    self._too_large()
                 self.progressed = self._scan_partial(chunk)
                 return []
             parts.append(chunk)
@@ -165,11 +185,17 @@ class SSEDecoder:
         rest = blocks.pop()
         if not blocks:
             parts.append(text)
+            self._pending = len(text)
+            if self._pending > self._max >= 0:
+                self._too_large()
             self.progressed = self._scan_partial(chunk)
             return []
         events, fields = self._decode_blocks(blocks)
         self._line_head = -1
+        self._pending = len(rest)
         if rest:
+            if self._pending > self._max >= 0:
+                self._too_large()
             parts.append(rest)
             fields = self._scan_partial(rest) or fields
         self.progressed = fields or bool(events)
@@ -187,6 +213,7 @@ class SSEDecoder:
         """
         tail = self._head + b"".join(self._parts)
         self._parts = []
+        self._pending = 0
         self._line_head = -1
         self._started = False
         self._head = b""
@@ -206,6 +233,14 @@ class SSEDecoder:
         return events
 
     # ----------------------------------------------------------------------------- internals
+
+    def _too_large(self) -> None:
+        self._parts.clear()
+        self._pending = 0
+        raise SSEEventTooLarge(
+            f"a server-sent event grew past {self._max} bytes without ending "
+            "(max_event_bytes); the stream was abandoned"
+        )
 
     def _strip_bom(self, chunk: bytes) -> bytes:
         head = self._head + chunk
@@ -244,6 +279,13 @@ class SSEDecoder:
         for block in blocks:
             if block[:6] == b"data: " and b"\n" not in block:  # the common case
                 append(make("message", block[6:].decode("utf-8", "replace"), event_id))
+            elif (  # "event: <name>" + one "data: " line (Anthropic, OpenAI Responses)
+                block[:7] == b"event: "
+                and block.count(b"\n") == 1
+                and block[(nl := block.index(b"\n")) + 1 : nl + 7] == b"data: "
+            ):
+                name = block[7:nl].decode("utf-8", "replace") or "message"
+                append(make(name, block[nl + 7 :].decode("utf-8", "replace"), event_id))
             else:
                 fields = self._decode_block(block, append) or fields
                 event_id = self.last_event_id

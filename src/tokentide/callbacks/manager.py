@@ -1,8 +1,8 @@
-"""Custom events, under the module path LangChain users import them from.
+"""Custom events under LangChain's module path (``langchain_core.callbacks.manager``).
 
 Example::
 
-    from tokentide.callbacks import adispatch_custom_event
+    from tokentide.callbacks.manager import adispatch_custom_event
 
     async def step(x):
         await adispatch_custom_event("progress", {"pct": 50})

@@ -1,0 +1,258 @@
+"""Differential: a LangChain handler and a tokentide handler, attached to the same chain or
+graph built from langchain-core / LangGraph and from tokentide, receive the same callbacks
+(method names, run names of chain starts, and tokens in order).
+
+Known difference, removed on both sides: `FakeChatModel` ends each reply with an empty chunk
+carrying the usage (as OpenAI-compatible providers do), which reports one more
+``on_llm_new_token("")``; empty tokens are left out of the comparison.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+import sys
+from contextlib import nullcontext
+from typing import Annotated, Any, TypedDict
+
+import pytest
+
+pytest.importorskip("langgraph")
+
+import langchain_core.callbacks as lc_callbacks  # noqa: E402
+import langchain_core.messages as lc_messages  # noqa: E402
+import langchain_core.tools as lc_tools  # noqa: E402
+import langgraph.graph as lg_graph  # noqa: E402
+from langchain_core import output_parsers as lc_parsers  # noqa: E402
+from langchain_core import prompts as lc_prompts  # noqa: E402
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel  # noqa: E402
+from langchain_core.runnables import RunnableConfig  # noqa: E402
+
+import tokentide.callbacks as tt_callbacks  # noqa: E402
+import tokentide.graph as tt_graph  # noqa: E402
+import tokentide.tools as tt_tools  # noqa: E402
+from tokentide import output_parsers, prompts  # noqa: E402
+from tokentide.models import FakeChatModel  # noqa: E402
+
+TEXT = "hi there you"
+
+
+class Recorder:
+    """Records (method, detail): the run name of chain starts, the token of new tokens."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    def on_chain_start(self, serialized: Any, inputs: Any, **kw: Any) -> None:
+        self.calls.append(("on_chain_start", kw.get("name")))
+
+    def on_chain_end(self, outputs: Any, **kw: Any) -> None:
+        self.calls.append(("on_chain_end", None))
+
+    def on_chain_error(self, error: BaseException, **kw: Any) -> None:
+        self.calls.append(("on_chain_error", type(error).__name__))
+
+    def on_llm_start(self, serialized: Any, prompts: Any, **kw: Any) -> None:
+        self.calls.append(("on_llm_start", len(prompts)))
+
+    def on_llm_new_token(self, token: str, **kw: Any) -> None:
+        assert kw["chunk"].message.content == token
+        if token:
+            self.calls.append(("on_llm_new_token", token))
+
+    def on_llm_end(self, response: Any, **kw: Any) -> None:
+        self.calls.append(("on_llm_end", response.generations[0][0].message.content))
+
+    def on_tool_start(self, serialized: Any, input_str: str, **kw: Any) -> None:
+        detail = (serialized["name"], input_str, kw["inputs"], kw["tool_call_id"])
+        self.calls.append(("on_tool_start", detail))
+
+    def on_tool_end(self, output: Any, **kw: Any) -> None:
+        self.calls.append(
+            ("on_tool_end", (type(output).__name__, getattr(output, "content", output)))
+        )
+
+    def on_tool_error(self, error: BaseException, **kw: Any) -> None:
+        self.calls.append(("on_tool_error", type(error).__name__))
+
+
+class WithChatStart(Recorder):
+    def on_chat_model_start(self, serialized: Any, messages: Any, **kw: Any) -> None:
+        self.calls.append(("on_chat_model_start", [m.type for m in messages[0]]))
+
+
+class LcPlain(Recorder, lc_callbacks.BaseCallbackHandler):
+    pass
+
+
+class TtPlain(Recorder, tt_callbacks.BaseCallbackHandler):
+    pass
+
+
+class LcChat(WithChatStart, lc_callbacks.BaseCallbackHandler):
+    pass
+
+
+class TtChat(WithChatStart, tt_callbacks.BaseCallbackHandler):
+    pass
+
+
+def chain(lib: str) -> Any:
+    if lib == "lc":
+        model: Any = GenericFakeChatModel(messages=iter([lc_messages.AIMessage(TEXT)]))
+        return (
+            lc_prompts.ChatPromptTemplate.from_messages([("human", "{q}")])
+            | model
+            | lc_parsers.StrOutputParser()
+        )
+    model = FakeChatModel([re.split(r"(\s)", TEXT)])
+    return (
+        prompts.ChatPromptTemplate.from_messages([("human", "{q}")])
+        | model
+        | output_parsers.StrOutputParser()
+    )
+
+
+class State(TypedDict):
+    messages: Annotated[list[Any], operator.add]
+
+
+def graph(lib: str, asynchronous: bool) -> Any:
+    if lib == "lc":
+        replies = iter([lc_messages.AIMessage(TEXT)] * 5)
+        model: Any = GenericFakeChatModel(messages=replies)
+        lib_graph: Any = lg_graph
+    else:
+        model = FakeChatModel([re.split(r"(\s)", TEXT)])
+        lib_graph = tt_graph
+    # LangGraph loses its run context in async nodes before Python 3.11 (its documented
+    # limitation): its node passes config by hand there; tokentide's never needs to.
+    by_hand = lib == "lc" and sys.version_info < (3, 11)
+
+    def call(state: State) -> dict[str, Any]:
+        return {"messages": [model.invoke(state["messages"])]}
+
+    async def acall(state: State, config: RunnableConfig) -> dict[str, Any]:
+        reply = await model.ainvoke(state["messages"], config if by_hand else None)
+        return {"messages": [reply]}
+
+    def after(state: State) -> dict[str, Any]:
+        return {"messages": []}
+
+    builder = lib_graph.StateGraph(State)
+    builder.add_node("call", acall if asynchronous else call)
+    builder.add_node("after", after)
+    builder.add_edge(lib_graph.START, "call")
+    builder.add_edge("call", "after")
+    builder.add_edge("after", lib_graph.END)
+    return builder.compile()
+
+
+def handlers(kind: str) -> tuple[Recorder, Recorder, Recorder]:
+    """The LangChain handler run by LangChain, the same LangChain class run by tokentide,
+    and tokentide's own handler class."""
+    if kind == "plain":
+        return LcPlain(), LcPlain(), TtPlain()
+    return LcChat(), LcChat(), TtChat()
+
+
+async def drive(runnable: Any, input: Any, how: str, config: Any, **kw: Any) -> None:
+    if how == "invoke":
+        runnable.invoke(input, config)
+    elif how == "ainvoke":
+        await runnable.ainvoke(input, config)
+    elif how == "stream":
+        for _ in runnable.stream(input, config, **kw):
+            pass
+    else:
+        async for _ in runnable.astream(input, config, **kw):
+            pass
+
+
+@pytest.mark.parametrize("kind", ["plain", "chat"])
+@pytest.mark.parametrize("how", ["invoke", "ainvoke", "stream", "astream"])
+async def test_chain_callbacks_match_langchain(how: str, kind: str) -> None:
+    lc, lc_in_tt, tt = handlers(kind)
+    await drive(chain("lc"), {"q": "hello"}, how, {"callbacks": [lc]})
+    await drive(chain("tt"), {"q": "hello"}, how, {"callbacks": [lc_in_tt, tt]})
+    assert lc.calls, "LangChain reported nothing"
+    assert lc_in_tt.calls == lc.calls
+    assert tt.calls == lc.calls
+    tokens = [d for m, d in lc.calls if m == "on_llm_new_token"]
+    assert tokens == (["hi", " ", "there", " ", "you"] if how.endswith("stream") else [])
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync-node", "async-node"])
+@pytest.mark.parametrize("mode", ["invoke", "messages", "updates"])
+async def test_graph_callbacks_match_langgraph(mode: str, asynchronous: bool) -> None:
+    lc, lc_in_tt, tt = handlers("chat")
+    input = {"messages": [("human", "x")]}
+    how = "ainvoke" if mode == "invoke" else "astream"
+    kw = {} if mode == "invoke" else {"stream_mode": mode}
+    if not asynchronous:
+        how = how.removeprefix("a")
+    await drive(graph("lc", asynchronous), input, how, {"callbacks": [lc]}, **kw)
+    await drive(graph("tt", asynchronous), input, how, {"callbacks": [lc_in_tt, tt]}, **kw)
+    assert lc.calls, "LangGraph reported nothing"
+    assert lc_in_tt.calls == lc.calls
+    assert tt.calls == lc.calls
+    tokens = [d for m, d in lc.calls if m == "on_llm_new_token"]
+    # A node's invoke() streams its tokens to handlers only in "messages" mode, as in LangGraph.
+    assert tokens == (["hi", " ", "there", " ", "you"] if mode == "messages" else [])
+
+
+def tools(lib: str) -> tuple[Any, Any]:
+    decorate: Any = lc_tools.tool if lib == "lc" else tt_tools.tool
+
+    @decorate
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        return a + b
+
+    @decorate
+    def boom(a: int) -> int:
+        """Always fails."""
+        raise ValueError("no")
+
+    return add, boom
+
+
+CALL = {"name": "add", "args": {"a": 1, "b": 2}, "id": "call_1", "type": "tool_call"}
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+async def test_tool_callbacks_match_langchain(asynchronous: bool) -> None:
+    lc, lc_in_tt, tt = handlers("chat")
+    for lib, config in (("lc", {"callbacks": [lc]}), ("tt", {"callbacks": [lc_in_tt, tt]})):
+        add, boom = tools(lib)
+        for tool, input in ((add, {"a": 1, "b": 2}), (add, CALL), (boom, {"a": 1})):
+            with pytest.raises(ValueError) if tool is boom else nullcontext():
+                if asynchronous:
+                    await tool.ainvoke(input, config)
+                else:
+                    tool.invoke(input, config)
+    assert [m for m, _ in lc.calls] == ["on_tool_start", "on_tool_end"] * 2 + [
+        "on_tool_start",
+        "on_tool_error",
+    ]
+    assert lc_in_tt.calls == lc.calls
+    assert tt.calls == lc.calls
+
+
+def test_tool_in_a_graph_node_matches_langgraph() -> None:
+    lc, lc_in_tt, tt = handlers("chat")
+    for lib, config in (("lc", {"callbacks": [lc]}), ("tt", {"callbacks": [lc_in_tt, tt]})):
+        add, _ = tools(lib)
+        lib_graph: Any = lg_graph if lib == "lc" else tt_graph
+
+        def act(state: State, add: Any = add) -> dict[str, Any]:
+            return {"messages": [add.invoke(CALL)]}
+
+        builder = lib_graph.StateGraph(State)
+        builder.add_node("act", act)
+        builder.add_edge(lib_graph.START, "act")
+        builder.add_edge("act", lib_graph.END)
+        builder.compile().invoke({"messages": []}, config)
+    assert ("on_tool_end", ("ToolMessage", "3")) in lc.calls
+    assert lc_in_tt.calls == lc.calls
+    assert tt.calls == lc.calls

@@ -137,6 +137,10 @@ PUBLIC_API: dict[str, list[str]] = {
         "adispatch_custom_event",
         "dispatch_custom_event",
     ],
+    "tokentide.observe": [
+        "instrument",
+        "uninstrument",
+    ],
     "tokentide.callbacks.manager": [
         "adispatch_custom_event",
         "dispatch_custom_event",

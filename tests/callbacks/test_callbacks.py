@@ -177,3 +177,32 @@ async def test_async_iterator_handler() -> None:
     tokens = [token async for token in handler.aiter()]
     await task
     assert tokens == ["a", "b", "c"]
+
+
+class _Completion:
+    """A completion model of a few fixed pieces (built lazily: it needs tokentide.models)."""
+
+    @staticmethod
+    def make(streaming: bool) -> Any:
+        from collections.abc import Iterator
+
+        from tokentide.models import BaseLLM
+
+        class Pieces(BaseLLM):
+            def _stream(self, prompt: str, **kwargs: Any) -> Iterator[str]:
+                yield from ["a", "b"]
+
+        return Pieces(streaming=streaming)
+
+
+@pytest.mark.parametrize("sync", [True, False], ids=["sync", "async"])
+async def test_completion_model_tokens_follow_streaming(sync: bool) -> None:
+    for streaming, expected in ((False, []), (True, ["a", "b"])):
+        handler = Tokens()
+        model = _Completion.make(streaming)
+        if sync:
+            assert model.invoke("x", {"callbacks": [handler]}) == "ab"
+        else:
+            assert await model.ainvoke("x", {"callbacks": [handler]}) == "ab"
+        assert handler.tokens == expected
+        assert handler.events[-1] == "llm_end"

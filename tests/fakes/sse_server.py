@@ -18,6 +18,10 @@ Steps of a script: `data` (a JSON payload or raw string as ``data: ...``), `comm
 (``: ping``), `raw` bytes, `sleep`, `end` (end the body cleanly, no ``[DONE]`` unless sent),
 `reset` (TCP RST), `drop` (close the socket mid-body). ``rate`` sleeps before every `data`.
 
+``Script(encoding="gzip")`` (or ``"deflate"``) compresses the event stream as a compressing
+proxy does (``Content-Encoding``, one sync flush per step); ``Script.page`` answers 200 with a
+whole body that is not an event stream (an HTML page).
+
 Run as a script (``python tests/fakes/sse_server.py --blast 20000``) it serves, in its own
 process, a pre-serialized stream of N content chunks as fast as it can (for benchmarks) and
 prints its port; ``--protocol anthropic`` or ``--protocol responses`` serves N text deltas of
@@ -34,6 +38,7 @@ import socket
 import struct
 import threading
 import time
+import zlib
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -155,6 +160,12 @@ class Script:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     rate: float = 0.0
+    encoding: str | None = None
+
+    @classmethod
+    def page(cls, body: bytes, content_type: str = "text/html; charset=utf-8") -> Script:
+        """A ``200`` with a whole body that is not an event stream."""
+        return cls(status=200, headers={"Content-Type": content_type}, body=body)
 
     @classmethod
     def tokens(
@@ -332,7 +343,7 @@ class ScriptedSSEServer:
         record: ConnectionRecord,
     ) -> bool:
         """Send one response; return whether the connection stays open for another request."""
-        if script.status != 200:
+        if script.status != 200 or script.body:
             head = _head(script.status, {**script.headers, "Content-Length": str(len(script.body))})
             writer.write(head + script.body)
             await writer.drain()
@@ -343,6 +354,8 @@ class ScriptedSSEServer:
             "Transfer-Encoding": "chunked",
             **script.headers,
         }
+        if script.encoding:
+            headers["Content-Encoding"] = script.encoding
         writer.write(_head(200, headers))
         await writer.drain()
         watcher = asyncio.ensure_future(_watch_eof(reader, record))
@@ -357,6 +370,9 @@ class ScriptedSSEServer:
     async def _play(
         self, script: Script, writer: asyncio.StreamWriter, watcher: asyncio.Future[None]
     ) -> bool:
+        packer = None
+        if script.encoding:
+            packer = zlib.compressobj(wbits=31 if script.encoding == "gzip" else 15)
         for kind, arg in script.steps:
             if watcher.done():
                 return False
@@ -365,6 +381,8 @@ class ScriptedSSEServer:
                     await _sleep_or_eof(script.rate, watcher)
                     if watcher.done():
                         return False
+                if packer is not None:
+                    arg = packer.compress(arg) + packer.flush(zlib.Z_SYNC_FLUSH)
                 writer.write(b"%x\r\n%s\r\n" % (len(arg), arg))
                 await writer.drain()
             elif kind == "sleep":
@@ -379,6 +397,9 @@ class ScriptedSSEServer:
             elif kind == "drop":
                 writer.transport.abort()
                 return False
+        if packer is not None:
+            tail = packer.flush()
+            writer.write(b"%x\r\n%s\r\n" % (len(tail), tail))
         writer.write(b"0\r\n\r\n")
         await writer.drain()
         return not watcher.done()

@@ -42,7 +42,7 @@ from tokentide.messages import (
 from tokentide.runtime._base import aclose_quietly
 from tokentide.runtime._config import RunnableConfig
 from tokentide.runtime._context import RunContext
-from tokentide.runtime._sink import ChannelClosed
+from tokentide.runtime._sink import INVOKED, ChannelClosed
 
 from ._model_base import LanguageModel, LanguageModelInput
 
@@ -369,11 +369,12 @@ class BaseChatModel(LanguageModel[AIMessage]):
         )
 
 
-def _quiet_tokens(model: BaseChatModel, run: RunContext) -> None:
+def _quiet_tokens(model: LanguageModel[Any], run: RunContext) -> None:
     """``invoke`` of a model built without ``streaming=True``: callback handlers get no
     ``on_llm_new_token`` (as in LangChain), unless a sink that streams tokens listens
     (``astream_events``, a graph's ``messages`` mode), for which LangChain streams anyway."""
     sink = run.sink
+    run.extra[INVOKED] = True
     if not model.streaming and sink is not None and not sink.streams_tokens:
         run.extra[NO_TOKENS] = True
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
 from ._config import RunnableConfig, merge_configs
 from ._context import RunContext, new_run, run_in_context
 from ._fold import NO_INPUT, Accumulator, AddableDict, InputTap, add_dicts, fold
+from ._sink import CLOSED_EARLY
 
 if TYPE_CHECKING:
     from ._events import StreamEvent
@@ -229,6 +230,7 @@ class Runnable(Generic[Input, Output]):
                     sink.on_stream(run, chunk)
                     yield chunk
             except GeneratorExit:
+                run.extra[CLOSED_EARLY] = True
                 # Close the producer first, so the output reported is what it produced
                 # until it stopped (a model settles its usage when it is closed).
                 try:
@@ -283,6 +285,7 @@ class Runnable(Generic[Input, Output]):
                         await sink.drained()
                     yield chunk
             except (GeneratorExit, asyncio.CancelledError):
+                run.extra[CLOSED_EARLY] = True
                 try:
                     await aclose_quietly(chunks)
                 finally:

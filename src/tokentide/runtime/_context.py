@@ -28,6 +28,7 @@ __all__ = [
     "new_run",
     "resolve_parent",
     "run_in_context",
+    "set_observer",
     "using_run",
 ]
 
@@ -38,6 +39,19 @@ PARENT_KEY = "__tokentide_run"
 LOCAL_TAGS_KEY = "__tokentide_local_tags"
 
 _CURRENT: ContextVar[RunContext | None] = ContextVar("tokentide_run", default=None)
+
+#: Put in front of the sink of every root run while an observer (OpenTelemetry, see
+#: ``tokentide.observe``) is installed; ``None`` (the default) costs nothing.
+_OBSERVER: Callable[[RunSink | None], RunSink] | None = None
+
+
+def set_observer(observer: Callable[[RunSink | None], RunSink] | None) -> None:
+    """Install (or remove, with ``None``) the function that gives every root run its
+    observing sink: it receives the sink the run would have had and returns the one to use
+    (which forwards to it)."""
+    global _OBSERVER
+    _OBSERVER = observer
+
 
 T = TypeVar("T")
 
@@ -182,6 +196,7 @@ def new_run(
     own ``tags``/``metadata``; ``callbacks`` (the runnable's own) and ``config["callbacks"]``
     put a callback sink in front of the inherited one."""
     parent = resolve_parent(config)
+    observer = _OBSERVER
     if parent is None:
         run_tags: list[str] = []
         run_meta: dict[str, Any] = {}
@@ -217,10 +232,12 @@ def new_run(
             sink = _with_callbacks(handlers, sink)
     if callbacks:
         sink = _with_callbacks(callbacks, sink)
+    if observer is not None and (parent is None or parent.run_type == "scope"):
+        sink = observer(sink)
     inheritable = run_tags
     local: list[str] | None = cast("dict[str, Any]", config).get(LOCAL_TAGS_KEY) if config else None
-    if local:
-        run_tags = _merge_tags(run_tags, local)
+    if local:  # as LangChain: a run's own position (``seq:step:N``) before inherited tags
+        run_tags = _merge_tags(local, run_tags)
     if tags:
         run_tags = _merge_tags(run_tags, tags)
     if metadata:

@@ -190,3 +190,61 @@ def test_json_log_format() -> None:
 def test_endpoint_labels_hide_ids() -> None:
     assert endpoint_of("/v1/runs/run_0123456789abcdef/stream") == "/v1/runs/{id}/stream"
     assert endpoint_of("/v1/chat/completions") == "/v1/chat/completions"
+
+
+async def test_store_errors_are_counted() -> None:
+    from tokentide.server import MemoryStreamStore, RunNotFound
+    from tokentide.server._observe import CountingStore
+
+    class Broken(MemoryStreamStore):
+        async def append(self, run_id: str, event: str, data: str) -> int:
+            raise ConnectionError("store away")
+
+    metrics = ServerMetrics()
+    store = CountingStore(Broken(), metrics.store_errors)
+    with pytest.raises(ConnectionError):
+        await store.append("r", "e", "{}")
+    with pytest.raises(RunNotFound):  # an expected answer, not a failure
+        async for _ in store.read("missing"):
+            pass
+    found = samples(metrics.render().decode())
+    assert found[("tokentide_store_errors_total", (("operation", "append"),))] == 1
+    assert ("tokentide_store_errors_total", (("operation", "read"),)) not in found
+
+
+def test_server_genai_histograms_when_instrumented() -> None:
+    pytest.importorskip("opentelemetry.sdk")
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from tokentide import observe
+
+    reader = InMemoryMetricReader()
+    meter = MeterProvider(metric_readers=[reader])
+    tracer = TracerProvider()
+    observe.instrument(tracer, meter)
+    try:
+        with live_server(_app()) as live, httpx.Client(base_url=live.url) as client:
+            chat(client, "ok")
+    finally:
+        observe.uninstrument()
+    names = {
+        metric.name: metric.data.data_points
+        for rm in reader.get_metrics_data().resource_metrics
+        for sm in rm.scope_metrics
+        for metric in sm.metrics
+    }
+    meter.shutdown()
+    tracer.shutdown()
+    for name in (
+        "gen_ai.server.request.duration",
+        "gen_ai.server.time_to_first_token",
+        "gen_ai.server.time_per_output_token",
+        "gen_ai.client.operation.duration",
+    ):
+        (point,) = names[name]
+        assert point.count == 1, name
+    (ttft,) = names["gen_ai.server.time_to_first_token"]
+    assert ttft.attributes["gen_ai.request.model"] == "ok"
+    assert ttft.explicit_bounds[:2] == (0.001, 0.005)

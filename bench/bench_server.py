@@ -7,6 +7,9 @@ deltas without parsing JSON (as light as a client can be). For each N it reports
 
 - the p50/p99 *added* inter-token latency (gap between two tokens at the client, minus the
   model's 50 ms), and time to first token;
+The server runs with the connection limits of ``tokentide serve`` at their defaults (header
+size and count, header timeout, keep-alive, at most 4,096 connections).
+
 - the server's CPU (percent of one core, and µs per token, user + system) and resident
   memory, sampled during the run; the clients' CPU per token, counted separately (they share
   the machine with the server).
@@ -97,6 +100,8 @@ def serve(port: int, workers: int) -> None:
     """Run the server in this process (``--serve``)."""
     import uvicorn
 
+    from tokentide.server import ServerLimits, uvicorn_options
+
     _raise_fd_limit()
     uvicorn.run(
         "bench.bench_server:bench_app",
@@ -108,6 +113,7 @@ def serve(port: int, workers: int) -> None:
         backlog=4096,
         ws="none",
         lifespan="off",
+        **uvicorn_options(ServerLimits()),  # the limits of ``tokentide serve``, at defaults
     )
 
 

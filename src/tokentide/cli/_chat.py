@@ -51,7 +51,10 @@ def register(parser: argparse.ArgumentParser) -> None:
 
     add = parser.add_argument
     add("--model", default="local", help=f"which model: {MODEL_SPECS} (default: local)")
-    add("--base-url", help="an OpenAI-compatible server (with --model openai:<name>)")
+    add(
+        "--base-url",
+        help="the server behind --model openai:<name>, openai-responses:<name> or anthropic:<name>",
+    )
     add("--system", help="a system message that starts the conversation")
     add("--temperature", type=float, help="sampling temperature (0: greedy)")
     add("--max-tokens", type=int, help="most tokens to generate per reply")

@@ -127,6 +127,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="put prompts and completions in the access log lines (default: never)",
     )
     _register_limits(add)
+    _register_run_store(parser)
     parser.set_defaults(run=run, parser=parser)
 
 
@@ -211,6 +212,36 @@ def _api_key(args: argparse.Namespace) -> str | None:
     return str(key)
 
 
+def _register_run_store(parser: argparse.ArgumentParser) -> None:
+    """The run store's retention and lease options."""
+    add = parser.add_argument
+    add(
+        "--max-finished-runs",
+        type=int,
+        default=10_000,
+        help="finished runs kept for reading and resuming; the oldest go first (default: 10000)",
+    )
+    add(
+        "--max-finished-bytes",
+        type=int,
+        default=256 * 1024 * 1024,
+        help="bytes of finished runs kept; the oldest go first (default: 256 MiB)",
+    )
+    add(
+        "--run-ttl",
+        type=float,
+        default=3600.0,
+        help="seconds a finished run is kept at most (default: 3600)",
+    )
+    add(
+        "--run-lease",
+        type=float,
+        default=30.0,
+        help="with --redis-url: seconds without a heartbeat after which a replica's runs are "
+        "ended as failed (replica_lost); renewed every third of it (default: 30)",
+    )
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -218,6 +249,15 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def _host_name(host: str) -> list[str]:
+    """``--host`` when it is a DNS name: the server answers to the name it was told to bind."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return [host]
+    return []
 
 
 def _named(value: str, default: str) -> tuple[str, str]:
@@ -260,9 +300,17 @@ def _graphs(specs: list[str]) -> dict[str, Any]:
     return graphs
 
 
-def _store(redis_url: str | None) -> Any:
+def _store(args: argparse.Namespace) -> Any:
+    redis_url = args.redis_url
+    retention: dict[str, Any] = {
+        "max_finished_runs": getattr(args, "max_finished_runs", 10_000),
+        "max_finished_bytes": getattr(args, "max_finished_bytes", 256 * 1024 * 1024),
+        "ttl": getattr(args, "run_ttl", 3600.0),
+    }
     if not redis_url:
-        return None
+        from tokentide.server import MemoryStreamStore
+
+        return MemoryStreamStore(**retention)
     try:
         module = importlib.import_module("tokentide.server._redis_store")
     except ModuleNotFoundError as exc:
@@ -274,7 +322,7 @@ def _store(redis_url: str | None) -> Any:
         raise ServeError(
             f"--redis-url needs the '{exc.name}' package: pip install 'tokentide[redis]'"
         ) from exc
-    return module.RedisStreamStore(redis_url)
+    return module.RedisStreamStore(redis_url, lease=getattr(args, "run_lease", 30.0), **retention)
 
 
 def check_args(args: argparse.Namespace) -> None:
@@ -289,6 +337,7 @@ def check_args(args: argparse.Namespace) -> None:
         )
     if args.max_queue < 0 or args.max_body_bytes < 1 or args.heartbeat < 0:
         raise ServeError("--max-queue, --max-body-bytes and --heartbeat must not be negative")
+    _check_run_store(args)
     workers = getattr(args, "workers", 1)
     if workers < 1:
         raise ServeError(f"--workers must be at least 1, got {workers}")
@@ -305,6 +354,15 @@ def check_args(args: argparse.Namespace) -> None:
         )
 
 
+def _check_run_store(args: argparse.Namespace) -> None:
+    if getattr(args, "max_finished_runs", 1) < 1 or getattr(args, "max_finished_bytes", 1) < 1:
+        raise ServeError("--max-finished-runs and --max-finished-bytes must be at least 1")
+    if getattr(args, "run_ttl", 0) < 0:
+        raise ServeError("--run-ttl must not be negative")
+    if not getattr(args, "run_lease", 1) > 0:
+        raise ServeError("--run-lease must be more than 0 seconds")
+
+
 def build_app(args: argparse.Namespace) -> Any:
     """The app for parsed ``serve`` arguments (`ServeError` for values that cannot work)."""
     from tokentide.server import create_app
@@ -315,13 +373,13 @@ def build_app(args: argparse.Namespace) -> Any:
     app = create_app(
         models=_models(specs, args.base_url),
         graphs=graphs,
-        store=_store(args.redis_url),
+        store=_store(args),
         api_key=args.api_key or None,
         max_body_bytes=args.max_body_bytes,
         heartbeat=args.heartbeat or None,
         max_queue=args.max_queue,
         web=args.web,
-        allowed_hosts=args.allowed_host,
+        allowed_hosts=[*args.allowed_host, *_host_name(args.host)],
         cors_origins=args.cors_origin,
         body_timeout=args.body_timeout,
     )
@@ -403,6 +461,10 @@ _ARG_NAMES = (
     "body_timeout",
     "keep_alive_timeout",
     "max_connections",
+    "max_finished_runs",
+    "max_finished_bytes",
+    "run_ttl",
+    "run_lease",
 )
 
 

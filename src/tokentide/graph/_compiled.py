@@ -92,10 +92,15 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
     def _scheduler(
         self, run: RunContext, latest: CheckpointTuple | None, resume: bool
     ) -> Scheduler:
+        # A new turn starts with the input checkpoint, one step after the thread's last one
+        # (-1 on a new thread); a resumed run continues at the saved step.
         if latest is None:
-            return Scheduler(self.spec, self.spec.schema.initial(), limit=run.recursion_limit)
+            step = -1 if not resume else 0
+            return Scheduler(
+                self.spec, self.spec.schema.initial(), step=step, limit=run.recursion_limit
+            )
         cp = latest.checkpoint
-        step = cp["step"]
+        step = cp["step"] if resume else cp["step"] + 1
         return Scheduler(
             self.spec,
             dict(cp["values"]),
@@ -111,6 +116,7 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
         saving, latest = None, None
         if self.checkpointer is not None and not ns:
             saving, latest = Saving.open(self.checkpointer, config)
+            saving.subgraphs = self._subgraph_nodes()
         return GraphRun(self._scheduler(run, latest, input is None), run, out, ns, saving)
 
     async def _aprepare(
@@ -119,7 +125,12 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
         saving, latest = None, None
         if self.checkpointer is not None and not ns:
             saving, latest = await Saving.aopen(self.checkpointer, config)
+            saving.subgraphs = self._subgraph_nodes()
         return GraphRun(self._scheduler(run, latest, input is None), run, out, ns, saving)
+
+    def _subgraph_nodes(self) -> frozenset[str]:
+        nodes = self.spec.nodes.items()
+        return frozenset(n for n, node in nodes if isinstance(node.runnable, CompiledStateGraph))
 
     # ------------------------------------------------------------------ invoke
 
@@ -345,7 +356,7 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
         cp = found.checkpoint
         return StateSnapshot(
             values=cp["values"],
-            next=tuple(sorted(cp["pending"])),
+            next=tuple(cp["next"]) if "next" in cp else tuple(sorted(cp["pending"])),
             config=found.config,
             metadata=found.metadata,
             created_at=cp["ts"],

@@ -14,7 +14,6 @@ Example::
 from __future__ import annotations
 
 from typing import Annotated, Any, TypedDict
-from uuid import uuid4
 
 from tokentide.messages import (
     BaseMessage,
@@ -22,6 +21,7 @@ from tokentide.messages import (
     convert_to_messages,
     message_chunk_to_message,
 )
+from tokentide.messages._ids import fast_uuid4
 
 __all__ = ["MessagesState", "add_messages"]
 
@@ -34,7 +34,7 @@ def _as_messages(value: Any) -> list[BaseMessage]:
         if isinstance(msg, BaseMessageChunk):
             msg = out[i] = message_chunk_to_message(msg)
         if msg.id is None:
-            msg.id = str(uuid4())
+            msg.id = fast_uuid4()
     return out
 
 

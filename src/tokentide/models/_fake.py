@@ -18,6 +18,7 @@ from tokentide.messages import (
     ChunkAccumulator,
     UsageMetadata,
 )
+from tokentide.messages._ids import fast_uuid4
 from tokentide.runtime._base import Runnable
 
 from ._base import BaseChatModel, LanguageModelInput, StreamCall
@@ -246,7 +247,7 @@ class FakeChatModel(BaseChatModel):
         self, messages: list[BaseMessage], *, stop: list[str] | None = None, **kwargs: Any
     ) -> Iterator[AIMessageChunk]:
         pieces, message, n_in = self._plan(messages)
-        msg_id = f"lc_run--{uuid4()}"
+        msg_id = f"lc_run--{fast_uuid4()}"
         delay, error_after = self.delay, self.error_after
         n = 0
         for text in pieces:
@@ -264,7 +265,7 @@ class FakeChatModel(BaseChatModel):
         self, messages: list[BaseMessage], *, stop: list[str] | None = None, **kwargs: Any
     ) -> AsyncIterator[AIMessageChunk]:
         pieces, message, n_in = self._plan(messages)
-        msg_id = f"lc_run--{uuid4()}"
+        msg_id = f"lc_run--{fast_uuid4()}"
         delay, error_after = self.delay, self.error_after
         n = 0
         for text in pieces:

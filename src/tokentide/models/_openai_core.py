@@ -18,6 +18,10 @@ Mapping of a ``chat.completion.chunk`` (each field, where it goes):
 - ``id`` -> the chunk ``id``;
 - ``{"error": ...}`` or an ``event: error`` -> a provider failure; ``data: [DONE]`` ends.
 
+A content delta that ends with the first half of a UTF-16 surrogate pair (a server that split an
+emoji between two chunks, as JSON ``"\\ud83d"`` then ``"\\ude00"``) is held back and joined to
+the next content, so that every chunk's text is valid Unicode.
+
 A server that sends no usage in streams (some local servers ignore ``stream_options``) leaves
 ``usage_metadata`` unset and says so with ``response_metadata["usage_missing"] = True`` on the
 last chunk.
@@ -125,6 +129,7 @@ class ChatChunkParser:
 
     __slots__ = (
         "_first",
+        "_held",
         "_last_tool",
         "_model",
         "_tool_ids",
@@ -143,6 +148,7 @@ class ChatChunkParser:
         self._usage_sent = False
         self._tool_ids: dict[str, int] = {}
         self._last_tool = 0
+        self._held = ""  # a high surrogate that ended the last content, waiting for its pair
 
     # ------------------------------------------------------------------ events
 
@@ -178,7 +184,7 @@ class ChatChunkParser:
                         and obj.get("error") is None
                     ):
                         content = delta.get("content")
-                        if content:
+                        if content and not self._held and not _HIGH <= content[-1] <= _HIGH_END:
                             append(AIMessageChunk(content, id=obj.get("id") or None))
                             continue
             chunk = self._map(obj, event.event)
@@ -222,6 +228,8 @@ class ChatChunkParser:
     def _map_choice(self, obj: dict[str, Any], choice: Any) -> AIMessageChunk | None:
         delta = choice.get("delta") or {}
         content = delta.get("content") or ""
+        if self._held or (content and _HIGH <= content[-1] <= _HIGH_END):
+            content = self._join_surrogates(content, bool(choice.get("finish_reason")))
         kwargs: dict[str, Any] = {}
         reasoning = delta.get("reasoning_content")
         if reasoning is None:
@@ -253,6 +261,19 @@ class ChatChunkParser:
             response_metadata=meta or None,
         )
         return chunk
+
+    def _join_surrogates(self, content: str, last: bool) -> str:
+        """Prepend a held high surrogate; hold a trailing one back (unless the reply ends)."""
+        if not isinstance(content, str):
+            return content
+        if self._held:  # the pair, as one character
+            pair = (self._held + content).encode("utf-16-le", "surrogatepass")
+            content = pair.decode("utf-16-le", "surrogatepass")
+            self._held = ""
+        if content and _HIGH <= content[-1] <= _HIGH_END and not last:
+            self._held = content[-1]
+            content = content[:-1]
+        return content
 
     def _model_fields(self) -> dict[str, Any]:
         return {**self._model, "model_provider": "openai"}
@@ -306,6 +327,9 @@ class ChatChunkParser:
 
     def _closing(self) -> list[AIMessageChunk]:
         """At ``[DONE]``: usage seen on content chunks, or the note that none came."""
+        if self._held:  # a lone high surrogate that never got its pair
+            held, self._held = self._held, ""
+            return [AIMessageChunk(held), *self._closing()]
         if self._usage_sent:
             return []
         if self._usage is not None:
@@ -317,6 +341,10 @@ class ChatChunkParser:
                 chunk_position="last",
             )
         ]
+
+
+_HIGH = "\ud800"
+_HIGH_END = "\udbff"
 
 
 def event_failure(obj: Any) -> StreamFailure:

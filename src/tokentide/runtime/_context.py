@@ -236,8 +236,8 @@ def new_run(
         sink = observer(sink)
     inheritable = run_tags
     local: list[str] | None = cast("dict[str, Any]", config).get(LOCAL_TAGS_KEY) if config else None
-    if local:
-        run_tags = _merge_tags(run_tags, local)
+    if local:  # as LangChain: a run's own position (``seq:step:N``) before inherited tags
+        run_tags = _merge_tags(local, run_tags)
     if tags:
         run_tags = _merge_tags(run_tags, tags)
     if metadata:

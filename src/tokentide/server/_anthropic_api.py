@@ -79,8 +79,8 @@ def check_api_key(scope: Scope, api_key: str | None) -> None:
     for name, value in scope.get("headers", ()):
         if name == b"x-api-key":
             given = value
-        elif name == b"authorization" and not given and value.startswith(b"Bearer "):
-            given = value[7:]
+        elif name == b"authorization" and not given and value[:7].lower() == b"bearer ":
+            given = value[7:].strip()
     if not hmac.compare_digest(given, api_key.encode()):
         what = "no API key was given" if not given else "the API key is not valid"
         raise AnthropicHTTPError(401, f"invalid x-api-key: {what}. Send 'x-api-key: <key>'.")

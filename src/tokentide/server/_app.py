@@ -147,10 +147,10 @@ class TokentideApp:
         try:
             cross_origin = self.guard.check(scope)
             if cross_origin is not None:
-                send = with_cors(send, cross_origin)
                 if scope["method"] == "OPTIONS":
                     await _preflight(send, cross_origin, scope)
                     return
+                send = with_cors(send, cross_origin)
             handler = self._route(scope["method"], scope["path"], scope)
             await handler(scope, receive, send)
         except HTTPError as error:
@@ -164,7 +164,7 @@ class TokentideApp:
         if path == "/" and self.web:
             return self._web
         if not path.startswith("/v1/"):
-            raise HTTPError(404, f"no route {path}", code="not_found")
+            raise HTTPError(404, f"no route {shorten(path)}", code="not_found")
         if path in ("/v1/messages", "/v1/messages/count_tokens"):
             return _method({"POST": self._messages}, method, path)  # checks x-api-key
         self._authenticate(scope)
@@ -185,7 +185,7 @@ class TokentideApp:
             return _method({"GET": self._get_response}, method, path)
         match = _RUN_PATH.match(path)
         if match is None:
-            raise HTTPError(404, f"no route {path}", code="not_found")
+            raise HTTPError(404, f"no route {shorten(path)}", code="not_found")
         scope["run_id"] = match.group(1)
         suffix = match.group(2) or ""
         table: dict[str, dict[str, Handler]] = {

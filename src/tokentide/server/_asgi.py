@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import reprlib
 import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
@@ -70,13 +71,20 @@ MAX_MESSAGE = 1000
 
 
 def shorten(value: Any, limit: int = 80) -> str:
-    """``repr(value)``, cut to about ``limit`` characters (for quoting a client's value in an
-    error message without echoing megabytes back)."""
-    text = repr(value) if not isinstance(value, str) or len(value) <= limit else repr(value[:limit])
-    if len(text) > limit + 2:
-        text = text[:limit]
-    if isinstance(value, (str, bytes, list, dict)) and len(value) > limit:
-        return f"{text}... ({len(value)} {'characters' if isinstance(value, str) else 'items'})"
+    """A short ``repr`` of ``value`` (strings cut to ``limit`` characters, containers to a few
+    items), with its size when it was cut: for quoting a client's value in an error message
+    without echoing megabytes back."""
+    short = reprlib.Repr()
+    short.maxstring = short.maxother = short.maxlong = limit
+    short.maxlist = short.maxdict = short.maxtuple = short.maxset = 8
+    short.maxlevel = 3
+    if isinstance(value, int) and value.bit_length() > 4 * limit:
+        return f"an integer of {value.bit_length()} bits"
+    text = short.repr(value)
+    if isinstance(value, (str, bytes)) and len(value) > limit:
+        return f"{text} ({len(value)} characters)"
+    if isinstance(value, (list, dict)) and len(value) > 8:
+        return f"{text} ({len(value)} items)"
     return text
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -27,6 +28,9 @@ __all__ = ["MAX_DEPTH", "RequestGuard", "decode_json"]
 MAX_DEPTH = 100
 """Deepest nesting of arrays and objects accepted in a request body."""
 
+# A ``\\udXXX`` escape of a surrogate, or a UTF-8-encoded surrogate (json.loads lets it pass):
+# only bodies with one of these can hold a lone surrogate, and only they are walked.
+_MAYBE_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
 _CORS_METHODS = b"GET, POST, OPTIONS"
 _CORS_HEADERS = b"authorization, content-type, last-event-id, accept, x-request-id"
 _EXPOSED = b"x-run-id, content-location, retry-after"
@@ -184,7 +188,7 @@ def decode_json(body: bytes) -> Any:
         raise HTTPError(400, f"the request body is not valid JSON: {exc}") from None
     if body.count(b"[") + body.count(b"{") > MAX_DEPTH:
         _check_depth(value)
-    if b"\\u" in body or b"\\U" in body or b"\xed" in body:
+    if _MAYBE_SURROGATE.search(body) is not None:
         _check_strings(value)
     return value
 

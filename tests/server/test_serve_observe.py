@@ -248,3 +248,76 @@ def test_server_genai_histograms_when_instrumented() -> None:
     (ttft,) = names["gen_ai.server.time_to_first_token"]
     assert ttft.attributes["gen_ai.request.model"] == "ok"
     assert ttft.explicit_bounds[:2] == (0.001, 0.005)
+
+
+def test_serve_json_logs_and_metrics_port() -> None:
+    """The real command: JSON log lines on standard error (uvicorn's own lines too), one
+    access line per request, and the metrics on their own port."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    from fakes.signals import sigint_default
+
+    def free_port() -> int:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+
+    port, metrics_port = free_port(), free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "tokentide.cli",
+        "serve",
+        "--model",
+        "fake",
+        "--port",
+        str(port),
+        "--metrics-port",
+        str(metrics_port),
+        "--log-format",
+        "json",
+        "--no-web",
+    ]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        cmd, env=env, stderr=subprocess.PIPE, text=True, preexec_fn=sigint_default
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            try:
+                return httpx.get(f"{base}/v1/models", timeout=0.5).status_code == 200
+            except httpx.TransportError:
+                assert proc.poll() is None, "the server exited"
+                return False
+
+        wait_for(up, "the server")
+        with httpx.Client(base_url=base, timeout=30) as client:
+            assert chat(client, "fake").status_code == 200
+            assert client.get("/metrics").status_code == 404  # only on --metrics-port
+        scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err
+    labels = (
+        ("endpoint", "/v1/chat/completions"),
+        ("finish_reason", "stop"),
+        ("model", "fake"),
+    )
+    assert samples(scraped)[("tokentide_requests_total", labels)] == 1
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert any(line["logger"].startswith("uvicorn") for line in lines)
+    (access,) = [
+        line
+        for line in lines
+        if line["logger"] == "tokentide.server.access" and line["path"] == "/v1/chat/completions"
+    ]
+    assert access["status"] == 200 and access["model"] == "fake"
+    assert access["finish_reason"] == "stop" and access["output_tokens"] > 0
+    assert "prompt" not in access and "completion" not in access

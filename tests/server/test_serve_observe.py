@@ -102,7 +102,14 @@ def test_requests_are_counted_by_finish_reason(server: LiveServer) -> None:
         labels = (("endpoint", endpoint), ("finish_reason", reason), ("model", model))
         return found.get(("tokentide_requests_total", labels), 0)
 
-    wait_for(lambda: count("slow", "disconnected") == 1 or _refresh(metrics, found), "disconnect")
+    # A request is counted when its handler has returned, which may be just after the client
+    # read its last byte: wait for the last ones.
+    def settled() -> bool:
+        found.clear()
+        found.update(samples(metrics.render().decode()))
+        return count("slow", "disconnected") == 1 and count("slow", "cancelled", "/v1/runs") == 1
+
+    wait_for(settled, "the last requests to be counted")
     assert count("ok", "stop") == 2
     assert count("tools", "tool_calls") == 1
     assert count("bad", "error") == 1
@@ -119,12 +126,6 @@ def test_requests_are_counted_by_finish_reason(server: LiveServer) -> None:
     assert found[("tokentide_streams_in_flight", ok)] == 0
     http = (("endpoint", "/v1/runs/{id}/cancel"), ("method", "POST"), ("status", "200"))
     assert found[("tokentide_http_requests_total", http)] == 1
-
-
-def _refresh(metrics: ServerMetrics, found: dict[Any, float]) -> bool:
-    found.clear()
-    found.update(samples(metrics.render().decode()))
-    return False
 
 
 def test_metrics_follow_the_api_key_and_workers_rule() -> None:

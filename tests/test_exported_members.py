@@ -137,6 +137,10 @@ PUBLIC_API: dict[str, list[str]] = {
         "adispatch_custom_event",
         "dispatch_custom_event",
     ],
+    "tokentide.observe": [
+        "instrument",
+        "uninstrument",
+    ],
     "tokentide.callbacks.manager": [
         "adispatch_custom_event",
         "dispatch_custom_event",
@@ -244,6 +248,21 @@ PUBLIC_API: dict[str, list[str]] = {
     ],
     "tokentide.cli": [
         "main",
+    ],
+    "tokentide.agents": [
+        "AgentState",
+        "create_agent",
+    ],
+    "tokentide.prebuilt": [
+        "AgentState",
+        "InjectedState",
+        "InjectedToolArg",
+        "InjectedToolCallId",
+        "ToolInvocationError",
+        "ToolNode",
+        "ToolRuntime",
+        "create_react_agent",
+        "tools_condition",
     ],
     "tokentide.tools": [
         "BaseTool",

@@ -3,6 +3,11 @@
 The three code cells run as written, with ``from tokentide.models import OpenAI`` against
 llama-cpp-python's OpenAI-compatible server (``OPENAI_BASE_URL``), and with the embedded local
 model (``from tokentide.models import LlamaCpp as OpenAI``: no network at all).
+
+At ``temperature=0`` SmolLM2's first token for the seed's prompt can be end-of-text on one
+CPU and not on another. The local model's default ``min_tokens=16`` makes the cells print a
+song on every CPU; against the server, the model is given the same minimum through
+``model_kwargs`` (the server's own default is 0). The checks are on structure, never on text.
 """
 
 from __future__ import annotations
@@ -67,6 +72,7 @@ async def model_class(
         """The seed never closes its model: close its HTTP clients after the test."""
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["model_kwargs"] = {"min_tokens": 16, **kwargs.get("model_kwargs", {})}
             super().__init__(*args, **kwargs)
             created.append(self)
 
@@ -78,9 +84,9 @@ async def model_class(
 def check_stream(out: str) -> list[str]:
     assert out.endswith("|")
     pieces = out.split("|")[:-1]
-    assert len(pieces) > 10  # token by token
+    assert len(pieces) > 10  # token by token (at least min_tokens=16 tokens on any CPU)
     text = "".join(pieces)
-    assert len(text.split()) > 8 and "|" not in text
+    assert len(text.split()) > 3 and "|" not in text
     return pieces
 
 
@@ -96,16 +102,10 @@ async def test_seed_002_cells(model_class: Any, capsys: pytest.CaptureFixture[st
 
     await cell_events(model_class)
     lines = capsys.readouterr().out.splitlines()
-    if lines[-1] == "...Truncated":
-        assert len(lines) == 5
-        lines.pop()
+    assert len(lines) == 5 and lines.pop() == "...Truncated"  # at least 16 chunks came
     events = [ast.literal_eval(line) for line in lines]
     names = [e["event"] for e in events]
-    if names[-1] != "on_llm_end":
-        assert names == ["on_llm_start"] + ["on_llm_stream"] * 3
-    else:  # a completion of fewer than 4 chunks: the whole run
-        assert names[0] == "on_llm_start" and names[-1] == "on_llm_end"
-        assert set(names[1:-1]) == {"on_llm_stream"}
+    assert names == ["on_llm_start"] + ["on_llm_stream"] * 3
     assert events[0]["data"] == {
         "input": {"prompts": ["Write me a 1 verse song about goldfish on the moon"]}
     }

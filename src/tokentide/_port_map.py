@@ -76,6 +76,18 @@ _MESSAGES = (
     "convert_to_messages",
     "message_chunk_to_message",
 )
+#: Message names that ``langchain.messages`` (1.x) does not re-export.
+_CORE_ONLY_MESSAGES = frozenset(
+    {
+        "BaseMessage",
+        "BaseMessageChunk",
+        "ChatMessage",
+        "HumanMessageChunk",
+        "SystemMessageChunk",
+        "convert_to_messages",
+        "message_chunk_to_message",
+    }
+)
 _PROMPTS = (
     "AIMessagePromptTemplate",
     "BasePromptTemplate",
@@ -185,8 +197,16 @@ MODULES: tuple[ModuleRow, ...] = (
     ModuleRow(
         "langchain_core.tools",
         "tokentide.tools",
-        status="planned",
-        unsupported="not yet in tokentide: ImportError",
+        names=(
+            "BaseTool",
+            "InjectedToolArg",
+            "InjectedToolCallId",
+            "StructuredTool",
+            "ToolException",
+            "tool",
+        ),
+        unsupported="`Tool`, `BaseToolkit`, `create_retriever_tool`, `render_text_description`: "
+        + _MISSING,
     ),
     ModuleRow(
         "langchain_core.documents",
@@ -198,7 +218,7 @@ MODULES: tuple[ModuleRow, ...] = (
     ModuleRow(
         "langchain.messages",
         "tokentide.messages",
-        names=_MESSAGES,
+        names=tuple(n for n in _MESSAGES if n not in _CORE_ONLY_MESSAGES),
         unsupported="content blocks, `RemoveMessage`, `trim_messages`: " + _MISSING,
     ),
     ModuleRow(
@@ -217,14 +237,26 @@ MODULES: tuple[ModuleRow, ...] = (
     ModuleRow(
         "langchain.agents",
         "tokentide.agents",
-        status="planned",
-        unsupported="not yet in tokentide: ImportError",
+        names=("AgentState", "create_agent"),
+    ),
+    ModuleRow(
+        "langchain.agents.middleware",
+        None,
+        status="unsupported",
+        unsupported="agent middleware classes have no tokentide module yet: ImportError",
     ),
     ModuleRow(
         "langchain.tools",
         "tokentide.tools",
-        status="planned",
-        unsupported="not yet in tokentide: ImportError",
+        names=(
+            "BaseTool",
+            "InjectedToolArg",
+            "InjectedToolCallId",
+            "ToolException",
+            "ToolRuntime",
+            "tool",
+        ),
+        unsupported="`InjectedState`, `InjectedStore`: " + _MISSING,
     ),
     # ------------------------------------------------------------------ langgraph
     ModuleRow(
@@ -286,8 +318,8 @@ MODULES: tuple[ModuleRow, ...] = (
     ModuleRow(
         "langgraph.prebuilt",
         "tokentide.prebuilt",
-        status="planned",
-        unsupported="not yet in tokentide: ImportError",
+        names=("InjectedState", "ToolNode", "ToolRuntime", "create_react_agent", "tools_condition"),
+        unsupported="`ValidationNode`, `InjectedStore`, `ToolCallTransformer`: " + _MISSING,
     ),
     ModuleRow(
         "langgraph.func",

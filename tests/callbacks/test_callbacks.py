@@ -177,3 +177,56 @@ async def test_async_iterator_handler() -> None:
     tokens = [token async for token in handler.aiter()]
     await task
     assert tokens == ["a", "b", "c"]
+
+
+class _Completion:
+    """A completion model of a few fixed pieces (built lazily: it needs tokentide.models)."""
+
+    @staticmethod
+    def make(streaming: bool) -> Any:
+        from collections.abc import Iterator
+
+        from tokentide.models import BaseLLM
+
+        class Pieces(BaseLLM):
+            def _stream(self, prompt: str, **kwargs: Any) -> Iterator[str]:
+                yield from ["a", "b"]
+
+        return Pieces(streaming=streaming)
+
+
+@pytest.mark.parametrize("sync", [True, False], ids=["sync", "async"])
+async def test_completion_model_tokens_follow_streaming(sync: bool) -> None:
+    for streaming, expected in ((False, []), (True, ["a", "b"])):
+        handler = Tokens()
+        model = _Completion.make(streaming)
+        if sync:
+            assert model.invoke("x", {"callbacks": [handler]}) == "ab"
+        else:
+            assert await model.ainvoke("x", {"callbacks": [handler]}) == "ab"
+        assert handler.tokens == expected
+        assert handler.events[-1] == "llm_end"
+
+
+def test_a_tool_s_own_callbacks() -> None:
+    from tokentide.tools import tool
+
+    class ToolEvents(BaseCallbackHandler):
+        def __init__(self) -> None:
+            self.seen: list[str] = []
+
+        def on_tool_start(self, serialized: Any, input_str: str, **kw: Any) -> None:
+            self.seen.append(f"start:{serialized['name']}:{kw['tool_call_id']}")
+
+        def on_tool_end(self, output: Any, **kw: Any) -> None:
+            self.seen.append(f"end:{output.content}")
+
+    @tool
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        return a + b
+
+    handler = ToolEvents()
+    add.callbacks = [handler]
+    add.invoke({"name": "add", "args": {"a": 1, "b": 2}, "id": "c9", "type": "tool_call"})
+    assert handler.seen == ["start:add:c9", "end:3"]

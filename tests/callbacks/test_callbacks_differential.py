@@ -12,6 +12,8 @@ from __future__ import annotations
 import operator
 import re
 import sys
+import warnings
+from contextlib import nullcontext
 from typing import Annotated, Any, TypedDict
 
 import pytest
@@ -20,6 +22,7 @@ pytest.importorskip("langgraph")
 
 import langchain_core.callbacks as lc_callbacks  # noqa: E402
 import langchain_core.messages as lc_messages  # noqa: E402
+import langchain_core.tools as lc_tools  # noqa: E402
 import langgraph.graph as lg_graph  # noqa: E402
 from langchain_core import output_parsers as lc_parsers  # noqa: E402
 from langchain_core import prompts as lc_prompts  # noqa: E402
@@ -28,6 +31,7 @@ from langchain_core.runnables import RunnableConfig  # noqa: E402
 
 import tokentide.callbacks as tt_callbacks  # noqa: E402
 import tokentide.graph as tt_graph  # noqa: E402
+import tokentide.tools as tt_tools  # noqa: E402
 from tokentide import output_parsers, prompts  # noqa: E402
 from tokentide.models import FakeChatModel  # noqa: E402
 
@@ -59,6 +63,18 @@ class Recorder:
 
     def on_llm_end(self, response: Any, **kw: Any) -> None:
         self.calls.append(("on_llm_end", response.generations[0][0].message.content))
+
+    def on_tool_start(self, serialized: Any, input_str: str, **kw: Any) -> None:
+        detail = (serialized["name"], input_str, kw["inputs"], kw["tool_call_id"])
+        self.calls.append(("on_tool_start", detail))
+
+    def on_tool_end(self, output: Any, **kw: Any) -> None:
+        self.calls.append(
+            ("on_tool_end", (type(output).__name__, getattr(output, "content", output)))
+        )
+
+    def on_tool_error(self, error: BaseException, **kw: Any) -> None:
+        self.calls.append(("on_tool_error", type(error).__name__))
 
 
 class WithChatStart(Recorder):
@@ -184,3 +200,103 @@ async def test_graph_callbacks_match_langgraph(mode: str, asynchronous: bool) ->
     tokens = [d for m, d in lc.calls if m == "on_llm_new_token"]
     # A node's invoke() streams its tokens to handlers only in "messages" mode, as in LangGraph.
     assert tokens == (["hi", " ", "there", " ", "you"] if mode == "messages" else [])
+
+
+def tools(lib: str) -> tuple[Any, Any]:
+    decorate: Any = lc_tools.tool if lib == "lc" else tt_tools.tool
+
+    @decorate
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        return a + b
+
+    @decorate
+    def boom(a: int) -> int:
+        """Always fails."""
+        raise ValueError("no")
+
+    return add, boom
+
+
+CALL = {"name": "add", "args": {"a": 1, "b": 2}, "id": "call_1", "type": "tool_call"}
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+async def test_tool_callbacks_match_langchain(asynchronous: bool) -> None:
+    lc, lc_in_tt, tt = handlers("chat")
+    for lib, config in (("lc", {"callbacks": [lc]}), ("tt", {"callbacks": [lc_in_tt, tt]})):
+        add, boom = tools(lib)
+        for tool, input in ((add, {"a": 1, "b": 2}), (add, CALL), (boom, {"a": 1})):
+            with pytest.raises(ValueError) if tool is boom else nullcontext():
+                if asynchronous:
+                    await tool.ainvoke(input, config)
+                else:
+                    tool.invoke(input, config)
+    assert [m for m, _ in lc.calls] == ["on_tool_start", "on_tool_end"] * 2 + [
+        "on_tool_start",
+        "on_tool_error",
+    ]
+    assert lc_in_tt.calls == lc.calls
+    assert tt.calls == lc.calls
+
+
+def test_tool_in_a_graph_node_matches_langgraph() -> None:
+    lc, lc_in_tt, tt = handlers("chat")
+    for lib, config in (("lc", {"callbacks": [lc]}), ("tt", {"callbacks": [lc_in_tt, tt]})):
+        add, _ = tools(lib)
+        lib_graph: Any = lg_graph if lib == "lc" else tt_graph
+
+        def act(state: State, add: Any = add) -> dict[str, Any]:
+            return {"messages": [add.invoke(CALL)]}
+
+        builder = lib_graph.StateGraph(State)
+        builder.add_node("act", act)
+        builder.add_edge(lib_graph.START, "act")
+        builder.add_edge("act", lib_graph.END)
+        builder.compile().invoke({"messages": []}, config)
+    assert ("on_tool_end", ("ToolMessage", "3")) in lc.calls
+    assert lc_in_tt.calls == lc.calls
+    assert tt.calls == lc.calls
+
+
+def test_agent_model_and_tool_callbacks_match_langgraph() -> None:
+    """``create_react_agent`` from LangGraph and from tokentide, the same model replies (a tool
+    call, then an answer) and tool: the model and tool callbacks come in the same order with
+    the same details. The chain runs around them are the agent's own structure (LangGraph
+    wraps its model call in more runnables) and are left out of this comparison."""
+    lg_prebuilt = pytest.importorskip("langgraph.prebuilt")
+    tt_prebuilt = pytest.importorskip("tokentide.prebuilt")
+    from tokentide.messages import AIMessage as TtAIMessage
+
+    class LcModel(GenericFakeChatModel):
+        def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
+            return self
+
+    replies = [lc_messages.AIMessage("let me add", tool_calls=[CALL]), lc_messages.AIMessage("3")]
+    lc, lc_in_tt, tt = handlers("chat")
+    input = {"messages": [("human", "add 1 and 2")]}
+    lc_add, _ = tools("lc")
+    with warnings.catch_warnings():  # LangGraph: create_react_agent moved to langchain.agents
+        warnings.simplefilter("ignore")
+        lc_agent = lg_prebuilt.create_react_agent(LcModel(messages=iter(replies)), [lc_add])
+    lc_agent.invoke(input, {"callbacks": [lc]})
+    tt_add, _ = tools("tt")
+    model = FakeChatModel([TtAIMessage("let me add", tool_calls=[CALL]), "3"])
+    tt_agent = tt_prebuilt.create_react_agent(model, [tt_add])
+    tt_agent.invoke(input, {"callbacks": [lc_in_tt, tt]})
+
+    def model_and_tools(calls: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+        return [c for c in calls if not c[0].startswith("on_chain")]
+
+    expected = model_and_tools(lc.calls)
+    assert [m for m, _ in expected] == [
+        "on_chat_model_start",
+        "on_llm_end",
+        "on_tool_start",
+        "on_tool_end",
+        "on_chat_model_start",
+        "on_llm_end",
+    ]
+    assert model_and_tools(lc_in_tt.calls) == expected
+    assert model_and_tools(tt.calls) == expected
+    assert lc_in_tt.calls[0] == tt.calls[0] == lc.calls[0] == ("on_chain_start", "LangGraph")

@@ -8,9 +8,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 import pytest
 
+from fakes.signals import sigint_default, sigint_ignored
 from tokentide.cli import build_parser, main
 from tokentide.cli._models import FAKE_REPLY, ModelSpecError, make_model
 from tokentide.models import FakeChatModel
@@ -37,13 +39,18 @@ def ask(
     )
 
 
-def start(*args: str) -> subprocess.Popen[bytes]:
+def start(
+    *args: str, sigint: Callable[[], None] = sigint_default, env: dict[str, str] = ENV
+) -> subprocess.Popen[bytes]:
+    """``tokentide ask`` as a child process; SIGINT at its default disposition (Ctrl-C must
+    reach it even when the test run itself ignores SIGINT, as a background job does)."""
     return subprocess.Popen(
         [sys.executable, "-m", "tokentide.cli", "ask", *args],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=ENV,
+        env=env,
+        preexec_fn=sigint,
     )
 
 
@@ -155,6 +162,25 @@ def test_local_stdin_question_and_no_stream() -> None:
     result = ask("--no-stream", "--temperature", "0", "--max-tokens", "20", "-", stdin="Say hello.")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip()
+
+
+def test_an_inherited_ignored_sigint_stays_ignored() -> None:
+    """Standard Unix behaviour: started with SIGINT ignored (``cmd &`` in a non-interactive
+    shell, ``nohup``), ``tokentide ask`` keeps ignoring it and answers to the end."""
+    env = {**ENV, "TOKENTIDE_FAKE_DELAY": "0.05"}
+    args = ("--model", "fake:slow", "--sep", "|", "hi")
+    with start(*args, sigint=sigint_ignored, env=env) as proc:
+        assert proc.stdout is not None
+        received = b""
+        while received.count(b"|") < 3:
+            data = os.read(proc.stdout.fileno(), 4096)
+            assert data, "the answer ended early"
+            received += data
+        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGINT)
+        rest, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert (received + rest).decode().replace("|", "") == FAKE_REPLY + "\n"
 
 
 @local_model

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from fakes.signals import sigint_default
 from tokentide.cli import main
 from tokentide.cli._models import FAKE_REPLY
 
@@ -87,6 +88,7 @@ def test_ctrl_c_while_paced_stops_and_keeps_what_came() -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
+        preexec_fn=sigint_default,  # Ctrl-C reaches it even if this run ignores SIGINT
     ) as proc:
         assert proc.stdout is not None
         received = b""

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from fakes.signals import sigint_default
 from tokentide.cli._conversation import Conversation
 from tokentide.cli._models import FAKE_REPLY
 from tokentide.messages import AIMessage
@@ -57,6 +58,7 @@ def spawn(env: dict[str, str]) -> Iterator[Any]:
             codec_errors="replace",
             timeout=timeout,
             dimensions=(40, 100),
+            preexec_fn=sigint_default,  # Ctrl-C reaches it even if this run ignores SIGINT
         )
         child.logfile_read = io.StringIO()  # everything the terminal showed
         children.append(child)

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import pytest
 
-__all__ = ["RedisServer", "running_redis_server"]
+__all__ = ["RedisServer", "RestartableRedis", "restartable_redis_server", "running_redis_server"]
 
 _START_TIMEOUT = 10.0
 _MISSING = (
@@ -144,3 +144,64 @@ def _read_log(workdir: str) -> str:
             return f.read()[-4000:]
     except OSError:
         return "(no log)"
+
+
+class RestartableRedis:
+    """A ``redis-server`` on a fixed free port that a test can kill (SIGKILL, as a crash
+    would) and start again on the same port, empty (no persistence), or start late.
+
+    Example::
+
+        with restartable_redis_server() as redis:
+            redis.kill()   # clients now see connection errors
+            redis.start()  # back, empty, on the same port
+    """
+
+    def __init__(self, executable: str, workdir: str) -> None:
+        self.executable = executable
+        self.workdir = workdir
+        self.host = "127.0.0.1"
+        self.port = _free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}/0"
+
+    def start(self) -> None:
+        """Start it (again) on its port; fail the test if it does not answer ``PING``."""
+        deadline = time.monotonic() + _START_TIMEOUT
+        while True:
+            self.process = _spawn(self.executable, self.port, self.workdir)
+            if _wait_ready(self.process, self.port):
+                return
+            _stop(self.process)
+            if time.monotonic() > deadline:  # the port may be held for a moment after a kill
+                pytest.fail(f"redis-server did not restart:\n{_read_log(self.workdir)}")
+            time.sleep(0.2)
+
+    def kill(self) -> None:
+        """SIGKILL it and wait until it is gone."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            _stop(self.process)
+
+
+@contextlib.contextmanager
+def restartable_redis_server(*, started: bool = True) -> Iterator[RestartableRedis]:
+    """A `RestartableRedis` (running unless ``started=False``), stopped on exit."""
+    executable = shutil.which("redis-server")
+    if executable is None:
+        pytest.fail(_MISSING, pytrace=False)
+    with tempfile.TemporaryDirectory(prefix="tokentide-redis-") as workdir:
+        redis = RestartableRedis(executable, workdir)
+        try:
+            if started:
+                redis.start()
+            yield redis
+        finally:
+            redis.stop()

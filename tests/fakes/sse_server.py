@@ -24,7 +24,8 @@ whole body that is not an event stream (an HTML page).
 
 Run as a script (``python tests/fakes/sse_server.py --blast 20000``) it serves, in its own
 process, a pre-serialized stream of N content chunks as fast as it can (for benchmarks) and
-prints its port.
+prints its port; ``--protocol anthropic`` or ``--protocol responses`` serves N text deltas of
+the Anthropic Messages or OpenAI Responses stream instead.
 """
 
 from __future__ import annotations
@@ -467,8 +468,107 @@ def blast_body(n: int, token: str = "tok") -> bytes:
     return b"".join(parts)
 
 
-async def _blast_main(n: int, port: int) -> None:
-    body = blast_body(n)
+def _event(name: str, payload: dict[str, Any]) -> bytes:
+    body = json.dumps({"type": name, **payload}, separators=(",", ":"))
+    return f"event: {name}\ndata: {body}\n\n".encode()
+
+
+def anthropic_blast_body(n: int, token: str = "tok") -> bytes:
+    """An Anthropic Messages stream of ``n`` ``text_delta`` events."""
+    message = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "content": [],
+        "model": "m",
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": 5, "output_tokens": 1},
+    }
+    delta = {"index": 0, "delta": {"type": "text_delta", "text": token}}
+    return b"".join(
+        [
+            _event("message_start", {"message": message}),
+            _event(
+                "content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}
+            ),
+            _event("content_block_delta", delta) * n,
+            _event("content_block_stop", {"index": 0}),
+            _event(
+                "message_delta",
+                {
+                    "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                    "usage": {"output_tokens": n},
+                },
+            ),
+            _event("message_stop", {}),
+        ]
+    )
+
+
+def responses_blast_body(n: int, token: str = "tok") -> bytes:
+    """An OpenAI Responses stream of ``n`` ``response.output_text.delta`` events."""
+
+    def response(status: str, usage: Any = None) -> dict[str, Any]:
+        return {
+            "id": "resp_1",
+            "object": "response",
+            "created_at": 1700000000,
+            "model": "m",
+            "status": status,
+            "output": [],
+            "usage": usage,
+            "parallel_tool_calls": True,
+            "tool_choice": "auto",
+            "tools": [],
+        }
+
+    item = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "status": "in_progress",
+        "content": [],
+    }
+    part = {"type": "output_text", "text": "", "annotations": []}
+    where = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
+    usage = {
+        "input_tokens": 5,
+        "output_tokens": n,
+        "total_tokens": n + 5,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens_details": {"reasoning_tokens": 0},
+    }
+    return b"".join(
+        [
+            _event("response.created", {"sequence_number": 0, "response": response("in_progress")}),
+            _event(
+                "response.output_item.added",
+                {"sequence_number": 1, "output_index": 0, "item": item},
+            ),
+            _event("response.content_part.added", {"sequence_number": 2, **where, "part": part}),
+            _event(
+                "response.output_text.delta",
+                {"sequence_number": 3, **where, "delta": token, "logprobs": []},
+            )
+            * n,
+            _event(
+                "response.completed",
+                {"sequence_number": 4, "response": response("completed", usage)},
+            ),
+        ]
+    )
+
+
+BLAST_BODIES = {
+    "chat": blast_body,
+    "anthropic": anthropic_blast_body,
+    "responses": responses_blast_body,
+}
+
+
+async def _blast_main(n: int, port: int, protocol: str = "chat") -> None:
+    body = BLAST_BODIES[protocol](n)
     head = _head(200, {"Content-Type": "text/event-stream", "Content-Length": str(len(body))})
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -491,9 +591,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--blast", type=int, required=True, help="content chunks per response")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--protocol", choices=sorted(BLAST_BODIES), default="chat")
     args = parser.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_blast_main(args.blast, args.port))
+        asyncio.run(_blast_main(args.blast, args.port, args.protocol))
 
 
 if __name__ == "__main__":

@@ -56,7 +56,18 @@ async def test_thread_continues(saver: Any, sync: bool) -> None:
     )
     assert len(other["messages"]) == 2
     history = list(graph.get_state_history(config))
-    assert len(history) == 4  # input + one step, twice
+    # As LangGraph: per turn the input checkpoint, the one after the input, one per step.
+    steps = [(s.metadata["step"], s.metadata["source"], s.next) for s in history]
+    assert [s[:2] for s in steps] == [
+        (4, "loop"),
+        (3, "loop"),
+        (2, "input"),
+        (1, "loop"),
+        (0, "loop"),
+        (-1, "input"),
+    ]
+    assert [s[2] for s in steps] == [(), ("chat",), ("__start__",), (), ("chat",), ("__start__",)]
+    assert history[-1].parent_config is None and history[0].parent_config is not None
     assert (await graph.aget_state(config)).values == snapshot.values
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import operator
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypedDict
 
 import pytest
 
+from fakes.waiting import DEADLINE
 from tokentide.errors import GraphRecursionError, InvalidUpdateError
 from tokentide.graph import END, START, Command, MessagesState, Send, StateGraph, add_messages
 from tokentide.graph.message import add_messages as add_messages_path
@@ -83,22 +85,32 @@ async def test_fan_out_fan_in_waits_for_all_and_applies_in_order(sync: bool) -> 
 
 
 async def test_parallel_nodes_run_concurrently(sync: bool) -> None:
+    # Each node waits until all three have started: run one by one, they would time out.
+    barrier = threading.Barrier(3, timeout=DEADLINE)
+    started: list[str] = []
+    all_in = asyncio.Event()
     graph = StateGraph(S)
     for name in ("p1", "p2", "p3"):
         if sync:
-            graph.add_node(appender(name, 0.2))
+
+            def sync_node(state: S, name: str = name) -> dict[str, Any]:
+                barrier.wait()
+                return {"out": [name]}
+
+            graph.add_node(name, sync_node)
         else:
 
             async def node(state: S, name: str = name) -> dict[str, Any]:
-                await asyncio.sleep(0.2)
+                started.append(name)
+                if len(started) == 3:
+                    all_in.set()
+                await asyncio.wait_for(all_in.wait(), DEADLINE)
                 return {"out": [name]}
 
             graph.add_node(name, node)
         graph.add_edge(START, name)
     compiled = graph.compile()
-    started = time.perf_counter()
     result = await run_invoke(compiled, {}, sync)
-    assert time.perf_counter() - started < 0.5
     assert result["out"] == ["p1", "p2", "p3"]
 
 

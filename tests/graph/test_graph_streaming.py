@@ -9,7 +9,8 @@ from typing import Any, TypedDict
 
 import pytest
 
-from tokentide.graph import START, MessagesState, StateGraph, get_stream_writer
+from fakes.waiting import async_wait_until
+from tokentide.graph import START, MessagesState, StateGraph, _compiled, get_stream_writer
 from tokentide.messages import AIMessage, AIMessageChunk, BaseMessage
 from tokentide.models import FakeChatModel
 
@@ -24,18 +25,25 @@ class CountingModel(FakeChatModel):
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.generated = 0
+        self.closed = threading.Event()  # its stream was closed (ended or stopped)
 
     def _stream(self, messages: list[BaseMessage], **kw: Any) -> Iterator[AIMessageChunk]:
-        for chunk in super()._stream(messages, **kw):
-            self.generated += 1
-            yield chunk
+        try:
+            for chunk in super()._stream(messages, **kw):
+                self.generated += 1
+                yield chunk
+        finally:
+            self.closed.set()
 
     async def _astream(
         self, messages: list[BaseMessage], **kw: Any
     ) -> AsyncIterator[AIMessageChunk]:
-        async for chunk in super()._astream(messages, **kw):
-            self.generated += 1
-            yield chunk
+        try:
+            async for chunk in super()._astream(messages, **kw):
+                self.generated += 1
+                yield chunk
+        finally:
+            self.closed.set()
 
 
 def model_node(model: FakeChatModel, how: str) -> Any:
@@ -203,8 +211,7 @@ async def test_early_exit_stops_generation(sync: bool) -> None:
                 break
         await astream.aclose()  # type: ignore[attr-defined]
     at_break = model.generated
-    await asyncio.sleep(0.1)
-    await asyncio.sleep(0.05)
+    await async_wait_until(model.closed.is_set, message="the model's stream was not closed")
     assert model.generated - at_break <= 1
     assert model.generated < 20
     assert threading.active_count() < 40
@@ -219,29 +226,42 @@ async def test_cancelling_the_consumer_task_cancels_nodes() -> None:
             pass
 
     task = asyncio.ensure_future(consume())
-    await asyncio.sleep(0.05)
+    await async_wait_until(lambda: model.generated > 0)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     at_cancel = model.generated
-    await asyncio.sleep(0.1)
+    await async_wait_until(model.closed.is_set, message="the model's stream was not closed")
     assert model.generated - at_cancel <= 1 and model.generated < 40
 
 
-async def test_hand_off_is_bounded(sync: bool) -> None:
+async def test_hand_off_is_bounded(sync: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     """A consumer that stops reading leaves the producer waiting, not buffering everything."""
+    channels: list[Any] = []
+    kind = "SyncChannel" if sync else "Channel"
+    made = getattr(_compiled, kind)
+    monkeypatch.setattr(_compiled, kind, lambda n: channels.append(made(n)) or channels[-1])
+
+    def producer_waits() -> bool:  # the graph waits for room in its hand-off channel
+        if not channels:
+            return False
+        if sync:
+            return bool(channels[0]._producers_waiting)
+        waiter = channels[0]._room_waiter
+        return waiter is not None and not waiter.done()
+
     model = CountingModel([" ".join(f"w{i}" for i in range(5000))])
     graph = chat_graph(model_node(model, "invoke" if sync else "astream"))
     if sync:
         stream = graph.stream({"messages": [("user", "hi")]}, stream_mode="messages")
         next(stream)
-        await asyncio.sleep(0.3)
+        await async_wait_until(producer_waits, message="the producer never waited for room")
         generated = model.generated
         stream.close()  # type: ignore[attr-defined]
     else:
         astream = graph.astream({"messages": [("user", "hi")]}, stream_mode="messages")
         await astream.__anext__()
-        await asyncio.sleep(0.3)
+        await async_wait_until(producer_waits, message="the producer never waited for room")
         generated = model.generated
         await astream.aclose()  # type: ignore[attr-defined]
     assert generated < 1200  # the buffer (a few hundred items) plus one batch, not 5000

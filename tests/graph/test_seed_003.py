@@ -36,8 +36,8 @@ def build(pass_config: bool, sync_node: bool = False, model_cls: Any = ChatOpenA
         joke_model = ChatOpenAI([JOKE], model_name="gpt-4o-mini", tags=["joke"])
         poem_model = ChatOpenAI([POEM], model_name="gpt-4o-mini", tags=["poem"])
     else:
-        joke_model = model_cls(temperature=0, max_tokens=12, tags=["joke"])
-        poem_model = model_cls(temperature=0, max_tokens=12, tags=["poem"])
+        joke_model = model_cls(temperature=0, max_tokens=12, min_tokens=12, tags=["joke"])
+        poem_model = model_cls(temperature=0, max_tokens=12, min_tokens=12, tags=["poem"])
 
     async def call_model(state, config):  # type: ignore[no-untyped-def]
         topic = state["topic"]

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
+from fakes.waiting import wait_until
 from tokentide.runtime._sink import ChannelClosed, SyncChannel
 
 
@@ -37,10 +37,10 @@ def test_put_blocks_when_full_and_cancel_releases() -> None:
 
     thread = threading.Thread(target=produce)
     thread.start()
-    time.sleep(0.1)
-    assert len(chan._items) == 4  # bounded: the producer waits
+    wait_until(lambda: len(chan._items) == 4)
+    assert thread.is_alive()  # bounded: the producer waits
     chan.cancel()
-    thread.join(2)
+    thread.join(30)
     assert not thread.is_alive() and errors
 
 

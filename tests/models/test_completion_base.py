@@ -286,7 +286,7 @@ async def test_astream_events_llm_names_and_end_output(version: str) -> None:
     names = [e["event"] for e in events]
     assert names == ["on_llm_start"] + ["on_llm_stream"] * 5 + ["on_llm_end"]
     start, end = events[0], events[-1]
-    assert start["data"] == {"input": {"prompts": ["Write a song"]}}
+    assert start["data"] == {"input": "Write a song"}  # the raw input at the root, as LangChain
     assert [e["data"]["chunk"] for e in events[1:-1]] == ["\n\n", "Spark", "ling", " water", ""]
     assert start["name"] == "Scripted" and start["tags"] == ["t"]
     meta = start["metadata"]

@@ -4,13 +4,16 @@ llama-cpp-python's server (``/v1/completions``) on the same model."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib.util
 from typing import Any
 
 import httpx
 import pytest
 
+from fakes.waiting import async_wait_until
 from tokentide.models import ChatLlamaCpp, CompletionText, LlamaCpp, OpenAI
+from tokentide.models._llama_runtime import GenerationStats
 from tokentide.output_parsers import StrOutputParser
 from tokentide.prompts import PromptTemplate
 
@@ -21,11 +24,17 @@ if importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("ll
 
 SYNC = pytest.mark.parametrize("sync", [True, False], ids=["sync", "async"])
 PROMPT = "Once upon a time"
+# Prompts whose first token may be end-of-text, depending on the CPU (seed 002's).
+SEED_PROMPTS = [
+    "Write me a 1 verse song about sparkling water.",
+    "Write me a 1 verse song about goldfish on the moon",
+]
 
 
 @pytest.fixture(scope="module")
 def greedy() -> LlamaCpp:
-    return LlamaCpp(temperature=0, max_tokens=24)
+    # min_tokens=max_tokens: every completion is 24 tokens long on every CPU.
+    return LlamaCpp(temperature=0, max_tokens=24, min_tokens=24)
 
 
 async def chunks_of(llm: Any, sync: bool, prompt: Any = PROMPT, **kw: Any) -> list[str]:
@@ -36,7 +45,8 @@ async def chunks_of(llm: Any, sync: bool, prompt: Any = PROMPT, **kw: Any) -> li
 
 def test_same_defaults_and_runtime_as_the_chat_model() -> None:
     llm, chat = LlamaCpp(), ChatLlamaCpp()
-    assert llm.sampling == chat.sampling
+    assert (llm.min_tokens, chat.min_tokens) == (16, 1)  # the one default they do not share
+    assert llm.sampling == dataclasses.replace(chat.sampling, min_tokens=16)
     assert llm.load_options == chat.load_options
     assert llm.runtime is chat.runtime  # loaded once per process
     assert llm.model_name == chat.model_name and llm.get_name() == "LlamaCpp"
@@ -66,12 +76,18 @@ def test_no_chat_template_the_prompt_is_continued(greedy: LlamaCpp) -> None:
 
 @SYNC
 async def test_stop_strings(sync: bool, greedy: LlamaCpp) -> None:
-    full = "".join(await chunks_of(greedy, sync))
+    chunks = await chunks_of(greedy, sync)
+    full = "".join(chunks)
     word = full.split()[3]
-    text = "".join(await chunks_of(greedy, sync, stop=[word]))
-    assert word not in text and full.startswith(text)
-    result = greedy.invoke(PROMPT, stop=[word])
+    # Stop strings are looked for from the min_tokens-th token on: start at the token that
+    # holds the word, so that both runs mask end-of-text alike up to the stop.
+    at = 1 + next(n for n in range(len(chunks)) if len("".join(chunks[: n + 1])) > full.index(word))
+    text = "".join(await chunks_of(greedy, sync, stop=[word], min_tokens=at))
+    assert text == full[: full.index(word)]
+    result = greedy.invoke(PROMPT, stop=[word], min_tokens=at)
     assert result.response_metadata["finish_reason"] == "stop"
+    # Within the first min_tokens tokens, a stop string does not stop.
+    assert greedy.invoke(PROMPT, stop=[word]) == full
 
 
 def test_close_stops_generation_within_one_token(greedy: LlamaCpp) -> None:
@@ -94,7 +110,7 @@ async def test_aclose_stops_generation_within_one_token(greedy: LlamaCpp) -> Non
             break
     before = greedy.tokens_generated
     await stream.aclose()
-    await asyncio.sleep(0.2)
+    await async_wait_until(lambda: not greedy.runtime.lock.locked(), message="still generating")
     assert greedy.tokens_generated - before <= 1
 
 
@@ -111,7 +127,7 @@ async def test_cancellation_stops_generation(greedy: LlamaCpp) -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    await asyncio.sleep(0.2)
+    await async_wait_until(lambda: not greedy.runtime.lock.locked(), message="still generating")
     assert greedy.tokens_generated - before <= 1
 
 
@@ -130,6 +146,49 @@ def test_unknown_option_is_a_type_error(greedy: LlamaCpp) -> None:
         greedy.invoke("x", bogus=1)
     with pytest.raises(ValueError, match="max_tokens"):
         LlamaCpp(max_tokens=0)
+    with pytest.raises(ValueError, match="min_tokens must be an integer >= 0, got -1"):
+        LlamaCpp(min_tokens=-1)
+    with pytest.raises(ValueError, match="min_tokens"):
+        greedy.invoke("x", min_tokens=1.5)
+
+
+# ------------------------------------------------------------------ min_tokens
+
+
+@SYNC
+@pytest.mark.parametrize("prompt", SEED_PROMPTS)
+async def test_the_default_min_tokens_starts_every_completion(sync: bool, prompt: str) -> None:
+    """End-of-text cannot come before the 16th token, whichever CPU runs the model."""
+    llm = LlamaCpp(temperature=0, max_tokens=64)
+    chunks = await chunks_of(llm, sync, prompt)
+    result = llm.invoke(prompt) if sync else await llm.ainvoke(prompt)
+    assert result.usage_metadata is not None and result.usage_metadata["output_tokens"] >= 16
+    assert len(chunks) > 10 and "".join(chunks) == result
+    short = llm.invoke(prompt, max_tokens=5)  # capped by max_tokens: no error
+    assert short.usage_metadata is not None and short.usage_metadata["output_tokens"] == 5
+
+
+@pytest.mark.parametrize("minimum", [1, 30])
+def test_min_tokens_holds_for_any_value(minimum: int) -> None:
+    llm = LlamaCpp(temperature=0, max_tokens=40, min_tokens=minimum)
+    for prompt in SEED_PROMPTS:
+        usage = llm.invoke(prompt).usage_metadata
+        assert usage is not None and minimum <= usage["output_tokens"] <= 40
+
+
+def test_the_end_mask_suppresses_every_end_token_until_the_minimum(greedy: LlamaCpp) -> None:
+    import numpy
+
+    runtime = greedy.runtime
+    ends = sorted(runtime.end_token_ids)
+    assert runtime._end_mask(GenerationStats(), 0) is None  # min_tokens=0: llama.cpp as is
+    stats = GenerationStats()
+    (mask,) = runtime._end_mask(stats, 2)
+    for produced, masked in [(0, True), (1, True), (2, False), (3, False)]:
+        stats.completion_tokens = produced
+        scores = mask([], numpy.zeros(runtime.llama.n_vocab(), dtype=numpy.single))
+        assert all(scores[ends] == -numpy.inf) is masked
+        assert numpy.count_nonzero(scores) == (len(ends) if masked else 0)
 
 
 # ------------------------------------------------------------------ OpenAI vs llama.cpp server
@@ -138,11 +197,19 @@ def test_unknown_option_is_a_type_error(greedy: LlamaCpp) -> None:
 @pytest.mark.slow
 @SYNC
 async def test_openai_streams_from_llama_cpp_server(sync: bool, llama_server: str) -> None:
+    # min_tokens=24 on both sides: 24 tokens however early the model would end on this CPU.
     body = {"model": "smollm2", "prompt": PROMPT, "temperature": 0, "max_tokens": 24}
+    body["min_tokens"] = 24
     async with httpx.AsyncClient(timeout=60) as client:
         reply = (await client.post(f"{llama_server}/completions", json=body)).json()
     expected = reply["choices"][0]["text"]
-    llm = OpenAI(base_url=llama_server, model="smollm2", temperature=0, max_tokens=24)
+    llm = OpenAI(
+        base_url=llama_server,
+        model="smollm2",
+        temperature=0,
+        max_tokens=24,
+        model_kwargs={"min_tokens": 24},
+    )
     try:
         chunks = await chunks_of(llm, sync)
         assert len(chunks) > 10 and "".join(chunks) == expected and expected
@@ -153,7 +220,7 @@ async def test_openai_streams_from_llama_cpp_server(sync: bool, llama_server: st
         assert result.response_metadata["usage_missing"] is True
         assert result.response_metadata["finish_reason"] == "length"
         # Same model, same greedy settings: the local completion model agrees.
-        assert LlamaCpp(temperature=0, max_tokens=24).invoke(PROMPT) == expected
+        assert LlamaCpp(temperature=0, max_tokens=24, min_tokens=24).invoke(PROMPT) == expected
     finally:
         await llm.aclose()
 

@@ -147,6 +147,16 @@ async def test_options_stop_and_per_call_kwargs(server) -> None:
     model.close()
 
 
+def test_min_tokens_goes_in_the_body(server) -> None:
+    """llama.cpp's server and vLLM take ``min_tokens``; it is sent as given."""
+    model = OpenAI(base_url=server.base_url, model_kwargs={"min_tokens": 16})
+    model.invoke("x")
+    assert server.requests[-1].json["min_tokens"] == 16
+    model.invoke("x", min_tokens=4)
+    assert server.requests[-1].json["min_tokens"] == 4
+    model.close()
+
+
 def test_configuration_rules(monkeypatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
@@ -255,8 +265,9 @@ async def test_aclose_closes_the_http_response_at_once(llm, server) -> None:
     async for chunk in stream:
         if chunk == "t2":
             break
+    closed_at = time.monotonic()
     await stream.aclose()
-    await asyncio.to_thread(server.wait_closed)
+    assert await asyncio.to_thread(server.wait_closed) - closed_at < 0.5
 
 
 async def test_cancellation_closes_the_http_response(llm, server) -> None:

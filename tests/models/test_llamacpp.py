@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from fakes.waiting import async_wait_until
 from tokentide.errors import MissingDependencyError
 from tokentide.messages import AIMessageChunk
 from tokentide.models import ChatLlamaCpp
@@ -37,7 +38,9 @@ def text_of(chunks: list[AIMessageChunk]) -> str:
 
 @pytest.fixture(scope="module")
 def greedy() -> ChatLlamaCpp:
-    return ChatLlamaCpp(temperature=0, seed=7, max_tokens=200)
+    # min_tokens: replies long enough to stop mid-way on every CPU (the model might end its
+    # turn early on one and not on another).
+    return ChatLlamaCpp(temperature=0, seed=7, max_tokens=200, min_tokens=20)
 
 
 # ------------------------------------------------------------------ construction
@@ -49,6 +52,7 @@ def test_defaults_and_metadata() -> None:
     assert model.model_name == "SmolLM2-135M-Instruct.Q4_1"
     assert model.requested_model == "gpt-4o-mini"
     assert model.sampling.repeat_penalty == 1.1
+    assert model.min_tokens == model.sampling.min_tokens == 1
     assert model.get_name() == "ChatLlamaCpp"
 
 
@@ -75,6 +79,8 @@ def test_bad_options() -> None:
         ChatLlamaCpp("/nonexistent/model.gguf").invoke("hi")
     with pytest.raises(TypeError, match="unknown generation options: bogus"):
         ChatLlamaCpp().invoke("hi", bogus=1)
+    with pytest.raises(ValueError, match="min_tokens must be an integer >= 0"):
+        ChatLlamaCpp(min_tokens=-2)
 
 
 # ------------------------------------------------------------------ streaming
@@ -82,7 +88,7 @@ def test_bad_options() -> None:
 
 @pytest.mark.parametrize("sync", [True, False])
 async def test_streams_token_by_token_with_usage(greedy: ChatLlamaCpp, sync: bool) -> None:
-    chunks = await collect(greedy, CATS_EN, sync=sync, max_tokens=40)
+    chunks = await collect(greedy, CATS_EN, sync=sync, max_tokens=40, min_tokens=40)
     assert len(chunks) >= 20  # one chunk per token, then the usage chunk
     last = chunks[-1]
     assert last.content == "" and last.chunk_position == "last"
@@ -111,11 +117,18 @@ async def test_finish_reason_stop(sync: bool) -> None:
 
 @pytest.mark.parametrize("sync", [True, False])
 async def test_stop_strings_cut_the_text(greedy: ChatLlamaCpp, sync: bool) -> None:
-    full = text_of(await collect(greedy, CATS_EN, sync=sync, max_tokens=40))
+    pieces = [c.content for c in await collect(greedy, CATS_EN, sync=sync, max_tokens=40)]
+    full = "".join(pieces)
     word = full.split()[3]
-    chunks = await collect(greedy, CATS_EN, sync=sync, max_tokens=40, stop=[word])
+    # Stop strings count from the min_tokens-th token on: from the token that holds the word,
+    # so that both runs mask end-of-turn alike up to the stop (the same path on any CPU).
+    at = 1 + next(n for n in range(len(pieces)) if len("".join(pieces[: n + 1])) > full.index(word))
+    chunks = await collect(greedy, CATS_EN, sync=sync, max_tokens=40, stop=[word], min_tokens=at)
     assert text_of(chunks) == full[: full.index(word)]
     assert chunks[-1].response_metadata["finish_reason"] == "stop"
+    # Before that token, a stop string does not stop.
+    late = await collect(greedy, CATS_EN, sync=sync, max_tokens=40, stop=[word], min_tokens=40)
+    assert text_of(late) == full and late[-1].response_metadata["finish_reason"] == "length"
 
 
 @pytest.mark.parametrize("sync", [True, False])
@@ -138,7 +151,7 @@ async def test_fixed_seed_repeats_when_sampling() -> None:
 @pytest.mark.parametrize("prompt", [CATS_KO, CATS_EN])
 @pytest.mark.parametrize("temperature", [0.0, 0.8])
 def test_default_penalty_keeps_lines_from_looping(prompt: str, temperature: float) -> None:
-    model = ChatLlamaCpp(temperature=temperature, seed=42, max_tokens=200)
+    model = ChatLlamaCpp(temperature=temperature, seed=42, max_tokens=200, min_tokens=20)
     text = model.invoke(prompt).content
     lines = collections.Counter(line.strip() for line in text.splitlines() if line.strip())
     assert lines, text
@@ -147,7 +160,7 @@ def test_default_penalty_keeps_lines_from_looping(prompt: str, temperature: floa
 
 def test_without_penalty_the_model_loops() -> None:
     """The check above can fail: with no penalty the greedy model repeats one line."""
-    model = ChatLlamaCpp(temperature=0, seed=42, max_tokens=200, repeat_penalty=1.0)
+    model = ChatLlamaCpp(temperature=0, seed=42, max_tokens=200, min_tokens=20, repeat_penalty=1.0)
     text = model.invoke(CATS_EN).content
     lines = collections.Counter(line.strip() for line in text.splitlines() if line.strip())
     assert max(lines.values()) > 2
@@ -188,7 +201,7 @@ async def test_aclose_stops_generation_at_once(greedy: ChatLlamaCpp) -> None:
             break
     before = greedy.tokens_generated
     await stream.aclose()  # type: ignore[attr-defined]
-    await asyncio.sleep(0.2)
+    await async_wait_until(lambda: not greedy.runtime.lock.locked(), message="still generating")
     assert greedy.tokens_generated - before <= 1
     assert greedy.last_generation is not None
     assert greedy.last_generation.completion_tokens <= 8
@@ -207,7 +220,7 @@ async def test_task_cancellation_stops_generation(greedy: ChatLlamaCpp) -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    await asyncio.sleep(0.2)
+    await async_wait_until(lambda: not greedy.runtime.lock.locked(), message="still generating")
     assert greedy.tokens_generated - before <= 1
 
 
@@ -239,3 +252,16 @@ def test_stop_matcher(pieces: list[str], stops: list[str], shown: str) -> None:
 
 def test_runtime_is_cached_per_options(greedy: ChatLlamaCpp) -> None:
     assert load_runtime(greedy.load_options) is greedy.runtime
+
+
+@pytest.mark.parametrize("sync", [True, False])
+async def test_min_tokens_holds_on_any_cpu(sync: bool) -> None:
+    """End-of-turn cannot come before the minimum: the reply has at least that many tokens."""
+    model = ChatLlamaCpp(temperature=0, max_tokens=60, min_tokens=50)
+    chunks = await collect(model, "Say hello.", sync=sync)
+    usage = chunks[-1].usage_metadata
+    assert usage is not None and 50 <= usage["output_tokens"] <= 60
+    assert "<|im_end|>" not in text_of(chunks)
+    short = await collect(model, "Say hello.", sync=sync, max_tokens=3)  # capped by max_tokens
+    assert short[-1].usage_metadata is not None
+    assert short[-1].usage_metadata["output_tokens"] == 3

@@ -159,7 +159,9 @@ async def test_fake_finished_stream_keeps_its_usage(sync: bool) -> None:
 def local() -> ChatLlamaCpp:
     if not HAS_LOCAL:
         pytest.skip("the local extra is not installed")
-    return ChatLlamaCpp(temperature=0, seed=7, max_tokens=400)
+    # min_tokens: the reply outlasts the early stop on every CPU (it cannot end by itself
+    # before 60 tokens, so fewer than 50 generated means it was stopped)
+    return ChatLlamaCpp(temperature=0, seed=7, max_tokens=400, min_tokens=60)
 
 
 @local_model

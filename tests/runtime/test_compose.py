@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 from _runtime_helpers import collect, events_of
 
+from fakes.waiting import DEADLINE, async_wait_until, wait_until
 from tokentide.models import FakeChatModel
 from tokentide.output_parsers import StrOutputParser
 from tokentide.runnables import (
@@ -222,14 +222,18 @@ def test_parallel_invoke() -> None:
 
 
 async def test_parallel_ainvoke_runs_branches_concurrently() -> None:
+    started: list[int] = []
+    all_in = asyncio.Event()
+
     async def slow(x: int) -> int:
-        await asyncio.sleep(0.2)
+        started.append(x)
+        if len(started) == 3:
+            all_in.set()
+        await asyncio.wait_for(all_in.wait(), DEADLINE)  # run one by one, this times out
         return x
 
     both = RunnableParallel(a=slow, b=slow, c=slow)
-    start = time.perf_counter()
     assert await both.ainvoke(1) == {"a": 1, "b": 1, "c": 1}
-    assert time.perf_counter() - start < 0.5
 
 
 @pytest.mark.parametrize("sync", [True, False])
@@ -379,7 +383,7 @@ def test_batch_respects_max_concurrency() -> None:
 
     def work(x: int) -> int:
         meter.enter()
-        time.sleep(0.03)
+        wait_until(lambda: meter.peak >= 3, message="fewer than 3 calls ran at once")
         meter.leave()
         return x * 2
 
@@ -391,16 +395,18 @@ def test_batch_respects_max_concurrency() -> None:
 async def test_abatch_respects_max_concurrency() -> None:
     meter = InFlight()
 
+    wanted = [2]
+
     async def work(x: int) -> int:
         meter.enter()
-        await asyncio.sleep(0.02)
+        await async_wait_until(lambda: meter.peak >= wanted[0], message="too few ran at once")
         meter.leave()
         return x + 1
 
     out = await RunnableLambda(work).abatch(list(range(10)), {"max_concurrency": 2})
     assert out == [x + 1 for x in range(10)]
     assert meter.peak == 2
-    meter.peak = 0
+    meter.peak, wanted[0] = 0, 10
     await RunnableLambda(work).abatch(list(range(10)))
     assert meter.peak == 10
 

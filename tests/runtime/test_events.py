@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 from _runtime_helpers import events_of
 
+from fakes.waiting import async_wait_until
 from tokentide.errors import StreamInterrupted
 from tokentide.messages import AIMessageChunk
 from tokentide.models import FakeChatModel
@@ -152,12 +154,16 @@ async def test_error_in_lambda_propagates() -> None:
 
 async def test_break_cancels_the_producer() -> None:
     produced: list[int] = []
+    closed: list[bool] = []
 
     class Counting(FakeChatModel):
         async def _astream(self, messages: Any, **kw: Any) -> AsyncIterator[AIMessageChunk]:
-            async for chunk in super()._astream(messages, **kw):
-                produced.append(1)
-                yield chunk
+            try:
+                async for chunk in super()._astream(messages, **kw):
+                    produced.append(1)
+                    yield chunk
+            finally:
+                closed.append(True)
 
     model = Counting(responses=[[f"t{i} " for i in range(500)]], delay=0.005)
     chain = ChatPromptTemplate.from_template("{q}") | model | StrOutputParser()
@@ -168,20 +174,24 @@ async def test_break_cancels_the_producer() -> None:
             if n == 3:
                 break
     at_break = len(produced)
-    await asyncio.sleep(0.1)  # 20 more chunks' worth of time
-    assert len(produced) - at_break <= 1
+    await async_wait_until(lambda: closed, message="the producer was not closed")
+    assert len(produced) - at_break <= 1  # closed at its next chunk
     assert at_break <= 4
 
 
 async def test_break_cancels_a_model_running_in_a_worker_thread() -> None:
     produced: list[float] = []
+    closed = threading.Event()
 
     class Counting(FakeChatModel):
         def _stream(self, messages: Any, **kw: Any) -> Any:
-            for chunk in super()._stream(messages, **kw):
-                produced.append(time.perf_counter())
-                yield chunk
-                time.sleep(0.0005)
+            try:
+                for chunk in super()._stream(messages, **kw):
+                    produced.append(time.perf_counter())
+                    yield chunk
+                    time.sleep(0.0005)
+            finally:
+                closed.set()
 
     model = Counting(responses=[["x"] * 5000])
 
@@ -193,11 +203,8 @@ async def test_break_cancels_a_model_running_in_a_worker_thread() -> None:
             break
     # ``break`` drops the event stream; the loop closes it at its next turn, which cancels
     # the producer: the worker thread stops at its next chunk.
-    await asyncio.sleep(0.05)
-    count = len(produced)
-    await asyncio.sleep(0.2)
-    assert len(produced) - count <= 1
-    assert count < 5000
+    await async_wait_until(closed.is_set, message="the worker thread's stream was not closed")
+    assert len(produced) < 5000
 
 
 @pytest.mark.timeout(60)

@@ -186,3 +186,44 @@ async def test_same_final_outputs() -> None:
         prompt = k.prompts.ChatPromptTemplate.from_template("Tell me a joke about {topic}")
         chain = prompt | k.model() | k.parsers.StrOutputParser()
         assert await chain.ainvoke({"topic": "x"}) == TEXT
+
+
+# ------------------------------------------------------------------ shapes: input, filters, tags
+
+
+async def test_model_alone_reports_the_raw_input() -> None:
+    for lib in ("tt", "lc"):
+        events = await collect(Kit(lib).model(), "hi")
+        start, end = events[0], events[-1]
+        assert start["data"] == {"input": "hi"}, lib
+        assert sorted(end["data"]) == ["output"], lib
+
+
+FILTERS: dict[str, dict[str, list[str]]] = {
+    "types": {"include_types": ["chat_model", "parser"]},
+    "names": {"include_names": ["StrOutputParser"]},
+    "tags": {"include_tags": ["seq:step:2"]},
+    "exclude": {"exclude_types": ["prompt"]},
+    "lambda": {"include_types": ["chain"]},
+}
+
+
+@pytest.mark.parametrize("filters", list(FILTERS), ids=list(FILTERS))
+@pytest.mark.parametrize("tagged", [False, True], ids=["plain", "with_config"])
+async def test_filtered_events_and_tag_order(filters: str, tagged: bool) -> None:
+    """Filtered and not, with and without ``with_config(tags=...)``: the same events with the
+    same data keys, the first one carrying the chain's input, tags in LangChain's order."""
+
+    def build(k: Kit) -> Any:
+        prompt = k.prompts.ChatPromptTemplate.from_template("Tell me about {topic}")
+        chain = prompt | k.model() | k.parsers.StrOutputParser() | (lambda s: s)
+        return chain.with_config(tags=["my_chain"], run_name="joke") if tagged else chain
+
+    kw = FILTERS[filters]
+    ours = [e async for e in build(Kit("tt")).astream_events({"topic": "x"}, version="v2", **kw)]
+    theirs = [e async for e in build(Kit("lc")).astream_events({"topic": "x"}, version="v2", **kw)]
+    names = {"RunnableLambda"}
+    ours_s = without_start_input(summary(drop_final_empty_chunk(ours)), names)
+    theirs_s = without_start_input(summary(theirs), names)
+    assert ours_s == theirs_s
+    assert ours[0]["data"]["input"] == theirs[0]["data"]["input"] == {"topic": "x"}

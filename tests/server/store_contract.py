@@ -3,8 +3,9 @@
 Subclass `StreamStoreContract` in a test module (name the subclass ``Test...``) and implement
 two hooks:
 
-- ``async def new_store(self, *, max_events: int, ttl: float) -> StreamStore``: a fresh, empty
-  store with these retention limits (for a shared backend, use a fresh key prefix);
+- ``async def new_store(self, *, max_events: int, ttl: float, **options: int) -> StreamStore``:
+  a fresh, empty store with these retention limits (``options``: ``max_finished_runs``,
+  ``max_finished_bytes`` when a test sets them; for a shared backend, use a fresh key prefix);
 - ``async def replica(self, store) -> StreamStore``: another store instance on the same
   backend, as a second server replica would have (a single-process store returns ``store``).
 
@@ -13,8 +14,8 @@ Every store made by the hooks is closed by the contract (``aclose()``). Example:
     from store_contract import StreamStoreContract
 
     class TestMemoryStore(StreamStoreContract):
-        async def new_store(self, *, max_events, ttl):
-            return MemoryStreamStore(max_events=max_events, ttl=ttl)
+        async def new_store(self, *, max_events, ttl, **options):
+            return MemoryStreamStore(max_events=max_events, ttl=ttl, **options)
 
         async def replica(self, store):
             return store
@@ -30,6 +31,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 
+from fakes.waiting import async_wait_until
 from tokentide.server import (
     EventsExpired,
     RunEvent,
@@ -55,7 +57,7 @@ class StreamStoreContract:
     max_events = 50
     ttl = 60.0
 
-    async def new_store(self, *, max_events: int, ttl: float) -> StreamStore:
+    async def new_store(self, *, max_events: int, ttl: float, **options: int) -> StreamStore:
         raise NotImplementedError
 
     async def replica(self, store: StreamStore) -> StreamStore:
@@ -63,10 +65,12 @@ class StreamStoreContract:
 
     @asynccontextmanager
     async def opened(
-        self, *, max_events: int | None = None, ttl: float | None = None
+        self, *, max_events: int | None = None, ttl: float | None = None, **options: int
     ) -> AsyncIterator[StreamStore]:
         store = await self.new_store(
-            max_events=max_events or self.max_events, ttl=self.ttl if ttl is None else ttl
+            max_events=max_events or self.max_events,
+            ttl=self.ttl if ttl is None else ttl,
+            **options,
         )
         try:
             yield store
@@ -252,8 +256,7 @@ class StreamStoreContract:
             await store.append(done, "end", "{}")
             await store.append(running, "messages", "x")
             await store.end_stream(done)
-            await asyncio.sleep(1.0)
-            assert await store.get_run(done) is None
+            await async_wait_until(lambda: store.get_run(done), is_=None, interval=0.02)
             with pytest.raises(RunNotFound):
                 await _collect(store, done)
             assert await store.get_run(running) is not None
@@ -297,3 +300,78 @@ class StreamStoreContract:
             await store.update_run(record)
             await store.end_stream(run_id)
             assert await store.request_cancel(run_id) is False
+
+    # ------------------------------------------------------------------ positions
+
+    async def test_last_event_id(self) -> None:
+        async with self.opened() as store:
+            run_id = await self.started(store)
+            assert await store.last_event_id(run_id) == 0
+            for i in range(3):
+                await store.append(run_id, "messages", str(i))
+            assert await store.last_event_id(run_id) == 3
+            await store.end_stream(run_id)
+            assert await (await self.replica(store)).last_event_id(run_id) == 3
+            with pytest.raises(RunNotFound):
+                await store.last_event_id("run_nope")
+
+    async def test_update_after_end_raises(self) -> None:
+        async with self.opened() as store:
+            run_id = await self.started(store)
+            record = await store.get_run(run_id)
+            assert record is not None
+            record.status = "success"
+            await store.update_run(record)
+            await store.end_stream(run_id)
+            record.status = "error"
+            with pytest.raises(RuntimeError):
+                await store.update_run(record)
+            again = await store.get_run(run_id)
+            assert again is not None and again.status == "success"
+
+    # ------------------------------------------------------------------ finished runs kept
+
+    async def _finish(self, store: StreamStore, run_id: str, events: int, size: int) -> None:
+        for i in range(events):
+            await store.append(run_id, "messages", f'"{i:0{size}d}"')
+        await store.end_stream(run_id)
+
+    async def test_finished_runs_are_capped_by_count_oldest_first(self) -> None:
+        async with self.opened(max_finished_runs=3) as store:
+            running = await self.started(store)
+            await store.append(running, "messages", "still going")
+            finished = []
+            for _ in range(6):
+                run_id = await self.started(store)
+                await self._finish(store, run_id, events=2, size=8)
+                finished.append(run_id)
+            other = await self.replica(store)
+            kept = [run_id for run_id in finished if await other.get_run(run_id) is not None]
+            assert kept == finished[-3:]
+            with pytest.raises(RunNotFound):
+                await _collect(other, finished[0])
+            assert [e.id for e in await _collect(other, finished[-1])] == [1, 2]
+            assert await other.get_run(running) is not None  # running runs are never evicted
+            assert await store.append(running, "messages", "more") == 2
+
+    async def test_finished_runs_are_capped_by_bytes_oldest_first(self) -> None:
+        async with self.opened(max_finished_bytes=50_000) as store:
+            finished = []
+            for _ in range(6):
+                run_id = await self.started(store)
+                await self._finish(store, run_id, events=20, size=1000)  # 20 kB or more
+                finished.append(run_id)
+            other = await self.replica(store)
+            kept = [run_id for run_id in finished if await other.get_run(run_id) is not None]
+            assert 1 <= len(kept) <= 2
+            assert kept == finished[-len(kept) :]  # the newest ones, the oldest went first
+
+    async def test_the_newest_finished_run_is_kept_even_past_the_byte_cap(self) -> None:
+        async with self.opened(max_finished_bytes=1_000) as store:
+            big = await self.started(store)
+            await self._finish(store, big, events=10, size=1000)
+            assert [e.id for e in await _collect(store, big)] == list(range(1, 11))
+            small = await self.started(store)
+            await self._finish(store, small, events=1, size=1)
+            assert await store.get_run(big) is None
+            assert await store.get_run(small) is not None

@@ -1,7 +1,8 @@
 """Two ``tokentide serve`` processes sharing one Redis: a run started on replica A is resumed
 from replica B with ``Last-Event-ID`` (byte for byte what a full read gives: no gap, no
-duplicate), and a run started on A is cancelled from B (A stops producing; both see
-``cancelled``).
+duplicate), a run started on A is cancelled from B (A stops producing; both see
+``cancelled``), and a run whose replica is killed with SIGKILL ends as ``failed``
+(``replica_lost``) for the readers on the other replica, instead of hanging.
 
 The replicas are real subprocesses on two ports serving ``--model fake:slow`` (one word every
 ``DELAY`` seconds), with their run streams in a private ``redis-server``.
@@ -64,12 +65,14 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
 
 
-def _start_replica(redis_url: str, workdir: str, name: str) -> Replica:
+def _start_replica(
+    redis_url: str, workdir: str, name: str, *options: str, delay: float = DELAY
+) -> Replica:
     port = _free_port()
     log = Path(workdir) / f"{name}.log"
-    env = {**os.environ, "TOKENTIDE_FAKE_REPLY": REPLY, "TOKENTIDE_FAKE_DELAY": str(DELAY)}
+    env = {**os.environ, "TOKENTIDE_FAKE_REPLY": REPLY, "TOKENTIDE_FAKE_DELAY": str(delay)}
     args = [sys.executable, "-m", "tokentide.cli", "serve", "--model", "fake:slow"]
-    args += ["--port", str(port), "--redis-url", redis_url, "--log-level", "warning"]
+    args += ["--port", str(port), "--redis-url", redis_url, "--log-level", "warning", *options]
     with open(log, "wb") as out:
         process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
     return Replica(f"http://127.0.0.1:{port}", process, log)
@@ -237,3 +240,57 @@ async def _assert_quiet(
     await asyncio.sleep(5 * DELAY)
     again = _frames((await client.get(f"{replica.url}/v1/runs/{run_id}/stream")).content)
     assert len(again) == count
+
+
+LEASE = 2.0  # seconds: --run-lease of the replicas that get killed
+
+
+async def _follow(client: httpx.AsyncClient, url: str, after: int) -> list[Frame]:
+    response = await client.get(url, headers={"Last-Event-ID": str(after)})
+    assert response.status_code == 200, response.text
+    return _frames(response.content)
+
+
+async def test_a_replica_killed_mid_run_leaves_a_failed_run(
+    redis_server: RedisServer, client: httpx.AsyncClient
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="tokentide-replicas-") as workdir:
+        lease = ("--run-lease", str(LEASE))
+        owner = _start_replica(redis_server.url, workdir, "owner", *lease, delay=0.5)
+        other = _start_replica(redis_server.url, workdir, "other", *lease, delay=0.5)
+        try:
+            _wait_ready(owner)
+            _wait_ready(other)
+            async with client.stream(
+                "POST", owner.url + "/v1/runs", json=_start_body()
+            ) as response:
+                run_id = response.headers["x-run-id"]
+                _, first, _ = await _read_some(response.aiter_bytes(), messages=2)
+            last_id = first[-1].id
+            assert last_id is not None
+            stream_url = f"{other.url}/v1/runs/{run_id}/stream"
+            follower = asyncio.create_task(_follow(client, stream_url, last_id))
+            await asyncio.sleep(0.5)  # the follower is waiting for live events on `other`
+            owner.process.kill()  # SIGKILL: no shutdown, no last write
+            owner.process.wait(10)
+            killed = time.monotonic()
+
+            followed = await asyncio.wait_for(follower, 60)
+            assert followed[-1].event == "error", [f.event for f in followed]
+            error = json.loads(followed[-1].data)
+            assert error["type"] == "ReplicaLost" and error["reason"] == "replica_lost"
+            assert time.monotonic() - killed < 30
+            ids = [f.id for f in followed]
+            assert ids == list(range(last_id + 1, last_id + 1 + len(ids)))
+
+            record = (await client.get(f"{other.url}/v1/runs/{run_id}")).json()
+            assert record["status"] == "failed"
+            assert record["error"]["reason"] == "replica_lost"
+            cancel = await client.post(f"{other.url}/v1/runs/{run_id}/cancel")
+            assert cancel.status_code == 200
+            assert cancel.json()["status"] == "failed"
+            again = await _follow(client, stream_url, last_id)
+            assert [f.raw for f in again] == [f.raw for f in followed]
+        finally:
+            _stop(owner)
+            _stop(other)

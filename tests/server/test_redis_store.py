@@ -5,6 +5,7 @@ trimming, key expiry, cancel across store instances, readers on other replicas).
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import time
 import uuid
@@ -17,6 +18,7 @@ import redis.asyncio as aioredis
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fakes.redis_server import RedisServer, running_redis_server  # noqa: E402
+from fakes.waiting import async_wait_until  # noqa: E402
 from tokentide.server._redis_store import RedisStreamStore  # noqa: E402
 from tokentide.server._store import (  # noqa: E402
     EventsExpired,
@@ -158,8 +160,7 @@ async def test_run_keys_expire_ttl_after_the_end(
         assert all(500_000 < ttl <= 600_000 for ttl in [await raw.pttl(key) for key in keys])
         await store.end_stream(run_id)
         assert all(0 < ttl <= 300 for ttl in [await raw.pttl(key) for key in keys])
-        await asyncio.sleep(0.5)
-        assert await raw.exists(*keys) == 0
+        await async_wait_until(lambda: raw.exists(*keys), is_=0, interval=0.02)
         assert await store.get_run(run_id) is None
         with pytest.raises(RunNotFound):
             await _collect(store, run_id)
@@ -176,7 +177,9 @@ async def test_cancel_from_another_replica_is_seen_within_50ms(
     record.status = "running"
     await store.update_run(record)
     waiting = asyncio.create_task(store.wait_cancel(run_id))
-    await asyncio.sleep(0.3)
+    # The waiter is registered and the listener subscribed: from here a cancel on another
+    # replica reaches it through pub/sub.
+    await async_wait_until(lambda: run_id in store._cancel_waiters and store._subscribed.is_set())
     assert not waiting.done()
     started = time.monotonic()
     assert await other.request_cancel(run_id) is True
@@ -227,3 +230,130 @@ async def test_unknown_run_and_append_after_end(store: RedisStreamStore) -> None
     await store.end_stream(run_id)
     with pytest.raises(RuntimeError):
         await store.append(run_id, "messages", "[]")
+
+
+# ---------------------------------------------------------------------- owner leases
+
+LEASE = 1.0  # seconds: renewed every third of a second (tolerates a 0.6 s stall)
+
+
+async def test_a_live_owner_keeps_its_run_past_many_leases(
+    redis_server: RedisServer, prefix: str
+) -> None:
+    owner = RedisStreamStore(redis_server.url, prefix=prefix, lease=LEASE)
+    other = RedisStreamStore(redis_server.url, prefix=prefix, lease=LEASE)
+    try:
+        run_id = await _new_run(owner)
+        reader = asyncio.create_task(_collect(other, run_id))
+        await asyncio.sleep(3 * LEASE)  # silent, but renewed
+        record = await other.get_run(run_id)
+        assert record is not None and record.status == "pending"
+        await owner.append(run_id, "messages", '["late"]')
+        await owner.end_stream(run_id)
+        assert [e.event for e in await asyncio.wait_for(reader, 10)] == ["messages"]
+    finally:
+        await owner.aclose()
+        await other.aclose()
+
+
+async def test_a_run_whose_owner_died_ends_as_failed_for_every_replica(
+    redis_server: RedisServer, prefix: str
+) -> None:
+    owner = RedisStreamStore(redis_server.url, prefix=prefix, lease=LEASE)
+    other = RedisStreamStore(redis_server.url, prefix=prefix, lease=LEASE)
+    try:
+        run_id = await _new_run(owner)
+        await owner.append(run_id, "messages", '["a"]')
+        reader = asyncio.create_task(_collect(other, run_id))
+        await owner.aclose()  # the owner's process is gone: no more renewals, no end
+        events = await asyncio.wait_for(reader, 20)
+        assert [(e.id, e.event) for e in events] == [(1, "messages"), (2, "error")]
+        error = json.loads(events[-1].data)
+        assert error["type"] == "ReplicaLost" and error["reason"] == "replica_lost"
+        assert error["retryable"] is True
+        record = await other.get_run(run_id)
+        assert record is not None and record.status == "failed"
+        assert record.error == error
+        assert await other.request_cancel(run_id) is False
+        assert await other.last_event_id(run_id) == 2
+        assert [e.event for e in await _collect(other, run_id, after=1)] == ["error"]
+    finally:
+        await other.aclose()
+
+
+async def test_any_replica_ends_a_lost_run_without_a_reader(
+    redis_server: RedisServer, prefix: str
+) -> None:
+    owner = RedisStreamStore(redis_server.url, prefix=prefix, lease=LEASE)
+    other = RedisStreamStore(redis_server.url, prefix=prefix, lease=LEASE)
+    sweeper = RedisStreamStore(redis_server.url, prefix=prefix, lease=LEASE)
+    try:
+        lost = await _new_run(owner)
+        await _new_run(sweeper)  # a replica with runs of its own sweeps the lapsed leases
+        await owner.aclose()
+        deadline = time.monotonic() + 20
+        state = None
+        while time.monotonic() < deadline:
+            state = await other._client.hget(other._record_key(lost), "status")
+            if state == "failed":
+                break
+            await asyncio.sleep(0.05)
+        assert state == "failed"
+    finally:
+        await other.aclose()
+        await sweeper.aclose()
+
+
+async def test_cancel_of_a_run_whose_owner_died_answers_failed(
+    redis_server: RedisServer, prefix: str
+) -> None:
+    owner = RedisStreamStore(redis_server.url, prefix=prefix, lease=LEASE)
+    other = RedisStreamStore(redis_server.url, prefix=prefix, lease=LEASE)
+    try:
+        run_id = await _new_run(owner)
+        await owner.aclose()
+        await asyncio.sleep(LEASE + 0.1)
+        assert await other.request_cancel(run_id) is False
+        record = await other.get_run(run_id)
+        assert record is not None and record.status == "failed"
+    finally:
+        await other.aclose()
+
+
+async def test_an_owner_that_lost_its_lease_is_told_to_stop(
+    redis_server: RedisServer, prefix: str
+) -> None:
+    owner = RedisStreamStore(redis_server.url, prefix=prefix, lease=LEASE)
+    other = RedisStreamStore(redis_server.url, prefix=prefix, lease=LEASE)
+    try:
+        run_id = await _new_run(owner)
+        keeper = owner._keeper
+        assert keeper is not None
+        keeper.cancel()  # frozen: no renewals for a while
+        await asyncio.sleep(LEASE + 0.1)
+        record = await other.get_run(run_id)
+        assert record is not None and record.status == "failed"
+        waiting = asyncio.create_task(owner.wait_cancel(run_id))
+        owner._ensure_keeper()  # it wakes up, renews, and finds the run ended
+        await asyncio.wait_for(waiting, 10)
+        with pytest.raises(RuntimeError):
+            await owner.append(run_id, "messages", '["too late"]')
+        with pytest.raises(RuntimeError):
+            await owner.update_run(RunRecord(run_id=run_id, assistant="fake", status="success"))
+    finally:
+        await owner.aclose()
+        await other.aclose()
+
+
+def test_the_socket_timeout_exceeds_the_block_time(redis_server: RedisServer) -> None:
+    store = RedisStreamStore(redis_server.url)
+    kwargs = store._client.connection_pool.connection_kwargs
+    assert kwargs["socket_timeout"] > store.block_ms / 1000
+    tight = aioredis.Redis.from_url(redis_server.url, decode_responses=True, socket_timeout=2)
+    clamped = RedisStreamStore(redis_server.url, client=tight)
+    assert clamped._block < 2000
+
+
+def test_the_url_password_stays_out_of_repr() -> None:
+    store = RedisStreamStore("redis://user:s3cret@127.0.0.1:1/0")
+    assert "s3cret" not in repr(store)

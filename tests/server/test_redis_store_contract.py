@@ -36,24 +36,29 @@ class TestRedisStreamStore(StreamStoreContract):
         self.url = redis_server.url
         self.replicas: list[RedisStreamStore] = []
 
-    async def new_store(self, *, max_events: int, ttl: float) -> StreamStore:
+    async def new_store(self, *, max_events: int, ttl: float, **options: int) -> StreamStore:
         prefix = f"c{uuid.uuid4().hex[:10]}"
-        return RedisStreamStore(self.url, max_events=max_events, ttl=ttl, prefix=prefix)
+        return RedisStreamStore(self.url, max_events=max_events, ttl=ttl, prefix=prefix, **options)
 
     async def replica(self, store: StreamStore) -> StreamStore:
         assert isinstance(store, RedisStreamStore)
         other = RedisStreamStore(
-            self.url, max_events=store.max_events, ttl=store.ttl, prefix=store.prefix
+            self.url,
+            max_events=store.max_events,
+            ttl=store.ttl,
+            prefix=store.prefix,
+            max_finished_runs=store.max_finished_runs,
+            max_finished_bytes=store.max_finished_bytes,
         )
         self.replicas.append(other)
         return other
 
     @asynccontextmanager
     async def opened(
-        self, *, max_events: int | None = None, ttl: float | None = None
+        self, *, max_events: int | None = None, ttl: float | None = None, **options: int
     ) -> AsyncIterator[StreamStore]:
         try:
-            async with super().opened(max_events=max_events, ttl=ttl) as store:
+            async with super().opened(max_events=max_events, ttl=ttl, **options) as store:
                 yield store
         finally:
             for other in self.replicas:

@@ -14,6 +14,7 @@ import httpx
 import openai
 import pytest
 
+from fakes.signals import sigint_default
 from tokentide.cli import build_parser, main
 from tokentide.cli._serve import ServeError, build_app
 
@@ -125,7 +126,9 @@ def test_serve_subprocess_with_api_key() -> None:
         "--log-level",
         "warning",
     ]
-    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd, env=env, stderr=subprocess.PIPE, text=True, preexec_fn=sigint_default
+    )
     try:
         deadline = time.monotonic() + 20
         while True:

@@ -16,6 +16,7 @@ import pytest
 
 from fakes.live_server import LiveServer, live_server
 from fakes.sse_server import Script, ScriptedSSEServer, chat_chunk, data, sleep
+from fakes.waiting import async_wait_until
 from tokentide.models import ChatOpenAI
 from tokentide.server import create_app
 
@@ -123,7 +124,8 @@ def _local_model() -> Any:
         pytest.skip("the local extra is not installed")
     from tokentide.models import ChatLlamaCpp
 
-    return ChatLlamaCpp(temperature=0, max_tokens=300, seed=1)
+    # min_tokens: a reply long enough to leave mid-way on every CPU
+    return ChatLlamaCpp(temperature=0, max_tokens=300, min_tokens=100, seed=1)
 
 
 @pytest.mark.local_model
@@ -144,7 +146,8 @@ async def test_local_model_stops_within_one_token_of_a_disconnect() -> None:
                 buffer += await reader.read(65536)
             at_close = model.tokens_generated
             writer.close()
-            await asyncio.sleep(0.5)
+            # the generation has ended when the model's lock is free
+            await async_wait_until(lambda: not model.runtime.lock.locked(), interval=0.01)
             extra.append(model.tokens_generated - at_close)
     print(f"\nlocal model: tokens generated after the disconnect, per trial: {extra}")
     assert max(extra) <= 1

@@ -12,6 +12,7 @@ import openai
 import pytest
 
 from fakes.live_server import live_server
+from fakes.waiting import async_wait_until
 from tokentide.models import FakeChatModel
 from tokentide.server import create_app
 from tokentide.server._assistants import FairGate, QueueFull
@@ -75,9 +76,12 @@ async def test_server_queues_fifo_and_refuses_past_the_queue() -> None:
                 done.append((i, time.monotonic(), text))
 
             tasks = []
+            gate = app.assistants["one"].gate
+            assert gate is not None
             for i in range(3):
                 tasks.append(asyncio.ensure_future(ask(i)))
-                await asyncio.sleep(0.05)  # arrive in order
+                # arrive in order: the server has taken request i (running or queued)
+                await async_wait_until(lambda i=i: gate.active + gate.queued == i + 1)
             with pytest.raises(openai.InternalServerError) as info:
                 await c.chat.completions.create(model="one", messages=USER, stream=True)
             assert info.value.status_code == 503
@@ -103,7 +107,10 @@ async def test_local_model_serves_concurrent_requests_one_after_the_other() -> N
     from tokentide.models import ChatLlamaCpp
 
     model = ChatLlamaCpp(temperature=0, max_tokens=24, seed=1)
-    with live_server(create_app(models={"local": model}, max_queue=1)) as live:
+    app = create_app(models={"local": model}, max_queue=1)
+    gate = app.assistants["local"].gate
+    assert gate is not None
+    with live_server(app) as live:
         async with openai.AsyncOpenAI(base_url=live.base_url, api_key="x", max_retries=0) as c:
 
             async def ask() -> str:
@@ -117,9 +124,9 @@ async def test_local_model_serves_concurrent_requests_one_after_the_other() -> N
                 return "".join([ch.choices[0].delta.content or "" async for ch in stream])
 
             first = asyncio.ensure_future(ask())
-            await asyncio.sleep(0.05)
+            await async_wait_until(lambda: gate.active == 1)
             second = asyncio.ensure_future(ask())
-            await asyncio.sleep(0.05)
+            await async_wait_until(lambda: gate.queued == 1)
             with pytest.raises(openai.InternalServerError):
                 await ask()
             a, b = await asyncio.gather(first, second)

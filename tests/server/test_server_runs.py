@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from fakes.live_server import LiveServer, live_server
+from fakes.waiting import async_wait_until
 from tokentide.graph import START, MessagesState, StateGraph, get_stream_writer
 from tokentide.models import FakeChatModel
 from tokentide.server import TokentideApp, create_app
@@ -199,7 +200,10 @@ async def test_cancel_keeps_partial_output_and_usage(
 ) -> None:
     res = await http.post("/v1/runs", json={"assistant": "slow", "input": USER, "stream": False})
     run_id = res.json()["run_id"]
-    await asyncio.sleep(0.3)
+    async with http.stream("GET", f"/v1/runs/{run_id}/stream") as joined:
+        async for line in joined.aiter_lines():
+            if line == "event: messages":  # the run has produced its first chunk
+                break
     url = f"/v1/runs/{run_id}/cancel"
     res = await asyncio.to_thread(sync_http.post, url) if sync else await http.post(url)
     assert res.status_code == 200
@@ -224,9 +228,7 @@ async def test_on_disconnect_cancel_and_continue(http: httpx.AsyncClient) -> Non
             ids[mode] = res.headers["x-run-id"]
             async for _ in res.aiter_raw():
                 break
-    await asyncio.sleep(0.2)
-    cancelled = (await http.get(f"/v1/runs/{ids['cancel']}")).json()
-    assert cancelled["status"] == "cancelled"
+    await async_wait_until(lambda: _status(http, ids["cancel"]), is_="cancelled", interval=0.02)
     events = _events((await http.get(f"/v1/runs/{ids['continue']}/stream")).content)
     assert _text(events) == TEXT and events[-1]["data"]["status"] == "success"
 
@@ -238,8 +240,11 @@ async def test_join_stream_can_cancel_on_disconnect(http: httpx.AsyncClient) -> 
     async with http.stream("GET", url) as res:
         async for _ in res.aiter_raw():
             break
-    await asyncio.sleep(0.2)
-    assert (await http.get(f"/v1/runs/{run_id}")).json()["status"] == "cancelled"
+    await async_wait_until(lambda: _status(http, run_id), is_="cancelled", interval=0.02)
+
+
+async def _status(http: httpx.AsyncClient, run_id: str) -> str:
+    return str((await http.get(f"/v1/runs/{run_id}")).json()["status"])
 
 
 # ---------------------------------------------------------------------- errors
@@ -275,6 +280,23 @@ async def test_error_event_carries_partial_output(http: httpx.AsyncClient) -> No
             "unknown 'config'",
         ),
         ({"assistant": "fast", "input": USER, "config": 1}, 400, "'config' must be an object"),
+        *[
+            (
+                {"assistant": "fast", "input": USER, "config": {key: value}},
+                400,
+                f"'config.{key}' must be",
+            )
+            for key, value in [
+                ("tags", "web"),
+                ("tags", [1]),
+                ("metadata", ["x"]),
+                ("configurable", "thread-1"),
+                ("recursion_limit", "25"),
+                ("recursion_limit", True),
+                ("recursion_limit", 0),
+                ("run_name", 5),
+            ]
+        ],
         ([1, 2], 400, "must be a JSON object"),
     ],
 )
@@ -344,3 +366,31 @@ async def test_heartbeat_comments_while_quiet(server: LiveServer) -> None:
     assert res.content.count(b": ping\n\n") >= 3
     assert _text(_events(res.content.replace(b": ping\n\n", b""))) == "ab"
     assert chat.content.count(b": ping\n\n") >= 2  # after the first token
+
+
+async def test_last_event_id_past_the_end_is_a_400(http: httpx.AsyncClient) -> None:
+    run_id, events = await _start(http, assistant="fast", input=USER)
+    last = int(events[-1]["id"])
+    for after in (last + 1, last + 1000):
+        res = await http.get(f"/v1/runs/{run_id}/stream", headers={"Last-Event-ID": str(after)})
+        assert res.status_code == 400
+        assert res.headers["content-type"] == "application/json"
+        error = res.json()["error"]
+        assert error["code"] == "last_event_id_out_of_range"
+        assert error["param"] == "last_event_id"
+        assert f"(id {last})" in error["message"]
+    at_end = await http.get(f"/v1/runs/{run_id}/stream", params={"last_event_id": str(last)})
+    assert at_end.status_code == 200 and at_end.content == b""
+
+
+async def test_last_event_id_past_the_live_end_is_a_400(http: httpx.AsyncClient) -> None:
+    res = await http.post(
+        "/v1/runs",
+        json={"assistant": "slow", "input": USER, "stream": False, "on_disconnect": "continue"},
+    )
+    run_id = res.json()["run_id"]
+    ahead = await http.get(f"/v1/runs/{run_id}/stream", headers={"Last-Event-ID": "1000"})
+    assert ahead.status_code == 400
+    assert ahead.json()["error"]["code"] == "last_event_id_out_of_range"
+    rest = _events((await http.get(f"/v1/runs/{run_id}/stream")).content)
+    assert rest[-1]["event"] == "end"

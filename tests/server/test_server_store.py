@@ -17,8 +17,8 @@ pytestmark = pytest.mark.timeout(30)
 
 
 class TestMemoryStreamStore(StreamStoreContract):
-    async def new_store(self, *, max_events: int, ttl: float) -> StreamStore:
-        return MemoryStreamStore(max_events=max_events, ttl=ttl)
+    async def new_store(self, *, max_events: int, ttl: float, **options: int) -> StreamStore:
+        return MemoryStreamStore(max_events=max_events, ttl=ttl, **options)
 
     async def replica(self, store: StreamStore) -> StreamStore:
         return store

@@ -36,6 +36,7 @@ from ._outputs import ChatGeneration, ChatGenerationChunk, Generation, Generatio
 __all__ = ["NO_TOKENS", "CallbackSink", "attach_callbacks", "handlers_of"]
 
 logger = logging.getLogger("tokentide.callbacks")
+_new_chunk = ChatGenerationChunk.__new__
 
 #: ``run.extra`` key a model sets on a run whose tokens handlers must not see (``invoke`` of
 #: a model built without ``streaming=True``, as in LangChain).
@@ -121,7 +122,7 @@ class CallbackSink(RunSink):
     """Calls ``handlers`` for every run under the run it is attached to; forwards every call
     to ``outer`` (the sink attached further out, if any)."""
 
-    __slots__ = ("_error", "_key", "_last", "_pending", "_worker", "handlers", "outer")
+    __slots__ = ("_busy", "_error", "_key", "_last", "_pending", "_worker", "handlers", "outer")
 
     def __init__(self, handlers: list[Any], outer: RunSink | None) -> None:
         self.handlers = handlers
@@ -131,6 +132,8 @@ class CallbackSink(RunSink):
         self._pending: deque[Coroutine[Any, Any, Any]] = deque()
         self._worker: asyncio.Task[None] | None = None
         self._error: BaseException | None = None
+        #: Async handlers' work is queued, running or failed (the producer must wait).
+        self._busy = False
 
     # ---------------------------------------------------------------- flow control
 
@@ -141,7 +144,7 @@ class CallbackSink(RunSink):
 
     @property
     def backlogged(self) -> bool:
-        if self._pending or self._worker is not None or self._error is not None:
+        if self._busy:
             return True
         outer = self.outer
         return outer is not None and outer.backlogged
@@ -150,6 +153,7 @@ class CallbackSink(RunSink):
         worker = self._worker
         if worker is not None:
             await asyncio.shield(worker)
+        self._busy = False
         error = self._error
         if error is not None:
             self._error = None
@@ -165,6 +169,7 @@ class CallbackSink(RunSink):
             _run_here(self, handler, coro)
             return
         self._pending.append(_guarded(self, handler, coro))
+        self._busy = True
         if self._worker is None:
             self._worker = loop.create_task(self._work())
 
@@ -239,7 +244,8 @@ class CallbackSink(RunSink):
             return
         if type(chunk) is AIMessageChunk:
             token = chunk.content
-            gen: Generation = ChatGenerationChunk(chunk, None, token)
+            gen: Generation = _new_chunk(ChatGenerationChunk)
+            gen.message = chunk  # type: ignore[attr-defined]
         else:
             token = str(chunk)
             gen = GenerationChunk(token)
@@ -340,9 +346,22 @@ def _start(
         else:
             sink._call(handler, "on_llm_start", serialized, _prompts(input), **ids, **extra)
     elif kind == "tool":
-        inputs = input if isinstance(input, dict) else None
-        text = input if isinstance(input, str) else str(input)
-        sink._call(handler, "on_tool_start", None, text, inputs=inputs, **ids)
+        # The tool's arguments (a tool call's ``args``), as LangChain reports them.
+        args = run.extra.get("tool_input", input)
+        inputs = args if isinstance(args, dict) else None
+        text = args if isinstance(args, str) else str(args)
+        call_id = run.extra.get("tool_call_id")
+        serialized = {"name": run.name}
+        sink._call(
+            handler,
+            "on_tool_start",
+            serialized,
+            text,
+            inputs=inputs,
+            tool_call_id=call_id,
+            color=None,
+            **ids,
+        )
     elif kind == "retriever":
         sink._call(handler, "on_retriever_start", None, str(input), **ids)
     elif input is NO_INPUT:
@@ -397,6 +416,7 @@ async def _guarded(sink: CallbackSink, handler: Any, coro: Awaitable[Any]) -> No
         if getattr(handler, "raise_error", False):
             if sink._error is None:
                 sink._error = exc
+                sink._busy = True
         else:
             logger.warning("Error in %s callback: %r", type(handler).__name__, exc)
 

@@ -54,10 +54,22 @@ class ChatGeneration(Generation):
 
 class ChatGenerationChunk(ChatGeneration):
     """One streamed piece of a chat reply (``on_llm_new_token``'s ``chunk``): ``message`` is
-    the ``AIMessageChunk`` the model produced, the same object the stream yields."""
+    the ``AIMessageChunk`` the model produced, the same object the stream yields; ``text`` is
+    its text. Built once per token for handlers, so it holds the message only."""
 
     __slots__ = ()
     type = "ChatGenerationChunk"
+
+    def __init__(self, message: BaseMessage) -> None:
+        self.message = message
+
+    @property
+    def text(self) -> str:  # type: ignore[override]
+        return self.message.text
+
+    @property
+    def generation_info(self) -> dict[str, Any] | None:  # type: ignore[override]
+        return None
 
 
 class LLMResult:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any, NamedTuple, TypedDict
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 __all__ = ["BaseCheckpointSaver", "Checkpoint", "CheckpointTuple", "new_checkpoint_id"]
 
 
-class Checkpoint(TypedDict):
-    """One saved state of a thread."""
-
+class _CheckpointCore(TypedDict):
     v: int
     id: str
     ts: str
@@ -24,6 +23,13 @@ class Checkpoint(TypedDict):
     joins: dict[str, list[str]]
 
 
+class Checkpoint(_CheckpointCore, total=False):
+    """One saved state of a thread."""
+
+    #: The names of the tasks that run next, in order (``StateSnapshot.next``).
+    next: list[str]
+
+
 class CheckpointTuple(NamedTuple):
     """A checkpoint with the config that names it, its metadata and its parent's config."""
 
@@ -33,9 +39,17 @@ class CheckpointTuple(NamedTuple):
     parent_config: dict[str, Any] | None = None
 
 
+_LAST_ID = [0]
+_ID_LOCK = threading.Lock()
+
+
 def new_checkpoint_id() -> str:
-    """A unique id that sorts by creation time."""
-    return f"{time.time_ns():020d}-{uuid4().hex[:12]}"
+    """A unique UUID-shaped id that sorts by creation time (as LangGraph's): the clock in
+    nanoseconds in the high 64 bits (kept strictly increasing), random bits in the low ones."""
+    with _ID_LOCK:
+        stamp = max(time.time_ns(), _LAST_ID[0] + 1)
+        _LAST_ID[0] = stamp
+    return str(UUID(int=(stamp << 64) | (uuid4().int & (2**64 - 1))))
 
 
 def thread_of(config: dict[str, Any] | None) -> tuple[str, str, str | None]:

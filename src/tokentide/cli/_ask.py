@@ -106,6 +106,10 @@ def run(args: argparse.Namespace) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    finally:
+        close = getattr(model, "close", None)  # HTTP models hold a connection pool
+        if callable(close):
+            close()
 
 
 def _stream(model: Any, messages: Any, out: TextIO, sep: str | None) -> int:

@@ -104,7 +104,30 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="server processes sharing the port; more than 1 needs --redis-url (default: 1)",
     )
     add("--log-level", default="info", help="uvicorn log level (default: info)")
+    add(
+        "--metrics",
+        action="store_true",
+        help="Prometheus metrics on GET /metrics (same API key as the API)",
+    )
+    add(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve the Prometheus metrics on this port of --host instead (no API key)",
+    )
+    add(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="server log lines as text or JSON objects (default: text)",
+    )
+    add(
+        "--log-content",
+        action="store_true",
+        help="put prompts and completions in the access log lines (default: never)",
+    )
     _register_limits(add)
+    _register_run_store(parser)
     parser.set_defaults(run=run, parser=parser)
 
 
@@ -189,6 +212,36 @@ def _api_key(args: argparse.Namespace) -> str | None:
     return str(key)
 
 
+def _register_run_store(parser: argparse.ArgumentParser) -> None:
+    """The run store's retention and lease options."""
+    add = parser.add_argument
+    add(
+        "--max-finished-runs",
+        type=int,
+        default=10_000,
+        help="finished runs kept for reading and resuming; the oldest go first (default: 10000)",
+    )
+    add(
+        "--max-finished-bytes",
+        type=int,
+        default=256 * 1024 * 1024,
+        help="bytes of finished runs kept; the oldest go first (default: 256 MiB)",
+    )
+    add(
+        "--run-ttl",
+        type=float,
+        default=3600.0,
+        help="seconds a finished run is kept at most (default: 3600)",
+    )
+    add(
+        "--run-lease",
+        type=float,
+        default=30.0,
+        help="with --redis-url: seconds without a heartbeat after which a replica's runs are "
+        "ended as failed (replica_lost); renewed every third of it (default: 30)",
+    )
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -247,9 +300,17 @@ def _graphs(specs: list[str]) -> dict[str, Any]:
     return graphs
 
 
-def _store(redis_url: str | None) -> Any:
+def _store(args: argparse.Namespace) -> Any:
+    redis_url = args.redis_url
+    retention: dict[str, Any] = {
+        "max_finished_runs": getattr(args, "max_finished_runs", 10_000),
+        "max_finished_bytes": getattr(args, "max_finished_bytes", 256 * 1024 * 1024),
+        "ttl": getattr(args, "run_ttl", 3600.0),
+    }
     if not redis_url:
-        return None
+        from tokentide.server import MemoryStreamStore
+
+        return MemoryStreamStore(**retention)
     try:
         module = importlib.import_module("tokentide.server._redis_store")
     except ModuleNotFoundError as exc:
@@ -261,7 +322,7 @@ def _store(redis_url: str | None) -> Any:
         raise ServeError(
             f"--redis-url needs the '{exc.name}' package: pip install 'tokentide[redis]'"
         ) from exc
-    return module.RedisStreamStore(redis_url)
+    return module.RedisStreamStore(redis_url, lease=getattr(args, "run_lease", 30.0), **retention)
 
 
 def check_args(args: argparse.Namespace) -> None:
@@ -276,15 +337,30 @@ def check_args(args: argparse.Namespace) -> None:
         )
     if args.max_queue < 0 or args.max_body_bytes < 1 or args.heartbeat < 0:
         raise ServeError("--max-queue, --max-body-bytes and --heartbeat must not be negative")
+    _check_run_store(args)
     workers = getattr(args, "workers", 1)
     if workers < 1:
         raise ServeError(f"--workers must be at least 1, got {workers}")
+    if workers > 1 and (getattr(args, "metrics", False) or getattr(args, "metrics_port", None)):
+        raise ServeError(
+            f"--metrics / --metrics-port need --workers 1: each of the {workers} worker "
+            "processes would count only its own requests. Run one worker per port instead"
+        )
     if workers > 1 and not args.redis_url:
         raise ServeError(
             f"--workers {workers} needs --redis-url: runs are kept in the memory of the process "
             "that started them, so another worker would not know them (chat completions alone "
             "would work, the runs API would not). Pass --redis-url redis://..., or --workers 1"
         )
+
+
+def _check_run_store(args: argparse.Namespace) -> None:
+    if getattr(args, "max_finished_runs", 1) < 1 or getattr(args, "max_finished_bytes", 1) < 1:
+        raise ServeError("--max-finished-runs and --max-finished-bytes must be at least 1")
+    if getattr(args, "run_ttl", 0) < 0:
+        raise ServeError("--run-ttl must not be negative")
+    if not getattr(args, "run_lease", 1) > 0:
+        raise ServeError("--run-lease must be more than 0 seconds")
 
 
 def build_app(args: argparse.Namespace) -> Any:
@@ -294,10 +370,10 @@ def build_app(args: argparse.Namespace) -> Any:
     check_args(args)
     graphs = _graphs(args.graph)
     specs = args.model or ([] if graphs else ["local"])
-    return create_app(
+    app = create_app(
         models=_models(specs, args.base_url),
         graphs=graphs,
-        store=_store(args.redis_url),
+        store=_store(args),
         api_key=args.api_key or None,
         max_body_bytes=args.max_body_bytes,
         heartbeat=args.heartbeat or None,
@@ -307,6 +383,38 @@ def build_app(args: argparse.Namespace) -> Any:
         cors_origins=args.cors_origin,
         body_timeout=args.body_timeout,
     )
+    return observe_app(app, args)
+
+
+def observe_app(app: Any, args: argparse.Namespace) -> Any:
+    """``app`` with its access log and, with ``--metrics`` / ``--metrics-port``, its
+    Prometheus collectors (``app.metrics``)."""
+    from tokentide.server._observe import ObservedApp
+
+    metrics = None
+    port = getattr(args, "metrics_port", None)
+    if getattr(args, "metrics", False) or port is not None:
+        try:
+            from tokentide.observe._prometheus import ServerMetrics
+        except ImportError as exc:
+            raise ServeError(
+                f"--metrics needs prometheus-client: pip install 'tokentide[server]' ({exc})"
+            ) from exc
+        metrics = ServerMetrics()
+    return ObservedApp(
+        app,
+        metrics=metrics,
+        log_content=getattr(args, "log_content", False),
+        metrics_path=getattr(args, "metrics", False),
+    )
+
+
+def start_metrics_port(app: Any, host: str, port: int) -> Any:
+    """Serve ``app.metrics`` on ``host:port`` from a thread; returns the HTTP server."""
+    from prometheus_client import start_http_server
+
+    server, _thread = start_http_server(port, addr=host, registry=app.metrics.registry)
+    return server
 
 
 GC_THRESHOLD = (50_000, 20, 10)
@@ -341,6 +449,9 @@ _ARG_NAMES = (
     "max_body_bytes",
     "heartbeat",
     "web",
+    "log_content",
+    "log_format",
+    "log_level",
     "allowed_host",
     "cors_origin",
     "max_header_bytes",
@@ -350,13 +461,20 @@ _ARG_NAMES = (
     "body_timeout",
     "keep_alive_timeout",
     "max_connections",
+    "max_finished_runs",
+    "max_finished_bytes",
+    "run_ttl",
+    "run_lease",
 )
 
 
 def worker_app() -> Any:
     """The app of one ``--workers`` process (a uvicorn factory): built from the arguments the
     parent process checked and passed in ``TOKENTIDE_SERVE_ARGS``."""
+    from tokentide.server._logs import configure_logging
+
     values = json.loads(os.environ[_WORKER_ARGS])
+    configure_logging(values.get("log_format", "text"), values.get("log_level", "info"))
     app = build_app(argparse.Namespace(**values, workers=1))
     tune_gc()
     return app
@@ -382,6 +500,8 @@ def _run_workers(args: argparse.Namespace) -> int:
             log_level=args.log_level,
             ws="none",
             timeout_graceful_shutdown=5,
+            access_log=False,
+            log_config=None,
             **_uvicorn_limits(args),
         )
     except KeyboardInterrupt:
@@ -415,9 +535,11 @@ def raise_open_files(wanted: int) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``tokentide serve`` until Ctrl-C; returns the exit status."""
     from tokentide.errors import MissingDependencyError, TokentideError
+    from tokentide.server._logs import configure_logging
 
     from ._models import ModelSpecError
 
+    configure_logging(args.log_format, args.log_level)
     try:
         if args.workers > 1:
             return _run_workers(args)
@@ -441,6 +563,13 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
+    if args.metrics_port is not None:
+        start_metrics_port(app, args.host, args.metrics_port)
+        print(
+            f"tokentide serve: metrics on http://{args.host}:{args.metrics_port}/metrics",
+            file=sys.stderr,
+            flush=True,
+        )
     tune_gc()
     config = uvicorn.Config(
         app,
@@ -449,6 +578,8 @@ def run(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         ws="none",
         timeout_graceful_shutdown=5,
+        access_log=False,  # tokentide.server.access writes one line per request
+        log_config=None,  # the handlers of configure_logging
         **_uvicorn_limits(args),
     )
     try:

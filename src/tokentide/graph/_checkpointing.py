@@ -18,11 +18,13 @@ __all__ = ["Saving"]
 class Saving:
     """Saves the checkpoints of one run of one thread."""
 
-    __slots__ = ("config", "saver")
+    __slots__ = ("config", "saver", "subgraphs")
 
     def __init__(self, saver: BaseCheckpointSaver, config: dict[str, Any]) -> None:
         self.saver = saver
         self.config = config
+        #: Nodes that are graphs: their tasks carry the config of their own state.
+        self.subgraphs: frozenset[str] = frozenset()
 
     @staticmethod
     def thread_config(config: Any) -> dict[str, Any]:
@@ -46,7 +48,9 @@ class Saving:
         latest = await saver.aget_tuple(conf)
         return cls(saver, latest.config if latest is not None else conf), latest
 
-    def _make(self, sched: Scheduler, source: str) -> tuple[Checkpoint, dict[str, Any]]:
+    def _make(
+        self, sched: Scheduler, source: str, upcoming: list[tuple[str, str]]
+    ) -> tuple[Checkpoint, dict[str, Any]]:
         checkpoint: Checkpoint = {
             "v": 1,
             "id": new_checkpoint_id(),
@@ -55,17 +59,55 @@ class Saving:
             "values": dict(sched.values),
             "pending": {k: sorted(v) for k, v in sched.pending.items()},
             "joins": {k: sorted(v) for k, v in sched.joins.items()},
+            "next": [name for name, _ in upcoming],
         }
         metadata = {"source": source, "step": sched.step, "parents": {}}
         return checkpoint, metadata
 
-    def save(self, sched: Scheduler, source: str) -> None:
-        checkpoint, metadata = self._make(sched, source)
-        self.config = self.saver.put(self.config, checkpoint, metadata)
+    def _payload(
+        self,
+        parent: dict[str, Any],
+        checkpoint: Checkpoint,
+        metadata: dict[str, Any],
+        upcoming: list[tuple[str, str]],
+    ) -> dict[str, Any]:
+        """LangGraph's checkpoint event (``"checkpoints"`` mode, ``"debug"`` payload)."""
+        has_parent = "checkpoint_id" in parent.get("configurable", {})
+        return {
+            "config": self.config,
+            "parent_config": parent if has_parent else None,
+            "values": checkpoint["values"],
+            "metadata": metadata,
+            "next": [name for name, _ in upcoming],
+            "tasks": [
+                {"id": tid, "name": name, "interrupts": (), "state": self._task_state(name, tid)}
+                for name, tid in upcoming
+            ],
+        }
 
-    async def asave(self, sched: Scheduler, source: str) -> None:
-        checkpoint, metadata = self._make(sched, source)
-        self.config = await self.saver.aput(self.config, checkpoint, metadata)
+    def _task_state(self, name: str, task_id: str) -> dict[str, Any] | None:
+        if name not in self.subgraphs:
+            return None
+        thread_id = self.config["configurable"]["thread_id"]
+        return {"configurable": {"thread_id": thread_id, "checkpoint_ns": f"{name}:{task_id}"}}
+
+    def save(
+        self, sched: Scheduler, source: str, upcoming: list[tuple[str, str]]
+    ) -> dict[str, Any]:
+        """Save the scheduler's state; return the checkpoint event's payload."""
+        checkpoint, metadata = self._make(sched, source, upcoming)
+        parent = self.config
+        self.config = self.saver.put(parent, checkpoint, metadata)
+        return self._payload(parent, checkpoint, metadata, upcoming)
+
+    async def asave(
+        self, sched: Scheduler, source: str, upcoming: list[tuple[str, str]]
+    ) -> dict[str, Any]:
+        """Async :meth:`save`."""
+        checkpoint, metadata = self._make(sched, source, upcoming)
+        parent = self.config
+        self.config = await self.saver.aput(parent, checkpoint, metadata)
+        return self._payload(parent, checkpoint, metadata, upcoming)
 
 
 def snapshot_config(found: CheckpointTuple) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from tokentide.runtime._base import Runnable
 from tokentide.runtime._config import RunnableConfig
 from tokentide.runtime._context import RunContext
-from tokentide.runtime._sink import Channel, ChannelClosed, SyncChannel
+from tokentide.runtime._sink import AGENT_RUN, Channel, ChannelClosed, SyncChannel
 
 from ._checkpointing import Saving
 from ._loop import GraphRun, run_async, run_sync
@@ -75,6 +75,12 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
 
     # ------------------------------------------------------------------ preparing a run
 
+    def _new_run(self, config: RunnableConfig | None) -> RunContext:
+        run = super()._new_run(config)
+        if run.sink is not None:
+            run.extra[AGENT_RUN] = True  # observers see a graph run as an agent run
+        return run
+
     def _nesting(self, run: RunContext) -> tuple[GraphOutput, tuple[str, ...]] | None:
         """When called from a node of another graph: that graph's output and our namespace."""
         scope = task_scope(run.parent)
@@ -86,10 +92,15 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
     def _scheduler(
         self, run: RunContext, latest: CheckpointTuple | None, resume: bool
     ) -> Scheduler:
+        # A new turn starts with the input checkpoint, one step after the thread's last one
+        # (-1 on a new thread); a resumed run continues at the saved step.
         if latest is None:
-            return Scheduler(self.spec, self.spec.schema.initial(), limit=run.recursion_limit)
+            step = -1 if not resume else 0
+            return Scheduler(
+                self.spec, self.spec.schema.initial(), step=step, limit=run.recursion_limit
+            )
         cp = latest.checkpoint
-        step = cp["step"]
+        step = cp["step"] if resume else cp["step"] + 1
         return Scheduler(
             self.spec,
             dict(cp["values"]),
@@ -105,6 +116,7 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
         saving, latest = None, None
         if self.checkpointer is not None and not ns:
             saving, latest = Saving.open(self.checkpointer, config)
+            saving.subgraphs = self._subgraph_nodes()
         return GraphRun(self._scheduler(run, latest, input is None), run, out, ns, saving)
 
     async def _aprepare(
@@ -113,7 +125,12 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
         saving, latest = None, None
         if self.checkpointer is not None and not ns:
             saving, latest = await Saving.aopen(self.checkpointer, config)
+            saving.subgraphs = self._subgraph_nodes()
         return GraphRun(self._scheduler(run, latest, input is None), run, out, ns, saving)
+
+    def _subgraph_nodes(self) -> frozenset[str]:
+        nodes = self.spec.nodes.items()
+        return frozenset(n for n, node in nodes if isinstance(node.runnable, CompiledStateGraph))
 
     # ------------------------------------------------------------------ invoke
 
@@ -245,22 +262,30 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
             else:
                 chan.close()
 
+        # A daemon: after Ctrl-C the consumer does not wait for a node that is still running
+        # user code (a thread cannot be stopped); the graph stops at its next step.
         thread = threading.Thread(
-            target=contextvars.copy_context().run, args=(drive,), name="tokentide-graph"
+            target=contextvars.copy_context().run,
+            args=(drive,),
+            name="tokentide-graph",
+            daemon=True,
         )
         thread.start()
+        interrupted = False
         try:
             while batch := chan.take():
                 yield from batch
         except GeneratorExit:
             raise
         except BaseException as exc:
+            interrupted = isinstance(exc, KeyboardInterrupt)
             if outer is not None:
                 outer.on_error(run, exc)
             raise
         finally:
             chan.cancel()
-            thread.join()
+            if not interrupted:
+                thread.join()
         if outer is not None:
             outer.on_end(run, dict(g.sched.values), input)
 
@@ -339,7 +364,7 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
         cp = found.checkpoint
         return StateSnapshot(
             values=cp["values"],
-            next=tuple(sorted(cp["pending"])),
+            next=tuple(cp["next"]) if "next" in cp else tuple(sorted(cp["pending"])),
             config=found.config,
             metadata=found.metadata,
             created_at=cp["ts"],

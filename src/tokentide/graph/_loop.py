@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
+from uuid import uuid4
 
 from tokentide.runtime._base import run_sync_in_thread
 from tokentide.runtime._context import _CURRENT, RunContext
@@ -65,10 +66,27 @@ class GraphRun:
 
     def start(self, input: Any) -> list[Branch]:
         """Apply the input (``None`` resumes a saved run); return the START branches to
-        evaluate."""
-        if input is not None and self.sched.start(input):
+        evaluate. The input is a step of its own (the checkpoint after it is numbered one
+        more than the input checkpoint, as LangGraph)."""
+        if input is None:
+            return []
+        sched = self.sched
+        sched.step += 1
+        sched.limit = sched.step + self.run.recursion_limit
+        if sched.start(input):
             self.emit_values()
-        return self.spec.branches.get(START, []) if input is not None else []
+        return self.spec.branches.get(START, [])
+
+    def checkpointed(self, payload: dict[str, Any]) -> None:
+        """A checkpoint was saved: ``"checkpoints"`` item and ``"debug"`` event."""
+        out = self.out
+        if out.modes:
+            out.emit(self.ns, "checkpoints", payload)
+            step = payload["metadata"]["step"]
+            out.emit(self.ns, "debug", _debug(step, "checkpoint", payload))
+
+    def input_upcoming(self) -> list[tuple[str, str]]:
+        return [(START, str(uuid4()))]
 
     def emit_values(self) -> None:
         if self.out.modes:
@@ -129,6 +147,10 @@ class GraphRun:
     def finished(self, task: Task, run: RunContext, output: Any) -> list[Branch]:
         """The node returned: record its writes; return the branches to evaluate."""
         task.state_writes(output, self.spec.schema)
+        if task.node.runnable is not None and isinstance(task.update, dict):
+            # A subgraph returns its whole state: only the parent's keys are its update.
+            keys = self.spec.schema.keys
+            task.update = {k: v for k, v in task.update.items() if k in keys}
         return self.spec.branches.get(task.name, [])
 
     def branch_input(self, task: Task) -> Any:
@@ -265,7 +287,8 @@ def _in_worker(g: GraphRun, task: Task) -> None:
 
 
 def _run_tasks_sync(g: GraphRun, tasks: list[Task]) -> None:
-    """Run a step's tasks: one inline; several in worker threads, the first one inline.
+    """Run a step's tasks: one inline; several in worker threads, started in task order (as
+    LangGraph: ``Send`` tasks start in send order, so quick ones report in send order).
 
     The shared pool serves top-level graphs; a graph running inside a pool worker (a
     subgraph fanning out) gets a pool of its own so that nested steps cannot starve.
@@ -275,16 +298,12 @@ def _run_tasks_sync(g: GraphRun, tasks: list[Task]) -> None:
         return
     own: ThreadPoolExecutor | None = None
     if getattr(_IN_POOL, "active", False):
-        pool = own = ThreadPoolExecutor(max_workers=min(16, len(tasks) - 1))
+        pool = own = ThreadPoolExecutor(max_workers=min(16, len(tasks)))
     else:
         pool = _shared_pool()
+    error: BaseException | None = None
     try:
-        futures = [pool.submit(contextvars.copy_context().run, _in_worker, g, t) for t in tasks[1:]]
-        error: BaseException | None = None
-        try:
-            execute_sync(g, tasks[0])
-        except BaseException as exc:
-            error = exc
+        futures = [pool.submit(contextvars.copy_context().run, _in_worker, g, t) for t in tasks]
         for future in futures:
             try:
                 future.result()
@@ -299,12 +318,15 @@ def _run_tasks_sync(g: GraphRun, tasks: list[Task]) -> None:
 
 def run_sync(g: GraphRun, input: Any) -> Iterator[None]:
     """The sync shell: yields after the input and after every step."""
+    saving = g.saving if input is not None else None
+    if saving is not None:
+        g.checkpointed(saving.save(g.sched, "input", g.input_upcoming()))
     for branch in g.start(input):
         g.sched.start_routes(
             branch, _call_path_sync(branch, g.spec.schema.view(g.sched.values), g.run)
         )
-    if g.saving is not None:
-        g.saving.save(g.sched, "input")
+    if saving is not None:
+        g.checkpointed(saving.save(g.sched, "loop", g.sched.upcoming()))
     yield
     while True:
         tasks = g.sched.prepare()
@@ -314,7 +336,7 @@ def run_sync(g: GraphRun, input: Any) -> Iterator[None]:
         _run_tasks_sync(g, tasks)
         g.step_done(tasks)
         if g.saving is not None:
-            g.saving.save(g.sched, "loop")
+            g.checkpointed(g.saving.save(g.sched, "loop", g.sched.upcoming()))
         yield
 
 
@@ -397,11 +419,14 @@ async def _run_tasks_async(g: GraphRun, tasks: list[Task]) -> None:
 
 async def run_async(g: GraphRun, input: Any) -> None:
     """The async shell: runs every step; backpressure comes from the output channel."""
+    saving = g.saving if input is not None else None
+    if saving is not None:
+        g.checkpointed(await saving.asave(g.sched, "input", g.input_upcoming()))
     for branch in g.start(input):
         result = await _call_path_async(branch, g.spec.schema.view(g.sched.values), g.run)
         g.sched.start_routes(branch, result)
-    if g.saving is not None:
-        await g.saving.asave(g.sched, "input")
+    if saving is not None:
+        g.checkpointed(await saving.asave(g.sched, "loop", g.sched.upcoming()))
     out = g.out
     while True:
         if out.achan is not None and out.achan.full:
@@ -413,4 +438,4 @@ async def run_async(g: GraphRun, input: Any) -> None:
         await _run_tasks_async(g, tasks)
         g.step_done(tasks)
         if g.saving is not None:
-            await g.saving.asave(g.sched, "loop")
+            g.checkpointed(await g.saving.asave(g.sched, "loop", g.sched.upcoming()))

@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from uuid import uuid4
 
 from tokentide.errors import GraphRecursionError, InvalidUpdateError
+from tokentide.messages._ids import fast_uuid4
 
 from ._node import Branch, NodeSpec
 from ._state import StateSchema
@@ -57,7 +57,7 @@ class Task:
     triggers: tuple[str, ...]
     path: tuple[Any, ...]
     step: int
-    id: str = field(default_factory=lambda: str(uuid4()))
+    id: str = field(default_factory=fast_uuid4)
     writes: list[tuple[str, Any]] = field(default_factory=list)
     routes: list[str | Send] = field(default_factory=list)
     update: Any = None
@@ -93,10 +93,14 @@ def _pairs(update: Any, schema: StateSchema) -> list[tuple[str, Any]]:
     return list(schema.coerce_input(update).items())
 
 
+def _uid() -> str:
+    return fast_uuid4()
+
+
 class Scheduler:
     """The state of one run between steps: values, pending triggers, join barriers."""
 
-    __slots__ = ("joins", "limit", "pending", "sends", "spec", "step", "values")
+    __slots__ = ("_ids", "joins", "limit", "pending", "sends", "spec", "step", "values")
 
     def __init__(
         self,
@@ -115,6 +119,8 @@ class Scheduler:
         self.pending: dict[str, set[str]] = {k: set(v) for k, v in (pending or {}).items()}
         self.joins: dict[str, set[str]] = {k: set(v) for k, v in (joins or {}).items()}
         self.sends: list[Send] = []
+        #: Ids promised to the next step's tasks (by :meth:`upcoming`, for checkpoints).
+        self._ids: dict[tuple[Any, ...], str] = {}
 
     # ------------------------------------------------------------------ input
 
@@ -146,16 +152,43 @@ class Scheduler:
         self.step = step
         snapshot = dict(self.values)
         nodes = self.spec.nodes
+        ids = self._ids
         tasks = [
-            Task(name, nodes[name], snapshot, self.spec.triggers[name], (PULL, name), step)
-            for name in sorted(pending)
+            Task(
+                s.node,
+                nodes[s.node],
+                s.arg,
+                (PUSH,),
+                (PUSH, i),
+                step,
+                ids.get((PUSH, i)) or _uid(),
+                state=snapshot,
+            )
+            for i, s in enumerate(sends)
         ]
         tasks.extend(
-            Task(s.node, nodes[s.node], s.arg, (PUSH,), (PUSH, i), step, state=snapshot)
-            for i, s in enumerate(sends)
+            Task(
+                name,
+                nodes[name],
+                snapshot,
+                self.spec.triggers[name],
+                (PULL, name),
+                step,
+                ids.get((PULL, name)) or _uid(),
+            )
+            for name in sorted(pending)
         )
-        self.pending, self.sends = {}, []
-        return sorted(tasks, key=lambda t: (t.path[0] != PUSH, str(t.path[1])))
+        self.pending, self.sends, self._ids = {}, [], {}
+        return tasks
+
+    def upcoming(self) -> list[tuple[str, str]]:
+        """``(name, id)`` of the tasks the next :meth:`prepare` will make, in the same order
+        (``Send`` tasks first, in send order; then the triggered nodes by name)."""
+        keys: list[tuple[tuple[Any, ...], str]] = [
+            ((PUSH, i), s.node) for i, s in enumerate(self.sends)
+        ]
+        keys.extend(((PULL, name), name) for name in sorted(self.pending))
+        return [(name, self._ids.setdefault(key, _uid())) for key, name in keys]
 
     def local_values(self, task: Task) -> dict[str, Any]:
         """The state as ``task`` alone left it (what its conditional edges see)."""

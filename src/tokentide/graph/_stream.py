@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tokentide.messages import AIMessageChunk, BaseMessage
+from tokentide.messages._ids import fast_uuid4
 from tokentide.runtime._config import RunnableConfig
 from tokentide.runtime._context import RunContext, current_run
 from tokentide.runtime._sink import Channel, RunSink
@@ -33,7 +34,7 @@ __all__ = [
 #: Key of ``RunContext.extra`` under which a node's run carries its :class:`TaskScope`.
 TASK_KEY = "tokentide.graph.task"
 
-ALL_MODES = ("values", "updates", "messages", "custom", "debug", "tasks", "tools")
+ALL_MODES = ("values", "updates", "messages", "custom", "debug", "tasks", "tools", "checkpoints")
 
 
 def _noop_writer(data: Any) -> None:
@@ -78,15 +79,23 @@ class GraphOutput:
             self.put((ns, payload) if self.subgraphs else payload)
 
     def emit_messages_of(self, ns: tuple[str, ...], value: Any, meta: dict[str, Any]) -> None:
-        """Emit the messages in a node's output that nobody streamed yet (once, whole)."""
+        """Emit the messages in a node's output that nobody streamed yet (once, whole).
+
+        A message without an id gets one here, before it is handed out (kept by
+        ``add_messages``), as LangGraph: the consumer may read it before or after the state
+        reducer runs and sees the same id, and two id-less messages (tool results of parallel
+        calls) are both emitted."""
         for msg in _messages_in(value):
+            if msg.id is None:
+                msg.id = fast_uuid4()
             if msg.id not in self.seen:
                 self.seen.add(msg.id)
                 self.emit(ns, "messages", (msg, meta))
 
     def mark_seen(self, value: Any) -> None:
         for msg in _messages_in(value):
-            self.seen.add(msg.id)
+            if msg.id is not None:
+                self.seen.add(msg.id)
 
 
 def _messages_in(value: Any) -> list[BaseMessage]:
@@ -165,13 +174,16 @@ def get_config() -> RunnableConfig:
 
 def _model_metadata(run: RunContext) -> dict[str, Any]:
     """LangGraph's metadata of a model's chunks: the run's metadata (``checkpoint_ns``, the
-    top-level task's namespace, right after ``langgraph_checkpoint_ns``) and the run's tags."""
+    top-level task's namespace, right after ``langgraph_checkpoint_ns``) and the run's tags
+    (without the ``seq:step:N`` position tags; none when no tag is left, as LangGraph)."""
     meta: dict[str, Any] = {}
     for key, value in run.metadata.items():
         meta[key] = value
         if key == "langgraph_checkpoint_ns":
             meta["checkpoint_ns"] = value.split("|", 1)[0]  # the outermost task, as LangGraph
-    meta["tags"] = list(run.tags)
+    tags = [t for t in run.tags if not t.startswith("seq:step")]
+    if tags:
+        meta["tags"] = tags
     return meta
 
 

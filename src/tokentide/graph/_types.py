@@ -24,10 +24,12 @@ START = "__start__"
 #: The virtual node where a run ends (``add_edge("last", END)``).
 END = "__end__"
 
-StreamMode = Literal["values", "updates", "messages", "custom", "debug", "tasks", "tools"]
+StreamMode = Literal[
+    "values", "updates", "messages", "custom", "debug", "tasks", "tools", "checkpoints"
+]
 """What ``stream()`` yields: full state, per-node updates, model tokens, writer data, task
-events, or tool-call events (``tool-started`` / ``tool-output-delta`` / ``tool-finished`` /
-``tool-error``)."""
+events, tool-call events (``tool-started`` / ``tool-output-delta`` / ``tool-finished`` /
+``tool-error``), or the checkpoints saved (with a checkpointer)."""
 
 StreamWriter = Callable[[Any], None]
 """The ``writer`` a node receives: ``writer(data)`` emits ``data`` in ``"custom"`` mode."""

@@ -14,7 +14,6 @@ Example::
 from __future__ import annotations
 
 from typing import Annotated, Any, TypedDict
-from uuid import uuid4
 
 from tokentide.messages import (
     BaseMessage,
@@ -22,6 +21,7 @@ from tokentide.messages import (
     convert_to_messages,
     message_chunk_to_message,
 )
+from tokentide.messages._ids import fast_uuid4
 
 __all__ = ["MessagesState", "add_messages"]
 
@@ -29,12 +29,17 @@ __all__ = ["MessagesState", "add_messages"]
 def _as_messages(value: Any) -> list[BaseMessage]:
     if not isinstance(value, list):
         value = [value]
+    for msg in value:  # the common case: finished messages that have ids (nothing to do)
+        if not isinstance(msg, BaseMessage) or isinstance(msg, BaseMessageChunk) or msg.id is None:
+            break
+    else:
+        return list(value)
     out = convert_to_messages(value)
     for i, msg in enumerate(out):
         if isinstance(msg, BaseMessageChunk):
             msg = out[i] = message_chunk_to_message(msg)
         if msg.id is None:
-            msg.id = str(uuid4())
+            msg.id = fast_uuid4()
     return out
 
 

@@ -160,6 +160,9 @@ class OpenAI(OpenAIClient[str], BaseLLM):
     ``aclose()`` are those of `ChatOpenAI`. ``max_tokens`` defaults to 256 (the endpoint's own
     default, 16, cuts most answers short). Usage is requested by default and is found on
     ``invoke()``'s result, on ``stream.result`` and in the ``on_llm_end`` event (see `BaseLLM`).
+    Options the endpoint does not name go in ``model_kwargs`` (every request) or as per-call
+    keyword arguments: ``OpenAI(model_kwargs={"min_tokens": 16})`` asks llama.cpp's server or
+    vLLM not to end before 16 tokens, as `LlamaCpp` does by default.
 
     Example::
 

@@ -42,6 +42,8 @@ class LlamaCppModel(LanguageModel[Output]):
 
     provider: ClassVar[str] = "llamacpp"
     option_aliases: ClassVar[Mapping[str, str]] = {}
+    default_min_tokens: ClassVar[int] = 0
+    """``min_tokens`` when none is given (each model class says why it chose its own)."""
 
     def __init__(
         self,
@@ -49,6 +51,7 @@ class LlamaCppModel(LanguageModel[Output]):
         *,
         temperature: float = 0.8,
         max_tokens: int | None = 512,
+        min_tokens: int | None = None,
         seed: int | None = None,
         n_ctx: int = 2048,
         repeat_penalty: float = 1.1,
@@ -73,6 +76,9 @@ class LlamaCppModel(LanguageModel[Output]):
         )
         if max_tokens is not None and max_tokens < 1:
             raise ValueError(f"max_tokens must be a positive integer, got {max_tokens}")
+        if min_tokens is None:
+            min_tokens = self.default_min_tokens
+        _check_min_tokens(min_tokens)
         if n_ctx < 16:
             raise ValueError(f"n_ctx must be at least 16, got {n_ctx}")
         path = os.fspath(model_path) if model_path is not None else default_model_path()
@@ -92,7 +98,9 @@ class LlamaCppModel(LanguageModel[Output]):
             presence_penalty=presence_penalty,
             seed=seed,
             max_tokens=max_tokens,
+            min_tokens=min_tokens,
         )
+        self.min_tokens = min_tokens
         self.stop = list(stop) if stop else None
         self.load_options = LoadOptions(path, n_ctx=n_ctx, n_threads=n_threads, verbose=verbose)
 
@@ -116,7 +124,14 @@ class LlamaCppModel(LanguageModel[Output]):
         unknown = set(kwargs) - _SAMPLING_KEYS
         if unknown:
             raise TypeError(f"unknown generation options: {', '.join(sorted(unknown))}")
+        if "min_tokens" in kwargs:
+            _check_min_tokens(kwargs["min_tokens"])
         return dataclasses.replace(self.sampling, **kwargs) if kwargs else self.sampling
+
+
+def _check_min_tokens(value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"min_tokens must be an integer >= 0, got {value!r}")
 
 
 async def thread_stream(

@@ -86,6 +86,9 @@ class SamplingOptions:
     presence_penalty: float = 0.0
     seed: int | None = None
     max_tokens: int | None = 512
+    min_tokens: int = 0
+    """End-of-text and stop strings are suppressed until this many tokens are out (capped
+    by ``max_tokens`` and the context; not applied under a grammar, which decides the end)."""
 
 
 @dataclass
@@ -261,6 +264,8 @@ class LlamaRuntime:
         llama.set_seed(_RANDOM_SEED if sampling.seed is None else sampling.seed)
         llama.reset()  # no state carried over from earlier calls: same input, same output
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        # A grammar decides where its text ends: min_tokens does not apply under one.
+        min_tokens = 0 if grammar is not None else min(sampling.min_tokens, budget)
         tokens = llama.generate(
             prompt,
             temp=sampling.temperature,
@@ -270,6 +275,7 @@ class LlamaRuntime:
             repeat_penalty=sampling.repeat_penalty,
             frequency_penalty=sampling.frequency_penalty,
             presence_penalty=sampling.presence_penalty,
+            logits_processor=self._end_mask(stats, min_tokens),
             grammar=_grammar(grammar),
         )
         stats.finish_reason = "length"
@@ -286,7 +292,9 @@ class LlamaRuntime:
                     stats.finish_reason = "stop"
                     break
                 stats.completion_tokens += 1
-                text = matcher.feed(decoder.decode(bytes(llama.detokenize([token]))))
+                text = decoder.decode(bytes(llama.detokenize([token])))
+                if stats.completion_tokens >= min_tokens:  # stop strings count from here on
+                    text = matcher.feed(text)
                 if text:
                     yield text
                 if matcher.stopped:
@@ -297,6 +305,20 @@ class LlamaRuntime:
                 yield tail
         finally:
             tokens.close()
+
+    def _end_mask(self, stats: GenerationStats, min_tokens: int) -> Any:
+        """A llama-cpp-python logits processor that makes the end tokens impossible while
+        fewer than ``min_tokens`` tokens are out (``None`` when there is nothing to mask)."""
+        if min_tokens <= 0:
+            return None
+        ends = sorted(self.end_token_ids)
+
+        def mask(input_ids: Any, scores: Any) -> Any:
+            if stats.completion_tokens < min_tokens:
+                scores[ends] = -float("inf")
+            return scores
+
+        return _import_llama_cpp().LogitsProcessorList([mask])
 
 
 def _grammar(text: str | None) -> Any:

@@ -29,7 +29,7 @@ from uuid import uuid4
 
 from tokentide.messages import AIMessage, BaseMessage, ToolCallChunk, ToolMessage
 
-from ._tools import convert_to_openai_tool, json_schema_for
+from ._tools import convert_to_openai_tool
 
 __all__ = [
     "OPENER",
@@ -143,21 +143,10 @@ class LocalTools:
 
 
 def _function(tool: Any) -> dict[str, Any]:
-    """The OpenAI ``function`` dict of one tool (functions, pydantic models, TypedDicts, JSON
-    schemas, OpenAI tool dicts and tool objects with ``tool_call_schema``)."""
+    """The OpenAI ``function`` dict of one tool (tokentide tools, functions, pydantic models,
+    TypedDicts, JSON schemas, OpenAI tool dicts or bare function dicts)."""
     if isinstance(tool, Mapping) and "name" in tool and "type" not in tool:
         fn = dict(tool)  # a bare function dict: {"name", "description", "parameters"}
-    elif hasattr(tool, "name") and hasattr(tool, "tool_call_schema"):
-        schema = tool.tool_call_schema
-        if isinstance(schema, type) or not isinstance(schema, Mapping):
-            _, _, params = json_schema_for(schema)
-        else:
-            params = dict(schema)
-        fn = {
-            "name": tool.name,
-            "description": getattr(tool, "description", ""),
-            "parameters": params,
-        }
     else:
         fn = dict(convert_to_openai_tool(tool)["function"])
     if not isinstance(fn.get("name"), str) or not fn["name"]:

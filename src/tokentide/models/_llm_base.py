@@ -31,9 +31,9 @@ from tokentide.runtime._base import aclose_quietly, run_sync_in_thread
 from tokentide.runtime._config import RunnableConfig
 from tokentide.runtime._context import RunContext
 from tokentide.runtime._prompts import get_buffer_string
-from tokentide.runtime._sink import ChannelClosed
+from tokentide.runtime._sink import CLOSED_EARLY, ChannelClosed
 
-from ._base import _last_input, sync_to_async_stream
+from ._base import _last_input, _quiet_tokens, sync_to_async_stream
 from ._model_base import LanguageModel, LanguageModelInput
 
 __all__ = [
@@ -341,8 +341,20 @@ class BaseLLM(LanguageModel[str]):
         **kwargs: Any,
     ) -> CompletionStream:
         """Yield the completion as ``str`` chunks. ``close()`` stops generation at once."""
+        return self._open(input, config, stop, kwargs)
+
+    def _open(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None,
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
+        tokens: bool = True,
+    ) -> CompletionStream:
         prompt = prompt_from_input(input)
         run = self._new_run(config)
+        if not tokens and run.sink is not None:
+            _quiet(self, run)
         state = _State()
         items = self._drive(run, prompt, self._stream(prompt, stop=stop, **kwargs), state)
         return CompletionStream(items, state)
@@ -356,8 +368,20 @@ class BaseLLM(LanguageModel[str]):
         **kwargs: Any,
     ) -> AsyncCompletionStream:
         """Async :meth:`stream`; ``aclose()`` or cancellation stops generation at once."""
+        return self._aopen(input, config, stop, kwargs)
+
+    def _aopen(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None,
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
+        tokens: bool = True,
+    ) -> AsyncCompletionStream:
         prompt = prompt_from_input(input)
         run = self._new_run(config)
+        if not tokens and run.sink is not None:
+            _quiet(self, run)
         state = _State()
         items = self._adrive(run, prompt, self._astream(prompt, stop=stop, **kwargs), state)
         return AsyncCompletionStream(items, state)
@@ -371,7 +395,7 @@ class BaseLLM(LanguageModel[str]):
         **kwargs: Any,
     ) -> CompletionText:
         """The whole completion (the merged stream: listeners still see every chunk)."""
-        stream = self.stream(input, config, stop=stop, **kwargs)
+        stream = self._open(input, config, stop, kwargs, tokens=False)
         try:
             for _ in stream:
                 pass
@@ -388,7 +412,7 @@ class BaseLLM(LanguageModel[str]):
         **kwargs: Any,
     ) -> CompletionText:
         """Async :meth:`invoke`."""
-        stream = self.astream(input, config, stop=stop, **kwargs)
+        stream = self._aopen(input, config, stop, kwargs, tokens=False)
         try:
             async for _ in stream:
                 pass
@@ -459,6 +483,7 @@ class BaseLLM(LanguageModel[str]):
                     else:
                         state.note(item)
             except GeneratorExit:
+                run.extra[CLOSED_EARLY] = True
                 sink.on_end(run, end_output(state.result()), input)
                 raise
             except BaseException as exc:
@@ -514,6 +539,7 @@ class BaseLLM(LanguageModel[str]):
                     else:
                         state.note(item)
             except (GeneratorExit, _Cancelled):
+                run.extra[CLOSED_EARLY] = True
                 sink.on_end(run, end_output(state.result()), input)
                 raise
             except BaseException as exc:
@@ -529,3 +555,8 @@ class BaseLLM(LanguageModel[str]):
             raise error from exc
         finally:
             await aclose_quietly(items)
+
+
+def _quiet(model: BaseLLM, run: RunContext) -> None:
+    """``invoke``: handlers get no tokens unless ``streaming=True`` (as in LangChain)."""
+    _quiet_tokens(model, run)

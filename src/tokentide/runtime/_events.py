@@ -144,14 +144,7 @@ class EventStreamSink(RunSink):
 
     def on_end(self, run: RunContext, output: Any, input: Any) -> None:
         if self._visible(run):
-            # As LangChain: the root run's end event has no input (its start event has it).
-            parent = run.parent
-            root = parent is None or parent.run_type == "scope"
-            data = (
-                {"output": output}
-                if input is NO_INPUT or root
-                else {"output": output, "input": input}
-            )
+            data = {"output": output} if input is NO_INPUT else {"output": output, "input": input}
             self.channel.put(self._event(run, _names(run.run_type)[2], data))
 
     def on_error(self, run: RunContext, error: BaseException) -> None:
@@ -210,8 +203,18 @@ async def stream_events(
             await aclose_quietly(stream)
 
     task = asyncio.ensure_future(produce())
+    first_run: str | None = None
     try:
         async for event in channel:
+            # As LangChain: the first event shown carries the input given to astream_events
+            # (a model called directly reports "hello", not its messages), and the end event of
+            # that run carries no input (the first event has it).
+            if first_run is None:
+                first_run = event["run_id"]
+                if isinstance(event["data"], dict):
+                    event["data"] = {**event["data"], "input": input}
+            elif event["run_id"] == first_run and event["event"].endswith("_end"):
+                event["data"].pop("input", None)
             yield event
     finally:
         if not task.done():

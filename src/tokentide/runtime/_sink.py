@@ -16,7 +16,23 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 if TYPE_CHECKING:
     from ._context import RunContext
 
-__all__ = ["Channel", "ChannelClosed", "RunSink", "SyncChannel"]
+__all__ = [
+    "AGENT_RUN",
+    "CLOSED_EARLY",
+    "INVOKED",
+    "Channel",
+    "ChannelClosed",
+    "RunSink",
+    "SyncChannel",
+]
+
+#: ``run.extra`` key set (to ``True``) on a run whose consumer left before it finished
+#: (``break``, ``aclose()``, cancellation), before its ``on_end``: observers mark it cancelled.
+CLOSED_EARLY = "tokentide.closed_early"
+#: ``run.extra`` key set on a model run made by ``invoke`` (not ``stream``), when listened to.
+INVOKED = "tokentide.invoked"
+#: ``run.extra`` key set on the run of a graph (an agent): observers give it an agent span.
+AGENT_RUN = "tokentide.agent_run"
 
 T = TypeVar("T")
 

@@ -10,7 +10,13 @@ from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
-from tokentide.messages import AIMessage, AIMessageChunk, BaseMessage, convert_to_messages
+from tokentide.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    ToolCallChunk,
+    convert_to_messages,
+)
 from tokentide.models import BaseChatModel, BaseLLM
 from tokentide.runnables import Runnable, RunnableConfig
 from tokentide.runtime._base import aclose_quietly
@@ -179,14 +185,19 @@ class Assistant:
         self, messages: list[BaseMessage], options: dict[str, Any], tools: dict[str, Any] | None
     ) -> AsyncGenerator[AIMessageChunk, None]:
         """The reply to a chat completion request as chunks (a graph: the AI chunks of its
-        ``messages`` stream; its final AI message when it streamed none)."""
+        ``messages`` stream; its final AI message when it streamed none).
+
+        A graph receives the request's tools in ``config["configurable"]["tools"]`` (and
+        ``"tool_choice"``); its calls to those tools stream as tool-call chunks, calls to the
+        graph's own tools stay inside the graph."""
         if self.kind == "model":
             async for chunk in self._model_chat(messages, options, tools):
                 yield chunk
             return
         streamed = False
         final: Any = None
-        stream = self.astream({"messages": messages}, None, ("messages", "values"))
+        client_calls = ClientToolCalls(tools)
+        stream = self.astream({"messages": messages}, client_calls.config, ("messages", "values"))
         try:
             async for mode, payload in stream:
                 if mode == "values":
@@ -197,7 +208,12 @@ class Assistant:
                 message = payload[0] if isinstance(payload, tuple) else payload
                 if isinstance(message, AIMessageChunk):
                     streamed = True
-                    yield AIMessageChunk(message.content, usage_metadata=message.usage_metadata)
+                    calls = client_calls.pick(message)
+                    yield AIMessageChunk(
+                        message.content,
+                        tool_call_chunks=calls,
+                        usage_metadata=message.usage_metadata,
+                    )
                 elif isinstance(message, AIMessage) and message.content:
                     streamed = True
                     yield AIMessageChunk(message.content)
@@ -241,6 +257,38 @@ class Assistant:
                 yield _as_message_chunk(chunk)
         finally:
             await aclose_quietly(stream)
+
+
+class ClientToolCalls:
+    """The tool calls of a graph's reply that go to the client: calls to the tools the
+    request declared (a graph's own tools run inside it and are not the client's business).
+    """
+
+    __slots__ = ("names", "config", "_seen")
+
+    def __init__(self, tools: dict[str, Any] | None) -> None:
+        declared = (tools or {}).get("tools") or []
+        self.names = frozenset(
+            t["function"]["name"] for t in declared if isinstance(t.get("function"), Mapping)
+        )
+        self.config: RunnableConfig | None = None
+        if tools is not None:
+            configurable = {"tools": declared, "tool_choice": tools.get("tool_choice")}
+            self.config = RunnableConfig(configurable=configurable)
+        self._seen: dict[tuple[str | None, Any], bool] = {}  # (message, index) -> forwarded
+
+    def pick(self, chunk: AIMessageChunk) -> list[ToolCallChunk]:
+        if not self.names or not chunk.tool_call_chunks:
+            return []
+        kept = []
+        for piece in chunk.tool_call_chunks:
+            key = (chunk.id, piece.get("index"))
+            name = piece.get("name")
+            if name:
+                self._seen[key] = name in self.names
+            if self._seen.get(key, False):
+                kept.append(piece)
+        return kept
 
 
 def _as_message_chunk(chunk: Any) -> AIMessageChunk:

@@ -32,6 +32,7 @@ from ._assistants import Assistant, Ticket
 __all__ = [
     "ChatRequest",
     "ChunkEncoder",
+    "ToolCallIndexer",
     "chat_completion",
     "collect_reply",
     "error_payload",
@@ -194,7 +195,7 @@ class ChunkEncoder:
         enc.role()  # b'data: {"id":"chatcmpl-1",...,"delta":{"role":"assistant","content":""}...'
     """
 
-    __slots__ = ("_head", "_text_head", "tool_calls", "finish_reason", "usage", "chunks")
+    __slots__ = ("_head", "_text_head", "tool_calls", "finish_reason", "usage", "chunks", "_calls")
 
     def __init__(self, completion_id: str, created: int, model: str) -> None:
         self._head = (
@@ -204,6 +205,7 @@ class ChunkEncoder:
         )
         self._text_head = f'data: {self._head}{{"index":0,"delta":{{"content":'.encode()
         self.tool_calls = False
+        self._calls = ToolCallIndexer()
         self.finish_reason: str | None = None
         self.usage: Any = None
         self.chunks = 0
@@ -239,7 +241,7 @@ class ChunkEncoder:
         if text:
             self.chunks += 1
         self.tool_calls = True
-        delta: dict[str, Any] = {"tool_calls": [_tool_delta(i, t) for i, t in enumerate(tools)]}
+        delta: dict[str, Any] = {"tool_calls": [self._calls.delta(t) for t in tools]}
         if text:
             delta["content"] = text
         return self._choice(_dumps(delta))
@@ -255,18 +257,51 @@ class ChunkEncoder:
         return encode_data(f'{self._head}],"usage":{usage}}}')
 
 
-def _tool_delta(position: int, tcc: Mapping[str, Any]) -> dict[str, Any]:
-    index = tcc.get("index")
-    out: dict[str, Any] = {"index": position if index is None else index}
-    function: dict[str, Any] = {}
-    if tcc.get("id"):
-        out["id"] = tcc["id"]
-        out["type"] = "function"
-    if tcc.get("name"):
-        function["name"] = tcc["name"]
-    function["arguments"] = tcc.get("args") or ""
-    out["function"] = function
-    return out
+class ToolCallIndexer:
+    """Numbers the tool calls of one streamed reply the way OpenAI clients expect.
+
+    Every call gets its own ``index`` (0, 1, ...), sent with each of its deltas; its ``id``,
+    ``type`` and function ``name`` go with its first delta only (clients concatenate string
+    fields). A piece belongs to the call with the same ``index`` unless it carries another
+    ``id`` (some providers send parallel calls all at index 0); a piece without an index
+    continues the latest call unless it brings a new ``id``.
+    """
+
+    __slots__ = ("_by_index", "_ids", "_named", "_last")
+
+    def __init__(self) -> None:
+        self._by_index: dict[int, int] = {}  # the provider's index -> our latest call there
+        self._ids: list[str | None] = []  # id of each call, by our index
+        self._named: list[bool] = []  # whether its name was sent
+        self._last: int | None = None
+
+    def delta(self, tcc: Mapping[str, Any]) -> dict[str, Any]:
+        """The ``tool_calls`` delta entry for one tool-call piece."""
+        source, call_id = tcc.get("index"), tcc.get("id") or None
+        known = self._by_index.get(source) if source is not None else self._last
+        fresh = known is None or (call_id is not None and self._ids[known] not in (None, call_id))
+        if fresh:
+            known = len(self._ids)
+            self._ids.append(call_id)
+            self._named.append(False)
+        assert known is not None
+        if source is not None:
+            self._by_index[source] = known
+        self._last = known
+        out: dict[str, Any] = {"index": known}
+        function: dict[str, Any] = {}
+        if fresh:
+            out["id"] = call_id or f"call_{uuid.uuid4().hex[:24]}"
+            out["type"] = "function"
+        elif call_id is not None and self._ids[known] is None:
+            self._ids[known] = call_id
+        name = tcc.get("name")
+        if fresh or (name and not self._named[known]):
+            function["name"] = name or ""
+            self._named[known] = bool(name)
+        function["arguments"] = tcc.get("args") or ""
+        out["function"] = function
+        return out
 
 
 def _upstream_error(exc: Exception) -> HTTPError:

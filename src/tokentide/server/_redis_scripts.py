@@ -145,19 +145,21 @@ return 1
 """
 """ARGV: record JSON, status."""
 
-RETAIN = (
-    _NOW
-    + """
+RETAIN = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 local total = tonumber(redis.call('GET', KEYS[3]) or '0')
 local function drop(run_id)
   total = total - tonumber(redis.call('HGET', KEYS[2], run_id) or '0')
   redis.call('HDEL', KEYS[2], run_id)
 end
-for _, run_id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[5]))) do
+local expired = string.format('%.0f', now - tonumber(ARGV[5]) * 1000)
+for _, run_id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', expired)) do
   drop(run_id)
   redis.call('ZREM', KEYS[1], run_id)
 end
-if redis.call('ZADD', KEYS[1], now, ARGV[1]) == 0 then drop(ARGV[1]) end
+-- (a number would reach Redis as "%.14g": too few digits for microseconds)
+if redis.call('ZADD', KEYS[1], string.format('%.0f', now), ARGV[1]) == 0 then drop(ARGV[1]) end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 total = total + tonumber(ARGV[2])
 local evicted = {}
@@ -170,8 +172,7 @@ end
 redis.call('SET', KEYS[3], total)
 return evicted
 """
-)
 """Records a finished run in the retention index and evicts the oldest finished runs while over
-a cap (never the newest). KEYS: the index (sorted by end time), the sizes hash, the byte total
+a cap (never the newest). KEYS: the index (sorted by end time in µs), the sizes hash, the byte total
 (one slot). ARGV: run id, its bytes, max runs, max bytes, ttl ms (older entries have expired).
 Returns the evicted run ids (the caller deletes their keys)."""

@@ -160,8 +160,13 @@ class RedisStreamStore:
             decode_responses=True,
             socket_timeout=self._block / 1000 + _READ_MARGIN,
             socket_connect_timeout=_READ_MARGIN,
-            retry=Retry(ExponentialBackoff(cap=0.25, base=0.02), retries=2),
-            retry_on_error=[aioredis.ConnectionError],
+            # A connection that died with the server is replaced at once (twice at most); a
+            # timeout is not retried: the command may have run, and Redis is not answering.
+            retry=Retry(
+                ExponentialBackoff(cap=0.25, base=0.02),
+                retries=2,
+                supported_errors=(aioredis.ConnectionError,),
+            ),
             retry_on_timeout=False,
         )
 
@@ -234,9 +239,9 @@ class RedisStreamStore:
             lease = await self._script["CREATE"](keys=[self._record_key(run_id)], args=args)
             if not lease:
                 raise ValueError(f"run {run_id!r} already exists")
-            self._owned.add(run_id)
-            self._ensure_keeper()
             await self._client.zadd(self._leases_key, {run_id: int(lease)})
+        self._owned.add(run_id)
+        self._ensure_keeper()
 
     async def update_run(self, record: RunRecord) -> None:
         args = [_dump(record), record.status]
@@ -398,17 +403,18 @@ class RedisStreamStore:
             while run_id not in self._lost:
                 # Subscribed before the flag was read: a later request reaches the listener.
                 # Otherwise (not yet subscribed, or reconnecting) poll the flag quickly.
-                subscribed = self._subscribed.is_set()
+                pause = 1.0 if self._subscribed.is_set() else 0.04
                 try:
                     if await self._cancel_requested(run_id):
                         return
                 except StoreUnavailable:
-                    subscribed = False  # Redis is away: look again soon
+                    pause = 0.5  # Redis is away: the run goes on; look again soon
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(flag.wait(), timeout=1.0 if subscribed else 0.04)
+                    await asyncio.wait_for(flag.wait(), timeout=pause)
                 if flag.is_set():
                     return
         finally:
+            self._lost.discard(run_id)
             waiters.discard(flag)
             if not waiters:
                 self._cancel_waiters.pop(run_id, None)
@@ -446,6 +452,9 @@ class RedisStreamStore:
                         self._wake(str(message["channel"])[len(prefix) :])
             except _DOWN:
                 await asyncio.sleep(0.2)
+            except Exception:
+                logger.exception("the cancel subscription failed; subscribing again")
+                await asyncio.sleep(1.0)
             finally:
                 self._subscribed.clear()
                 with contextlib.suppress(Exception):

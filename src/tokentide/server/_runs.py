@@ -275,6 +275,8 @@ class RunManager:
         self.cancel_wait = cancel_wait
         self.store_grace = store_grace
         self._active: dict[str, _Active] = {}
+        #: Called with each run's record once it reached its final status (server metrics).
+        self.on_finish: Callable[[RunRecord], None] | None = None
 
     def __contains__(self, run_id: str) -> bool:
         return run_id in self._active
@@ -335,6 +337,7 @@ class RunManager:
         except Exception as exc:
             status = "error"
             error = error_payload(exc, tracker.partial())
+            logger.error("run %s of %r failed", run_id, request.assistant.name, exc_info=exc)
         finally:
             if ticket is not None:
                 ticket.release()
@@ -398,6 +401,8 @@ class RunManager:
         record.usage = dict(usage) if usage is not None else None
         record.error = error
         record.updated_at = time.time()
+        if self.on_finish is not None:
+            self.on_finish(record)
         try:
             await self._retrying(self.store.update_run, record)
             if error is not None:

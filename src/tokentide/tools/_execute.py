@@ -32,7 +32,8 @@ class ToolInputError(ValueError):
         self.tool_name = tool_name
         self.errors = errors
         self.tool_kwargs = tool_kwargs
-        lines = [f"{'.'.join(str(p) for p in loc)}: {msg}" if loc else msg for loc, msg in errors]
+        # Laid out as pydantic's ValidationError: the location, then the message indented.
+        lines = [f"{'.'.join(str(p) for p in loc)}\n  {msg}" if loc else msg for loc, msg in errors]
         super().__init__(
             f"{len(errors)} validation error{'s' if len(errors) != 1 else ''} for {tool_name}\n"
             + "\n".join(lines)

@@ -279,6 +279,13 @@ class SSEDecoder:
         for block in blocks:
             if block[:6] == b"data: " and b"\n" not in block:  # the common case
                 append(make("message", block[6:].decode("utf-8", "replace"), event_id))
+            elif (  # "event: <name>" + one "data: " line (Anthropic, OpenAI Responses)
+                block[:7] == b"event: "
+                and block.count(b"\n") == 1
+                and block[(nl := block.index(b"\n")) + 1 : nl + 7] == b"data: "
+            ):
+                name = block[7:nl].decode("utf-8", "replace") or "message"
+                append(make(name, block[nl + 7 :].decode("utf-8", "replace"), event_id))
             else:
                 fields = self._decode_block(block, append) or fields
                 event_id = self.last_event_id

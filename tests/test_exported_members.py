@@ -249,6 +249,21 @@ PUBLIC_API: dict[str, list[str]] = {
     "tokentide.cli": [
         "main",
     ],
+    "tokentide.agents": [
+        "AgentState",
+        "create_agent",
+    ],
+    "tokentide.prebuilt": [
+        "AgentState",
+        "InjectedState",
+        "InjectedToolArg",
+        "InjectedToolCallId",
+        "ToolInvocationError",
+        "ToolNode",
+        "ToolRuntime",
+        "create_react_agent",
+        "tools_condition",
+    ],
     "tokentide.tools": [
         "BaseTool",
         "InjectedToolArg",

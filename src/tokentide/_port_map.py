@@ -237,8 +237,13 @@ MODULES: tuple[ModuleRow, ...] = (
     ModuleRow(
         "langchain.agents",
         "tokentide.agents",
-        status="planned",
-        unsupported="not yet in tokentide: ImportError",
+        names=("AgentState", "create_agent"),
+    ),
+    ModuleRow(
+        "langchain.agents.middleware",
+        None,
+        status="unsupported",
+        unsupported="agent middleware classes have no tokentide module yet: ImportError",
     ),
     ModuleRow(
         "langchain.tools",
@@ -313,8 +318,8 @@ MODULES: tuple[ModuleRow, ...] = (
     ModuleRow(
         "langgraph.prebuilt",
         "tokentide.prebuilt",
-        status="planned",
-        unsupported="not yet in tokentide: ImportError",
+        names=("InjectedState", "ToolNode", "ToolRuntime", "create_react_agent", "tools_condition"),
+        unsupported="`ValidationNode`, `InjectedStore`, `ToolCallTransformer`: " + _MISSING,
     ),
     ModuleRow(
         "langgraph.func",

@@ -9,6 +9,7 @@ streams (converted chunk by chunk), so any difference comes from the agents, not
 from __future__ import annotations
 
 import re
+import sys
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -127,7 +128,14 @@ TOKENTIDE = Lib("tokentide", tt_tools, tt_messages, tt_graph.get_stream_writer)
 def _lg_writer() -> Any:
     import langgraph.config
 
-    return langgraph.config.get_stream_writer()
+    try:
+        return langgraph.config.get_stream_writer()
+    except RuntimeError:
+        # LangGraph loses its run context in async code before Python 3.11 (its documented
+        # limitation); the custom-mode cases are skipped there, other modes ignore the writes.
+        if sys.version_info >= (3, 11):
+            raise
+        return lambda data: None
 
 
 LANGCHAIN = Lib("langchain", lc_tools, lc_messages, _lg_writer)

@@ -276,3 +276,19 @@ def test_streamed_tool_output_reaches_the_tools_mode_as_it_is_produced() -> None
             deltas.append(item["delta"])
             gate.release()
     assert deltas == ["tick 0", "tick 1", "tick 2"]
+
+
+def test_create_react_agent_response_format() -> None:
+    schema = {
+        "title": "Weather",
+        "type": "object",
+        "properties": {"sky": {"type": "string"}},
+        "required": ["sky"],
+    }
+    model = FakeChatModel(
+        [calls(("get_weather", {"city": "sf"})), "It is sunny.", '{"sky": "clear"}']
+    )
+    agent = create_react_agent(model, [get_weather], response_format=schema)
+    out = agent.invoke({"messages": [("user", "weather?")]})
+    assert out["structured_response"] == {"sky": "clear"}
+    assert list(agent.nodes) == ["agent", "tools", "generate_structured_response"]

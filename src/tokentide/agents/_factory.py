@@ -118,25 +118,7 @@ def create_agent(
     system = _system(system_prompt)
 
     def output(response: Any) -> dict[str, Any]:
-        if name:
-            response.name = name
-        update: dict[str, Any] = {"messages": [response]}
-        if structured is None:
-            return update
-        update["structured_response"] = None
-        calls = [c for c in response.tool_calls if c["name"] == structured.name]
-        if calls:
-            value = structured.parse(calls[0]["args"])
-            shown = value.model_dump() if hasattr(value, "model_dump") else value
-            update["messages"].append(
-                ToolMessage(
-                    f"Returning structured response: {json.dumps(shown, default=str)}",
-                    tool_call_id=calls[0]["id"] or "",
-                    name=structured.name,
-                )
-            )
-            update["structured_response"] = value
-        return update
+        return _model_output(response, name, structured)
 
     def model_node(state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
         return output(bound.invoke([*system, *state["messages"]], config))
@@ -152,6 +134,42 @@ def create_agent(
         return graph.compile(checkpointer=checkpointer, name=name or "LangGraph")
     graph.add_node("tools", tool_node)
     skip = {structured.name} if structured else set()
+    model_to_tools = _make_model_to_tools(skip)
+    tools_to_model = _make_tools_to_model(tool_node)
+    graph.add_conditional_edges("model", model_to_tools, ["tools", END, "model"])
+    graph.add_conditional_edges("tools", tools_to_model, ["model", END])
+    return graph.compile(checkpointer=checkpointer, name=name or "LangGraph")
+
+
+def _model_output(
+    response: Any, name: str | None, structured: _Structured | None
+) -> dict[str, Any]:
+    """The model node's update: the reply (named after the agent), and with a response
+    format the structured response (``None`` until the model calls the schema's tool)."""
+    if name:
+        response.name = name
+    update: dict[str, Any] = {"messages": [response]}
+    if structured is None:
+        return update
+    update["structured_response"] = None
+    calls = [c for c in response.tool_calls if c["name"] == structured.name]
+    if calls:
+        value = structured.parse(calls[0]["args"])
+        shown = value.model_dump() if hasattr(value, "model_dump") else value
+        update["messages"].append(
+            ToolMessage(
+                f"Returning structured response: {json.dumps(shown, default=str)}",
+                tool_call_id=calls[0]["id"] or "",
+                name=structured.name,
+            )
+        )
+        update["structured_response"] = value
+    return update
+
+
+def _make_model_to_tools(skip: set[str]) -> Callable[[dict[str, Any]], Any]:
+    """After the model: one ``Send`` per pending tool call, else the end (or the model again
+    when only synthetic tool results are missing)."""
 
     def model_to_tools(state: dict[str, Any]) -> Any:
         last, tool_messages = _last_ai(state["messages"])
@@ -165,20 +183,21 @@ def create_agent(
             return END
         return "model"
 
+    return model_to_tools
+
+
+def _make_tools_to_model(tool_node: ToolNode) -> Callable[[dict[str, Any]], str]:
+    """After the tools: the end if every tool that ran has ``return_direct``, else the model."""
+    tools = tool_node.tools_by_name
+
     def tools_to_model(state: dict[str, Any]) -> str:
         last, tool_messages = _last_ai(state["messages"])
         if last is None:
             return "model"
-        by_id = {m.tool_call_id: m.name for m in tool_messages if m.name in tool_node.tools_by_name}
-        names = [
-            n
-            for c in last.tool_calls
-            if (n := by_id.get(c["id"] or "", c["name"])) in tool_node.tools_by_name
-        ]
-        if names and all(tool_node.tools_by_name[n].return_direct for n in names):
+        by_id = {m.tool_call_id: m.name for m in tool_messages if m.name in tools}
+        names = [n for c in last.tool_calls if (n := by_id.get(c["id"] or "", c["name"])) in tools]
+        if names and all(tools[n].return_direct for n in names):
             return END
         return "model"
 
-    graph.add_conditional_edges("model", model_to_tools, ["tools", END, "model"])
-    graph.add_conditional_edges("tools", tools_to_model, ["model", END])
-    return graph.compile(checkpointer=checkpointer, name=name or "LangGraph")
+    return tools_to_model

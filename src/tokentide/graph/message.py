@@ -29,6 +29,11 @@ __all__ = ["MessagesState", "add_messages"]
 def _as_messages(value: Any) -> list[BaseMessage]:
     if not isinstance(value, list):
         value = [value]
+    for msg in value:  # the common case: finished messages that have ids (nothing to do)
+        if not isinstance(msg, BaseMessage) or isinstance(msg, BaseMessageChunk) or msg.id is None:
+            break
+    else:
+        return list(value)
     out = convert_to_messages(value)
     for i, msg in enumerate(out):
         if isinstance(msg, BaseMessageChunk):

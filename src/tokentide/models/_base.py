@@ -26,7 +26,6 @@ import json
 import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, ClassVar, cast
-from uuid import uuid4
 
 from tokentide.callbacks._dispatch import NO_TOKENS
 from tokentide.errors import StreamError, StreamInterrupted
@@ -39,6 +38,7 @@ from tokentide.messages import (
     convert_to_messages,
     message_chunk_to_message,
 )
+from tokentide.messages._ids import fast_uuid4
 from tokentide.runtime._base import aclose_quietly
 from tokentide.runtime._config import RunnableConfig
 from tokentide.runtime._context import RunContext
@@ -289,7 +289,7 @@ class BaseChatModel(LanguageModel[AIMessage]):
         try:
             for chunk in chunks:
                 if msg_id is None:
-                    msg_id = chunk.id or f"lc_run--{uuid4()}"
+                    msg_id = chunk.id or f"lc_run--{fast_uuid4()}"
                 if chunk.id is None:
                     chunk.id = msg_id
                 acc.add(chunk)
@@ -327,7 +327,7 @@ class BaseChatModel(LanguageModel[AIMessage]):
         try:
             async for chunk in chunks:
                 if msg_id is None:
-                    msg_id = chunk.id or f"lc_run--{uuid4()}"
+                    msg_id = chunk.id or f"lc_run--{fast_uuid4()}"
                 if chunk.id is None:
                     chunk.id = msg_id
                 acc.add(chunk)

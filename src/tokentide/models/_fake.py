@@ -22,6 +22,7 @@ from tokentide.messages._ids import fast_uuid4
 from tokentide.runtime._base import Runnable
 
 from ._base import BaseChatModel, LanguageModelInput, StreamCall
+from ._structured import StructuredMethod, StructuredOutput
 from ._tools import convert_to_openai_tool
 
 __all__ = ["FakeChatModel"]
@@ -179,6 +180,18 @@ class FakeChatModel(BaseChatModel):
         if message is not None and message.tool_calls:
             pieces.extend(_tool_call_pieces(message))
         return pieces, message, _words(messages)
+
+    def with_structured_output(
+        self, schema: Any, *, method: StructuredMethod = "json_schema", strict: bool | None = None
+    ) -> Runnable[LanguageModelInput, Any]:
+        """A runnable whose scripted reply is parsed and validated against ``schema``.
+
+        ``method="json_schema"`` (default) reads the reply's text as JSON (script
+        ``'{"city": "sf"}'``); ``"function_calling"`` reads the arguments of its tool call
+        (script an ``AIMessage`` calling a tool named after the schema). Partial dicts stream
+        as the JSON arrives, as with a real model.
+        """
+        return StructuredOutput.for_model(self, schema, method=method, strict=strict)
 
     def bind_tools(
         self,

@@ -138,27 +138,8 @@ def create_react_agent(
     async def acall_model(state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
         return finish(state, await bound.ainvoke(state, config))
 
-    def should_continue(state: dict[str, Any]) -> Any:
-        last = state["messages"][-1]
-        if not isinstance(last, AIMessage) or not last.tool_calls:
-            return "generate_structured_response" if response_format is not None else END
-        return [
-            Send("tools", {"__type": "tool_call_with_context", "tool_call": call, "state": state})
-            for call in last.tool_calls
-        ]
-
-    def route_tool_responses(state: dict[str, Any]) -> str:
-        message: Any = None
-        for message in reversed(state["messages"]):
-            if message.type != "tool":
-                break
-            if message.name in return_direct:
-                return END
-        if isinstance(message, AIMessage) and any(
-            c["name"] in return_direct for c in message.tool_calls
-        ):
-            return END
-        return "agent"
+    should_continue = _make_should_continue(response_format is not None)
+    route_tool_responses = _make_route_tool_responses(return_direct)
 
     graph = StateGraph(AgentState)
     graph.add_node("agent", _Node(call_model, acall_model))
@@ -177,6 +158,40 @@ def create_react_agent(
     else:
         graph.add_edge("tools", "agent")
     return graph.compile(checkpointer=checkpointer, name=name or "LangGraph")
+
+
+def _make_should_continue(structured: bool) -> Callable[[dict[str, Any]], Any]:
+    """After the agent: one ``Send`` (call and state) per tool call, else the end."""
+
+    def should_continue(state: dict[str, Any]) -> Any:
+        last = state["messages"][-1]
+        if not isinstance(last, AIMessage) or not last.tool_calls:
+            return "generate_structured_response" if structured else END
+        return [
+            Send("tools", {"__type": "tool_call_with_context", "tool_call": call, "state": state})
+            for call in last.tool_calls
+        ]
+
+    return should_continue
+
+
+def _make_route_tool_responses(return_direct: set[str]) -> Callable[[dict[str, Any]], str]:
+    """After the tools: the end if a ``return_direct`` tool ran, else the agent."""
+
+    def route_tool_responses(state: dict[str, Any]) -> str:
+        message: Any = None
+        for message in reversed(state["messages"]):
+            if message.type != "tool":
+                break
+            if message.name in return_direct:
+                return END
+        if isinstance(message, AIMessage) and any(
+            c["name"] in return_direct for c in message.tool_calls
+        ):
+            return END
+        return "agent"
+
+    return route_tool_responses
 
 
 class _Node:

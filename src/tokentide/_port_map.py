@@ -237,8 +237,9 @@ MODULES: tuple[ModuleRow, ...] = (
     ModuleRow(
         "langchain.agents",
         "tokentide.agents",
-        status="planned",
-        unsupported="not yet in tokentide: ImportError",
+        names=("AgentState", "create_agent"),
+        unsupported="agent middleware (`middleware=[...]` raises TypeError), `ToolStrategy` / "
+        "`ProviderStrategy`: " + _MISSING,
     ),
     ModuleRow(
         "langchain.tools",
@@ -251,7 +252,8 @@ MODULES: tuple[ModuleRow, ...] = (
             "ToolRuntime",
             "tool",
         ),
-        unsupported="`InjectedState`, `InjectedStore`: " + _MISSING,
+        moved={"InjectedState": "tokentide.prebuilt:InjectedState"},
+        unsupported="`InjectedStore`: " + _MISSING,
     ),
     # ------------------------------------------------------------------ langgraph
     ModuleRow(
@@ -313,8 +315,9 @@ MODULES: tuple[ModuleRow, ...] = (
     ModuleRow(
         "langgraph.prebuilt",
         "tokentide.prebuilt",
-        status="planned",
-        unsupported="not yet in tokentide: ImportError",
+        names=("InjectedState", "ToolNode", "ToolRuntime", "create_react_agent", "tools_condition"),
+        unsupported="`InjectedStore`, `ValidationNode`, `ToolCallTransformer`, and "
+        "`create_react_agent`'s `pre_model_hook` / `post_model_hook`: " + _MISSING,
     ),
     ModuleRow(
         "langgraph.func",

@@ -238,8 +238,12 @@ MODULES: tuple[ModuleRow, ...] = (
         "langchain.agents",
         "tokentide.agents",
         names=("AgentState", "create_agent"),
-        unsupported="agent middleware (`middleware=[...]` raises TypeError), `ToolStrategy` / "
-        "`ProviderStrategy`: " + _MISSING,
+    ),
+    ModuleRow(
+        "langchain.agents.middleware",
+        None,
+        status="unsupported",
+        unsupported="agent middleware classes have no tokentide module yet: ImportError",
     ),
     ModuleRow(
         "langchain.tools",
@@ -252,8 +256,7 @@ MODULES: tuple[ModuleRow, ...] = (
             "ToolRuntime",
             "tool",
         ),
-        moved={"InjectedState": "tokentide.prebuilt:InjectedState"},
-        unsupported="`InjectedStore`: " + _MISSING,
+        unsupported="`InjectedState`, `InjectedStore`: " + _MISSING,
     ),
     # ------------------------------------------------------------------ langgraph
     ModuleRow(
@@ -316,8 +319,7 @@ MODULES: tuple[ModuleRow, ...] = (
         "langgraph.prebuilt",
         "tokentide.prebuilt",
         names=("InjectedState", "ToolNode", "ToolRuntime", "create_react_agent", "tools_condition"),
-        unsupported="`InjectedStore`, `ValidationNode`, `ToolCallTransformer`, and "
-        "`create_react_agent`'s `pre_model_hook` / `post_model_hook`: " + _MISSING,
+        unsupported="`ValidationNode`, `InjectedStore`, `ToolCallTransformer`: " + _MISSING,
     ),
     ModuleRow(
         "langgraph.func",

@@ -206,3 +206,27 @@ async def test_completion_model_tokens_follow_streaming(sync: bool) -> None:
             assert await model.ainvoke("x", {"callbacks": [handler]}) == "ab"
         assert handler.tokens == expected
         assert handler.events[-1] == "llm_end"
+
+
+def test_a_tool_s_own_callbacks() -> None:
+    from tokentide.tools import tool
+
+    class ToolEvents(BaseCallbackHandler):
+        def __init__(self) -> None:
+            self.seen: list[str] = []
+
+        def on_tool_start(self, serialized: Any, input_str: str, **kw: Any) -> None:
+            self.seen.append(f"start:{serialized['name']}:{kw['tool_call_id']}")
+
+        def on_tool_end(self, output: Any, **kw: Any) -> None:
+            self.seen.append(f"end:{output.content}")
+
+    @tool
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        return a + b
+
+    handler = ToolEvents()
+    add.callbacks = [handler]
+    add.invoke({"name": "add", "args": {"a": 1, "b": 2}, "id": "c9", "type": "tool_call"})
+    assert handler.seen == ["start:add:c9", "end:3"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import operator
 import re
 import sys
+import warnings
 from contextlib import nullcontext
 from typing import Annotated, Any, TypedDict
 
@@ -256,3 +257,46 @@ def test_tool_in_a_graph_node_matches_langgraph() -> None:
     assert ("on_tool_end", ("ToolMessage", "3")) in lc.calls
     assert lc_in_tt.calls == lc.calls
     assert tt.calls == lc.calls
+
+
+def test_agent_model_and_tool_callbacks_match_langgraph() -> None:
+    """``create_react_agent`` from LangGraph and from tokentide, the same model replies (a tool
+    call, then an answer) and tool: the model and tool callbacks come in the same order with
+    the same details. The chain runs around them are the agent's own structure (LangGraph
+    wraps its model call in more runnables) and are left out of this comparison."""
+    lg_prebuilt = pytest.importorskip("langgraph.prebuilt")
+    tt_prebuilt = pytest.importorskip("tokentide.prebuilt")
+    from tokentide.messages import AIMessage as TtAIMessage
+
+    class LcModel(GenericFakeChatModel):
+        def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
+            return self
+
+    replies = [lc_messages.AIMessage("let me add", tool_calls=[CALL]), lc_messages.AIMessage("3")]
+    lc, lc_in_tt, tt = handlers("chat")
+    input = {"messages": [("human", "add 1 and 2")]}
+    lc_add, _ = tools("lc")
+    with warnings.catch_warnings():  # LangGraph: create_react_agent moved to langchain.agents
+        warnings.simplefilter("ignore")
+        lc_agent = lg_prebuilt.create_react_agent(LcModel(messages=iter(replies)), [lc_add])
+    lc_agent.invoke(input, {"callbacks": [lc]})
+    tt_add, _ = tools("tt")
+    model = FakeChatModel([TtAIMessage("let me add", tool_calls=[CALL]), "3"])
+    tt_agent = tt_prebuilt.create_react_agent(model, [tt_add])
+    tt_agent.invoke(input, {"callbacks": [lc_in_tt, tt]})
+
+    def model_and_tools(calls: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+        return [c for c in calls if not c[0].startswith("on_chain")]
+
+    expected = model_and_tools(lc.calls)
+    assert [m for m, _ in expected] == [
+        "on_chat_model_start",
+        "on_llm_end",
+        "on_tool_start",
+        "on_tool_end",
+        "on_chat_model_start",
+        "on_llm_end",
+    ]
+    assert model_and_tools(lc_in_tt.calls) == expected
+    assert model_and_tools(tt.calls) == expected
+    assert lc_in_tt.calls[0] == tt.calls[0] == lc.calls[0] == ("on_chain_start", "LangGraph")

@@ -136,6 +136,31 @@ def test_tool_choice_is_checked_when_binding(chat: ChatLlamaCpp) -> None:
     assert '\\"name\\": \\"add\\"' in grammar and "</tool_call>" in grammar
 
 
+def test_tokentide_tools_and_reply_options() -> None:
+    from tokentide.models._llama_reply import ReplyPlan
+    from tokentide.tools import tool
+
+    weather = tool(get_weather)
+    tools = LocalTools.from_request([weather, add], "required", parallel_tool_calls=False)
+    assert [fn["name"] for fn in tools.tools] == ["get_weather", "add"]
+    assert tools.tools[0]["parameters"]["required"] == ["city"]
+    assert "{0," not in tools.grammar()  # parallel_tool_calls=False: one call
+    assert "{0,1}" in LocalTools.from_request([weather, add], "required").grammar()
+
+    none = ReplyPlan.from_kwargs({"tools": [weather], "tool_choice": "none"})
+    assert none.tools is not None and not none.tools.calls_possible
+    assert none.system_text() is None  # the tools are not even described
+    schema = ReplyPlan.from_kwargs(
+        {"response_format": {"type": "json_schema", "json_schema": {"name": "p", "schema": PERSON}}}
+    )
+    assert schema.schema == PERSON and "JSON schema" in (schema.system_text() or "")
+    assert ReplyPlan.from_kwargs({"response_format": {"type": "json_object"}}).json_mode
+    with pytest.raises(ValueError, match="needs tools"):
+        ReplyPlan.from_kwargs({"tool_choice": "required"})
+    with pytest.raises(ValueError, match="'schema' object"):
+        ReplyPlan.from_kwargs({"response_format": {"type": "json_schema", "json_schema": {}}})
+
+
 def test_history_with_calls_and_results_is_rendered() -> None:
     call = {"name": "add", "args": {"a": 1, "b": 2}, "id": "c1", "type": "tool_call"}
     chat = render_chat(

@@ -414,3 +414,17 @@ def test_missing_configuration_says_what_to_do(monkeypatch: pytest.MonkeyPatch) 
         ChatAnthropic(api_key="k")
     monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9/")
     assert ChatAnthropic(model="m").base_url == "http://127.0.0.1:9"
+
+
+@SYNC
+async def test_anthropic_partial_keeps_the_input_usage(sync: bool, server) -> None:
+    """An error after tokens: the partial has the exact input usage from message_start."""
+    server.push(anthropic_tokens(TOKENS[:3], after=[anthropic_error(), sleep(5)], cache_read=2))
+    chat = _anthropic(server)
+    _, err = await collect(chat, sync)
+    await chat.aclose()
+    assert isinstance(err, ProviderError)
+    usage = err.partial.usage_metadata
+    assert usage["input_tokens"] == 7 and usage["output_tokens"] == 3
+    assert usage["input_token_details"] == {"cache_read": 2, "cache_creation": 0}
+    assert err.partial.response_metadata["usage_estimated"] is True

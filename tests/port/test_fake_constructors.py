@@ -41,8 +41,9 @@ def test_unknown_keyword_is_a_clear_error() -> None:
 
 def test_generic_fake_chat_model_splits_like_langchain() -> None:
     model = GenericFakeChatModel(messages=iter([AIMessage("hello big world"), "two"]))
-    chunks = [c.content for c in model.stream("hi")]
-    assert chunks[:-1] == ["hello", " ", "big", " ", "world"]
+    chunks = list(model.stream("hi"))
+    assert [c.content for c in chunks] == ["hello", " ", "big", " ", "world"]
+    assert chunks[-1].chunk_position == "last"  # as LangChain's: no extra usage chunk
     assert model.invoke("again").content == "two"
     assert model.get_name() == "GenericFakeChatModel"
     with pytest.raises(ValueError, match="no more messages"):
@@ -51,5 +52,5 @@ def test_generic_fake_chat_model_splits_like_langchain() -> None:
 
 def test_fake_list_chat_model_streams_characters() -> None:
     model = FakeListChatModel(responses=["ab", "c"])
-    assert [c.content for c in model.stream("x")][:-1] == ["a", "b"]
+    assert [c.content for c in model.stream("x")] == ["a", "b"]
     assert model.invoke("x").content == "c"

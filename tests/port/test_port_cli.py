@@ -60,6 +60,16 @@ def test_unsupported_module_is_left_and_reported() -> None:
     assert "no tokentide twin" in result.problems[1].message
 
 
+def test_submodule_names_port_as_the_package_names() -> None:
+    code = "from langchain_core.messages.ai import AIMessage, add_ai_message_chunks\n"
+    result = port_source(code)
+    assert result.code == (
+        "from tokentide.messages import AIMessage\n"
+        "from langchain_core.messages.ai import add_ai_message_chunks\n"
+    )
+    assert [f.line for f in result.problems] == [1]
+
+
 def test_other_imports_are_untouched() -> None:
     code = "import json\nfrom . import x\nfrom langchainx import y  # not ours\n"
     result = port_source(code)

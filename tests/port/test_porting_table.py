@@ -47,12 +47,13 @@ def test_every_supported_path_imports(row: ModuleRow) -> None:
         assert getattr(importlib.import_module(target), new, None) is not None, (name, moved)
 
 
-@pytest.mark.parametrize("row", [r for r in MODULES if r.status == "planned"], ids=str)
-def test_planned_rows_are_really_missing(row: ModuleRow) -> None:
+def test_planned_rows_are_really_missing() -> None:
     """A row stays "planned" only while its module does not exist (then it must list names)."""
-    assert row.target is not None
-    with pytest.raises(ImportError):
-        importlib.import_module(row.target)
+    for row in MODULES:
+        if row.status == "planned":
+            assert row.target is not None
+            with pytest.raises(ImportError):
+                importlib.import_module(row.target)
 
 
 def test_ported_names_are_the_incumbents_names() -> None:

@@ -29,6 +29,7 @@ import psutil
 import pytest
 
 from fakes.live_server import live_server
+from fakes.signals import sigint_default
 from tokentide.cli import build_parser
 from tokentide.cli._serve import ServeError, build_app, check_args
 from tokentide.models import FakeChatModel
@@ -89,7 +90,9 @@ def served() -> Iterator[Served]:
         "warning",
     ]
     env = {**os.environ, "TOKENTIDE_API_KEY": KEY, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd, env=env, stderr=subprocess.PIPE, text=True, preexec_fn=sigint_default
+    )
     deadline = time.monotonic() + 30
     while True:
         try:

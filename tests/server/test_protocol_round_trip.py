@@ -63,6 +63,20 @@ def _graph() -> Any:
     return builder.compile()
 
 
+def _react_agent() -> Any:
+    """LangGraph's prebuilt ReAct agent with a scripted model and one tool."""
+    from tokentide.prebuilt import create_react_agent
+    from tokentide.tools import tool
+
+    @tool
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        return f"sunny in {city}"
+
+    model = FakeChatModel([WEATHER, "The agent says: sunny in Paris."])
+    return create_react_agent(model, [get_weather])
+
+
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[LiveServer]:
     app = create_app(
@@ -71,7 +85,7 @@ def upstream() -> Iterator[LiveServer]:
             "person": ToolModel([PERSON]),
             "weather": ToolModel([WEATHER]),
         },
-        graphs={"agent": _graph()},
+        graphs={"agent": _graph(), "react": _react_agent()},
         api_key=KEY,
     )
     with live_server(app) as live:
@@ -180,6 +194,25 @@ def test_wrong_key_is_a_typed_error(upstream: LiveServer) -> None:
     ):
         with chat, pytest.raises(AuthenticationError):
             chat.invoke("hi")
+
+
+@SYNC
+async def test_official_sdks_stream_a_react_agent(sync: bool, upstream: LiveServer) -> None:
+    messages = [{"role": "user", "content": "weather in Paris?"}]
+    if sync:
+        with openai.OpenAI(base_url=upstream.base_url, api_key=KEY, max_retries=0) as sdk:
+            response = sdk.responses.create(model="react", input="weather in Paris?")
+        with anthropic.Anthropic(base_url=upstream.url, api_key=KEY, max_retries=0) as asdk:
+            with asdk.messages.stream(model="react", max_tokens=50, messages=messages) as stream:
+                text = "".join(stream.text_stream)
+    else:
+        async with openai.AsyncOpenAI(base_url=upstream.base_url, api_key=KEY, max_retries=0) as a:
+            response = await a.responses.create(model="react", input="weather in Paris?")
+        async with anthropic.AsyncAnthropic(base_url=upstream.url, api_key=KEY, max_retries=0) as b:
+            async with b.messages.stream(model="react", max_tokens=50, messages=messages) as s:
+                text = "".join([t async for t in s.text_stream])
+    assert response.output_text.endswith("The agent says: sunny in Paris.")
+    assert text.endswith("The agent says: sunny in Paris.")
 
 
 # ---------------------------------------------------------------------- protocol translation

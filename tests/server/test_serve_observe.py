@@ -102,7 +102,14 @@ def test_requests_are_counted_by_finish_reason(server: LiveServer) -> None:
         labels = (("endpoint", endpoint), ("finish_reason", reason), ("model", model))
         return found.get(("tokentide_requests_total", labels), 0)
 
-    wait_for(lambda: count("slow", "disconnected") == 1 or _refresh(metrics, found), "disconnect")
+    # A request is counted when its handler has returned, which may be just after the client
+    # read its last byte: wait for the last ones.
+    def settled() -> bool:
+        found.clear()
+        found.update(samples(metrics.render().decode()))
+        return count("slow", "disconnected") == 1 and count("slow", "cancelled", "/v1/runs") == 1
+
+    wait_for(settled, "the last requests to be counted")
     assert count("ok", "stop") == 2
     assert count("tools", "tool_calls") == 1
     assert count("bad", "error") == 1
@@ -119,12 +126,6 @@ def test_requests_are_counted_by_finish_reason(server: LiveServer) -> None:
     assert found[("tokentide_streams_in_flight", ok)] == 0
     http = (("endpoint", "/v1/runs/{id}/cancel"), ("method", "POST"), ("status", "200"))
     assert found[("tokentide_http_requests_total", http)] == 1
-
-
-def _refresh(metrics: ServerMetrics, found: dict[Any, float]) -> bool:
-    found.clear()
-    found.update(samples(metrics.render().decode()))
-    return False
 
 
 def test_metrics_follow_the_api_key_and_workers_rule() -> None:
@@ -190,3 +191,134 @@ def test_json_log_format() -> None:
 def test_endpoint_labels_hide_ids() -> None:
     assert endpoint_of("/v1/runs/run_0123456789abcdef/stream") == "/v1/runs/{id}/stream"
     assert endpoint_of("/v1/chat/completions") == "/v1/chat/completions"
+
+
+async def test_store_errors_are_counted() -> None:
+    from tokentide.server import MemoryStreamStore, RunNotFound
+    from tokentide.server._observe import CountingStore
+
+    class Broken(MemoryStreamStore):
+        async def append(self, run_id: str, event: str, data: str) -> int:
+            raise ConnectionError("store away")
+
+    metrics = ServerMetrics()
+    store = CountingStore(Broken(), metrics.store_errors)
+    with pytest.raises(ConnectionError):
+        await store.append("r", "e", "{}")
+    with pytest.raises(RunNotFound):  # an expected answer, not a failure
+        async for _ in store.read("missing"):
+            pass
+    found = samples(metrics.render().decode())
+    assert found[("tokentide_store_errors_total", (("operation", "append"),))] == 1
+    assert ("tokentide_store_errors_total", (("operation", "read"),)) not in found
+
+
+def test_server_genai_histograms_when_instrumented() -> None:
+    pytest.importorskip("opentelemetry.sdk")
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from tokentide import observe
+
+    reader = InMemoryMetricReader()
+    meter = MeterProvider(metric_readers=[reader])
+    tracer = TracerProvider()
+    observe.instrument(tracer, meter)
+    try:
+        with live_server(_app()) as live, httpx.Client(base_url=live.url) as client:
+            chat(client, "ok")
+    finally:
+        observe.uninstrument()
+    names = {
+        metric.name: metric.data.data_points
+        for rm in reader.get_metrics_data().resource_metrics
+        for sm in rm.scope_metrics
+        for metric in sm.metrics
+    }
+    meter.shutdown()
+    tracer.shutdown()
+    for name in (
+        "gen_ai.server.request.duration",
+        "gen_ai.server.time_to_first_token",
+        "gen_ai.server.time_per_output_token",
+        "gen_ai.client.operation.duration",
+    ):
+        (point,) = names[name]
+        assert point.count == 1, name
+    (ttft,) = names["gen_ai.server.time_to_first_token"]
+    assert ttft.attributes["gen_ai.request.model"] == "ok"
+    assert ttft.explicit_bounds[:2] == (0.001, 0.005)
+
+
+def test_serve_json_logs_and_metrics_port() -> None:
+    """The real command: JSON log lines on standard error (uvicorn's own lines too), one
+    access line per request, and the metrics on their own port."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    from fakes.signals import sigint_default
+
+    def free_port() -> int:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+
+    port, metrics_port = free_port(), free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "tokentide.cli",
+        "serve",
+        "--model",
+        "fake",
+        "--port",
+        str(port),
+        "--metrics-port",
+        str(metrics_port),
+        "--log-format",
+        "json",
+        "--no-web",
+    ]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        cmd, env=env, stderr=subprocess.PIPE, text=True, preexec_fn=sigint_default
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            try:
+                return httpx.get(f"{base}/v1/models", timeout=0.5).status_code == 200
+            except httpx.TransportError:
+                assert proc.poll() is None, "the server exited"
+                return False
+
+        wait_for(up, "the server")
+        with httpx.Client(base_url=base, timeout=30) as client:
+            assert chat(client, "fake").status_code == 200
+            assert client.get("/metrics").status_code == 404  # only on --metrics-port
+        scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err
+    labels = (
+        ("endpoint", "/v1/chat/completions"),
+        ("finish_reason", "stop"),
+        ("model", "fake"),
+    )
+    assert samples(scraped)[("tokentide_requests_total", labels)] == 1
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert any(line["logger"].startswith("uvicorn") for line in lines)
+    (access,) = [
+        line
+        for line in lines
+        if line["logger"] == "tokentide.server.access" and line["path"] == "/v1/chat/completions"
+    ]
+    assert access["status"] == 200 and access["model"] == "fake"
+    assert access["finish_reason"] == "stop" and access["output_tokens"] > 0
+    assert "prompt" not in access and "completion" not in access

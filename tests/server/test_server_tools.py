@@ -25,6 +25,7 @@ import openai
 import pytest
 
 from fakes.live_server import LiveServer, live_server
+from fakes.signals import sigint_default
 from fakes.sse_server import Script, ScriptedSSEServer, chat_chunk, data, usage_chunk
 from tokentide.graph import START, MessagesState, StateGraph
 from tokentide.messages import AIMessage, ToolMessage, tool_call
@@ -332,7 +333,9 @@ def test_served_agent_streams_calls_and_results_through_runs(tmp_path: Path) -> 
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     cmd = [sys.executable, "-m", "tokentide.cli", "serve", "--graph", "agent_app:agent"]
     cmd += ["--port", str(port), "--log-level", "warning"]
-    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd, env=env, stderr=subprocess.PIPE, text=True, preexec_fn=sigint_default
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30

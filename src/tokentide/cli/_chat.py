@@ -62,6 +62,11 @@ def register(parser: argparse.ArgumentParser) -> None:
     add("--pace", action="store_true", help="show replies at a steady reading rate")
     add("--markdown", action="store_true", help="render replies as Markdown on a terminal")
     add("--stats", action="store_true", help="after each reply: time to first token, speed, usage")
+    add(
+        "--tools",
+        metavar="MODULE:ATTR",
+        help="a list of tools: each question runs an agent that may call them",
+    )
     parser.set_defaults(run=run, parser=parser)
 
 
@@ -89,10 +94,23 @@ def run(args: argparse.Namespace) -> int:
     except (MissingDependencyError, FileNotFoundError, ValueError) as exc:
         print(f"tokentide chat: error: {exc}", file=sys.stderr)
         return 1
+    agent = None
+    if args.tools:
+        from ._agent import ToolsSpecError, load_tools
+
+        try:
+            from tokentide.prebuilt import create_react_agent
+
+            agent = create_react_agent(model, load_tools(args.tools))
+        except (ToolsSpecError, TypeError, ValueError) as exc:
+            print(f"tokentide chat: error: {exc}", file=sys.stderr)
+            return 1
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors="replace")
-    return ChatSession(model, args).loop()
+    session = ChatSession(model, args)
+    session.agent = agent
+    return session.loop()
 
 
 class ChatSession:
@@ -119,6 +137,7 @@ class ChatSession:
         self.stderr = stderr if stderr is not None else sys.stderr
         self.markdown: bool = args.markdown and is_tty(self.stdout)
         self.conversation: Conversation = Conversation(system=args.system)
+        self.agent: Any = None  # with --tools: the agent that answers (create_react_agent)
         self.reader: LineReader = LineReader(self.stdin, self.stdout, self.stderr)
 
     def note(self, text: str) -> None:
@@ -135,7 +154,10 @@ class ChatSession:
         """Read and handle lines until the end of input, ``/exit`` or Ctrl-C at an empty
         prompt; returns 0."""
         if self.reader.interactive:
-            self.note(f"tokentide chat · model {self.spec} · /help for commands · Ctrl-D to quit")
+            tools = " · with tools" if self.agent is not None else ""
+            self.note(
+                f"tokentide chat · model {self.spec}{tools} · /help for commands · Ctrl-D to quit"
+            )
         try:
             while True:
                 try:
@@ -218,6 +240,9 @@ class ChatSession:
         from ._term import Spinner, TrackedStream, print_reply
 
         self.conversation.add_question(question)
+        if self.agent is not None:
+            self.agent_turn()
+            return
         spinner = Spinner(self.stderr, "waiting for the model")
         tracked: TrackedStream | None = None
         failure: BaseException | None = None
@@ -233,6 +258,75 @@ class ChatSession:
         finally:
             spinner.stop()
         self._finish_turn(tracked, failure)
+
+    def agent_turn(self) -> None:
+        """Answer the last question with the agent: the answer streams on stdout, each tool
+        call and result is a dim line on stderr."""
+        from tokentide.errors import TokentideError
+
+        from ._agent import AgentTurn
+        from ._term import Spinner, TrackedStream, print_reply
+
+        spinner = Spinner(self.stderr, "waiting for the model")
+        tracked: TrackedStream | None = None
+        ended = 0  # where stdout's line was last ended for a note
+
+        def note(text: str) -> None:
+            nonlocal ended
+            spinner.stop()
+            shown = tracked.text if tracked is not None else ""
+            if len(shown) > ended and not shown.endswith("\n"):
+                self.stdout.write("\n")  # a note never starts in the middle of the answer
+                self.stdout.flush()
+            ended = len(shown)
+            self.note(text)
+
+        turn = AgentTurn(self.agent, note)
+        failure: BaseException | None = None
+        spinner.start()
+        try:
+            tracked = TrackedStream(turn.chunks(self.conversation.messages), on_first=spinner.stop)
+            print_reply(tracked, self.stdout, pace=self.pace, markdown=self.markdown)
+        except KeyboardInterrupt as exc:
+            failure = exc
+        except (TokentideError, ValueError, TypeError, OSError) as exc:
+            failure = exc
+        finally:
+            spinner.stop()
+        self._finish_agent_turn(turn, tracked, failure)
+
+    def _finish_agent_turn(
+        self, turn: Any, tracked: TrackedStream | None, failure: BaseException | None
+    ) -> None:
+        """Keep what the agent produced: finished messages, and the partial text of a model
+        turn that was cut short (marked ``interrupted``); a call left without its result is
+        dropped (a model would refuse the conversation)."""
+        from tokentide.messages import AIMessage
+
+        interrupted = isinstance(failure, KeyboardInterrupt)
+        if failure is not None and not interrupted:
+            self.error(str(failure) or type(failure).__name__)
+        messages = list(turn.messages)
+        if messages and isinstance(messages[-1], AIMessage) and messages[-1].tool_calls:
+            messages.pop()
+        if turn.partial:
+            meta: dict[str, Any] = {"interrupted": True}
+            if failure is not None and not interrupted:
+                meta["error"] = str(failure)
+            messages.append(AIMessage(turn.partial, response_metadata=meta))
+        if not messages:
+            self.conversation.drop_question()
+        for message in messages:
+            if isinstance(message, AIMessage):
+                self.conversation.add_reply(message)
+            else:
+                self.conversation.messages.append(message)
+        if interrupted:
+            self.note("[interrupted]")
+        if self.stats and tracked is not None:
+            from ._term import stats_line
+
+            self.note(stats_line(tracked, tracked.accumulator.usage_metadata))
 
     def _finish_turn(self, tracked: TrackedStream | None, failure: BaseException | None) -> None:
         """Record the reply (partial after Ctrl-C or an error) and report on stderr."""

@@ -3,7 +3,9 @@
 ``anthropic:<name>`` (the Anthropic Messages API; ``ANTHROPIC_API_KEY`` / ``ANTHROPIC_BASE_URL``).
 
 The fake models reply with a scripted text: `FAKE_REPLY`, or the value of the environment
-variable ``TOKENTIDE_FAKE_REPLY``. ``fake:slow`` waits ``TOKENTIDE_FAKE_DELAY`` seconds (default
+variable ``TOKENTIDE_FAKE_REPLY``; a value that is a JSON array is a script of replies used in
+turn: strings, or objects such as ``{"content": "", "tool_calls": [{"name": "get_weather",
+"args": {"city": "Paris"}}]}`` (to try ``tokentide chat --tools`` without a model). ``fake:slow`` waits ``TOKENTIDE_FAKE_DELAY`` seconds (default
 0.1) before each word, like a slow server: handy to try interruption, spinners and pacing.
 
 Example::
@@ -98,7 +100,7 @@ def make_completion_model(spec: str, **opts: Any) -> BaseLLM:
 def _make_fake(*, slow: bool, temperature: float | None) -> BaseChatModel:
     from tokentide.models import FakeChatModel
 
-    reply = os.environ.get("TOKENTIDE_FAKE_REPLY") or FAKE_REPLY
+    replies = _fake_script(os.environ.get("TOKENTIDE_FAKE_REPLY") or FAKE_REPLY)
     delay = 0.0
     if slow:
         raw = os.environ.get("TOKENTIDE_FAKE_DELAY", "")
@@ -108,7 +110,40 @@ def _make_fake(*, slow: bool, temperature: float | None) -> BaseChatModel:
             raise ModelSpecError(f"TOKENTIDE_FAKE_DELAY must be seconds, got {raw!r}") from None
         if delay < 0:
             raise ModelSpecError(f"TOKENTIDE_FAKE_DELAY must be seconds, got {raw!r}")
-    return FakeChatModel([reply], delay=delay, temperature=temperature)
+    return FakeChatModel(replies, delay=delay, temperature=temperature)
+
+
+def _fake_script(value: str) -> list[Any]:
+    """The replies of ``TOKENTIDE_FAKE_REPLY``: one text, or a JSON array of replies."""
+    if not value.lstrip().startswith("["):
+        return [value]
+    import json
+
+    from tokentide.messages import AIMessage, tool_call
+
+    try:
+        items = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ModelSpecError(f"TOKENTIDE_FAKE_REPLY is not a valid JSON array: {exc}") from None
+    replies: list[Any] = []
+    for i, item in enumerate(items):
+        if isinstance(item, str):
+            replies.append(item)
+        elif isinstance(item, dict):
+            calls = [
+                tool_call(
+                    name=str(call["name"]),
+                    args=dict(call.get("args") or {}),
+                    id=call.get("id") or f"call_{i}_{n}",
+                )
+                for n, call in enumerate(item.get("tool_calls") or [])
+            ]
+            replies.append(AIMessage(item.get("content", ""), tool_calls=calls))
+        else:
+            raise ModelSpecError(f"TOKENTIDE_FAKE_REPLY[{i}] must be a string or an object")
+    if not replies:
+        raise ModelSpecError("TOKENTIDE_FAKE_REPLY is an empty array")
+    return replies
 
 
 def _make_anthropic(name: str, options: dict[str, Any]) -> BaseChatModel:

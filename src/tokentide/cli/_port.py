@@ -148,8 +148,8 @@ def run(args: argparse.Namespace) -> int:
                 difflib.unified_diff(
                     report.old.splitlines(keepends=True),
                     report.new.splitlines(keepends=True),
-                    f"a/{path}",
-                    f"b/{path}",
+                    f"a/{str(path).lstrip('/')}",
+                    f"b/{str(path).lstrip('/')}",
                 )
             )
         else:

@@ -61,6 +61,15 @@ def _is_incumbent(module: str) -> bool:
     return module.split(".", 1)[0] in INCUMBENT_ROOTS
 
 
+def _ancestor_row(module: str) -> ModuleRow | None:
+    parts = module.split(".")
+    for n in range(len(parts) - 1, 0, -1):
+        row = row_for(".".join(parts[:n]))
+        if row is not None and row.status == "supported":
+            return row
+    return None
+
+
 def _why(row: ModuleRow | None, module: str, name: str | None = None) -> str:
     if row is None:
         return f"module `{module}` has no tokentide twin (see docs/porting.md)"
@@ -99,8 +108,11 @@ class _Porter(cst.CSTTransformer):
             return updated
         line = self._line(original)
         row = row_for(module)
+        if row is None and not isinstance(node.names, cst.ImportStar):
+            # A submodule (``langchain_core.messages.ai``): its names port as the package's.
+            row = _ancestor_row(module)
         if row is None or row.status != "supported" or row.target is None:
-            self.problems.append(Finding(line, _why(row, module)))
+            self.problems.append(Finding(line, _why(row_for(module), module)))
             return updated
         if isinstance(node.names, cst.ImportStar):
             self.changes.append(Finding(line, f"from {module} import * -> {row.target}"))

@@ -262,22 +262,30 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
             else:
                 chan.close()
 
+        # A daemon: after Ctrl-C the consumer does not wait for a node that is still running
+        # user code (a thread cannot be stopped); the graph stops at its next step.
         thread = threading.Thread(
-            target=contextvars.copy_context().run, args=(drive,), name="tokentide-graph"
+            target=contextvars.copy_context().run,
+            args=(drive,),
+            name="tokentide-graph",
+            daemon=True,
         )
         thread.start()
+        interrupted = False
         try:
             while batch := chan.take():
                 yield from batch
         except GeneratorExit:
             raise
         except BaseException as exc:
+            interrupted = isinstance(exc, KeyboardInterrupt)
             if outer is not None:
                 outer.on_error(run, exc)
             raise
         finally:
             chan.cancel()
-            thread.join()
+            if not interrupted:
+                thread.join()
         if outer is not None:
             outer.on_end(run, dict(g.sched.values), input)
 

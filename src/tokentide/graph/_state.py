@@ -80,7 +80,12 @@ class StateSchema:
 
     def initial(self) -> dict[str, Any]:
         """The values before any write: the empty value of each reduced key."""
-        return {k: (list(v) if isinstance(v, list) else v) for k, v in self.defaults.items()}
+        defaults = self.defaults
+        return {
+            k: (list(v) if isinstance(v, list) else v)
+            for k in sorted(defaults, key=self.keys.index)
+            for v in (defaults[k],)
+        }
 
     def coerce_input(self, value: Any) -> Mapping[str, Any]:
         """A graph input or node update as a mapping (a dataclass instance becomes a dict)."""
@@ -96,12 +101,26 @@ class StateSchema:
             return self.schema(**{k: v for k, v in values.items() if k in self.keys})
         return values
 
+    def _insert_in_order(self, values: dict[str, Any], new: Mapping[str, Any]) -> None:
+        """Make room for keys written for the first time so that the values keep the
+        schema's key order (as LangGraph's channels do)."""
+        old = dict(values)
+        values.clear()
+        for key in self.keys:
+            if key in old:
+                values[key] = old[key]
+            elif key in new:
+                values[key] = _MISSING
+        values.update({k: v for k, v in old.items() if k not in values})
+
     def apply(self, values: dict[str, Any], writes: Iterable[tuple[str, Any]]) -> set[str]:
         """Fold ``writes`` (in order) into ``values`` in place; return the keys updated."""
         by_key: dict[str, list[Any]] = {}
         for key, value in writes:
             if key in self.keys:
                 by_key.setdefault(key, []).append(value)
+        if not values.keys() >= by_key.keys():
+            self._insert_in_order(values, by_key)
         for key, updates in by_key.items():
             reducer = self.reducers.get(key)
             if reducer is None:

@@ -9,16 +9,17 @@ from types import TracebackType
 from typing import Any, ClassVar
 
 from tokentide.errors import APIError
-from tokentide.messages import AIMessageChunk, BaseMessage
+from tokentide.messages import AIMessageChunk, BaseMessage, ChunkAccumulator, UsageMetadata
 from tokentide.runtime._base import Runnable
 
 from ._anthropic_core import (
     MessagesEventParser,
     anthropic_tool,
     build_messages_body,
+    map_anthropic_usage,
     tool_choice_for,
 )
-from ._base import BaseChatModel, LanguageModelInput
+from ._base import BaseChatModel, LanguageModelInput, StreamCall
 from ._http import HTTPTransport
 from ._structured import StructuredMethod, StructuredOutput
 from ._tools import convert_to_openai_tool
@@ -164,6 +165,33 @@ class ChatAnthropic(BaseChatModel):
     ) -> AsyncIterator[AIMessageChunk]:
         body = self._body(messages, stop, kwargs)
         return self._transport.astream("/v1/messages", body, MessagesEventParser)
+
+    def _start(
+        self, call: StreamCall, stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> Iterator[AIMessageChunk]:
+        seen: dict[str, Any] = {}
+        call.stats = seen
+        body = self._body(call.messages, stop, kwargs)
+        return self._transport.stream("/v1/messages", body, lambda: MessagesEventParser(seen))
+
+    def _astart(
+        self, call: StreamCall, stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> AsyncIterator[AIMessageChunk]:
+        seen: dict[str, Any] = {}
+        call.stats = seen
+        body = self._body(call.messages, stop, kwargs)
+        return self._transport.astream("/v1/messages", body, lambda: MessagesEventParser(seen))
+
+    def _usage_so_far(
+        self, call: StreamCall, acc: ChunkAccumulator
+    ) -> tuple[UsageMetadata, bool] | None:
+        """A stream that ended early: the input usage from ``message_start`` (exact) and the
+        output so far (at least one token per chunk received)."""
+        seen = call.stats
+        if not seen:
+            return super()._usage_so_far(call, acc)
+        counted = max(int(seen.get("output_tokens") or 0), acc.count)
+        return map_anthropic_usage({**seen, "output_tokens": counted}), True
 
     # ------------------------------------------------------------------ tools and schemas
 

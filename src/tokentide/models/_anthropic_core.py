@@ -35,7 +35,13 @@ from tokentide.wire import ServerSentEvent
 
 from ._errors import StreamFailure, error_message, error_status
 
-__all__ = ["MessagesEventParser", "anthropic_tool", "build_messages_body", "tool_choice_for"]
+__all__ = [
+    "MessagesEventParser",
+    "anthropic_tool",
+    "build_messages_body",
+    "map_anthropic_usage",
+    "tool_choice_for",
+]
 
 _loads = json.loads
 _FINISH = {
@@ -175,12 +181,13 @@ class MessagesEventParser:
 
     __slots__ = ("_id", "_model", "_usage", "_stop", "_tools", "done", "failure")
 
-    def __init__(self) -> None:
+    def __init__(self, usage: dict[str, Any] | None = None) -> None:
         self.done = False
         self.failure: StreamFailure | None = None
         self._id: str | None = None
         self._model: str | None = None
-        self._usage: dict[str, Any] = {}
+        # The usage reported so far (shared with the model, which reports it on an early end).
+        self._usage: dict[str, Any] = usage if usage is not None else {}
         self._stop: str | None = None
         self._tools: dict[int, int] = {}  # content block index -> tool call index
 

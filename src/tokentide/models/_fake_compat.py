@@ -8,10 +8,10 @@ those models do, so tests written for LangChain port by changing imports only.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
-from tokentide.messages import AIMessage, BaseMessage
+from tokentide.messages import AIMessage, AIMessageChunk, BaseMessage
 
 from ._fake import FakeChatModel, Reply, _words
 
@@ -20,7 +20,51 @@ __all__ = ["FakeListChatModel", "GenericFakeChatModel"]
 _SPACE = re.compile(r"(\s)")
 
 
-class GenericFakeChatModel(FakeChatModel):
+def _is_final(chunk: AIMessageChunk) -> bool:
+    return chunk.chunk_position == "last" and chunk.content == "" and not chunk.tool_call_chunks
+
+
+def _marked_last(held: AIMessageChunk | None, final: AIMessageChunk) -> AIMessageChunk:
+    if held is None:  # no text: the usage chunk is the only one
+        return final
+    held.chunk_position = "last"
+    return held
+
+
+class _LangChainFake(FakeChatModel):
+    """Streams as LangChain's fakes do: no extra usage chunk after the text, the last text
+    chunk marked ``chunk_position="last"`` (a reply with no text streams the usage chunk)."""
+
+    def _stream(
+        self, messages: list[BaseMessage], *, stop: list[str] | None = None, **kwargs: Any
+    ) -> Iterator[AIMessageChunk]:
+        held: AIMessageChunk | None = None
+        for chunk in super()._stream(messages, stop=stop, **kwargs):
+            if _is_final(chunk):
+                yield _marked_last(held, chunk)
+                return
+            if held is not None:
+                yield held
+            held = chunk
+        if held is not None:
+            yield held
+
+    async def _astream(
+        self, messages: list[BaseMessage], *, stop: list[str] | None = None, **kwargs: Any
+    ) -> AsyncIterator[AIMessageChunk]:
+        held: AIMessageChunk | None = None
+        async for chunk in super()._astream(messages, stop=stop, **kwargs):
+            if _is_final(chunk):
+                yield _marked_last(held, chunk)
+                return
+            if held is not None:
+                yield held
+            held = chunk
+        if held is not None:
+            yield held
+
+
+class GenericFakeChatModel(_LangChainFake):
     """Replies with the next item of ``messages`` (an iterator of ``AIMessage`` or ``str``),
     streamed split on whitespace (each space its own chunk), as LangChain's model of the
     same name. Raises ``ValueError`` once the iterator is exhausted.
@@ -54,7 +98,7 @@ class GenericFakeChatModel(FakeChatModel):
         return pieces, message, _words(messages)
 
 
-class FakeListChatModel(FakeChatModel):
+class FakeListChatModel(_LangChainFake):
     """Replies with ``responses`` in turn (cycling), streamed one character per chunk, as
     LangChain's model of the same name; ``sleep`` is the delay before each chunk.
 

@@ -127,19 +127,20 @@ class LocalTools:
         """GBNF for what follows the opening tag: a JSON array of calls, then the closing
         tag. Each call names an offered tool and its arguments follow that tool's schema."""
         converter = _converter()
+        rules: list[str] = []  # ours, added to the converter's rules for the arguments
         alternatives = []
         for i, fn in enumerate(self.tools):
             if self.forced not in (None, fn["name"]):
                 continue
             args = _visit(converter, fn.get("parameters") or {"type": "object"}, f"tool{i}-args")
             head = _literal(f'{{"name": "{fn["name"]}", "arguments": ')
-            converter._rules[f"tool{i}-call"] = f'{head} {args} "}}"'
+            rules.append(f'tool{i}-call ::= {head} {args} "}}"')
             alternatives.append(f"tool{i}-call")
-        converter._rules["call"] = " | ".join(alternatives)
+        rules.append("call ::= " + " | ".join(alternatives))
         extra = len(alternatives) - 1 if self.parallel and self.mode != "named" else 0
         more = f' ( ", " call ){{0,{extra}}}' if extra > 0 else ""
-        converter._rules["root"] = f'"[" call{more} "]" {_literal(CLOSER)}'
-        return str(converter.format_grammar())
+        rules.append(f'root ::= "[" call{more} "]" {_literal(CLOSER)}')
+        return "\n".join([str(converter.format_grammar()), *rules])
 
 
 def _function(tool: Any) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
 
 from ._config import RunnableConfig, merge_configs
-from ._context import RunContext, new_run, run_in_context
+from ._context import RunContext, new_run, resolve_parent, run_in_context
 from ._fold import NO_INPUT, Accumulator, AddableDict, InputTap, add_dicts, fold
 from ._sink import CLOSED_EARLY
 
@@ -466,6 +466,12 @@ class RunnableBinding(Runnable[Input, Output]):
         return self.bound.get_name()
 
     def _merge(self, config: RunnableConfig | None) -> RunnableConfig:
+        if self.config.get("tags") and not (config and "tags" in config):
+            # As LangChain, whose call configs always carry the inherited tags: unite this
+            # binding's tags with the caller's (sorted).
+            parent = resolve_parent(config)
+            if parent is not None and parent.inheritable_tags:
+                config = {**(config or {}), "tags": list(parent.inheritable_tags)}
         return merge_configs(self.config, config) if config else self.config
 
     def invoke(self, input: Input, config: RunnableConfig | None = None, **kwargs: Any) -> Output:

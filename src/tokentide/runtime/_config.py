@@ -58,7 +58,7 @@ def check_config(config: Any) -> None:
 
 
 def merge_configs(*configs: RunnableConfig | None) -> RunnableConfig:
-    """Merge configs left to right: tags are concatenated (no duplicates), metadata and
+    """Merge configs left to right: tags are united (sorted, as LangChain), metadata and
     configurable are merged, other keys are replaced."""
     out: dict[str, Any] = {}
     for config in configs:
@@ -66,8 +66,7 @@ def merge_configs(*configs: RunnableConfig | None) -> RunnableConfig:
             continue
         for key, value in cast("dict[str, Any]", config).items():
             if key == "tags":
-                tags: list[str] = out.setdefault("tags", [])
-                tags.extend(t for t in value if t not in tags)
+                out["tags"] = sorted({*out.get("tags", ()), *value})
             elif key in ("metadata", "configurable"):
                 out[key] = {**out.get(key, {}), **value}
             else:

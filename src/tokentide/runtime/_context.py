@@ -9,7 +9,7 @@ on 3.13.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -212,11 +212,10 @@ def new_run(
         recursion_limit = parent.recursion_limit
         max_concurrency = parent.max_concurrency
     run_id = None
+    ctags: Any = None
     if config:
         check_config(config)
         ctags = config.get("tags")
-        if ctags:
-            run_tags = _merge_tags(run_tags, ctags)
         cmeta = config.get("metadata")
         if cmeta:
             run_meta = {**run_meta, **cmeta}
@@ -234,12 +233,19 @@ def new_run(
         sink = _with_callbacks(callbacks, sink)
     if observer is not None and (parent is None or parent.run_type == "scope"):
         sink = observer(sink)
-    inheritable = run_tags
+    # Tags in LangChain's order: inherited, then this run's position (``seq:step:N``), then
+    # the config's tags (moved to the end if already there), then the runnable's own.
+    # A config without tags carries the inherited ones (LangChain's configs always do).
     local: list[str] | None = cast("dict[str, Any]", config).get(LOCAL_TAGS_KEY) if config else None
-    if local:  # as LangChain: a run's own position (``seq:step:N``) before inherited tags
-        run_tags = _merge_tags(local, run_tags)
+    if ctags is None:
+        ctags = run_tags
+    inheritable = _add_tags(run_tags, ctags) if ctags else run_tags
+    if local:
+        run_tags = _add_tags(run_tags, local)
+    if ctags:
+        run_tags = _add_tags(run_tags, ctags)
     if tags:
-        run_tags = _merge_tags(run_tags, tags)
+        run_tags = _add_tags(run_tags, tags)
     if metadata:
         run_meta = {**run_meta, **metadata}
     return RunContext(
@@ -265,8 +271,11 @@ def _with_callbacks(callbacks: Any, sink: RunSink | None) -> RunSink | None:
     return attach_callbacks(callbacks, sink)
 
 
-def _merge_tags(base: list[str], more: list[str]) -> list[str]:
-    return [*base, *(t for t in more if t not in base)]
+def _add_tags(base: list[str], more: Sequence[str]) -> list[str]:
+    """``base`` with ``more`` appended; a tag already in ``base`` moves to the end (LangChain's
+    ``add_tags``)."""
+    added = list(dict.fromkeys(more))
+    return [*(t for t in base if t not in added), *added]
 
 
 @contextmanager

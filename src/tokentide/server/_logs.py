@@ -41,15 +41,22 @@ _TEXT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 def configure_logging(fmt: str = "text", level: str = "info") -> logging.Handler:
     """Send ``tokentide`` (and uvicorn's) log records to standard error in ``fmt`` (``text`` or
-    ``json``); returns the handler installed."""
+    ``json``); returns the handler installed. Calling it again replaces that handler; other
+    handlers and propagation are left as they are."""
     if fmt not in ("text", "json"):
         raise ValueError(f"log format must be 'text' or 'json', got {fmt!r}")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(_TEXT))
+    handler.set_name(_HANDLER)
     numeric = logging.getLevelName(level.upper())
-    for name in ("tokentide", "uvicorn", "uvicorn.error"):
+    # uvicorn.error and uvicorn.access propagate to "uvicorn": one handler there is enough.
+    for name in ("tokentide", "uvicorn"):
         log = logging.getLogger(name)
-        log.handlers = [handler]
-        log.propagate = False
+        for old in [h for h in log.handlers if h.get_name() == _HANDLER]:
+            log.removeHandler(old)
+        log.addHandler(handler)
         log.setLevel(numeric if isinstance(numeric, int) else logging.INFO)
     return handler
+
+
+_HANDLER = "tokentide-serve"

@@ -17,6 +17,7 @@ resume its stream or cancel it.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -359,8 +360,6 @@ class ResponsesService:
 
 
 def _json(value: Mapping[str, Any]) -> str:
-    import json
-
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 

@@ -227,7 +227,14 @@ class BaseTool(Runnable[Any, Any]):
         metadata = self._run_metadata()
         if call_id is not None:
             metadata = {**(metadata or {}), "tool_call_id": call_id}
-        run = new_run(self.get_name(), "tool", config, tags=self.tags, metadata=metadata)
+        run = new_run(
+            self.get_name(),
+            "tool",
+            config,
+            tags=self.tags,
+            metadata=metadata,
+            callbacks=self.callbacks,
+        )
         injected = self.schema.injected
         shown = {k: v for k, v in args.items() if k not in injected}
         run.extra["tool_call_id"] = call_id

@@ -241,7 +241,7 @@ def _branch_run(branch: Branch, run: RunContext, index: int, state: Any) -> RunC
     after the path function, inside the node's run (tagged as the node's third step, after the
     node's function and its writes), made only when someone listens to the node's run."""
     sink = run.sink
-    if sink is None or not branch.traced:
+    if sink is None or not branch.traced or not sink.wants_chain_runs:
         return None
     child = new_run(branch.name, "chain", run.child_config(local_tags=[f"seq:step:{index + 3}"]))
     sink.on_start(child, state)

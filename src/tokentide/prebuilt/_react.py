@@ -213,7 +213,7 @@ def _inner_run(name: str, state: Any) -> RunContext | None:
     listens to the node's run. As in LangGraph, it is not the parent of the model call: the
     function is handed the node's config, so the model's runs nest in the node's run."""
     node = current_run()
-    if node is None or node.sink is None:
+    if node is None or node.sink is None or not node.sink.wants_chain_runs:
         return None
     run = new_run(name, "chain", node.child_config(local_tags=["seq:step:1"]))
     node.sink.on_start(run, state)

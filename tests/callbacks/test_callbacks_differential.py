@@ -202,6 +202,62 @@ async def test_graph_callbacks_match_langgraph(mode: str, asynchronous: bool) ->
     assert tokens == (["hi", " ", "there", " ", "you"] if mode == "messages" else [])
 
 
+def branching(lib: str) -> Any:
+    """a -> (route: b or the end) ; b -> a: a conditional edge taken twice."""
+    lib_graph: Any = lg_graph if lib == "lc" else tt_graph
+
+    def a(state: State) -> dict[str, Any]:
+        return {"messages": ["a"]}
+
+    def b(state: State) -> dict[str, Any]:
+        return {"messages": ["b"]}
+
+    def route(state: State) -> str:
+        return "b" if len(state["messages"]) < 3 else lib_graph.END
+
+    builder = lib_graph.StateGraph(State)
+    builder.add_node("a", a)
+    builder.add_node("b", b)
+    builder.add_edge(lib_graph.START, "a")
+    builder.add_conditional_edges("a", route, ["b", lib_graph.END])
+    builder.add_edge("b", "a")
+    return builder.compile()
+
+
+@pytest.mark.parametrize("how", ["invoke", "ainvoke", "stream", "astream"])
+async def test_conditional_edge_runs_match_langgraph(how: str) -> None:
+    """A conditional edge is reported as a chain run named after its path function, inside
+    the run of the node it follows."""
+    lc, lc_in_tt, tt = handlers("chat")
+    await drive(branching("lc"), {"messages": []}, how, {"callbacks": [lc]})
+    await drive(branching("tt"), {"messages": []}, how, {"callbacks": [lc_in_tt, tt]})
+    assert [d for m, d in lc.calls if m == "on_chain_start"] == [
+        "LangGraph",
+        "a",
+        "route",
+        "b",
+        "a",
+        "route",
+    ]
+    assert lc_in_tt.calls == lc.calls
+    assert tt.calls == lc.calls
+
+
+async def test_conditional_edge_events_match_langgraph() -> None:
+    """The same runs in ``astream_events`` (starts and ends, with their tags)."""
+
+    async def events(graph: Any) -> list[tuple[str, str, list[str]]]:
+        return [
+            (e["event"], e["name"], e["tags"])
+            async for e in graph.astream_events({"messages": []}, version="v2")
+            if e["name"] == "route"
+        ]
+
+    theirs = await events(branching("lc"))
+    assert len(theirs) == 4
+    assert await events(branching("tt")) == theirs
+
+
 def tools(lib: str) -> tuple[Any, Any]:
     decorate: Any = lc_tools.tool if lib == "lc" else tt_tools.tool
 

@@ -1,7 +1,7 @@
 """Differential: the prebuilt agents (``create_react_agent`` against LangGraph's, and
 ``create_agent`` against LangChain's) report the same callbacks to a LangChain handler and
-to a tokentide handler: the same runs (chain run names, model, tool and branch runs) under
-the same parents, the same tool details, and the same tokens in order, sync and async.
+to a tokentide handler: the same runs (chain run names and tags, model, tool and branch runs)
+under the same parents, the same tool details, and the same tokens in order, sync and async.
 
 Both sides get the same scripted replies: LangChain's model streams the very chunks
 tokentide's ``FakeChatModel`` streams (as in the agent differential suite), and, like
@@ -104,6 +104,8 @@ class Recorder:
         self.calls: list[tuple[str, Any, UUID, UUID | None]] = []
 
     def _add(self, method: str, detail: Any, kw: dict[str, Any]) -> None:
+        if method.endswith("_start"):
+            detail = (detail, kw.get("tags"))
         self.calls.append((method, detail, kw["run_id"], kw.get("parent_run_id")))
 
     def tree(self) -> list[Any]:
@@ -117,7 +119,7 @@ class Recorder:
         roots: list[Any] = []
         for method, detail, run_id, parent in self.calls:
             if method.endswith("_start"):
-                node: list[Any] = [(method, detail)]
+                node: list[Any] = [(method, *detail)]
                 runs[run_id] = node
                 (roots if parent is None else runs[parent]).append(node)
             else:
@@ -231,7 +233,7 @@ async def test_agent_callbacks_match_langgraph(make: str, how: str) -> None:
     await drive(agent("lc", make), how, {"callbacks": [lc]})
     await drive(agent("tt", make), how, {"callbacks": [lc_in_tt, tt]})
     assert lc.calls, "LangGraph reported nothing"
-    names = [c[1] for c in lc.calls if c[0] == "on_chain_start"]
+    names = [c[1][0] for c in lc.calls if c[0] == "on_chain_start"]
     tool_runs = [c for c in lc.calls if c[0] == "on_tool_start"]
     assert len(tool_runs) == 2
     if make == "react":

@@ -1,6 +1,7 @@
 """Differential: a LangChain handler and a tokentide handler, attached to the same chain or
 graph built from langchain-core / LangGraph and from tokentide, receive the same callbacks
-(method names, run names of chain starts, and tokens in order).
+(method names, run names of chain starts, tokens in order, and the tags of every run
+start).
 
 Known difference, removed on both sides: `FakeChatModel` ends each reply with an empty chunk
 carrying the usage (as OpenAI-compatible providers do), which reports one more
@@ -43,9 +44,12 @@ class Recorder:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
+        #: The tags of every run start, in order.
+        self.tags: list[Any] = []
 
     def on_chain_start(self, serialized: Any, inputs: Any, **kw: Any) -> None:
         self.calls.append(("on_chain_start", kw.get("name")))
+        self.tags.append(kw.get("tags"))
 
     def on_chain_end(self, outputs: Any, **kw: Any) -> None:
         self.calls.append(("on_chain_end", None))
@@ -67,6 +71,7 @@ class Recorder:
     def on_tool_start(self, serialized: Any, input_str: str, **kw: Any) -> None:
         detail = (serialized["name"], input_str, kw["inputs"], kw["tool_call_id"])
         self.calls.append(("on_tool_start", detail))
+        self.tags.append(kw.get("tags"))
 
     def on_tool_end(self, output: Any, **kw: Any) -> None:
         self.calls.append(
@@ -80,6 +85,7 @@ class Recorder:
 class WithChatStart(Recorder):
     def on_chat_model_start(self, serialized: Any, messages: Any, **kw: Any) -> None:
         self.calls.append(("on_chat_model_start", [m.type for m in messages[0]]))
+        self.tags.append(kw.get("tags"))
 
 
 class LcPlain(Recorder, lc_callbacks.BaseCallbackHandler):
@@ -179,6 +185,7 @@ async def test_chain_callbacks_match_langchain(how: str, kind: str) -> None:
     assert lc.calls, "LangChain reported nothing"
     assert lc_in_tt.calls == lc.calls
     assert tt.calls == lc.calls
+    assert tt.tags == lc_in_tt.tags == lc.tags
     tokens = [d for m, d in lc.calls if m == "on_llm_new_token"]
     assert tokens == (["hi", " ", "there", " ", "you"] if how.endswith("stream") else [])
 
@@ -197,6 +204,7 @@ async def test_graph_callbacks_match_langgraph(mode: str, asynchronous: bool) ->
     assert lc.calls, "LangGraph reported nothing"
     assert lc_in_tt.calls == lc.calls
     assert tt.calls == lc.calls
+    assert tt.tags == lc_in_tt.tags == lc.tags
     tokens = [d for m, d in lc.calls if m == "on_llm_new_token"]
     # A node's invoke() streams its tokens to handlers only in "messages" mode, as in LangGraph.
     assert tokens == (["hi", " ", "there", " ", "you"] if mode == "messages" else [])
@@ -241,6 +249,7 @@ async def test_conditional_edge_runs_match_langgraph(how: str) -> None:
     ]
     assert lc_in_tt.calls == lc.calls
     assert tt.calls == lc.calls
+    assert tt.tags == lc_in_tt.tags == lc.tags
 
 
 async def test_conditional_edge_events_match_langgraph() -> None:
@@ -294,6 +303,7 @@ async def test_tool_callbacks_match_langchain(asynchronous: bool) -> None:
     ]
     assert lc_in_tt.calls == lc.calls
     assert tt.calls == lc.calls
+    assert tt.tags == lc_in_tt.tags == lc.tags
 
 
 def test_tool_in_a_graph_node_matches_langgraph() -> None:
@@ -313,6 +323,7 @@ def test_tool_in_a_graph_node_matches_langgraph() -> None:
     assert ("on_tool_end", ("ToolMessage", "3")) in lc.calls
     assert lc_in_tt.calls == lc.calls
     assert tt.calls == lc.calls
+    assert tt.tags == lc_in_tt.tags == lc.tags
 
 
 def test_agent_callbacks_match_langgraph() -> None:
@@ -355,4 +366,5 @@ def test_agent_callbacks_match_langgraph() -> None:
     ]
     assert lc_in_tt.calls == lc.calls
     assert tt.calls == lc.calls
+    assert tt.tags == lc_in_tt.tags == lc.tags
     assert lc.calls[0] == ("on_chain_start", "LangGraph")

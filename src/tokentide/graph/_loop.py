@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 
 __all__ = ["GraphRun", "run_async", "run_sync"]
 
+#: What a node calls is its first step, as in LangGraph (where a node is a sequence of the
+#: node's function, its writes and its branches).
+_FIRST_STEP = ["seq:step:1"]
+
 
 def _note(exc: BaseException, task: Task) -> None:
     note = f"During task with name '{task.name}' and id '{task.id}'"
@@ -117,7 +121,9 @@ class GraphRun:
             task.name,
             "chain",
             parent=parent,
-            tags=parent.tags,
+            # LangGraph's step tag is the node run's own (not inherited by what it calls).
+            tags=[*parent.inheritable_tags, f"graph:step:{task.step}"],
+            inheritable_tags=parent.inheritable_tags,
             metadata=metadata,
             sink=parent.sink,
             configurable=parent.configurable,
@@ -125,6 +131,7 @@ class GraphRun:
             max_concurrency=parent.max_concurrency,
         )
         run.extra[TASK_KEY] = TaskScope(task, self.ns, self.out)
+        run.child_tags = _FIRST_STEP
         return run
 
     def args(self, task: Task, run: RunContext) -> tuple[tuple[Any, ...], dict[str, Any]]:

@@ -84,6 +84,7 @@ class RunContext:
         "_config",
         "_parent_ids",
         "_run_id",
+        "child_tags",
         "configurable",
         "extra",
         "inheritable_tags",
@@ -133,6 +134,9 @@ class RunContext:
         self._config: RunnableConfig | None = None
         self.extra: dict[str, Any] = extra if extra is not None else {}
         self.sink_state: Any = None
+        #: Local tags of the runs called directly in this run without tags of their own (a
+        #: graph node's ``seq:step:1``, as LangGraph tags what a node's function calls).
+        self.child_tags: list[str] | None = None
 
     @property
     def run_id(self) -> str:
@@ -262,6 +266,8 @@ def new_run(
     inheritable = _add_tags(run_tags, ctags) if ctags else run_tags
     if local:
         run_tags = _add_tags(run_tags, local)
+    elif parent is not None and parent.child_tags:
+        run_tags = _add_tags(run_tags, parent.child_tags)
     if ctags:
         run_tags = _add_tags(run_tags, ctags)
     if tags:

@@ -247,3 +247,32 @@ async def test_agent_callbacks_match_langgraph(make: str, how: str) -> None:
     expected = lc.tree()
     assert lc_in_tt.tree() == expected
     assert tt.tree() == expected
+
+
+async def _event_tree(graph: Any) -> list[Any]:
+    """``astream_events`` as a run tree (as `Recorder.tree`): starts with their tags, model
+    tokens, ends; the model's class name is left out (the two sides' models differ), and so
+    are ``on_chain_stream`` events (tokentide reports a node's output in the graph's chunks,
+    not as a ``on_chain_stream`` of the node run, as LangGraph also does)."""
+    rows = Recorder()
+    async for event in graph.astream_events(INPUT, version="v2"):
+        kind, run_id = event["event"], UUID(event["run_id"])
+        parents = event["parent_ids"]
+        kw = {"run_id": run_id, "parent_run_id": UUID(parents[-1]) if parents else None}
+        model = kind.startswith("on_chat_model")
+        if kind.endswith("_start"):
+            rows._add(kind, None if model else event["name"], {**kw, "tags": event["tags"]})
+        elif kind == "on_chat_model_stream":
+            if event["data"]["chunk"].content:
+                rows._add(kind, event["data"]["chunk"].content, kw)
+        elif kind.endswith("_end"):
+            rows._add(kind, None if model else event["name"], kw)
+    return rows.tree()
+
+
+@pytest.mark.parametrize("make", ["react", "agent"])
+async def test_agent_events_match_langgraph(make: str) -> None:
+    """``astream_events`` of the agents: the same runs, tags, nesting and tokens."""
+    theirs = await _event_tree(agent("lc", make))
+    assert theirs, "LangGraph reported nothing"
+    assert await _event_tree(agent("tt", make)) == theirs

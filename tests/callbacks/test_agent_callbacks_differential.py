@@ -252,8 +252,9 @@ async def test_agent_callbacks_match_langgraph(make: str, how: str) -> None:
 async def _event_tree(graph: Any) -> list[Any]:
     """``astream_events`` as a run tree (as `Recorder.tree`): starts with their tags, model
     tokens, ends; the model's class name is left out (the two sides' models differ), and so
-    are ``on_chain_stream`` events (tokentide reports a node's output in the graph's chunks,
-    not as a ``on_chain_stream`` of the node run, as LangGraph also does)."""
+    are ``on_chain_stream`` events: LangGraph also reports each node's output as an
+    ``on_chain_stream`` of the node run, tokentide only in the graph's chunks (a known
+    difference)."""
     rows = Recorder()
     async for event in graph.astream_events(INPUT, version="v2"):
         kind, run_id = event["event"], UUID(event["run_id"])

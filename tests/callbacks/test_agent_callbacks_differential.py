@@ -249,12 +249,20 @@ async def test_agent_callbacks_match_langgraph(make: str, how: str) -> None:
     assert tt.tree() == expected
 
 
+def _update_keys(chunk: Any) -> list[str]:
+    """The state keys a node's output updates (LangChain's ``create_agent`` model node
+    returns its update wrapped in a list of ``Command``s)."""
+    if isinstance(chunk, list):
+        return [key for command in chunk for key in command.update]
+    return list(chunk)
+
+
 async def _event_tree(graph: Any) -> list[Any]:
     """``astream_events`` as a run tree (as `Recorder.tree`): starts with their tags, model
-    tokens, ends; the model's class name is left out (the two sides' models differ), and so
-    are ``on_chain_stream`` events: LangGraph also reports each node's output as an
-    ``on_chain_stream`` of the node run, tokentide only in the graph's chunks (a known
-    difference)."""
+    tokens, nodes' outputs (``on_chain_stream`` of a node run), ends. Left out: the model's
+    class name (the two sides' models differ) and the graph's own ``on_chain_stream``
+    events, which come when the consumer reads them (on both sides) and so fall at
+    different places among the next node's events."""
     rows = Recorder()
     async for event in graph.astream_events(INPUT, version="v2"):
         kind, run_id = event["event"], UUID(event["run_id"])
@@ -266,6 +274,8 @@ async def _event_tree(graph: Any) -> list[Any]:
         elif kind == "on_chat_model_stream":
             if event["data"]["chunk"].content:
                 rows._add(kind, event["data"]["chunk"].content, kw)
+        elif kind == "on_chain_stream" and parents:
+            rows._add(kind, _update_keys(event["data"]["chunk"]), kw)
         elif kind.endswith("_end"):
             rows._add(kind, None if model else event["name"], kw)
     return rows.tree()

@@ -178,6 +178,8 @@ class GraphRun:
                 out.emit(ns, "debug", _debug(task.step, "task_result", payload))
         sink = run.sink
         if sink is not None:
+            if sink.wants_chain_runs:
+                sink.on_stream(run, output)  # LangGraph's on_chain_stream of the node run
             sink.on_end(run, output, task.input)
 
     def failed(self, task: Task, run: RunContext, exc: BaseException) -> None:

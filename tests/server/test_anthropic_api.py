@@ -132,6 +132,35 @@ async def test_stream_helper_text_and_final_message(sync: bool, client: Any, acl
 
 
 @SYNC
+async def test_a_stop_sequence_is_reported(sync: bool, client: Any, aclient: Any) -> None:
+    """The reply ends before the first stop sequence it reaches, and says which one."""
+    kwargs = {
+        "model": "claude-fake",
+        "max_tokens": 100,
+        "messages": USER,
+        "stop_sequences": ["never there", "watch", "still"],
+    }
+    if sync:
+        with client.messages.stream(**kwargs) as stream:
+            text = "".join(stream.text_stream)
+            final = stream.get_final_message()
+        whole = client.messages.create(**kwargs)
+    else:
+        async with aclient.messages.stream(**kwargs) as stream:
+            text = "".join([t async for t in stream.text_stream])
+            final = await stream.get_final_message()
+        whole = await aclient.messages.create(**kwargs)
+    assert text == "Soft paws on the windowsill, a cat keeps "
+    for message in (final, whole):
+        assert message.stop_reason == "stop_sequence" and message.stop_sequence == "watch"
+        assert message.content[0].text == text
+    plain = {**kwargs, "stop_sequences": ["never there"]}
+    events = await _events(client, aclient, sync, **plain)
+    delta = next(e for e in events if e.type == "message_delta")
+    assert delta.delta.stop_reason == "end_turn" and delta.delta.stop_sequence is None
+
+
+@SYNC
 async def test_not_streamed(sync: bool, client: Any, aclient: Any) -> None:
     kwargs = {"model": "claude-fake", "max_tokens": 100, "messages": USER}
     if sync:

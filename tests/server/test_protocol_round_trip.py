@@ -194,6 +194,18 @@ async def test_a_graph_with_a_tool_call(make: Any, upstream: LiveServer) -> None
     assert message.content == "It is sunny in Paris."
 
 
+async def test_chat_anthropic_reports_the_stop_sequence(upstream: LiveServer) -> None:
+    chat = _anthropic(upstream, "fake")
+    try:
+        message = await chat.ainvoke("a poem", stop=["watch"])
+    finally:
+        await chat.aclose()
+    assert message.content == POEM[: POEM.index("watch")]
+    meta = message.response_metadata
+    assert meta["stop_reason"] == "stop_sequence" and meta["stop_sequence"] == "watch"
+    assert meta["finish_reason"] == "stop"
+
+
 def test_wrong_key_is_a_typed_error(upstream: LiveServer) -> None:
     from tokentide.errors import AuthenticationError
 

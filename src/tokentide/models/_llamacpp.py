@@ -106,6 +106,7 @@ class ChatLlamaCpp(LlamaCppModel[AIMessage], BaseChatModel):
                 "finish_reason": finish,
                 "model_name": self.model_name,
                 "model_provider": self.provider,
+                **({"stop_sequence": stats.stop_sequence} if stats.stop_sequence else {}),
             },
             chunk_position="last",
         )

@@ -34,6 +34,7 @@ from tokentide.messages import (
 from tokentide.wire import ServerSentEvent
 
 from ._errors import StreamFailure, error_message, error_status
+from ._openai_core import load_data
 
 __all__ = [
     "MessagesEventParser",
@@ -43,7 +44,6 @@ __all__ = [
     "tool_choice_for",
 ]
 
-_loads = json.loads
 _FINISH = {
     "end_turn": "stop",
     "stop_sequence": "stop",
@@ -197,7 +197,7 @@ class MessagesEventParser:
         append = out.append
         for event in events:
             try:
-                obj = _loads(event.data)
+                obj = load_data(event.data)
             except ValueError:
                 self.failure = StreamFailure(
                     "protocol", f"the server sent data that is not JSON: {event.data[:120]!r}"

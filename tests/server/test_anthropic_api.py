@@ -111,6 +111,7 @@ async def test_streamed_events(sync: bool, client: Any, aclient: Any) -> None:
     assert len(deltas) > 3 and "".join(deltas) == POEM
     start = events[0].message
     assert start.id.startswith("msg_") and start.role == "assistant" and start.content == []
+    assert start.usage.input_tokens == 5  # the fake counts the prompt's words up front
     delta = next(e for e in events if e.type == "message_delta")
     assert delta.delta.stop_reason == "end_turn"
     assert delta.usage.output_tokens == len(deltas) and delta.usage.input_tokens == 5

@@ -356,8 +356,22 @@ async def test_official_sdks_stream_from_the_local_model(local: LiveServer) -> N
     async with anthropic.AsyncAnthropic(base_url=local.url, api_key="x", max_retries=0) as asdk:
         messages = [{"role": "user", "content": "Say hi."}]
         async with asdk.messages.stream(model="local", max_tokens=8, messages=messages) as stream:
-            text = "".join([t async for t in stream.text_stream])
+            starts = [e.message.usage async for e in stream if e.type == "message_start"]
             final = await stream.get_final_message()
         counted = await asdk.messages.count_tokens(model="local", messages=messages)
-    assert text and final.stop_reason in ("end_turn", "max_tokens")
+        tools: Any = [{"name": "get_weather", "input_schema": WEATHER_PARAMS}]
+        async with asdk.messages.stream(
+            model="local",
+            max_tokens=16,
+            messages=messages,
+            tools=tools,
+            tool_choice={"type": "tool", "name": "get_weather"},
+        ) as stream:
+            tool_starts = [e.message.usage async for e in stream if e.type == "message_start"]
+            tool_final = await stream.get_final_message()
+    assert final.content[0].text and final.stop_reason in ("end_turn", "max_tokens")
     assert final.usage.input_tokens == counted.input_tokens > 3
+    # message_start has the exact prompt size before generating, tools' instructions included.
+    assert [u.input_tokens for u in starts] == [final.usage.input_tokens]
+    assert [u.input_tokens for u in tool_starts] == [tool_final.usage.input_tokens]
+    assert tool_final.usage.input_tokens > final.usage.input_tokens

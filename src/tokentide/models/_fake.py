@@ -195,6 +195,13 @@ class FakeChatModel(BaseChatModel):
         """
         return StructuredOutput.for_model(self, schema, method=method, strict=strict)
 
+    def get_num_tokens_from_messages(
+        self, messages: list[BaseMessage], tools: Sequence[Any] | None = None, **kwargs: Any
+    ) -> int:
+        """The prompt's size as this model counts it (its words): the reply's
+        ``usage_metadata["input_tokens"]``, known before generating."""
+        return _words(messages)
+
     def bind_tools(
         self,
         tools: Sequence[Any],

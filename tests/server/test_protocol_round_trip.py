@@ -236,6 +236,8 @@ async def test_official_sdks_stream_a_react_agent(sync: bool, upstream: LiveServ
                 text = "".join([t async for t in s.text_stream])
     assert response.output_text.endswith("The agent says: sunny in Paris.")
     assert text.endswith("The agent says: sunny in Paris.")
+    # The agent's calls went to its own tool, not to the client.
+    assert [item.type for item in response.output] == ["message"]
 
 
 WEATHER_PARAMS = {"type": "object", "properties": {"city": {"type": "string"}}}
@@ -255,6 +257,7 @@ async def test_official_sdks_get_a_graphs_calls_to_their_tools(
             with sdk.responses.stream(model="caller", input="weather?", tools=fn) as rs:
                 kinds = [event.type for event in rs]
                 response = rs.get_final_response()
+            whole = sdk.responses.create(model="caller", input="weather?", tools=fn)
         with anthropic.Anthropic(base_url=upstream.url, api_key=KEY, max_retries=0) as asdk:
             with asdk.messages.stream(
                 model="caller", max_tokens=50, messages=messages, tools=tools
@@ -266,6 +269,7 @@ async def test_official_sdks_get_a_graphs_calls_to_their_tools(
             async with a.responses.stream(model="caller", input="weather?", tools=fn) as ars:
                 kinds = [event.type async for event in ars]
                 response = await ars.get_final_response()
+            whole = await a.responses.create(model="caller", input="weather?", tools=fn)
         async with anthropic.AsyncAnthropic(base_url=upstream.url, api_key=KEY, max_retries=0) as b:
             async with b.messages.stream(
                 model="caller", max_tokens=50, messages=messages, tools=tools
@@ -276,6 +280,7 @@ async def test_official_sdks_get_a_graphs_calls_to_their_tools(
     assert "response.function_call_arguments.done" in kinds
     [call] = [item for item in response.output if item.type == "function_call"]
     assert (call.name, call.call_id, call.arguments) == ("get_weather", "c2", '{"city": "Paris"}')
+    assert [(i.type, i.name) for i in whole.output] == [("function_call", "get_weather")]
     assert len(deltas) > 1 and set(deltas) == {"input_json_delta"}
     [block] = message.content
     assert block.type == "tool_use"

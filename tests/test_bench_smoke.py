@@ -19,8 +19,9 @@ def test_bench_script_runs_in_smoke_size(script: Path, tmp_path: Path) -> None:
     help_text = subprocess.run(
         [sys.executable, str(script), "--help"], cwd=ROOT, capture_output=True, text=True
     ).stdout
-    if "--smoke" not in help_text or "--jsonl" not in help_text:
-        pytest.skip(f"{script.name} does not take the --smoke/--jsonl options of bench/_common.py")
+    assert "--smoke" in help_text and "--jsonl" in help_text, (
+        f"{script.name} must take the --smoke/--jsonl options of bench/_common.py"
+    )
     jsonl = tmp_path / "rows.jsonl"
     proc = subprocess.run(
         [sys.executable, str(script), "--smoke", "--jsonl", str(jsonl)],

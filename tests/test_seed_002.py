@@ -106,7 +106,7 @@ async def test_seed_002_cells(model_class: Any, capsys: pytest.CaptureFixture[st
     events = [ast.literal_eval(line) for line in lines]
     names = [e["event"] for e in events]
     assert names == ["on_llm_start"] + ["on_llm_stream"] * 3
-    # The raw input, as langchain-core reports it (v1 and v2 alike).
+    # As langchain-core (v1 and v2): the first event carries the raw input.
     assert events[0]["data"] == {"input": "Write me a 1 verse song about goldfish on the moon"}
     assert all(isinstance(e["data"]["chunk"], str) for e in events[1:4] if "chunk" in e["data"])
     assert len({e["run_id"] for e in events}) == 1

@@ -53,6 +53,22 @@ def set_observer(observer: Callable[[RunSink | None], RunSink] | None) -> None:
     _OBSERVER = observer
 
 
+#: Handlers every root run started in this context gets (``get_usage_metadata_callback``);
+#: read once per root run, never per token.
+_AMBIENT_HANDLERS: ContextVar[tuple[Any, ...]] = ContextVar("tokentide_handlers", default=())
+
+
+@contextmanager
+def handler_in_context(handler: Any) -> Iterator[None]:
+    """Attach ``handler`` to every root run started in the ``with`` block (this task or
+    thread, and tasks it starts), as LangChain's configure hooks do."""
+    token = _AMBIENT_HANDLERS.set((*_AMBIENT_HANDLERS.get(), handler))
+    try:
+        yield
+    finally:
+        _AMBIENT_HANDLERS.reset(token)
+
+
 T = TypeVar("T")
 
 
@@ -231,6 +247,10 @@ def new_run(
             sink = _with_callbacks(handlers, sink)
     if callbacks:
         sink = _with_callbacks(callbacks, sink)
+    if parent is None or parent.run_type == "scope":
+        ambient = _AMBIENT_HANDLERS.get()
+        if ambient:
+            sink = _with_callbacks(list(ambient), sink)
     if observer is not None and (parent is None or parent.run_type == "scope"):
         sink = observer(sink)
     # Tags in LangChain's order: inherited, then this run's position (``seq:step:N``), then

@@ -1,0 +1,247 @@
+"""Differential: the prebuilt agents (``create_react_agent`` against LangGraph's, and
+``create_agent`` against LangChain's) report the same callbacks to a LangChain handler and
+to a tokentide handler: the same runs (chain run names, model, tool and branch runs) under
+the same parents, the same tool details, and the same tokens in order, sync and async.
+
+Both sides get the same scripted replies: LangChain's model streams the very chunks
+tokentide's ``FakeChatModel`` streams (as in the agent differential suite), and, like
+tokentide's, reports tokens from ``invoke`` only when streamed. Empty tokens (the tool-call
+and usage chunks) are left out, as in the chain and graph comparisons.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+pytest.importorskip("langgraph")
+pytest.importorskip("langchain.agents")
+
+import langchain.agents as lc_agents  # noqa: E402
+import langchain_core.callbacks as lc_callbacks  # noqa: E402
+import langchain_core.messages as lc_messages  # noqa: E402
+import langchain_core.tools as lc_tools  # noqa: E402
+import langgraph.prebuilt as lg_prebuilt  # noqa: E402
+from langchain_core.language_models import BaseChatModel as LcBaseChatModel  # noqa: E402
+from langchain_core.language_models.chat_models import generate_from_stream  # noqa: E402
+from langchain_core.messages.tool import tool_call_chunk  # noqa: E402
+from langchain_core.outputs import ChatGenerationChunk, ChatResult  # noqa: E402
+
+import tokentide.agents as tt_agents  # noqa: E402
+import tokentide.callbacks as tt_callbacks  # noqa: E402
+import tokentide.prebuilt as tt_prebuilt  # noqa: E402
+import tokentide.tools as tt_tools  # noqa: E402
+from tokentide.messages import AIMessage, AIMessageChunk  # noqa: E402
+from tokentide.models import FakeChatModel  # noqa: E402
+
+INPUT = {"messages": [("human", "add 1 and 2, and 3 and 4")]}
+CALLS = [
+    {"name": "add", "args": {"a": 1, "b": 2}, "id": "call_1", "type": "tool_call"},
+    {"name": "add", "args": {"a": 3, "b": 4}, "id": "call_2", "type": "tool_call"},
+]
+
+
+def replies() -> list[Any]:
+    return [AIMessage("let me add", tool_calls=CALLS), re.split(r"(\s)", "3 and 7")]
+
+
+class ScriptedLcModel(LcBaseChatModel):
+    """A LangChain chat model streaming what a tokentide ``FakeChatModel`` streams."""
+
+    fake: Any
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted"
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
+        return self
+
+    @staticmethod
+    def _convert(chunk: AIMessageChunk) -> lc_messages.AIMessageChunk:
+        return lc_messages.AIMessageChunk(
+            content=chunk.content,
+            tool_call_chunks=[
+                tool_call_chunk(name=c["name"], args=c["args"], id=c["id"], index=c["index"])
+                for c in chunk.tool_call_chunks
+            ],
+            chunk_position=chunk.chunk_position,
+        )
+
+    def _stream(
+        self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any
+    ) -> Iterator[ChatGenerationChunk]:
+        for chunk in self.fake.stream("x"):
+            gen = ChatGenerationChunk(message=self._convert(chunk))
+            if run_manager is not None:
+                run_manager.on_llm_new_token(chunk.content, chunk=gen)
+            yield gen
+
+    async def _astream(
+        self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        for chunk in self.fake.stream("x"):
+            gen = ChatGenerationChunk(message=self._convert(chunk))
+            if run_manager is not None:
+                await run_manager.on_llm_new_token(chunk.content, chunk=gen)
+            yield gen
+
+    def _generate(
+        self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any
+    ) -> ChatResult:
+        return generate_from_stream(self._stream(messages, stop))  # no tokens, as ours
+
+
+class Recorder:
+    """Records every callback with its detail, its run and the run's parent."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any, UUID, UUID | None]] = []
+
+    def _add(self, method: str, detail: Any, kw: dict[str, Any]) -> None:
+        self.calls.append((method, detail, kw["run_id"], kw.get("parent_run_id")))
+
+    def tree(self) -> list[Any]:
+        """The runs as a tree: each run's callbacks and child runs in the order they came.
+
+        The two tool calls run side by side (one ``Send`` task each, in worker threads), so
+        which one starts first varies from run to run, on both sides: sibling runs of the
+        same name next to each other are put in a fixed order. Within each run the order is
+        fixed, and that is what is compared."""
+        runs: dict[UUID, list[Any]] = {}
+        roots: list[Any] = []
+        for method, detail, run_id, parent in self.calls:
+            if method.endswith("_start"):
+                node: list[Any] = [(method, detail)]
+                runs[run_id] = node
+                (roots if parent is None else runs[parent]).append(node)
+            else:
+                runs[run_id].append((method, detail))
+        return _sibling_order(roots)
+
+    def on_chain_start(self, serialized: Any, inputs: Any, **kw: Any) -> None:
+        self._add("on_chain_start", kw.get("name"), kw)
+
+    def on_chain_end(self, outputs: Any, **kw: Any) -> None:
+        self._add("on_chain_end", None, kw)
+
+    def on_chain_error(self, error: BaseException, **kw: Any) -> None:
+        self._add("on_chain_error", type(error).__name__, kw)
+
+    def on_chat_model_start(self, serialized: Any, messages: Any, **kw: Any) -> None:
+        self._add("on_chat_model_start", [m.type for m in messages[0]], kw)
+
+    def on_llm_new_token(self, token: str, **kw: Any) -> None:
+        if token:
+            self._add("on_llm_new_token", token, kw)
+
+    def on_llm_end(self, response: Any, **kw: Any) -> None:
+        message = response.generations[0][0].message
+        detail = (message.content, [c["id"] for c in message.tool_calls])
+        self._add("on_llm_end", detail, kw)
+
+    def on_tool_start(self, serialized: Any, input_str: str, **kw: Any) -> None:
+        detail = (serialized["name"], input_str, kw["inputs"], kw["tool_call_id"])
+        self._add("on_tool_start", detail, kw)
+
+    def on_tool_end(self, output: Any, **kw: Any) -> None:
+        self._add("on_tool_end", (type(output).__name__, output.content), kw)
+
+
+def _sibling_order(items: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    for item in items:
+        if isinstance(item, list):
+            item = [item[0], *_sibling_order(item[1:])]
+        out.append(item)
+    i = 0
+    while i < len(out):
+        j = i
+        while (
+            j + 1 < len(out)
+            and isinstance(out[i], list)
+            and isinstance(out[j + 1], list)
+            and out[j + 1][0] == out[i][0]
+        ):
+            j += 1
+        out[i : j + 1] = sorted(out[i : j + 1], key=repr)
+        i = j + 1
+    return out
+
+
+class LcRecorder(Recorder, lc_callbacks.BaseCallbackHandler):
+    pass
+
+
+class TtRecorder(Recorder, tt_callbacks.BaseCallbackHandler):
+    pass
+
+
+def agent(lib: str, make: str) -> Any:
+    fake = FakeChatModel(replies())
+    if lib == "tt":
+
+        @tt_tools.tool
+        def add(a: int, b: int) -> int:
+            """Add two numbers."""
+            return a + b
+
+        factory = tt_prebuilt.create_react_agent if make == "react" else tt_agents.create_agent
+        return factory(fake, [add])
+
+    @lc_tools.tool
+    def add(a: int, b: int) -> int:  # noqa: F811
+        """Add two numbers."""
+        return a + b
+
+    if make == "agent":
+        return lc_agents.create_agent(ScriptedLcModel(fake=fake), [add])
+    with warnings.catch_warnings():  # LangGraph: create_react_agent moved to langchain.agents
+        warnings.simplefilter("ignore")
+        return lg_prebuilt.create_react_agent(ScriptedLcModel(fake=fake), [add])
+
+
+async def drive(runnable: Any, how: str, config: Any) -> None:
+    if how == "invoke":
+        runnable.invoke(INPUT, config)
+    elif how == "ainvoke":
+        await runnable.ainvoke(INPUT, config)
+    else:
+        mode = how.split("-")[1]
+        if how.startswith("astream"):
+            async for _ in runnable.astream(INPUT, config, stream_mode=mode):
+                pass
+        else:
+            for _ in runnable.stream(INPUT, config, stream_mode=mode):
+                pass
+
+
+@pytest.mark.parametrize("make", ["react", "agent"])
+@pytest.mark.parametrize(
+    "how",
+    ["invoke", "ainvoke", "stream-messages", "astream-messages", "stream-updates"],
+)
+async def test_agent_callbacks_match_langgraph(make: str, how: str) -> None:
+    lc, lc_in_tt, tt = LcRecorder(), LcRecorder(), TtRecorder()
+    await drive(agent("lc", make), how, {"callbacks": [lc]})
+    await drive(agent("tt", make), how, {"callbacks": [lc_in_tt, tt]})
+    assert lc.calls, "LangGraph reported nothing"
+    names = [c[1] for c in lc.calls if c[0] == "on_chain_start"]
+    tool_runs = [c for c in lc.calls if c[0] == "on_tool_start"]
+    assert len(tool_runs) == 2
+    if make == "react":
+        assert names[:4] == ["LangGraph", "agent", "call_model", "RunnableSequence"]
+        assert "should_continue" in names
+    else:
+        assert names[:2] == ["LangGraph", "model"]
+    tokens = [c[1] for c in lc.calls if c[0] == "on_llm_new_token"]
+    streamed = how.endswith("messages")
+    assert tokens == (["let ", "me ", "add", "3", " ", "and", " ", "7"] if streamed else [])
+    expected = lc.tree()
+    assert lc_in_tt.tree() == expected
+    assert tt.tree() == expected

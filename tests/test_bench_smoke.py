@@ -40,6 +40,25 @@ def test_bench_script_runs_in_smoke_size(script: Path, tmp_path: Path) -> None:
             assert row["value"] >= 0, row
 
 
+@pytest.mark.timeout(300)
+def test_bench_server_proxy_completes_every_stream_in_smoke_size(tmp_path: Path) -> None:
+    """``bench_server.py --proxy``: the load through an ``openai:<name>`` proxy completes."""
+    jsonl = tmp_path / "rows.jsonl"
+    script = ROOT / "bench" / "bench_server.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--proxy", "--smoke", "--jsonl", str(jsonl)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = [json.loads(line) for line in jsonl.read_text("utf-8").splitlines()]
+    completed = [r for r in rows if r["kind"] == "result" and r["impl"] == "completed streams"]
+    assert [r["value"] for r in completed] == [20], rows
+    assert "proxy" in completed[0]["case"]
+
+
 def test_run_all_merges_rows_in_smoke_size(tmp_path: Path) -> None:
     out = tmp_path / "latest.json"
     proc = subprocess.run(

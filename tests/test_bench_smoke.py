@@ -34,6 +34,9 @@ def test_bench_script_runs_in_smoke_size(script: Path, tmp_path: Path) -> None:
     rows = [json.loads(line) for line in jsonl.read_text("utf-8").splitlines()]
     kinds = {row["kind"] for row in rows}
     assert "env" in kinds
+    env = next(row for row in rows if row["kind"] == "env")
+    assert env["cpu_model"] and env["python_build"]
+    assert "machine: CPU " in proc.stdout, "every bench prints its CPU model and Python build"
     assert "result" in kinds
     for row in rows:
         if row["kind"] == "result":

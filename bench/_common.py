@@ -387,6 +387,7 @@ def _print_rows(header: Sequence[str], rows: list[list[str]], out: Any) -> None:
 def print_table(rows: Iterable[Result | Budget], out: Any = None) -> None:
     """Print results as an aligned table, then budgets with PASS/MISS and margin."""
     out = out if out is not None else sys.stdout
+    print(machine_line(), file=out)
     results = [r for r in rows if isinstance(r, Result)]
     budgets = [r for r in rows if isinstance(r, Budget)]
     if results:
@@ -426,6 +427,13 @@ def print_table(rows: Iterable[Result | Budget], out: Any = None) -> None:
         )
 
 
+def machine_line() -> str:
+    """``machine: CPU <model> (<n> cores); Python <build>``, printed beside every figure."""
+    from tokentide.cli._bench_check import cpu_model, python_build
+
+    return f"machine: CPU {cpu_model()} ({os.cpu_count()} cores); Python {python_build()}"
+
+
 def environment() -> dict[str, Any]:
     """The machine and the versions of the libraries measured."""
     versions: dict[str, str] = {}
@@ -440,6 +448,8 @@ def environment() -> dict[str, Any]:
         "platform": platform.platform(),
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "python_build": _python_build(),
         "libraries": versions,
     }
 
@@ -455,3 +465,15 @@ def write_jsonl(path: Path, rows: Iterable[Result | Budget], *, with_env: bool =
             if isinstance(row, Budget):
                 data["verdict"] = row.verdict
             fh.write(json.dumps(data, ensure_ascii=False) + "\n")
+
+
+def _cpu_model() -> str:
+    from tokentide.cli._bench_check import cpu_model
+
+    return cpu_model()
+
+
+def _python_build() -> str:
+    from tokentide.cli._bench_check import python_build
+
+    return python_build()

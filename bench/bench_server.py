@@ -18,6 +18,11 @@ size and count, header timeout, keep-alive, at most 4,096 connections).
 frames with the same pacing (one ``asyncio.sleep`` and one ``send`` per token): the cost of the
 ASGI server, the timers and the socket writes alone.
 
+``--proxy`` runs the same load through ``tokentide serve --model openai:<name>`` (a
+``ChatOpenAI`` with ``max_connections=2048``, as ``--max-concurrency`` sets it) in front of a
+paced upstream in a third process (the paced floor above): the figures are those of the two
+hops, and every stream must complete (the upstream pool holds them all at once).
+
 It also measures the fixed cost of one streamed request (sequential requests on one
 keep-alive connection, a one-token zero-delay reply), against a floor: a bare ASGI app that
 answers the same bytes on the same uvicorn.
@@ -28,6 +33,7 @@ Run::
     python bench/bench_server.py --clients 100,300     # other sizes
     python bench/bench_server.py --workers 2           # two server processes
     python bench/bench_server.py --floor --clients 1000  # the floor, same load
+    python bench/bench_server.py --proxy --clients 300   # through an openai:<name> proxy
     python bench/bench_server.py --smoke               # 20 clients, a few tokens
 """
 
@@ -82,6 +88,9 @@ def bench_app() -> Any:
     from tokentide.models import FakeChatModel
     from tokentide.server import create_app
 
+    if kind == "proxy":
+        return _proxy_app(os.environ["BENCH_SERVER_UPSTREAM"])
+
     words = [f"tok{i} " for i in range(tokens)]
     app = create_app(
         models={
@@ -94,6 +103,22 @@ def bench_app() -> Any:
 
         tune_gc()  # as ``tokentide serve`` does
     return app
+
+
+PROXY_CONCURRENCY = 2048  # the default of ``tokentide serve --max-concurrency``
+
+
+def _proxy_app(upstream: str) -> Any:
+    """``tokentide serve --model paced=openai:paced --base-url UPSTREAM`` (one worker)."""
+    from tokentide.cli._serve import tune_gc
+    from tokentide.models import ChatOpenAI
+    from tokentide.server import create_app
+
+    model = ChatOpenAI(
+        model="paced", base_url=upstream, api_key="bench", max_connections=PROXY_CONCURRENCY
+    )
+    tune_gc()
+    return create_app(models={"paced": model})
 
 
 def serve(port: int, workers: int) -> None:
@@ -183,7 +208,9 @@ def _free_port() -> int:
 class ServerProcess:
     """The server in a subprocess (and its workers), with CPU and memory sampled on demand."""
 
-    def __init__(self, tokens: int, *, app: str = "tokentide", workers: int = 1) -> None:
+    def __init__(
+        self, tokens: int, *, app: str = "tokentide", workers: int = 1, upstream: str = ""
+    ) -> None:
         import psutil
 
         self.port = _free_port()
@@ -192,6 +219,7 @@ class ServerProcess:
             **os.environ,
             "BENCH_SERVER_APP": app,
             "BENCH_SERVER_TOKENS": str(tokens),
+            "BENCH_SERVER_UPSTREAM": upstream,
             "PYTHONPATH": os.pathsep.join(
                 filter(
                     None, (str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH"))
@@ -343,9 +371,20 @@ def _stats(clients: list[StreamClient], tokens: int) -> dict[str, float]:
 
 
 def run_level(n: int, tokens: int, *, app: str = "tokentide", workers: int = 1) -> dict[str, float]:
+    """One load of ``n`` streams; with ``app="proxy"`` through a proxy to a paced upstream."""
+    if app != "proxy":
+        return _run_level(ServerProcess(tokens, app=app, workers=workers), n, tokens)
+    upstream = ServerProcess(tokens, app="floor-paced")
+    try:
+        url = f"http://127.0.0.1:{upstream.port}/v1"
+        return _run_level(ServerProcess(tokens, app="proxy", upstream=url), n, tokens)
+    finally:
+        upstream.close()
+
+
+def _run_level(server: ServerProcess, n: int, tokens: int) -> dict[str, float]:
     import psutil
 
-    server = ServerProcess(tokens, app=app, workers=workers)
     try:
         user0, sys0 = server.cpu()
         me = psutil.Process()
@@ -414,6 +453,7 @@ def main(argv: list[str] | None = None) -> int:
     pre.add_argument("--serve", type=int)
     pre.add_argument("--workers", type=int, default=1)
     pre.add_argument("--floor", action="store_true")
+    pre.add_argument("--proxy", action="store_true")
     pre.add_argument("--clients", default="100,500,1000,2000")
     pre.add_argument("--stream-tokens", type=int, default=200)
     own, rest = pre.parse_known_args(argv)
@@ -422,14 +462,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     args = parse_args(
         __doc__.splitlines()[0]
-        + " (also: --clients 100,500 --stream-tokens N --workers N --floor)",
+        + " (also: --clients 100,500 --stream-tokens N --workers N --floor --proxy)",
         rest,
     )
     _raise_fd_limit()
     levels = [20] if args.smoke else [int(x) for x in own.clients.split(",")]
     tokens = 10 if args.smoke else own.stream_tokens
-    app = "floor-paced" if own.floor else "tokentide"
+    app = "floor-paced" if own.floor else "proxy" if own.proxy else "tokentide"
     impl = "floor (bare ASGI)" if own.floor else "tokentide"
+    if own.proxy:
+        impl = "tokentide proxy (openai:<name>) to a paced upstream"
     if own.workers > 1:
         impl += f", {own.workers} workers"
     rows: list[Result | Budget] = []
@@ -454,6 +496,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(Result(BENCH, case, "server RSS", s["rss_mb"], "MB"))
         rows.append(Result(BENCH, case, "server CPU per token", s["cpu_us_per_token"], "us"))
         rows.append(Result(BENCH, case, "client CPU per token", s["client_us_per_token"], "us"))
+        if own.proxy:
+            rows.append(Result(BENCH, case, "completed streams", n - s["incomplete"], "streams"))
         if n == 2000 and not own.floor:
             rows.append(
                 check_budget(
@@ -468,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
         if s["incomplete"]:
             print(f"stopping: the server degraded badly at N={n}", flush=True)
             break
-    if not own.floor:
+    if not own.floor and not own.proxy:
         cost = fixed_cost(50 if args.smoke else 1000)
         for name, value in cost.items():
             rows.append(

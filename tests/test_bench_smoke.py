@@ -34,10 +34,32 @@ def test_bench_script_runs_in_smoke_size(script: Path, tmp_path: Path) -> None:
     rows = [json.loads(line) for line in jsonl.read_text("utf-8").splitlines()]
     kinds = {row["kind"] for row in rows}
     assert "env" in kinds
+    env = next(row for row in rows if row["kind"] == "env")
+    assert env["cpu_model"] and env["python_build"]
+    assert "machine: CPU " in proc.stdout, "every bench prints its CPU model and Python build"
     assert "result" in kinds
     for row in rows:
         if row["kind"] == "result":
             assert row["value"] >= 0, row
+
+
+@pytest.mark.timeout(300)
+def test_bench_server_proxy_completes_every_stream_in_smoke_size(tmp_path: Path) -> None:
+    """``bench_server.py --proxy``: the load through an ``openai:<name>`` proxy completes."""
+    jsonl = tmp_path / "rows.jsonl"
+    script = ROOT / "bench" / "bench_server.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--proxy", "--smoke", "--jsonl", str(jsonl)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = [json.loads(line) for line in jsonl.read_text("utf-8").splitlines()]
+    completed = [r for r in rows if r["kind"] == "result" and r["impl"] == "completed streams"]
+    assert [r["value"] for r in completed] == [20], rows
+    assert "proxy" in completed[0]["case"]
 
 
 def test_run_all_merges_rows_in_smoke_size(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ PUBLIC_API: dict[str, list[str]] = {
         "MissingDependencyError",
         "NotFoundError",
         "PermissionDeniedError",
+        "PoolTimeoutError",
         "ProtocolError",
         "ProviderError",
         "RateLimitError",

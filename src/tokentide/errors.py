@@ -35,6 +35,7 @@ __all__ = [
     "MissingDependencyError",
     "NotFoundError",
     "PermissionDeniedError",
+    "PoolTimeoutError",
     "ProtocolError",
     "ProviderError",
     "RateLimitError",
@@ -83,6 +84,18 @@ class APIConnectionError(APIError):
 
 class APITimeoutError(APIConnectionError):
     """The provider did not answer within the request timeout."""
+
+
+class PoolTimeoutError(APITimeoutError):
+    """No connection of this client's pool became free within the request timeout.
+
+    Every pooled connection (``max_connections`` of the model) was busy with other streams:
+    the provider was never asked. Not retried by the client (a retry would wait for the same
+    busy pool); a server answers it with ``503`` and ``Retry-After: retry_after``.
+    """
+
+    retryable = False
+    retry_after: int = 1
 
 
 class APIStatusError(APIError):

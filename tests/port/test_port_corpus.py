@@ -80,7 +80,13 @@ def test_ported_example_prints_the_same(
     assert len(left) == len(expected_unported)
 
     ours = run_example(ported)
+    record = example.with_suffix(".out")
     if needs_newer_python(example):
-        pytest.skip("the LangGraph original needs Python 3.11+ (ported copy ran above)")
+        # LangGraph cannot run this original before Python 3.11: compare with its output as
+        # recorded, which the run on 3.11+ checks against the live original below.
+        assert ours.splitlines() == record.read_text("utf-8").splitlines()
+        return
     theirs = run_example(example)
     assert ours.splitlines() == theirs.splitlines()
+    if record.exists():
+        assert record.read_text("utf-8").splitlines() == theirs.splitlines(), "stale record"

@@ -10,6 +10,10 @@ Example::
 
     tokentide bench                  # 20,000 tokens, median of 5 runs
     tokentide bench --tokens 5000 --runs 3 --json
+    tokentide bench --check          # exit 1 when a budget misses on this machine
+
+The CPU model and the Python build are printed first (with ``--json``: a first object with
+``machine``), since a cost per token is only comparable on the same machine.
 """
 
 from __future__ import annotations
@@ -35,6 +39,11 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tokens", type=int, default=20_000, help="tokens per stream (20000)")
     parser.add_argument("--runs", type=int, default=5, help="runs per case; the median is shown")
     parser.add_argument("--json", action="store_true", help="print one JSON object per case")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="check the per-token budgets on this machine; exit 1 when one misses",
+    )
     parser.set_defaults(run=run)
 
 
@@ -101,6 +110,13 @@ def run(args: argparse.Namespace) -> int:
     if args.tokens < 1 or args.runs < 1:
         print("tokentide bench: error: --tokens and --runs must be positive", file=sys.stderr)
         return 2
+    from ._bench_check import cpu_model, python_build
+
+    machine = {"cpu": cpu_model(), "python": python_build()}
+    if args.json:
+        print(json.dumps({"machine": machine}), flush=True)
+    else:
+        print(f"CPU: {machine['cpu']}; Python: {machine['python']}", flush=True)
     tokens = [f" tok{i}" for i in range(args.tokens)]
     rows: list[Row] = []
     for name, case in _cases(tokens).items():
@@ -117,4 +133,23 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(row), flush=True)
         else:
             print(f"{name:<32} {row['us_per_token']:>9.3f} µs/token", flush=True)
+    return _check(rows, args.json) if getattr(args, "check", False) else 0
+
+
+def _check(rows: list[Row], as_json: bool) -> int:
+    """Print the verdict of every budget; 1 when one misses on this machine."""
+    from ._bench_check import check
+
+    verdicts = check({row["case"]: row["us_per_token"] for row in rows})
+    for v in verdicts:
+        if as_json:
+            item = {"budget": v.budget.name, "measured": round(v.measured, 3)}
+            print(json.dumps({**item, "limit": v.budget.limit, "passed": v.passed}), flush=True)
+        else:
+            print(v.line(), flush=True)
+    missed = [v for v in verdicts if not v.passed]
+    if missed:
+        names = ", ".join(v.budget.name for v in missed)
+        print(f"tokentide bench: {len(missed)} budget(s) missed: {names}", file=sys.stderr)
+        return 1
     return 0

@@ -26,6 +26,8 @@ import os
 import sys
 from typing import Any
 
+from ._serve_upstream import check_upstream, register_upstream, upstream_options
+
 __all__ = ["COMMAND", "HELP", "ORDER", "build_app", "register", "run"]
 
 COMMAND = "serve"
@@ -127,6 +129,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="put prompts and completions in the access log lines (default: never)",
     )
     _register_limits(add)
+    register_upstream(add)
     _register_run_store(parser)
     parser.set_defaults(run=run, parser=parser)
 
@@ -265,7 +268,10 @@ def _named(value: str, default: str) -> tuple[str, str]:
     return (name, spec) if sep and name else (default, value)
 
 
-def _models(specs: list[str], base_url: str | None) -> dict[str, Any]:
+def _models(
+    specs: list[str], base_url: str | None, upstream: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The served models; ``upstream`` holds the HTTP-client options of ``openai:`` ones."""
     from ._models import make_model
 
     models: dict[str, Any] = {}
@@ -276,6 +282,8 @@ def _models(specs: list[str], base_url: str | None) -> dict[str, Any]:
         if name in models:
             raise ServeError(f"two models are named {name!r}; name one with NAME=SPEC")
         options = {"base_url": base_url} if kind == "openai" and base_url else {}
+        if kind in ("openai", "openai-responses"):
+            options.update(upstream or {})
         models[name] = make_model(spec, **options)
     return models
 
@@ -338,6 +346,9 @@ def check_args(args: argparse.Namespace) -> None:
     if args.max_queue < 0 or args.max_body_bytes < 1 or args.heartbeat < 0:
         raise ServeError("--max-queue, --max-body-bytes and --heartbeat must not be negative")
     _check_run_store(args)
+    problem = check_upstream(args)
+    if problem:
+        raise ServeError(problem)
     workers = getattr(args, "workers", 1)
     if workers < 1:
         raise ServeError(f"--workers must be at least 1, got {workers}")
@@ -371,7 +382,7 @@ def build_app(args: argparse.Namespace) -> Any:
     graphs = _graphs(args.graph)
     specs = args.model or ([] if graphs else ["local"])
     app = create_app(
-        models=_models(specs, args.base_url),
+        models=_models(specs, args.base_url, upstream_options(args)),
         graphs=graphs,
         store=_store(args),
         api_key=args.api_key or None,

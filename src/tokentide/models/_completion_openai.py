@@ -156,8 +156,8 @@ class OpenAI(OpenAIClient[str], BaseLLM):
     OpenAI-compatible server; each chunk is a ``str``.
 
     Options, configuration (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``), errors, retries (only
-    before the first chunk), ``timeout`` / ``idle_timeout`` and prompt close on ``break`` /
-    ``aclose()`` are those of `ChatOpenAI`. ``max_tokens`` defaults to 256 (the endpoint's own
+    before the first chunk), ``timeout`` / ``idle_timeout`` / ``max_connections`` and prompt
+    close on ``break`` / ``aclose()`` are those of `ChatOpenAI`. ``max_tokens`` defaults to 256 (the endpoint's own
     default, 16, cuts most answers short). Usage is requested by default and is found on
     ``invoke()``'s result, on ``stream.result`` and in the ``on_llm_end`` event (see `BaseLLM`).
     Options the endpoint does not name go in ``model_kwargs`` (every request) or as per-call
@@ -189,6 +189,7 @@ class OpenAI(OpenAIClient[str], BaseLLM):
         timeout: float | None = 60.0,
         idle_timeout: float | None = 120.0,
         max_retries: int = 2,
+        max_connections: int | None = None,
         stream_usage: bool = True,
         default_headers: Mapping[str, str] | None = None,
         stop: list[str] | None = None,
@@ -213,6 +214,7 @@ class OpenAI(OpenAIClient[str], BaseLLM):
             timeout=timeout,
             idle_timeout=idle_timeout,
             max_retries=max_retries,
+            max_connections=max_connections,
             stream_usage=stream_usage,
             default_headers=default_headers,
             stop=stop,

@@ -28,6 +28,9 @@ What it guarantees:
   the socket is silent for ``idle_timeout``, or at the first keep-alive after the deadline.
 - **Prompt close**: leaving the stream (``break``, ``aclose()``, cancellation) closes the HTTP
   response at once.
+- **A bounded pool**: at most ``max_connections`` connections per client (httpx's default,
+  100, when ``None``), all kept alive for reuse; a request that finds none free within
+  ``timeout`` raises `PoolTimeoutError` (not retried).
 
 Example::
 
@@ -58,7 +61,7 @@ from typing import Any, Protocol, TypeVar
 
 import httpx
 
-from tokentide.errors import APIConnectionError, APIError, APITimeoutError
+from tokentide.errors import APIConnectionError, APIError, APITimeoutError, PoolTimeoutError
 from tokentide.wire import DEFAULT_MAX_EVENT_BYTES, ServerSentEvent, SSEDecoder, SSEEventTooLarge
 
 from ._errors import (
@@ -103,6 +106,8 @@ class HTTPTransport:
 
     ``timeout`` bounds connecting, sending and waiting for the response headers;
     ``idle_timeout`` bounds the silence between two pieces of progress in the body.
+    ``max_connections`` bounds the concurrent requests of each client (sync, and async per
+    event loop); a server in front of this model sets it to its own concurrency.
 
     Example::
 
@@ -129,9 +134,13 @@ class HTTPTransport:
         max_retries: int = 2,
         default_headers: Mapping[str, str] | None = None,
         max_event_bytes: int | None = DEFAULT_MAX_EVENT_BYTES,
+        max_connections: int | None = None,
     ) -> None:
         if max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+        if max_connections is not None and max_connections < 1:
+            raise ValueError(f"max_connections must be >= 1, got {max_connections}")
+        self.max_connections = max_connections
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.idle_timeout = idle_timeout
@@ -152,7 +161,7 @@ class HTTPTransport:
     def client(self) -> httpx.Client:
         """The sync client (created on first use)."""
         if self._client is None:
-            self._client = httpx.Client(timeout=httpx.Timeout(self.timeout))
+            self._client = httpx.Client(timeout=httpx.Timeout(self.timeout), limits=self._limits())
         return self._client
 
     def aclient(self) -> httpx.AsyncClient:
@@ -160,9 +169,16 @@ class HTTPTransport:
         loop = asyncio.get_running_loop()
         client = self._aclients.get(loop)
         if client is None:
-            client = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout))
+            client = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout), limits=self._limits())
             self._aclients[loop] = client
         return client
+
+    def _limits(self) -> httpx.Limits:
+        """The pool: ``max_connections``, every one of them kept alive for reuse."""
+        if self.max_connections is None:
+            return httpx.Limits(max_connections=100, max_keepalive_connections=20)
+        n = self.max_connections
+        return httpx.Limits(max_connections=n, max_keepalive_connections=n)
 
     def close(self) -> None:
         """Close the sync client (async clients need :meth:`aclose`)."""
@@ -215,6 +231,12 @@ class HTTPTransport:
 
     def _transport_error(self, exc: httpx.HTTPError) -> APIError:
         text = redact_secrets(f"{type(exc).__name__}: {exc}", self._secret)
+        if isinstance(exc, httpx.PoolTimeout):
+            return PoolTimeoutError(
+                f"no free connection to {self.base_url} within {self.timeout} s: all "
+                f"{self.max_connections or 100} pooled connections are busy (raise "
+                "max_connections, or retry later)"
+            )
         if isinstance(exc, httpx.TimeoutException):
             return APITimeoutError(f"request timed out: {text}")
         return APIConnectionError(f"connection failed: {text}")

@@ -48,6 +48,10 @@ class ChatOpenAI(OpenAIClient[AIMessage], BaseChatModel):
     - ``timeout`` bounds connecting and waiting for the response headers, ``idle_timeout`` the
       silence inside the body (keep-alive comments do not count);
     - ``break`` / ``aclose()`` / cancellation closes the HTTP response at once.
+    - ``max_connections`` bounds the concurrent streams of one client (httpx's default, 100,
+      when ``None``; all kept alive for reuse): a stream that finds no free connection
+      within ``timeout`` raises `PoolTimeoutError`. Raise it when one model serves many
+      streams at once (``tokentide serve --max-concurrency`` sets it).
 
     ``use_responses_api=True`` streams from the OpenAI Responses API (``POST /responses``)
     instead of chat completions, with the same chunks, errors, retries and timeouts: text,
@@ -85,6 +89,7 @@ class ChatOpenAI(OpenAIClient[AIMessage], BaseChatModel):
         timeout: float | None = 60.0,
         idle_timeout: float | None = 120.0,
         max_retries: int = 2,
+        max_connections: int | None = None,
         stream_usage: bool = True,
         default_headers: Mapping[str, str] | None = None,
         stop: list[str] | None = None,
@@ -111,6 +116,7 @@ class ChatOpenAI(OpenAIClient[AIMessage], BaseChatModel):
             timeout=timeout,
             idle_timeout=idle_timeout,
             max_retries=max_retries,
+            max_connections=max_connections,
             stream_usage=stream_usage,
             default_headers=default_headers,
             stop=stop,

@@ -63,6 +63,7 @@ class OpenAIClient(LanguageModel[Output]):
         metadata: dict[str, Any] | None,
         callbacks: Any = None,
         streaming: bool = False,
+        max_connections: int | None = None,
     ) -> None:
         super().__init__(
             name=name, tags=tags, metadata=metadata, callbacks=callbacks, streaming=streaming
@@ -89,6 +90,7 @@ class OpenAIClient(LanguageModel[Output]):
             idle_timeout=idle_timeout,
             max_retries=max_retries,
             default_headers=default_headers,
+            max_connections=max_connections,
         )
 
     @property

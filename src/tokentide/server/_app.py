@@ -36,6 +36,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from tokentide.models import BaseChatModel, BaseLLM
+from tokentide.models._http import HTTPTransport
 
 from ._anthropic_api import (
     AnthropicHTTPError,
@@ -136,10 +137,15 @@ class TokentideApp:
                 return
 
     async def aclose(self) -> None:
-        """Cancel this replica's runs and close the store."""
+        """Cancel this replica's runs, close the store and the upstream connections of the
+        HTTP models (their kept-alive pool; a model opens new ones if used again)."""
         await self.runs.aclose()
         await self.responses.aclose()
         await self.store.aclose()
+        for assistant in self.assistants.values():
+            transport = getattr(assistant.target, "_transport", None)
+            if isinstance(transport, HTTPTransport):
+                await transport.aclose()
 
     # ---------------------------------------------------------------- routing
 

@@ -20,7 +20,13 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from tokentide.errors import APIError, APIStatusError, RateLimitError, StreamError
+from tokentide.errors import (
+    APIError,
+    APIStatusError,
+    PoolTimeoutError,
+    RateLimitError,
+    StreamError,
+)
 from tokentide.messages import AIMessageChunk, BaseMessage, ChunkAccumulator, convert_to_messages
 from tokentide.models._errors import redact_secrets
 from tokentide.runtime._base import aclose_quietly
@@ -314,6 +320,16 @@ def _upstream_error(exc: Exception) -> HTTPError:
             headers.append((b"retry-after", str(max(1, round(exc.retry_after))).encode()))
         message = redact_secrets(exc.message)
         return HTTPError(429, message, code="rate_limit_exceeded", headers=headers)
+    if isinstance(exc, PoolTimeoutError):
+        message = redact_secrets(exc.message)
+        retry = [(b"retry-after", str(exc.retry_after).encode())]
+        return HTTPError(
+            503,
+            f"the server is at its limit of concurrent upstream streams: {message}",
+            type="server_error",
+            code="upstream_busy",
+            headers=retry,
+        )
     if isinstance(exc, APIStatusError) and exc.status_code == 400:
         return HTTPError(400, redact_secrets(exc.message), code="upstream_bad_request")
     if isinstance(exc, APIError):

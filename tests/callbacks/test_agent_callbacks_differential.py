@@ -287,3 +287,27 @@ async def test_agent_events_match_langgraph(make: str) -> None:
     theirs = await _event_tree(agent("lc", make))
     assert theirs, "LangGraph reported nothing"
     assert await _event_tree(agent("tt", make)) == theirs
+
+
+def test_reported_only_runs_are_not_made_without_listeners(monkeypatch: Any) -> None:
+    """The branch and ``call_model`` runs exist only to be reported: a ``messages`` stream
+    with no handler makes none of them (its per-step cost does not change)."""
+    import tokentide.graph._loop as loop
+    import tokentide.prebuilt._react as react
+
+    made: list[str] = []
+
+    def counting(new_run: Any) -> Any:
+        def make(name: str, *args: Any, **kw: Any) -> Any:
+            made.append(name)
+            return new_run(name, *args, **kw)
+
+        return make
+
+    monkeypatch.setattr(loop, "new_run", counting(loop.new_run))
+    monkeypatch.setattr(react, "new_run", counting(react.new_run))
+    items = list(agent("tt", "react").stream(INPUT, stream_mode="messages"))
+    assert items
+    assert made == []
+    agent("tt", "react").invoke(INPUT, {"callbacks": [TtRecorder()]})
+    assert made == ["call_model", "should_continue", "call_model", "should_continue"]

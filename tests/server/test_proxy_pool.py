@@ -84,7 +84,7 @@ def test_requests_past_max_concurrency_get_503_with_retry_after(
 def test_default_pool_streams_more_than_100_at_once() -> None:
     """150 paced streams (httpx's default pool holds 100) all start before any ends."""
     n = 150
-    with ScriptedSSEServer(Script.tokens(["tok"] * 40, rate=0.1)) as upstream:
+    with ScriptedSSEServer(Script.tokens(["tok"] * 60, rate=0.1)) as upstream:
         with live_server(_proxy_app(upstream), limit_concurrency=None) as server:
             marks = _run_streams(server, n)
     assert [m["status"] for m in marks] == [200] * n

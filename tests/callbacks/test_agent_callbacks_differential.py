@@ -12,8 +12,10 @@ and usage chunks) are left out, as in the chain and graph comparisons.
 from __future__ import annotations
 
 import re
+import sys
 import warnings
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -230,7 +232,12 @@ async def drive(runnable: Any, how: str, config: Any) -> None:
 )
 async def test_agent_callbacks_match_langgraph(make: str, how: str) -> None:
     lc, lc_in_tt, tt = LcRecorder(), LcRecorder(), TtRecorder()
-    await drive(agent("lc", make), how, {"callbacks": [lc]})
+    # Before Python 3.11 LangGraph loses its run context in async code (its documented
+    # limitation): there our async run is compared with LangGraph's sync twin.
+    theirs_how = how
+    if sys.version_info < (3, 11) and how.startswith("a"):
+        theirs_how = how[1:]
+    await drive(agent("lc", make), theirs_how, {"callbacks": [lc]})
     await drive(agent("tt", make), how, {"callbacks": [lc_in_tt, tt]})
     assert lc.calls, "LangGraph reported nothing"
     names = [c[1][0] for c in lc.calls if c[0] == "on_chain_start"]
@@ -281,12 +288,23 @@ async def _event_tree(graph: Any) -> list[Any]:
     return rows.tree()
 
 
+RECORDS = Path(__file__).parent / "records"
+
+
 @pytest.mark.parametrize("make", ["react", "agent"])
 async def test_agent_events_match_langgraph(make: str) -> None:
     """``astream_events`` of the agents: the same runs, tags, nesting and tokens."""
+    record = RECORDS / f"agent_events_{make}.txt"
+    ours = await _event_tree(agent("tt", make))
+    if sys.version_info < (3, 11):
+        # LangGraph loses its run context in async code before Python 3.11: compare with its
+        # tree as recorded, which the runs on 3.11+ check against the live LangGraph below.
+        assert repr(ours) == record.read_text("utf-8").strip()
+        return
     theirs = await _event_tree(agent("lc", make))
     assert theirs, "LangGraph reported nothing"
-    assert await _event_tree(agent("tt", make)) == theirs
+    assert ours == theirs
+    assert record.read_text("utf-8").strip() == repr(theirs), "stale record"
 
 
 def test_reported_only_runs_are_not_made_without_listeners(monkeypatch: Any) -> None:

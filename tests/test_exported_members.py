@@ -137,6 +137,7 @@ PUBLIC_API: dict[str, list[str]] = {
         "UsageMetadataCallbackHandler",
         "adispatch_custom_event",
         "dispatch_custom_event",
+        "get_usage_metadata_callback",
     ],
     "tokentide.observe": [
         "instrument",

@@ -167,8 +167,9 @@ MODULES: tuple[ModuleRow, ...] = (
             "StreamingStdOutCallbackHandler",
             "UsageMetadataCallbackHandler",
             *_CUSTOM_EVENTS,
+            "get_usage_metadata_callback",
         ),
-        unsupported="callback managers, `get_usage_metadata_callback`: " + _MISSING,
+        unsupported="callback managers: " + _MISSING,
     ),
     ModuleRow(
         "langchain_core.callbacks.manager",

@@ -1,6 +1,7 @@
 """Differential: a LangChain handler and a tokentide handler, attached to the same chain or
 graph built from langchain-core / LangGraph and from tokentide, receive the same callbacks
-(method names, run names of chain starts, and tokens in order).
+(method names, run names of chain starts, tokens in order, and the tags of every run
+start).
 
 Known difference, removed on both sides: `FakeChatModel` ends each reply with an empty chunk
 carrying the usage (as OpenAI-compatible providers do), which reports one more
@@ -43,9 +44,12 @@ class Recorder:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
+        #: The tags of every run start, in order.
+        self.tags: list[Any] = []
 
     def on_chain_start(self, serialized: Any, inputs: Any, **kw: Any) -> None:
         self.calls.append(("on_chain_start", kw.get("name")))
+        self.tags.append(kw.get("tags"))
 
     def on_chain_end(self, outputs: Any, **kw: Any) -> None:
         self.calls.append(("on_chain_end", None))
@@ -67,6 +71,7 @@ class Recorder:
     def on_tool_start(self, serialized: Any, input_str: str, **kw: Any) -> None:
         detail = (serialized["name"], input_str, kw["inputs"], kw["tool_call_id"])
         self.calls.append(("on_tool_start", detail))
+        self.tags.append(kw.get("tags"))
 
     def on_tool_end(self, output: Any, **kw: Any) -> None:
         self.calls.append(
@@ -80,6 +85,7 @@ class Recorder:
 class WithChatStart(Recorder):
     def on_chat_model_start(self, serialized: Any, messages: Any, **kw: Any) -> None:
         self.calls.append(("on_chat_model_start", [m.type for m in messages[0]]))
+        self.tags.append(kw.get("tags"))
 
 
 class LcPlain(Recorder, lc_callbacks.BaseCallbackHandler):
@@ -179,6 +185,7 @@ async def test_chain_callbacks_match_langchain(how: str, kind: str) -> None:
     assert lc.calls, "LangChain reported nothing"
     assert lc_in_tt.calls == lc.calls
     assert tt.calls == lc.calls
+    assert tt.tags == lc_in_tt.tags == lc.tags
     tokens = [d for m, d in lc.calls if m == "on_llm_new_token"]
     assert tokens == (["hi", " ", "there", " ", "you"] if how.endswith("stream") else [])
 
@@ -197,9 +204,67 @@ async def test_graph_callbacks_match_langgraph(mode: str, asynchronous: bool) ->
     assert lc.calls, "LangGraph reported nothing"
     assert lc_in_tt.calls == lc.calls
     assert tt.calls == lc.calls
+    assert tt.tags == lc_in_tt.tags == lc.tags
     tokens = [d for m, d in lc.calls if m == "on_llm_new_token"]
     # A node's invoke() streams its tokens to handlers only in "messages" mode, as in LangGraph.
     assert tokens == (["hi", " ", "there", " ", "you"] if mode == "messages" else [])
+
+
+def branching(lib: str) -> Any:
+    """a -> (route: b or the end) ; b -> a: a conditional edge taken twice."""
+    lib_graph: Any = lg_graph if lib == "lc" else tt_graph
+
+    def a(state: State) -> dict[str, Any]:
+        return {"messages": ["a"]}
+
+    def b(state: State) -> dict[str, Any]:
+        return {"messages": ["b"]}
+
+    def route(state: State) -> str:
+        return "b" if len(state["messages"]) < 3 else lib_graph.END
+
+    builder = lib_graph.StateGraph(State)
+    builder.add_node("a", a)
+    builder.add_node("b", b)
+    builder.add_edge(lib_graph.START, "a")
+    builder.add_conditional_edges("a", route, ["b", lib_graph.END])
+    builder.add_edge("b", "a")
+    return builder.compile()
+
+
+@pytest.mark.parametrize("how", ["invoke", "ainvoke", "stream", "astream"])
+async def test_conditional_edge_runs_match_langgraph(how: str) -> None:
+    """A conditional edge is reported as a chain run named after its path function, inside
+    the run of the node it follows."""
+    lc, lc_in_tt, tt = handlers("chat")
+    await drive(branching("lc"), {"messages": []}, how, {"callbacks": [lc]})
+    await drive(branching("tt"), {"messages": []}, how, {"callbacks": [lc_in_tt, tt]})
+    assert [d for m, d in lc.calls if m == "on_chain_start"] == [
+        "LangGraph",
+        "a",
+        "route",
+        "b",
+        "a",
+        "route",
+    ]
+    assert lc_in_tt.calls == lc.calls
+    assert tt.calls == lc.calls
+    assert tt.tags == lc_in_tt.tags == lc.tags
+
+
+async def test_conditional_edge_events_match_langgraph() -> None:
+    """The same runs in ``astream_events`` (starts and ends, with their tags)."""
+
+    async def events(graph: Any) -> list[tuple[str, str, list[str]]]:
+        return [
+            (e["event"], e["name"], e["tags"])
+            async for e in graph.astream_events({"messages": []}, version="v2")
+            if e["name"] == "route"
+        ]
+
+    theirs = await events(branching("lc"))
+    assert len(theirs) == 4
+    assert await events(branching("tt")) == theirs
 
 
 def tools(lib: str) -> tuple[Any, Any]:
@@ -238,6 +303,7 @@ async def test_tool_callbacks_match_langchain(asynchronous: bool) -> None:
     ]
     assert lc_in_tt.calls == lc.calls
     assert tt.calls == lc.calls
+    assert tt.tags == lc_in_tt.tags == lc.tags
 
 
 def test_tool_in_a_graph_node_matches_langgraph() -> None:
@@ -257,13 +323,14 @@ def test_tool_in_a_graph_node_matches_langgraph() -> None:
     assert ("on_tool_end", ("ToolMessage", "3")) in lc.calls
     assert lc_in_tt.calls == lc.calls
     assert tt.calls == lc.calls
+    assert tt.tags == lc_in_tt.tags == lc.tags
 
 
-def test_agent_model_and_tool_callbacks_match_langgraph() -> None:
+def test_agent_callbacks_match_langgraph() -> None:
     """``create_react_agent`` from LangGraph and from tokentide, the same model replies (a tool
-    call, then an answer) and tool: the model and tool callbacks come in the same order with
-    the same details. The chain runs around them are the agent's own structure (LangGraph
-    wraps its model call in more runnables) and are left out of this comparison."""
+    call, then an answer) and tool: the same callbacks in the same order with the same details
+    (chain runs included; the run tree, streaming and ``create_agent`` are compared in
+    ``test_agent_callbacks_differential.py``)."""
     lg_prebuilt = pytest.importorskip("langgraph.prebuilt")
     tt_prebuilt = pytest.importorskip("tokentide.prebuilt")
     from tokentide.messages import AIMessage as TtAIMessage
@@ -297,6 +364,7 @@ def test_agent_model_and_tool_callbacks_match_langgraph() -> None:
         "on_chat_model_start",
         "on_llm_end",
     ]
-    assert model_and_tools(lc_in_tt.calls) == expected
-    assert model_and_tools(tt.calls) == expected
-    assert lc_in_tt.calls[0] == tt.calls[0] == lc.calls[0] == ("on_chain_start", "LangGraph")
+    assert lc_in_tt.calls == lc.calls
+    assert tt.calls == lc.calls
+    assert tt.tags == lc_in_tt.tags == lc.tags
+    assert lc.calls[0] == ("on_chain_start", "LangGraph")

@@ -126,9 +126,11 @@ async def test_stop_strings_cut_the_text(greedy: ChatLlamaCpp, sync: bool) -> No
     chunks = await collect(greedy, CATS_EN, sync=sync, max_tokens=40, stop=[word], min_tokens=at)
     assert text_of(chunks) == full[: full.index(word)]
     assert chunks[-1].response_metadata["finish_reason"] == "stop"
+    assert chunks[-1].response_metadata["stop_sequence"] == word
     # Before that token, a stop string does not stop.
     late = await collect(greedy, CATS_EN, sync=sync, max_tokens=40, stop=[word], min_tokens=40)
     assert text_of(late) == full and late[-1].response_metadata["finish_reason"] == "length"
+    assert "stop_sequence" not in late[-1].response_metadata
 
 
 @pytest.mark.parametrize("sync", [True, False])
@@ -248,6 +250,7 @@ def test_stop_matcher(pieces: list[str], stops: list[str], shown: str) -> None:
     matcher = StopMatcher(stops)
     out = "".join(matcher.feed(p) for p in pieces) + matcher.flush()
     assert out == shown
+    assert matcher.matched == (stops[0] if shown != "".join(pieces) else None)
 
 
 def test_runtime_is_cached_per_options(greedy: ChatLlamaCpp) -> None:

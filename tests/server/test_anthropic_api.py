@@ -111,6 +111,7 @@ async def test_streamed_events(sync: bool, client: Any, aclient: Any) -> None:
     assert len(deltas) > 3 and "".join(deltas) == POEM
     start = events[0].message
     assert start.id.startswith("msg_") and start.role == "assistant" and start.content == []
+    assert start.usage.input_tokens == 5  # the fake counts the prompt's words up front
     delta = next(e for e in events if e.type == "message_delta")
     assert delta.delta.stop_reason == "end_turn"
     assert delta.usage.output_tokens == len(deltas) and delta.usage.input_tokens == 5
@@ -129,6 +130,35 @@ async def test_stream_helper_text_and_final_message(sync: bool, client: Any, acl
             final = await stream.get_final_message()
     assert text == POEM and final.content[0].text == POEM
     assert final.stop_reason == "end_turn" and final.usage.output_tokens > 0
+
+
+@SYNC
+async def test_a_stop_sequence_is_reported(sync: bool, client: Any, aclient: Any) -> None:
+    """The reply ends before the first stop sequence it reaches, and says which one."""
+    kwargs = {
+        "model": "claude-fake",
+        "max_tokens": 100,
+        "messages": USER,
+        "stop_sequences": ["never there", "watch", "still"],
+    }
+    if sync:
+        with client.messages.stream(**kwargs) as stream:
+            text = "".join(stream.text_stream)
+            final = stream.get_final_message()
+        whole = client.messages.create(**kwargs)
+    else:
+        async with aclient.messages.stream(**kwargs) as stream:
+            text = "".join([t async for t in stream.text_stream])
+            final = await stream.get_final_message()
+        whole = await aclient.messages.create(**kwargs)
+    assert text == "Soft paws on the windowsill, a cat keeps "
+    for message in (final, whole):
+        assert message.stop_reason == "stop_sequence" and message.stop_sequence == "watch"
+        assert message.content[0].text == text
+    plain = {**kwargs, "stop_sequences": ["never there"]}
+    events = await _events(client, aclient, sync, **plain)
+    delta = next(e for e in events if e.type == "message_delta")
+    assert delta.delta.stop_reason == "end_turn" and delta.delta.stop_sequence is None
 
 
 @SYNC

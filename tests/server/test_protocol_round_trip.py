@@ -18,7 +18,7 @@ from tokentide.cli import main
 from tokentide.graph import START, MessagesState, StateGraph
 from tokentide.messages import AIMessage, ToolMessage, tool_call
 from tokentide.models import ChatAnthropic, ChatLlamaCpp, ChatOpenAI, FakeChatModel
-from tokentide.runnables import Runnable
+from tokentide.runnables import Runnable, RunnableConfig
 from tokentide.server import create_app
 
 pytestmark = pytest.mark.timeout(60)
@@ -77,6 +77,17 @@ def _react_agent() -> Any:
     return create_react_agent(model, [get_weather])
 
 
+def _client_tools_graph() -> Any:
+    """A graph whose model is offered the request's tools and calls one of them."""
+    model = FakeChatModel([WEATHER])
+
+    async def agent(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
+        bound = model.bind_tools(config["configurable"]["tools"])
+        return {"messages": [await bound.ainvoke(state["messages"], config)]}
+
+    return StateGraph(MessagesState).add_node(agent).add_edge(START, "agent").compile()
+
+
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[LiveServer]:
     app = create_app(
@@ -85,7 +96,7 @@ def upstream() -> Iterator[LiveServer]:
             "person": ToolModel([PERSON]),
             "weather": ToolModel([WEATHER]),
         },
-        graphs={"agent": _graph(), "react": _react_agent()},
+        graphs={"agent": _graph(), "react": _react_agent(), "caller": _client_tools_graph()},
         api_key=KEY,
     )
     with live_server(app) as live:
@@ -183,6 +194,18 @@ async def test_a_graph_with_a_tool_call(make: Any, upstream: LiveServer) -> None
     assert message.content == "It is sunny in Paris."
 
 
+async def test_chat_anthropic_reports_the_stop_sequence(upstream: LiveServer) -> None:
+    chat = _anthropic(upstream, "fake")
+    try:
+        message = await chat.ainvoke("a poem", stop=["watch"])
+    finally:
+        await chat.aclose()
+    assert message.content == POEM[: POEM.index("watch")]
+    meta = message.response_metadata
+    assert meta["stop_reason"] == "stop_sequence" and meta["stop_sequence"] == "watch"
+    assert meta["finish_reason"] == "stop"
+
+
 def test_wrong_key_is_a_typed_error(upstream: LiveServer) -> None:
     from tokentide.errors import AuthenticationError
 
@@ -213,6 +236,56 @@ async def test_official_sdks_stream_a_react_agent(sync: bool, upstream: LiveServ
                 text = "".join([t async for t in s.text_stream])
     assert response.output_text.endswith("The agent says: sunny in Paris.")
     assert text.endswith("The agent says: sunny in Paris.")
+    # The agent's calls went to its own tool, not to the client.
+    assert [item.type for item in response.output] == ["message"]
+
+
+WEATHER_PARAMS = {"type": "object", "properties": {"city": {"type": "string"}}}
+
+
+@SYNC
+async def test_official_sdks_get_a_graphs_calls_to_their_tools(
+    sync: bool, upstream: LiveServer
+) -> None:
+    """A served graph's calls to the request's tools are ``function_call`` items (Responses)
+    and ``tool_use`` blocks (Messages), their arguments streamed, as a model's are."""
+    fn = [{"type": "function", "name": "get_weather", "parameters": WEATHER_PARAMS}]
+    tools: Any = [{"name": "get_weather", "input_schema": WEATHER_PARAMS}]
+    messages: Any = [{"role": "user", "content": "weather in Paris?"}]
+    if sync:
+        with openai.OpenAI(base_url=upstream.base_url, api_key=KEY, max_retries=0) as sdk:
+            with sdk.responses.stream(model="caller", input="weather?", tools=fn) as rs:
+                kinds = [event.type for event in rs]
+                response = rs.get_final_response()
+            whole = sdk.responses.create(model="caller", input="weather?", tools=fn)
+        with anthropic.Anthropic(base_url=upstream.url, api_key=KEY, max_retries=0) as asdk:
+            with asdk.messages.stream(
+                model="caller", max_tokens=50, messages=messages, tools=tools
+            ) as ms:
+                deltas = [e.delta.type for e in ms if e.type == "content_block_delta"]
+                message = ms.get_final_message()
+    else:
+        async with openai.AsyncOpenAI(base_url=upstream.base_url, api_key=KEY, max_retries=0) as a:
+            async with a.responses.stream(model="caller", input="weather?", tools=fn) as ars:
+                kinds = [event.type async for event in ars]
+                response = await ars.get_final_response()
+            whole = await a.responses.create(model="caller", input="weather?", tools=fn)
+        async with anthropic.AsyncAnthropic(base_url=upstream.url, api_key=KEY, max_retries=0) as b:
+            async with b.messages.stream(
+                model="caller", max_tokens=50, messages=messages, tools=tools
+            ) as ams:
+                deltas = [e.delta.type async for e in ams if e.type == "content_block_delta"]
+                message = await ams.get_final_message()
+    assert kinds.count("response.function_call_arguments.delta") > 1
+    assert "response.function_call_arguments.done" in kinds
+    [call] = [item for item in response.output if item.type == "function_call"]
+    assert (call.name, call.call_id, call.arguments) == ("get_weather", "c2", '{"city": "Paris"}')
+    assert [(i.type, i.name) for i in whole.output] == [("function_call", "get_weather")]
+    assert len(deltas) > 1 and set(deltas) == {"input_json_delta"}
+    [block] = message.content
+    assert block.type == "tool_use"
+    assert (block.name, block.id, block.input) == ("get_weather", "c2", {"city": "Paris"})
+    assert message.stop_reason == "tool_use"
 
 
 # ---------------------------------------------------------------------- protocol translation
@@ -288,8 +361,22 @@ async def test_official_sdks_stream_from_the_local_model(local: LiveServer) -> N
     async with anthropic.AsyncAnthropic(base_url=local.url, api_key="x", max_retries=0) as asdk:
         messages = [{"role": "user", "content": "Say hi."}]
         async with asdk.messages.stream(model="local", max_tokens=8, messages=messages) as stream:
-            text = "".join([t async for t in stream.text_stream])
+            starts = [e.message.usage async for e in stream if e.type == "message_start"]
             final = await stream.get_final_message()
         counted = await asdk.messages.count_tokens(model="local", messages=messages)
-    assert text and final.stop_reason in ("end_turn", "max_tokens")
+        tools: Any = [{"name": "get_weather", "input_schema": WEATHER_PARAMS}]
+        async with asdk.messages.stream(
+            model="local",
+            max_tokens=16,
+            messages=messages,
+            tools=tools,
+            tool_choice={"type": "tool", "name": "get_weather"},
+        ) as stream:
+            tool_starts = [e.message.usage async for e in stream if e.type == "message_start"]
+            tool_final = await stream.get_final_message()
+    assert final.content[0].text and final.stop_reason in ("end_turn", "max_tokens")
     assert final.usage.input_tokens == counted.input_tokens > 3
+    # message_start has the exact prompt size before generating, tools' instructions included.
+    assert [u.input_tokens for u in starts] == [final.usage.input_tokens]
+    assert [u.input_tokens for u in tool_starts] == [tool_final.usage.input_tokens]
+    assert tool_final.usage.input_tokens > final.usage.input_tokens

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from typing_extensions import NotRequired, TypedDict
 
 from tokentide.graph import END, START, CompiledStateGraph, Send, StateGraph
+from tokentide.graph._node import untraced
 from tokentide.graph.message import add_messages
 from tokentide.messages import AIMessage, BaseMessage, SystemMessage, ToolMessage
 from tokentide.models._tools import convert_to_openai_tool, schema_kind
@@ -134,8 +135,9 @@ def create_agent(
         return graph.compile(checkpointer=checkpointer, name=name or "LangGraph")
     graph.add_node("tools", tool_node)
     skip = {structured.name} if structured else set()
-    model_to_tools = _make_model_to_tools(skip)
-    tools_to_model = _make_tools_to_model(tool_node)
+    # As LangChain's create_agent: its edges report no runs of their own.
+    model_to_tools = untraced(_make_model_to_tools(skip))
+    tools_to_model = untraced(_make_tools_to_model(tool_node))
     graph.add_conditional_edges("model", model_to_tools, ["tools", END, "model"])
     graph.add_conditional_edges("tools", tools_to_model, ["model", END])
     return graph.compile(checkpointer=checkpointer, name=name or "LangGraph")

@@ -26,6 +26,7 @@ from ._handlers import (
     AsyncIteratorCallbackHandler,
     StreamingStdOutCallbackHandler,
     UsageMetadataCallbackHandler,
+    get_usage_metadata_callback,
 )
 from ._outputs import ChatGeneration, ChatGenerationChunk, Generation, GenerationChunk, LLMResult
 
@@ -43,4 +44,5 @@ __all__ = [
     "UsageMetadataCallbackHandler",
     "adispatch_custom_event",
     "dispatch_custom_event",
+    "get_usage_metadata_callback",
 ]

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 from tokentide.messages import UsageMetadata, add_usage
+from tokentide.runtime._context import handler_in_context
 
 from ._base import AsyncCallbackHandler, BaseCallbackHandler
 
@@ -16,6 +18,7 @@ __all__ = [
     "AsyncIteratorCallbackHandler",
     "StreamingStdOutCallbackHandler",
     "UsageMetadataCallbackHandler",
+    "get_usage_metadata_callback",
 ]
 
 
@@ -121,3 +124,24 @@ class UsageMetadataCallbackHandler(BaseCallbackHandler):
                     total = add_usage(self.usage_metadata.get(name), usage)
                     if total is not None:
                         self.usage_metadata[name] = total
+
+
+@contextmanager
+def get_usage_metadata_callback(
+    name: str = "usage_metadata_callback",
+) -> Iterator[UsageMetadataCallbackHandler]:
+    """Sum the token usage of every model call made inside the ``with`` block, per model
+    name, without passing ``callbacks`` anywhere (LangChain's context manager of that name;
+    ``name`` is accepted for compatibility).
+
+    Example::
+
+        with get_usage_metadata_callback() as cb:
+            model.invoke("Hello")
+            other_model.invoke("Hello")
+        cb.usage_metadata  # {"model-a": {...}, "model-b": {...}}
+    """
+    del name
+    handler = UsageMetadataCallbackHandler()
+    with handler_in_context(handler):
+        yield handler

@@ -13,11 +13,11 @@ import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from uuid import uuid4
 
 from tokentide.runtime._base import run_sync_in_thread
-from tokentide.runtime._context import _CURRENT, RunContext
+from tokentide.runtime._context import _CURRENT, RunContext, new_run
 
 from ._node import Branch, NodeSpec
 from ._scheduler import PUSH, Scheduler, Task
@@ -25,9 +25,15 @@ from ._stream import TASK_KEY, GraphOutput, TaskScope
 from ._types import START
 
 if TYPE_CHECKING:
+    from tokentide.runtime._sink import RunSink
+
     from ._checkpointing import Saving
 
 __all__ = ["GraphRun", "run_async", "run_sync"]
+
+#: What a node calls is its first step, as in LangGraph (where a node is a sequence of the
+#: node's function, its writes and its branches).
+_FIRST_STEP = ["seq:step:1"]
 
 
 def _note(exc: BaseException, task: Task) -> None:
@@ -115,7 +121,9 @@ class GraphRun:
             task.name,
             "chain",
             parent=parent,
-            tags=parent.tags,
+            # LangGraph's step tag is the node run's own (not inherited by what it calls).
+            tags=[*parent.inheritable_tags, f"graph:step:{task.step}"],
+            inheritable_tags=parent.inheritable_tags,
             metadata=metadata,
             sink=parent.sink,
             configurable=parent.configurable,
@@ -123,6 +131,7 @@ class GraphRun:
             max_concurrency=parent.max_concurrency,
         )
         run.extra[TASK_KEY] = TaskScope(task, self.ns, self.out)
+        run.child_tags = _FIRST_STEP
         return run
 
     def args(self, task: Task, run: RunContext) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -169,6 +178,8 @@ class GraphRun:
                 out.emit(ns, "debug", _debug(task.step, "task_result", payload))
         sink = run.sink
         if sink is not None:
+            if sink.wants_chain_runs:
+                sink.on_stream(run, output)  # LangGraph's on_chain_stream of the node run
             sink.on_end(run, output, task.input)
 
     def failed(self, task: Task, run: RunContext, exc: BaseException) -> None:
@@ -234,6 +245,48 @@ def _call_path_sync(branch: Branch, state: Any, run: RunContext) -> Any:
         _CURRENT.reset(token)
 
 
+def _branch_run(branch: Branch, run: RunContext, index: int, state: Any) -> RunContext | None:
+    """The run LangGraph reports for a conditional edge taken after a node: a chain run named
+    after the path function, inside the node's run (tagged as the node's third step, after the
+    node's function and its writes), made only when someone listens to the node's run."""
+    sink = run.sink
+    if sink is None or not branch.traced or not sink.wants_chain_runs:
+        return None
+    child = new_run(branch.name, "chain", run.child_config(local_tags=[f"seq:step:{index + 3}"]))
+    sink.on_start(child, state)
+    return child
+
+
+def _route_sync(branch: Branch, state: Any, run: RunContext, index: int) -> Any:
+    """Evaluate a node's conditional edge (as a run of its own when someone listens)."""
+    child = _branch_run(branch, run, index, state)
+    if child is None:
+        return _call_path_sync(branch, state, run)
+    sink = cast("RunSink", child.sink)
+    try:
+        result = _call_path_sync(branch, state, child)
+    except BaseException as exc:
+        sink.on_error(child, exc)
+        raise
+    sink.on_end(child, result, state)
+    return result
+
+
+async def _route_async(branch: Branch, state: Any, run: RunContext, index: int) -> Any:
+    """`_route_sync` on the event loop (an async path function is awaited)."""
+    child = _branch_run(branch, run, index, state)
+    if child is None:
+        return await _call_path_async(branch, state, run)
+    sink = cast("RunSink", child.sink)
+    try:
+        result = await _call_path_async(branch, state, child)
+    except BaseException as exc:
+        sink.on_error(child, exc)
+        raise
+    sink.on_end(child, result, state)
+    return result
+
+
 def _retry_sync(node: NodeSpec, run: RunContext, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
     policy, attempt = node.retry, 1
     while True:
@@ -255,8 +308,8 @@ def execute_sync(g: GraphRun, task: Task) -> None:
         output = _retry_sync(task.node, run, args, kw)
         branches = g.finished(task, run, output)
         routes = []
-        for branch in branches:
-            result = _call_path_sync(branch, g.branch_input(task), run)
+        for index, branch in enumerate(branches):
+            result = _route_sync(branch, g.branch_input(task), run, index)
             routes.extend(g.sched.resolve(branch, result))
         g.sched.record(task, routes)
     except BaseException as exc:
@@ -391,8 +444,8 @@ async def execute_async(g: GraphRun, task: Task) -> None:
         output = await _retry_async(task.node, run, args, kw)
         branches = g.finished(task, run, output)
         routes = []
-        for branch in branches:
-            result = await _call_path_async(branch, g.branch_input(task), run)
+        for index, branch in enumerate(branches):
+            result = await _route_async(branch, g.branch_input(task), run, index)
             routes.extend(g.sched.resolve(branch, result))
         g.sched.record(task, routes)
     except BaseException as exc:

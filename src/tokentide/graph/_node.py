@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from tokentide.runtime._base import Runnable
 
@@ -76,6 +76,17 @@ class NodeSpec:
         return cls(name, action, _is_async(action), _wanted(action), metadata, None, retry)
 
 
+_UNTRACED = "_tokentide_untraced_branch"
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def untraced(path: _F) -> _F:
+    """Mark a conditional edge's path function as reporting no run of its own (as LangGraph's
+    ``RunnableCallable(..., trace=False)``, which LangChain's ``create_agent`` uses)."""
+    setattr(path, _UNTRACED, True)
+    return path
+
+
 @dataclass
 class Branch:
     """A conditional edge: ``path(state)`` returns node names (or ``END`` / ``Send``s)."""
@@ -86,6 +97,9 @@ class Branch:
     name: str
     is_async: bool = field(default=False)
     wants_config: bool = field(default=False)
+    #: Reported as a run of its own (inside the node's run) when taken after a node: a path
+    #: function is; a runnable reports its own run; `untraced` functions report none.
+    traced: bool = field(default=True)
 
     @classmethod
     def make(
@@ -102,4 +116,5 @@ class Branch:
         name = _name_of(path)
         if name == "<lambda>":
             name = "condition"
-        return cls(source, fn, mapping, name, _is_async(fn), "config" in _wanted(fn))
+        traced = not isinstance(path, Runnable) and not getattr(path, _UNTRACED, False)
+        return cls(source, fn, mapping, name, _is_async(fn), "config" in _wanted(fn), traced)

@@ -224,6 +224,10 @@ class GraphSink(RunSink):
         self._tool_key = f"tokentide.graph.tool.{id(self)}"
 
     @property
+    def wants_chain_runs(self) -> bool:
+        return self.outer is not None and self.outer.wants_chain_runs
+
+    @property
     def backlogged(self) -> bool:
         chan = self.out.achan
         if chan is not None and len(chan._items) >= chan.maxsize:

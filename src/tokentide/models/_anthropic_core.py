@@ -34,6 +34,7 @@ from tokentide.messages import (
 from tokentide.wire import ServerSentEvent
 
 from ._errors import StreamFailure, error_message, error_status
+from ._openai_core import load_data
 
 __all__ = [
     "MessagesEventParser",
@@ -43,7 +44,6 @@ __all__ = [
     "tool_choice_for",
 ]
 
-_loads = json.loads
 _FINISH = {
     "end_turn": "stop",
     "stop_sequence": "stop",
@@ -179,7 +179,7 @@ class MessagesEventParser:
         parser.feed([ServerSentEvent(data=event)])[0].content  # "Hi"
     """
 
-    __slots__ = ("_id", "_model", "_usage", "_stop", "_tools", "done", "failure")
+    __slots__ = ("_id", "_model", "_usage", "_stop", "_stop_sequence", "_tools", "done", "failure")
 
     def __init__(self, usage: dict[str, Any] | None = None) -> None:
         self.done = False
@@ -189,6 +189,7 @@ class MessagesEventParser:
         # The usage reported so far (shared with the model, which reports it on an early end).
         self._usage: dict[str, Any] = usage if usage is not None else {}
         self._stop: str | None = None
+        self._stop_sequence: str | None = None
         self._tools: dict[int, int] = {}  # content block index -> tool call index
 
     def feed(self, events: list[ServerSentEvent]) -> list[AIMessageChunk]:
@@ -196,7 +197,7 @@ class MessagesEventParser:
         append = out.append
         for event in events:
             try:
-                obj = _loads(event.data)
+                obj = load_data(event.data)
             except ValueError:
                 self.failure = StreamFailure(
                     "protocol", f"the server sent data that is not JSON: {event.data[:120]!r}"
@@ -239,7 +240,9 @@ class MessagesEventParser:
         if kind == "content_block_delta":
             return self._delta(obj.get("index"), obj.get("delta") or {})
         if kind == "message_delta":
-            self._stop = (obj.get("delta") or {}).get("stop_reason") or self._stop
+            delta = obj.get("delta") or {}
+            self._stop = delta.get("stop_reason") or self._stop
+            self._stop_sequence = delta.get("stop_sequence") or self._stop_sequence
             usage = obj.get("usage") or {}
             self._usage.update({k: v for k, v in usage.items() if v is not None})
             return None
@@ -295,6 +298,8 @@ class MessagesEventParser:
     def _last(self) -> AIMessageChunk:
         meta: dict[str, Any] = {"model_provider": "anthropic", "stop_reason": self._stop}
         meta["finish_reason"] = _FINISH.get(self._stop or "", self._stop or "stop")
+        if self._stop_sequence:
+            meta["stop_sequence"] = self._stop_sequence
         if self._model:
             meta["model_name"] = self._model
         return AIMessageChunk(

@@ -91,7 +91,9 @@ class FakeChatModel(BaseChatModel):
 
     Every reply ends with a chunk carrying ``usage_metadata`` (input: words of the prompt;
     output: chunks streamed) and ``finish_reason``; a stream closed early or failed reports
-    the same counts so far.
+    the same counts so far. A call's ``stop`` strings (``invoke(prompt, stop=["END"])``, as a
+    server passes a request's) end the reply before the first of them, as a real model does;
+    the last chunk then has ``response_metadata["stop_sequence"]``.
 
     Example::
 
@@ -193,6 +195,13 @@ class FakeChatModel(BaseChatModel):
         """
         return StructuredOutput.for_model(self, schema, method=method, strict=strict)
 
+    def get_num_tokens_from_messages(
+        self, messages: list[BaseMessage], tools: Sequence[Any] | None = None, **kwargs: Any
+    ) -> int:
+        """The prompt's size as this model counts it (its words): the reply's
+        ``usage_metadata["input_tokens"]``, known before generating."""
+        return _words(messages)
+
     def bind_tools(
         self,
         tools: Sequence[Any],
@@ -239,18 +248,21 @@ class FakeChatModel(BaseChatModel):
         n_in, n_out = _words(call.messages), acc.count
         return {"input_tokens": n_in, "output_tokens": n_out, "total_tokens": n_in + n_out}, False
 
-    def _final(self, n_in: int, n_out: int, message: AIMessage | None) -> AIMessageChunk:
+    def _final(
+        self, n_in: int, n_out: int, message: AIMessage | None, hit: str | None = None
+    ) -> AIMessageChunk:
         usage: UsageMetadata = {
             "input_tokens": n_in,
             "output_tokens": n_out,
             "total_tokens": n_in + n_out,
         }
         reason = "tool_calls" if message is not None and message.tool_calls else "stop"
+        meta: dict[str, Any] = {"finish_reason": reason, "model_name": self.model_name}
+        if hit is not None:
+            meta["finish_reason"] = "stop"
+            meta["stop_sequence"] = hit
         return AIMessageChunk(
-            content="",
-            usage_metadata=usage,
-            response_metadata={"finish_reason": reason, "model_name": self.model_name},
-            chunk_position="last",
+            content="", usage_metadata=usage, response_metadata=meta, chunk_position="last"
         )
 
     def _fail(self, n: int) -> StreamInterrupted:
@@ -260,6 +272,7 @@ class FakeChatModel(BaseChatModel):
         self, messages: list[BaseMessage], *, stop: list[str] | None = None, **kwargs: Any
     ) -> Iterator[AIMessageChunk]:
         pieces, message, n_in = self._plan(messages)
+        pieces, hit = cut_at_stop(pieces, stop)
         msg_id = f"lc_run--{fast_uuid4()}"
         delay, error_after = self.delay, self.error_after
         n = 0
@@ -272,12 +285,13 @@ class FakeChatModel(BaseChatModel):
             n += 1
         if error_after is not None and n >= error_after:
             raise self._fail(n)
-        yield self._final(n_in, n, message)
+        yield self._final(n_in, n, message, hit)
 
     async def _astream(
         self, messages: list[BaseMessage], *, stop: list[str] | None = None, **kwargs: Any
     ) -> AsyncIterator[AIMessageChunk]:
         pieces, message, n_in = self._plan(messages)
+        pieces, hit = cut_at_stop(pieces, stop)
         msg_id = f"lc_run--{fast_uuid4()}"
         delay, error_after = self.delay, self.error_after
         n = 0
@@ -290,7 +304,37 @@ class FakeChatModel(BaseChatModel):
             n += 1
         if error_after is not None and n >= error_after:
             raise self._fail(n)
-        yield self._final(n_in, n, message)
+        yield self._final(n_in, n, message, hit)
+
+
+def cut_at_stop(
+    pieces: Sequence[str | AIMessageChunk], stop: Sequence[str] | None
+) -> tuple[Sequence[str | AIMessageChunk], str | None]:
+    """The scripted pieces up to the first of the ``stop`` strings in the reply's text, as a
+    model that stops there (the stop string and everything after it dropped, tool calls too),
+    and the stop string hit (``None``: no stop string in the text)."""
+    if not stop:
+        return pieces, None
+    texts: list[str] = []
+    for piece in pieces:
+        if not isinstance(piece, str):
+            break
+        texts.append(piece)
+    text = "".join(texts)
+    hits = [(i, s) for s in stop if s and (i := text.find(s)) >= 0]
+    if not hits:
+        return pieces, None
+    cut, hit = min(hits)
+    kept: list[str | AIMessageChunk] = []
+    at = 0
+    for piece in texts:
+        if at + len(piece) > cut:
+            if cut > at:
+                kept.append(piece[: cut - at])
+            break
+        kept.append(piece)
+        at += len(piece)
+    return kept, hit
 
 
 _JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|[{}\[\],:]|[^{}\[\],:"\s]+|\s+')

@@ -39,7 +39,7 @@ class _LangChainFake(FakeChatModel):
         self, messages: list[BaseMessage], *, stop: list[str] | None = None, **kwargs: Any
     ) -> Iterator[AIMessageChunk]:
         held: AIMessageChunk | None = None
-        for chunk in super()._stream(messages, stop=stop, **kwargs):
+        for chunk in super()._stream(messages, **kwargs):  # LangChain's fakes ignore stop
             if _is_final(chunk):
                 yield _marked_last(held, chunk)
                 return
@@ -53,7 +53,7 @@ class _LangChainFake(FakeChatModel):
         self, messages: list[BaseMessage], *, stop: list[str] | None = None, **kwargs: Any
     ) -> AsyncIterator[AIMessageChunk]:
         held: AIMessageChunk | None = None
-        async for chunk in super()._astream(messages, stop=stop, **kwargs):
+        async for chunk in super()._astream(messages, **kwargs):  # as LangChain's
             if _is_final(chunk):
                 yield _marked_last(held, chunk)
                 return

@@ -46,6 +46,12 @@ class ReplyPlan:
             plan.schema, plan.json_mode = _response_format(response_format)
         return plan
 
+    def first_prompt(self, prompt: str) -> str:
+        """The prompt the reply's first phase reads (a forced call: the opening tag added)."""
+        if self.tools is not None and self.tools.forces_call:
+            return prompt + OPENER
+        return prompt
+
     def system_text(self) -> str | None:
         """What the system message must add for this reply (``None``: nothing)."""
         if self.tools is not None and self.tools.calls_possible:
@@ -120,7 +126,7 @@ class LocalReply:
     ) -> Iterator[AIMessageChunk]:
         tools = plan.tools
         if tools is not None and tools.forces_call:
-            yield from self._calls(prompt + OPENER, tools, parser)
+            yield from self._calls(plan.first_prompt(prompt), tools, parser)
         elif tools is not None and tools.calls_possible:
             yield from self._auto(prompt, tools, stop, parser)
         else:

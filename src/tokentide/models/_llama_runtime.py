@@ -98,6 +98,7 @@ class GenerationStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     finish_reason: str | None = None
+    stop_sequence: str | None = None  # the stop string that ended the text, if one did
 
 
 @dataclass
@@ -106,7 +107,7 @@ class StopMatcher:
 
     ``feed`` returns the text that can be shown now: text that could be the start of a stop
     string is held back until the next piece decides. After a stop string matched,
-    ``stopped`` is true and the text from the stop string on is dropped.
+    ``stopped`` is true, ``matched`` is that string and the text from it on is dropped.
 
     Example::
 
@@ -116,6 +117,7 @@ class StopMatcher:
 
     stops: Sequence[str]
     stopped: bool = False
+    matched: str | None = None
     _pending: str = field(default="", repr=False)
 
     def feed(self, text: str) -> str:
@@ -124,8 +126,9 @@ class StopMatcher:
         if not self.stops:
             return text
         buf = self._pending + text
-        cut = min((i for i in (buf.find(s) for s in self.stops if s) if i >= 0), default=-1)
-        if cut >= 0:
+        hits = [(i, s) for s in self.stops if s and (i := buf.find(s)) >= 0]
+        if hits:
+            cut, self.matched = min(hits)
             self.stopped = True
             self._pending = ""
             return buf[:cut]
@@ -299,6 +302,7 @@ class LlamaRuntime:
                     yield text
                 if matcher.stopped:
                     stats.finish_reason = "stop"
+                    stats.stop_sequence = matcher.matched
                     return
             tail = matcher.feed(decoder.decode(b"", final=True)) + matcher.flush()
             if tail:

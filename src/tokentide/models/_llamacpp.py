@@ -106,6 +106,7 @@ class ChatLlamaCpp(LlamaCppModel[AIMessage], BaseChatModel):
                 "finish_reason": finish,
                 "model_name": self.model_name,
                 "model_provider": self.provider,
+                **({"stop_sequence": stats.stop_sequence} if stats.stop_sequence else {}),
             },
             chunk_position="last",
         )
@@ -145,6 +146,19 @@ class ChatLlamaCpp(LlamaCppModel[AIMessage], BaseChatModel):
             return super()._usage_so_far(call, acc)
         n_in, n_out = stats.prompt_tokens, stats.completion_tokens
         return {"input_tokens": n_in, "output_tokens": n_out, "total_tokens": n_in + n_out}, False
+
+    def get_num_tokens_from_messages(
+        self, messages: list[BaseMessage], tools: Sequence[Any] | None = None, **kwargs: Any
+    ) -> int:
+        """The exact size in tokens of the prompt a call with these messages reads (the
+        model's chat template and tokenizer; ``tools`` and the call's ``tool_choice`` /
+        ``response_format`` in ``kwargs`` add their instructions): what the reply's
+        ``usage_metadata["input_tokens"]`` will say, known before generating."""
+        options = {**kwargs, "tools": list(tools)} if tools else dict(kwargs)
+        plan = ReplyPlan.from_kwargs(options)
+        runtime = self.runtime
+        prompt = runtime.format_chat(render_chat(messages, plan.system_text()))
+        return len(runtime.tokenize(plan.first_prompt(prompt)))
 
     # ------------------------------------------------------------------ tools and schemas
 

@@ -30,6 +30,7 @@ last chunk.
 from __future__ import annotations
 
 import json
+import json.scanner
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -38,9 +39,25 @@ from tokentide.wire import ServerSentEvent
 
 from ._errors import StreamFailure, error_message, error_status, redact_secrets, sanitized_body
 
-__all__ = ["ChatChunkParser", "build_chat_body", "event_failure", "map_usage"]
+__all__ = ["ChatChunkParser", "build_chat_body", "event_failure", "load_data", "map_usage"]
 
 _loads = json.loads
+# The C scanner that json.loads ends in (typeshed's stub of make_scanner has the wrong type).
+_scan: Any = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
+
+
+def load_data(data: str) -> Any:
+    """``json.loads(data)`` for an event's ``data``, one C call for the usual case (a JSON
+    value with nothing around it) instead of ``loads``' three Python layers and two regex
+    matches per event; anything else (whitespace around it, ``[DONE]``, bad JSON) goes
+    through ``json.loads``, which returns or raises exactly as before."""
+    try:
+        obj, end = _scan(data, 0)
+    except (StopIteration, ValueError):
+        return _loads(data)
+    if end != len(data):
+        return _loads(data)
+    return obj
 
 
 def build_chat_body(
@@ -159,7 +176,7 @@ class ChatChunkParser:
         for event in events:
             data = event.data
             try:
-                obj = _loads(data)
+                obj = load_data(data)
             except ValueError:
                 if data.strip() == "[DONE]":
                     self.done = True

@@ -37,11 +37,10 @@ from tokentide.messages import (
 from tokentide.wire import ServerSentEvent
 
 from ._errors import StreamFailure
-from ._openai_core import event_failure
+from ._openai_core import event_failure, load_data
 
 __all__ = ["ResponsesEventParser", "build_responses_body", "map_responses_usage"]
 
-_loads = json.loads
 _DELTA = "response.output_text.delta"
 _RESPONSES_ONLY = frozenset(
     {"previous_response_id", "include", "reasoning", "text", "truncation", "instructions", "store"}
@@ -183,7 +182,7 @@ class ResponsesEventParser:
         for event in events:
             data = event.data
             try:
-                obj = _loads(data)
+                obj = load_data(data)
             except ValueError:
                 if data.strip() == "[DONE]":
                     self.done = True

@@ -163,6 +163,11 @@ class OtelSink(RunSink):
         return outer is not None and outer.streams_tokens
 
     @property
+    def wants_chain_runs(self) -> bool:
+        outer = self.outer  # spans are made for graph runs, model and tool runs only
+        return outer is not None and outer.wants_chain_runs
+
+    @property
     def backlogged(self) -> bool:
         outer = self.outer
         return outer is not None and outer.backlogged

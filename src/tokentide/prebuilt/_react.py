@@ -7,7 +7,7 @@ call runs as one ``Send`` task of the ``ToolNode``, and every stream mode works 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from typing_extensions import NotRequired, TypedDict
 
@@ -17,7 +17,7 @@ from tokentide.messages import AIMessage, BaseMessage, SystemMessage
 from tokentide.runtime._base import Runnable, RunnableBinding
 from tokentide.runtime._compose import RunnableLambda
 from tokentide.runtime._config import RunnableConfig
-from tokentide.runtime._context import current_run
+from tokentide.runtime._context import LOCAL_TAGS_KEY, RunContext, current_run, new_run
 
 from ._tool_node import ToolNode
 
@@ -133,10 +133,24 @@ def create_react_agent(
         return {"messages": [response]}
 
     def call_model(state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
-        return finish(state, bound.invoke(state, config))
+        run = _inner_run("call_model", state)
+        try:
+            update = finish(state, bound.invoke(state, _first_step(config)))
+        except BaseException as exc:
+            _inner_failed(run, exc)
+            raise
+        _inner_ended(run, update, state)
+        return update
 
     async def acall_model(state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
-        return finish(state, await bound.ainvoke(state, config))
+        run = _inner_run("call_model", state)
+        try:
+            update = finish(state, await bound.ainvoke(state, _first_step(config)))
+        except BaseException as exc:
+            _inner_failed(run, exc)
+            raise
+        _inner_ended(run, update, state)
+        return update
 
     should_continue = _make_should_continue(response_format is not None)
     route_tool_responses = _make_route_tool_responses(return_direct)
@@ -192,6 +206,34 @@ def _make_route_tool_responses(return_direct: set[str]) -> Callable[[dict[str, A
         return "agent"
 
     return route_tool_responses
+
+
+def _inner_run(name: str, state: Any) -> RunContext | None:
+    """The run LangGraph reports for a node's own function (``call_model``), when someone
+    listens to the node's run. As in LangGraph, it is not the parent of the model call: the
+    function is handed the node's config, so the model's runs nest in the node's run."""
+    node = current_run()
+    if node is None or node.sink is None or not node.sink.wants_chain_runs:
+        return None
+    run = new_run(name, "chain", node.child_config(local_tags=["seq:step:1"]))
+    node.sink.on_start(run, state)
+    return run
+
+
+def _inner_ended(run: RunContext | None, output: Any, state: Any) -> None:
+    if run is not None and run.sink is not None:
+        run.sink.on_end(run, output, state)
+
+
+def _inner_failed(run: RunContext | None, exc: BaseException) -> None:
+    if run is not None and run.sink is not None:
+        run.sink.on_error(run, exc)
+
+
+def _first_step(config: RunnableConfig) -> RunnableConfig:
+    """The node's config, tagging the model call as the node's first step (LangGraph's tag)."""
+    tagged: dict[str, Any] = {**config, LOCAL_TAGS_KEY: ["seq:step:1"]}
+    return cast("RunnableConfig", tagged)
 
 
 class _Node:

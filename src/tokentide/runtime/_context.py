@@ -53,6 +53,22 @@ def set_observer(observer: Callable[[RunSink | None], RunSink] | None) -> None:
     _OBSERVER = observer
 
 
+#: Handlers every root run started in this context gets (``get_usage_metadata_callback``);
+#: read once per root run, never per token.
+_AMBIENT_HANDLERS: ContextVar[tuple[Any, ...]] = ContextVar("tokentide_handlers", default=())
+
+
+@contextmanager
+def handler_in_context(handler: Any) -> Iterator[None]:
+    """Attach ``handler`` to every root run started in the ``with`` block (this task or
+    thread, and tasks it starts), as LangChain's configure hooks do."""
+    token = _AMBIENT_HANDLERS.set((*_AMBIENT_HANDLERS.get(), handler))
+    try:
+        yield
+    finally:
+        _AMBIENT_HANDLERS.reset(token)
+
+
 T = TypeVar("T")
 
 
@@ -68,6 +84,7 @@ class RunContext:
         "_config",
         "_parent_ids",
         "_run_id",
+        "child_tags",
         "configurable",
         "extra",
         "inheritable_tags",
@@ -117,6 +134,9 @@ class RunContext:
         self._config: RunnableConfig | None = None
         self.extra: dict[str, Any] = extra if extra is not None else {}
         self.sink_state: Any = None
+        #: Local tags of the runs called directly in this run without tags of their own (a
+        #: graph node's ``seq:step:1``, as LangGraph tags what a node's function calls).
+        self.child_tags: list[str] | None = None
 
     @property
     def run_id(self) -> str:
@@ -231,6 +251,10 @@ def new_run(
             sink = _with_callbacks(handlers, sink)
     if callbacks:
         sink = _with_callbacks(callbacks, sink)
+    if parent is None or parent.run_type == "scope":
+        ambient = _AMBIENT_HANDLERS.get()
+        if ambient:
+            sink = _with_callbacks(list(ambient), sink)
     if observer is not None and (parent is None or parent.run_type == "scope"):
         sink = observer(sink)
     # Tags in LangChain's order: inherited, then this run's position (``seq:step:N``), then
@@ -242,6 +266,8 @@ def new_run(
     inheritable = _add_tags(run_tags, ctags) if ctags else run_tags
     if local:
         run_tags = _add_tags(run_tags, local)
+    elif parent is not None and parent.child_tags:
+        run_tags = _add_tags(run_tags, parent.child_tags)
     if ctags:
         run_tags = _add_tags(run_tags, ctags)
     if tags:

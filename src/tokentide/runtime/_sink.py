@@ -54,6 +54,13 @@ class RunSink:
         return False
 
     @property
+    def wants_chain_runs(self) -> bool:
+        """Whether this sink (or one behind it) reports chain runs: the runs that exist only
+        to be reported (a graph's conditional edge, an agent's inner function, as LangGraph
+        reports them) are made only then, never for a sink that watches models alone."""
+        return True
+
+    @property
     def backlogged(self) -> bool:
         return False
 

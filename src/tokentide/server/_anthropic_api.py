@@ -236,6 +236,7 @@ async def stream_messages(
         try:
             if ticket is not None:
                 await ticket.wait()
+            encoder.input_tokens = await prompt_tokens(assistant, request)
             try:
                 stream = assistant.open_chat(request.messages, request.options, request.tools)
                 first = await stream.__anext__()
@@ -263,6 +264,23 @@ async def stream_messages(
                 ticket.release()
 
     await EventStream(send, receive, heartbeat=heartbeat, ping=PING).run(produce)
+
+
+async def prompt_tokens(assistant: Assistant, request: MessagesRequest) -> int:
+    """The prompt's size for ``message_start``, from a model that knows it before generating
+    (``get_num_tokens_from_messages``: the embedded model, exactly; `FakeChatModel`); 0 for
+    the others, whose count arrives with ``message_delta``. A count that fails is 0 too: it
+    is informative, and the reply must not fail for it."""
+    count = getattr(assistant.target, "get_num_tokens_from_messages", None)
+    if assistant.kind != "model" or count is None:
+        return 0
+    tools = request.tools or {}
+    kwargs = {"tool_choice": tools["tool_choice"]} if tools.get("tool_choice") else {}
+    try:
+        n = await asyncio.to_thread(count, request.messages, tools.get("tools"), **kwargs)
+    except Exception:
+        return 0
+    return n if isinstance(n, int) else 0
 
 
 async def create_message(

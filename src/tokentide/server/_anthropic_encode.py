@@ -90,6 +90,7 @@ class MessagesEncoder:
         "content",
         "usage",
         "finish_reason",
+        "stop_sequence",
         "chunks",
         "_open",
         "_kind",
@@ -104,6 +105,7 @@ class MessagesEncoder:
         self.content: list[dict[str, Any]] = []
         self.usage: UsageMetadata | None = None
         self.finish_reason: str | None = None
+        self.stop_sequence: str | None = None  # the stop string the model reported hitting
         self.chunks = 0
         self._open = -1  # index of the open content block
         self._kind = ""  # "text", "thinking", "tool:<chunk index>"
@@ -113,6 +115,9 @@ class MessagesEncoder:
     def message(self, *, final: bool = True) -> dict[str, Any]:
         """The ``message`` object (``final``: with ``stop_reason`` and the whole usage)."""
         has_tools = any(block["type"] == "tool_use" for block in self.content)
+        reason = stop_reason(self.finish_reason, has_tools) if final else None
+        if reason == "end_turn" and self.stop_sequence:
+            reason = "stop_sequence"
         if final:
             usage = usage_object(self.usage, self.chunks)
         else:
@@ -123,8 +128,8 @@ class MessagesEncoder:
             "role": "assistant",
             "model": self.model,
             "content": self.content if final else [],
-            "stop_reason": stop_reason(self.finish_reason, has_tools) if final else None,
-            "stop_sequence": None,
+            "stop_reason": reason,
+            "stop_sequence": self.stop_sequence if reason == "stop_sequence" else None,
             "usage": usage,
         }
 
@@ -143,6 +148,8 @@ class MessagesEncoder:
         meta = chunk.response_metadata
         if meta and meta.get("finish_reason"):
             self.finish_reason = str(meta["finish_reason"])
+            if isinstance(meta.get("stop_sequence"), str):
+                self.stop_sequence = meta["stop_sequence"]
         out: list[Event] = []
         kwargs = chunk.additional_kwargs
         reasoning = kwargs.get("reasoning_content") if kwargs else None
@@ -183,7 +190,7 @@ class MessagesEncoder:
                     block["input"] = {}
         delta = {
             "type": "message_delta",
-            "delta": {"stop_reason": final["stop_reason"], "stop_sequence": None},
+            "delta": {"stop_reason": final["stop_reason"], "stop_sequence": final["stop_sequence"]},
             "usage": final["usage"],
         }
         out.append(("message_delta", _dumps(delta)))

@@ -108,6 +108,10 @@ class RequestSink(RunSink):
         self.req = req
         self.keep_text = keep_text
 
+    @property
+    def wants_chain_runs(self) -> bool:
+        return False  # model runs only
+
     def on_start(self, run: RunContext, input: Any) -> None:
         if run.run_type in _MODEL_RUNS:
             self.req.model_runs += 1

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -63,11 +64,14 @@ def _run_streams(server: LiveServer, n: int) -> list[dict[str, Any]]:
 
 
 def test_requests_past_max_concurrency_get_503_with_retry_after(
-    paced: ScriptedSSEServer,
+    paced: ScriptedSSEServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     app = _proxy_app(paced, "--max-concurrency", "4", "--upstream-timeout", "0.5")
-    with live_server(app) as server:
+    with caplog.at_level(logging.WARNING, logger="tokentide.server"), live_server(app) as server:
         marks = _run_streams(server, 8)
+    busy = [r for r in caplog.records if "no free connection" in r.getMessage()]
+    assert len(busy) == 4  # load shedding is one warning line per request, no traceback
+    assert all(r.levelno == logging.WARNING and not r.exc_info for r in busy)
     statuses = sorted(m["status"] for m in marks)
     assert statuses == [200] * 4 + [503] * 4, statuses
     for m in marks:

@@ -18,6 +18,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from tokentide.errors import PoolTimeoutError
 from tokentide.observe._genai import reply_of
 from tokentide.runtime._context import _CURRENT, RunContext
 from tokentide.runtime._sink import CLOSED_EARLY, RunSink
@@ -274,12 +275,14 @@ class ObservedApp:
         if generated:
             _otel_server(model, reason, duration, ttft, tpot, req)
         if req.error is not None and not path.startswith("/v1/runs"):
-            logger.error(
-                "%s %s failed (model %s)",
+            busy = _is_pool_timeout(req.error)  # load shed with a 503: one line, no traceback
+            (logger.warning if busy else logger.error)(
+                "%s %s failed (model %s)%s",
                 scope.get("method", ""),
                 path,
                 model,
-                exc_info=req.error,
+                f": {req.error}" if busy else "",
+                exc_info=None if busy else req.error,
             )
         fields: dict[str, Any] = {
             "method": scope.get("method", ""),
@@ -412,3 +415,8 @@ class CountingStore:
                 await items.aclose()
 
         return stream
+
+
+def _is_pool_timeout(error: BaseException) -> bool:
+    """``error`` (or its cause) is a `PoolTimeoutError`: every upstream connection was busy."""
+    return isinstance(error, PoolTimeoutError) or isinstance(error.__cause__, PoolTimeoutError)

@@ -245,10 +245,18 @@ async def _assert_quiet(
 LEASE = 2.0  # seconds: --run-lease of the replicas that get killed
 
 
-async def _follow(client: httpx.AsyncClient, url: str, after: int) -> list[Frame]:
-    response = await client.get(url, headers={"Last-Event-ID": str(after)})
-    assert response.status_code == 200, response.text
-    return _frames(response.content)
+async def _follow(
+    client: httpx.AsyncClient, url: str, after: int, connected: asyncio.Event | None = None
+) -> list[Frame]:
+    """Follow a run's stream from ``after`` to its end; ``connected`` is set once the
+    replica has answered (it is then waiting for live events)."""
+    headers = {"Last-Event-ID": str(after)}
+    async with client.stream("GET", url, headers=headers) as response:
+        if connected is not None:
+            connected.set()
+        body = await response.aread()
+        assert response.status_code == 200, body
+    return _frames(body)
 
 
 async def test_a_replica_killed_mid_run_leaves_a_failed_run(
@@ -269,8 +277,9 @@ async def test_a_replica_killed_mid_run_leaves_a_failed_run(
             last_id = first[-1].id
             assert last_id is not None
             stream_url = f"{other.url}/v1/runs/{run_id}/stream"
-            follower = asyncio.create_task(_follow(client, stream_url, last_id))
-            await asyncio.sleep(0.5)  # the follower is waiting for live events on `other`
+            connected = asyncio.Event()
+            follower = asyncio.create_task(_follow(client, stream_url, last_id, connected))
+            await asyncio.wait_for(connected.wait(), 30)  # `other` waits for live events
             owner.process.kill()  # SIGKILL: no shutdown, no last write
             owner.process.wait(10)
             killed = time.monotonic()

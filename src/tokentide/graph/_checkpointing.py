@@ -20,13 +20,15 @@ __all__ = ["Saving"]
 class Saving:
     """Saves the checkpoints of one run of one thread."""
 
-    __slots__ = ("config", "saver", "subgraphs")
+    __slots__ = ("addressed", "config", "saver", "subgraphs")
 
     def __init__(self, saver: BaseCheckpointSaver, config: dict[str, Any]) -> None:
         self.saver = saver
         self.config = config
         #: Nodes that are graphs: their tasks carry the config of their own state.
         self.subgraphs: frozenset[str] = frozenset()
+        #: The run's config named a checkpoint (``checkpoint_id``): replay or fork from it.
+        self.addressed = False
 
     @staticmethod
     def thread_config(config: Any) -> dict[str, Any]:
@@ -40,7 +42,9 @@ class Saving:
     def open(cls, saver: BaseCheckpointSaver, config: Any) -> tuple[Saving, CheckpointTuple | None]:
         conf = cls.thread_config(config)
         latest = saver.get_tuple(conf)
-        return cls(saver, latest.config if latest is not None else conf), latest
+        saving = cls(saver, latest.config if latest is not None else conf)
+        saving.addressed = "checkpoint_id" in conf["configurable"]
+        return saving, latest
 
     @classmethod
     async def aopen(
@@ -48,7 +52,9 @@ class Saving:
     ) -> tuple[Saving, CheckpointTuple | None]:
         conf = cls.thread_config(config)
         latest = await saver.aget_tuple(conf)
-        return cls(saver, latest.config if latest is not None else conf), latest
+        saving = cls(saver, latest.config if latest is not None else conf)
+        saving.addressed = "checkpoint_id" in conf["configurable"]
+        return saving, latest
 
     def _make(
         self, sched: Scheduler, source: str, upcoming: list[tuple[str, str]]
@@ -62,6 +68,7 @@ class Saving:
             "pending": {k: sorted(v) for k, v in sched.pending.items()},
             "joins": {k: sorted(v) for k, v in sched.joins.items()},
             "next": [name for name, _ in upcoming],
+            "ran": list(sched.ran),
         }
         if sched.sends:
             checkpoint["sends"] = [[send.node, send.arg] for send in sched.sends]
@@ -92,13 +99,13 @@ class Saving:
             ],
         }
 
-    def resumed_payload(self, found: CheckpointTuple) -> dict[str, Any]:
-        """The checkpoint event a resumed run starts with: the saved checkpoint, its tasks
-        with the results and interrupts saved for them."""
-        cp = found.checkpoint
+    def resumed_payload(self, found: CheckpointTuple, sched: Scheduler) -> dict[str, Any]:
+        """The checkpoint event a resumed run starts with: the saved checkpoint as the
+        resuming command left it, its tasks with the results and interrupts saved for them."""
         done, interrupts = saved_results(found)
         tasks = []
-        for name, tid in zip(cp.get("next", ()), next_ids(cp), strict=False):
+        upcoming = sched.upcoming()
+        for name, tid in upcoming:
             task: dict[str, Any] = {"id": tid, "name": name}
             if tid in done:
                 task["result"] = done[tid]
@@ -108,9 +115,9 @@ class Saving:
         return {
             "config": found.config,
             "parent_config": found.parent_config,
-            "values": cp["values"],
+            "values": dict(sched.values),
             "metadata": found.metadata,
-            "next": list(cp.get("next", ())),
+            "next": [name for name, _ in upcoming],
             "tasks": tasks,
         }
 

@@ -20,12 +20,12 @@ from tokentide.runtime._config import RunnableConfig
 from tokentide.runtime._context import RunContext
 from tokentide.runtime._sink import AGENT_RUN, Channel, ChannelClosed, SyncChannel
 
-from ._checkpointing import Saving, next_ids, saved_results
+from ._checkpointing import Saving
 from ._loop import GraphRun, run_async, run_sync
 from ._resume import is_resuming, prepare_resume
-from ._scheduler import PULL, PUSH, GraphSpec, Scheduler
+from ._scheduler import GraphSpec, Scheduler
+from ._state_api import ThreadState, scheduler_at
 from ._stream import GraphOutput, GraphSink, task_scope
-from ._types import PregelTask, Send, StateSnapshot
 
 if TYPE_CHECKING:
     from tokentide.checkpoint import BaseCheckpointSaver, CheckpointTuple
@@ -60,7 +60,7 @@ def _fresh(input: Any) -> Any:
     return None if is_resuming(input) else input
 
 
-class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
+class CompiledStateGraph(ThreadState, Runnable[Any, dict[str, Any]]):
     """A compiled :class:`StateGraph`: run it with ``invoke``/``ainvoke``, stream it with
     ``stream``/``astream`` (``stream_mode`` ``"values"``, ``"updates"``, ``"messages"``,
     ``"custom"``, ``"debug"``, ``"tasks"``, ``"tools"`` or a list of them), observe it with
@@ -120,18 +120,11 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
             return Scheduler(
                 self.spec, self.spec.schema.initial(), step=step, limit=run.recursion_limit
             )
+        if resume:
+            return scheduler_at(self.spec, latest, run.recursion_limit)
         cp = latest.checkpoint
-        step = cp["step"] if resume else cp["step"] + 1
-        return Scheduler(
-            self.spec,
-            dict(cp["values"]),
-            step=step,
-            limit=step + run.recursion_limit,
-            pending=cp["pending"] if resume else None,
-            joins=cp["joins"] if resume else None,
-            sends=[Send(node, arg) for node, arg in cp.get("sends", ())] if resume else (),
-            ids=[tuple(k) for k in cp.get("ids", ())] if resume else (),
-        )
+        step = cp["step"] + 1
+        return Scheduler(self.spec, dict(cp["values"]), step=step, limit=step + run.recursion_limit)
 
     def _prepare(
         self, run: RunContext, input: Any, out: GraphOutput, ns: tuple[str, ...], config: Any
@@ -168,7 +161,8 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
         opts = run.extra.get(_RUN_OPTIONS) or {}
         g.before = opts.get("interrupt_before") or self.interrupt_before_nodes
         g.after = opts.get("interrupt_after") or self.interrupt_after_nodes
-        prepare_resume(g, input, latest, task_scope(run.parent) if ns else None)
+        addressed = saving is not None and saving.addressed
+        prepare_resume(g, input, latest, task_scope(run.parent) if ns else None, addressed)
         return g
 
     def _subgraph_nodes(self) -> frozenset[str]:
@@ -427,63 +421,3 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
 
     async def _acall(self, input: Any, run: RunContext, **kwargs: Any) -> dict[str, Any]:
         return await self.ainvoke(input, run.child_config())
-
-    # ------------------------------------------------------------------ state
-
-    def _snapshot(self, config: Any, found: CheckpointTuple | None) -> StateSnapshot:
-        if found is None:
-            return StateSnapshot({}, (), dict(config or {}))
-        cp = found.checkpoint
-        names = list(cp["next"]) if "next" in cp else sorted(cp["pending"])
-        done, paused = saved_results(found)
-        tasks = []
-        sends = len(cp.get("sends", ()))
-        for index, (name, tid) in enumerate(zip(names, next_ids(cp), strict=False)):
-            path: tuple[Any, ...] = (PUSH, index, False) if index < sends else (PULL, name)
-            tasks.append(
-                PregelTask(
-                    tid,
-                    name,
-                    path,
-                    interrupts=tuple(paused.get(tid, ())),
-                    state=self._task_state(found, name, tid),
-                    result=done.get(tid),
-                )
-            )
-        return StateSnapshot(
-            values=cp["values"],
-            next=tuple(t.name for t in tasks if t.result is None),
-            config=found.config,
-            metadata=found.metadata,
-            created_at=cp["ts"],
-            parent_config=found.parent_config,
-            tasks=tuple(tasks),
-            interrupts=tuple(i for t in tasks for i in t.interrupts),
-        )
-
-    def _task_state(self, found: CheckpointTuple, name: str, task_id: str) -> Any:
-        if name not in self._subgraph_nodes():
-            return None
-        thread_id = found.config["configurable"]["thread_id"]
-        return {"configurable": {"thread_id": thread_id, "checkpoint_ns": f"{name}:{task_id}"}}
-
-    def _saver(self) -> BaseCheckpointSaver:
-        if self.checkpointer is None:
-            raise ValueError("No checkpointer set: compile(checkpointer=MemorySaver())")
-        return self.checkpointer
-
-    def get_state(self, config: RunnableConfig | dict[str, Any]) -> StateSnapshot:
-        """The latest saved state of the thread in ``config["configurable"]["thread_id"]``."""
-        saver = self._saver()
-        return self._snapshot(config, saver.get_tuple(Saving.thread_config(config)))
-
-    async def aget_state(self, config: RunnableConfig | dict[str, Any]) -> StateSnapshot:
-        """Async :meth:`get_state`."""
-        saver = self._saver()
-        return self._snapshot(config, await saver.aget_tuple(Saving.thread_config(config)))
-
-    def get_state_history(self, config: RunnableConfig | dict[str, Any]) -> Iterator[StateSnapshot]:
-        """Every saved state of the thread, newest first."""
-        saver = self._saver()
-        for found in saver.list(Saving.thread_config(config)):
-            yield self._snapshot(config, found)

@@ -58,6 +58,7 @@ class GraphRun:
     __slots__ = (
         "after",
         "before",
+        "fork",
         "persistent",
         "interrupts",
         "ns",
@@ -104,6 +105,8 @@ class GraphRun:
         self.origin: dict[str, Any] | None = None
         #: Writes of no task to save on the checkpoint first (a resuming ``Command``).
         self.null_writes: list[tuple[str, Any]] = []
+        #: Time travel: the run starts by saving a fork of the checkpoint it replays.
+        self.fork = False
 
     # ------------------------------------------------------------------ input
 
@@ -514,6 +517,9 @@ def _run_tasks_sync(g: GraphRun, tasks: list[Task]) -> None:
 def run_sync(g: GraphRun, input: Any) -> Iterator[None]:
     """The sync shell: yields after the input and after every step."""
     saving = g.saving if input is not None else None
+    if g.fork and g.saving is not None:
+        g.emit_values()
+        g.checkpointed(g.saving.save(g.sched, "fork", g.sched.upcoming()))
     if g.null_writes and g.saving is not None:
         g.saving.put_writes(NULL_TASK_ID, g.null_writes)
     g.resumed_from(g.origin)
@@ -638,6 +644,9 @@ async def _run_tasks_async(g: GraphRun, tasks: list[Task]) -> None:
 async def run_async(g: GraphRun, input: Any) -> None:
     """The async shell: runs every step; backpressure comes from the output channel."""
     saving = g.saving if input is not None else None
+    if g.fork and g.saving is not None:
+        g.emit_values()
+        g.checkpointed(await g.saving.asave(g.sched, "fork", g.sched.upcoming()))
     if g.null_writes and g.saving is not None:
         await g.saving.aput_writes(NULL_TASK_ID, g.null_writes)
     g.resumed_from(g.origin)

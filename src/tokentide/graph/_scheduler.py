@@ -120,6 +120,7 @@ class Scheduler:
         "joins",
         "limit",
         "pending",
+        "ran",
         "seed",
         "sends",
         "spec",
@@ -155,6 +156,8 @@ class Scheduler:
         #: When set (a subgraph), task ids derive from it, the step and the task's path, so
         #: that a subgraph run again after a pause gives its tasks the same ids.
         self.seed: str | None = None
+        #: The nodes whose writes made the current values (``update_state``'s default node).
+        self.ran: list[str] = []
 
     # ------------------------------------------------------------------ input
 
@@ -164,6 +167,7 @@ class Scheduler:
         writes = list(self.spec.schema.coerce_input(input).items())
         updated = self.spec.schema.apply(self.values, writes)
         self._route_edges(START)
+        self.ran = [START]
         return updated
 
     def start_routes(self, branch: Branch, result: Any) -> None:
@@ -292,7 +296,19 @@ class Scheduler:
                 self._consume_joins(task.name)
             self._route_edges(task.name)
             self._route_to(task.routes, task.name)
+        self.ran = sorted({task.name for task in tasks})
         return updated
+
+    def update_as(self, node: str, writes: list[tuple[str, Any]]) -> None:
+        """``update_state(..., as_node=node)``: apply ``writes`` as if ``node`` had just run
+        (it no longer waits to run; what follows it is triggered). The shell adds the routes
+        of the node's conditional edges."""
+        self.spec.schema.apply(self.values, writes)
+        self.pending.pop(node, None)
+        if node != START:
+            self._consume_joins(node)
+        self._route_edges(node)
+        self.ran = [node]
 
     # ------------------------------------------------------------------ routing
 

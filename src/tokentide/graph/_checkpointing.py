@@ -220,6 +220,7 @@ def restore_writes(sched: Scheduler, found: CheckpointTuple) -> None:
         else:
             writes.append((channel, value))
     sched.done = {tid: w for tid, w in done.items() if tid not in paused}
+    sched.paused = paused
     if null:
         sched.spec.schema.apply(sched.values, null)
     if null_routes:

@@ -183,6 +183,8 @@ class GraphRun:
             ns=cp_ns,
             checkpointed=self.persistent,
             resumes=self.resumes,
+            saver=self.saving.saver if self.saving is not None else None,
+            thread_id=self.saving.config["configurable"]["thread_id"] if self.saving else None,
         )
         run.child_tags = _FIRST_STEP
         return run

@@ -349,5 +349,5 @@ async def test_same_transcript_as_langgraph(
                 GOLDEN.write_text(json.dumps(RECORDED, indent=1, sort_keys=True) + "\n", "utf-8")
             assert ast.literal_eval(RECORDED[case]) == theirs, "stale record: re-record it"
     assert len(ours) == len(theirs)
-    for turn, (mine, reference) in enumerate(zip(ours, theirs)):
+    for turn, (mine, reference) in enumerate(zip(ours, theirs, strict=True)):
         assert mine == reference, f"turn {turn}"

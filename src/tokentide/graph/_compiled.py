@@ -100,6 +100,8 @@ class CompiledStateGraph(ThreadState, Runnable[Any, dict[str, Any]]):
         #: Stop before / after these nodes run (``"*"``: every node); resume with ``None``.
         self.interrupt_before_nodes: Sequence[str] | str = interrupt_before or ()
         self.interrupt_after_nodes: Sequence[str] | str = interrupt_after or ()
+        #: The :class:`StateGraph` this graph was compiled from (as LangGraph's ``builder``).
+        self.builder: Any = None
 
     @property
     def nodes(self) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from .message import add_messages
 if TYPE_CHECKING:
     from tokentide.checkpoint import Checkpoint
 
-    from ._loop import GraphRun
+    from ._run import GraphRun
 
 __all__ = ["kept_checkpoint"]
 

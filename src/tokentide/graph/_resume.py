@@ -19,7 +19,7 @@ from ._types import START, Command, Send
 if TYPE_CHECKING:
     from tokentide.checkpoint import CheckpointTuple
 
-    from ._loop import GraphRun
+    from ._run import GraphRun
     from ._stream import TaskScope
 
 __all__ = ["is_resuming", "prepare_resume"]

@@ -347,3 +347,24 @@ async def test_command_parent_goes_to_a_node_of_the_parent_graph(sync: bool) -> 
     alone = StateGraph(S).add_node("inner", inner).add_edge(START, "inner").compile()
     with pytest.raises(Exception, match="no parent graph"):
         await run_invoke(alone, {"topic": "t"}, sync)
+
+
+def test_get_state_with_subgraphs_shows_the_paused_subgraph() -> None:
+    def ask(state: S) -> dict[str, Any]:
+        return {"log": ["ask:" + interrupt("sub?")]}
+
+    sub = StateGraph(S).add_node("pre", lambda s: {"log": ["pre"]}).add_node("ask", ask)
+    sub.add_edge(START, "pre").add_edge("pre", "ask")
+    g = StateGraph(S).add_node("sub", sub.compile()).add_edge(START, "sub")
+    graph = g.compile(checkpointer=MemorySaver())
+    config = _config()
+    graph.invoke({"topic": "t"}, config)
+    (task,) = graph.get_state(config, subgraphs=True).tasks
+    inner = task.state
+    assert inner.next == ("ask",)
+    assert inner.values["log"] == ["pre"]
+    assert inner.interrupts[0].value == "sub?"
+    assert inner.config["configurable"]["checkpoint_ns"] == f"sub:{task.id}"
+    assert (
+        graph.get_state(config).tasks[0].state["configurable"]["checkpoint_ns"] == f"sub:{task.id}"
+    )

@@ -79,7 +79,9 @@ class ThreadState:
             raise ValueError("No checkpointer set: compile(checkpointer=MemorySaver())")
         return self.checkpointer
 
-    def _snapshot(self, config: Any, found: CheckpointTuple | None) -> StateSnapshot:
+    def _snapshot(
+        self, config: Any, found: CheckpointTuple | None, subgraphs: bool = False
+    ) -> StateSnapshot:
         if found is None:
             return StateSnapshot({}, (), dict(config or {}))
         cp = found.checkpoint
@@ -95,7 +97,7 @@ class ThreadState:
                     name,
                     path,
                     interrupts=() if tid in done else tuple(paused.get(tid, ())),
-                    state=self._task_state(found, name, tid),
+                    state=self._task_state(found, name, tid, subgraphs),
                     result=done.get(tid),
                 )
             )
@@ -110,11 +112,22 @@ class ThreadState:
             interrupts=tuple(i for t in tasks for i in t.interrupts),
         )
 
-    def _task_state(self, found: CheckpointTuple, name: str, task_id: str) -> Any:
+    def _task_state(
+        self, found: CheckpointTuple, name: str, task_id: str, subgraphs: bool = False
+    ) -> Any:
+        """A subgraph task's own state: its config, or (``subgraphs=True``) its snapshot."""
         if name not in self._subgraph_nodes():
             return None
-        thread_id = found.config["configurable"]["thread_id"]
-        return {"configurable": {"thread_id": thread_id, "checkpoint_ns": f"{name}:{task_id}"}}
+        conf = found.config["configurable"]
+        ns = f"{name}:{task_id}"
+        if conf.get("checkpoint_ns"):
+            ns = f"{conf['checkpoint_ns']}|{ns}"
+        config = {"configurable": {"thread_id": conf["thread_id"], "checkpoint_ns": ns}}
+        sub = self.spec.nodes[name].runnable
+        if not subgraphs or self.checkpointer is None or not isinstance(sub, ThreadState):
+            return config
+        inner = self.checkpointer.get_tuple(config)
+        return sub._snapshot(config, inner, True) if inner is not None else config
 
     # ------------------------------------------------------------------ reading
 
@@ -122,14 +135,16 @@ class ThreadState:
         """The saved state of the thread in ``config["configurable"]["thread_id"]``: the
         latest, or the one its ``checkpoint_id`` names. ``next`` names the nodes that run
         next, ``tasks`` their :class:`PregelTask` (with the interrupts of paused ones),
-        ``interrupts`` every pending :class:`Interrupt`."""
+        ``interrupts`` every pending :class:`Interrupt`. With ``subgraphs=True`` a subgraph
+        task's ``state`` is the subgraph's own snapshot (else the config naming it)."""
         saver = self._saver()
-        return self._snapshot(config, saver.get_tuple(Saving.thread_config(config)))
+        return self._snapshot(config, saver.get_tuple(Saving.thread_config(config)), subgraphs)
 
     async def aget_state(self, config: dict[str, Any], *, subgraphs: bool = False) -> StateSnapshot:
         """Async :meth:`get_state`."""
         saver = self._saver()
-        return self._snapshot(config, await saver.aget_tuple(Saving.thread_config(config)))
+        found = await saver.aget_tuple(Saving.thread_config(config))
+        return self._snapshot(config, found, subgraphs)
 
     def get_state_history(
         self, config: dict[str, Any], *, limit: int | None = None, **kwargs: Any

@@ -194,6 +194,21 @@ def subgraph(lib: Lib, use_sync: bool) -> tuple[Any, list[Any]]:
     return graph, [{"topic": "t"}, lib.types.Command(resume="yes")]
 
 
+def to_parent(lib: Lib, use_sync: bool) -> tuple[Any, list[Any]]:
+    Command = lib.types.Command
+
+    def route(interrupt: Any, state: S) -> Any:
+        answer = interrupt("leave the subgraph?")
+        return Command(graph=Command.PARENT, goto="done", update={"answer": answer})
+
+    sub = lib.graph.StateGraph(S).add_node("route", node(lib, use_sync, route))
+    sub.add_edge(lib.graph.START, "route")
+    g = lib.graph.StateGraph(S).add_node("sub", sub.compile())
+    g.add_node("done", node(lib, use_sync, log("done"))).add_edge(lib.graph.START, "sub")
+    graph = g.compile(checkpointer=lib.saver())
+    return graph, [{"topic": "t"}, Command(resume="yes")]
+
+
 def time_travel(lib: Lib, use_sync: bool) -> tuple[Any, list[Any]]:
     graph = _line(lib, use_sync)
 
@@ -223,6 +238,7 @@ SCENARIOS: dict[str, Callable[[Lib, bool], tuple[Any, list[Any]]]] = {
     "goto_on_resume": goto_on_resume,
     "subgraph": subgraph,
     "time_travel": time_travel,
+    "to_parent": to_parent,
 }
 #: Scenarios whose steps run several tasks at once: their items are compared as multisets per
 #: turn (the order of finishing tasks is thread timing), their ids as "<id>".

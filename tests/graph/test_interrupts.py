@@ -50,7 +50,15 @@ def _config(thread: str = "t") -> dict[str, Any]:
 
 @pytest.mark.parametrize("saver", ["memory", "sqlite"])
 async def test_invoke_pauses_and_resumes(sync: bool, saver: str) -> None:
-    graph = _graph(MemorySaver() if saver == "memory" else SqliteSaver(":memory:"))
+    checkpointer = MemorySaver() if saver == "memory" else SqliteSaver(":memory:")
+    try:
+        await _pause_and_resume(_graph(checkpointer), sync)
+    finally:
+        if isinstance(checkpointer, SqliteSaver):
+            checkpointer.close()
+
+
+async def _pause_and_resume(graph: Any, sync: bool) -> None:
     config = _config()
     paused = await run_invoke(graph, {"topic": "cats"}, sync, config)
     assert paused["log"] == ["first"]

@@ -22,7 +22,8 @@ from tokentide.models._tools import convert_to_openai_tool, schema_kind
 from tokentide.prebuilt import ToolNode
 from tokentide.runtime._config import RunnableConfig
 
-from ._wiring import hitl_state, wire_hitl, wrap_tools
+from ._wiring import Node as _Node
+from ._wiring import ReviewedAgent, hitl_state, wire_hitl, wrap_tools
 from .middleware import HumanInTheLoopMiddleware
 
 __all__ = ["AgentState", "create_agent"]
@@ -33,15 +34,6 @@ class AgentState(TypedDict):
 
     messages: Annotated[list[BaseMessage], add_messages]
     structured_response: NotRequired[Any]
-
-
-class _Node:
-    def __init__(self, func: Callable[..., Any], afunc: Callable[..., Any]) -> None:
-        self.func = func
-        self.afunc = afunc
-
-    def graph_node_functions(self) -> tuple[Callable[..., Any], Callable[..., Any]]:
-        return self.func, self.afunc
 
 
 class _Structured:
@@ -147,7 +139,7 @@ def create_agent(
     decide = wire_hitl(graph, hitl, "model") if hitl else "model"
     if tool_node is None:
         graph.add_edge(decide, END)
-        return graph.compile(checkpointer=checkpointer, name=name or "LangGraph")
+        return _compile(graph, checkpointer, name, hitl)
     graph.add_node("tools", wrap_tools(tool_node, hitl) if hitl else tool_node)
     skip = {structured.name} if structured else set()
     # As LangChain's create_agent: its edges report no runs of their own.
@@ -155,7 +147,14 @@ def create_agent(
     tools_to_model = untraced(_make_tools_to_model(tool_node))
     graph.add_conditional_edges(decide, model_to_tools, ["tools", END, "model"])
     graph.add_conditional_edges("tools", tools_to_model, ["model", END])
-    return graph.compile(checkpointer=checkpointer, name=name or "LangGraph")
+    return _compile(graph, checkpointer, name, hitl)
+
+
+def _compile(
+    graph: StateGraph, checkpointer: Any, name: str | None, hitl: HumanInTheLoopMiddleware | None
+) -> CompiledStateGraph:
+    compiled = graph.compile(checkpointer=checkpointer, name=name or "LangGraph")
+    return ReviewedAgent.adopt(compiled) if hitl else compiled
 
 
 def _model_output(

@@ -12,7 +12,7 @@ from typing import Any
 
 from typing_extensions import NotRequired
 
-from tokentide.graph import Command, StateGraph
+from tokentide.graph import Command, CompiledStateGraph, StateGraph
 from tokentide.messages import ToolCall, ToolMessage
 from tokentide.prebuilt import ToolNode
 from tokentide.prebuilt._tool_node import _graph_state
@@ -22,16 +22,40 @@ from .middleware import HumanInTheLoopMiddleware
 from .middleware._human_in_the_loop import EDITED_TOOL_CALLS_KEY
 from .middleware._types import Action
 
-__all__ = ["hitl_state", "wire_hitl", "wrap_tools"]
+__all__ = ["Node", "ReviewedAgent", "hitl_state", "wire_hitl", "wrap_tools"]
 
 
-class _Node:
+class Node:
+    """A graph node given as its sync and async functions."""
+
     def __init__(self, func: Callable[..., Any], afunc: Callable[..., Any]) -> None:
         self.func = func
         self.afunc = afunc
 
     def graph_node_functions(self) -> tuple[Callable[..., Any], Callable[..., Any]]:
         return self.func, self.afunc
+
+
+class ReviewedAgent(CompiledStateGraph):
+    """An agent graph with a review node: as LangChain's, ``invoke`` leaves the reviewer's
+    edits (a private key of the state) out of the state it returns; streams keep them."""
+
+    @classmethod
+    def adopt(cls, graph: CompiledStateGraph) -> CompiledStateGraph:
+        graph.__class__ = cls
+        return graph
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        result = super().invoke(input, config, **kwargs)
+        if isinstance(result, dict):
+            result.pop(EDITED_TOOL_CALLS_KEY, None)
+        return result
+
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        result = await super().ainvoke(input, config, **kwargs)
+        if isinstance(result, dict):
+            result.pop(EDITED_TOOL_CALLS_KEY, None)
+        return result
 
 
 def hitl_state(base: type) -> type:
@@ -50,12 +74,12 @@ def wire_hitl(graph: StateGraph, hitl: HumanInTheLoopMiddleware, after: str) -> 
         return hitl.after_model(state)
 
     name = f"{hitl.name}.after_model"
-    graph.add_node(name, _Node(review, areview))
+    graph.add_node(name, Node(review, areview))
     graph.add_edge(after, name)
     return name
 
 
-def wrap_tools(tool_node: ToolNode, hitl: HumanInTheLoopMiddleware) -> _Node:
+def wrap_tools(tool_node: ToolNode, hitl: HumanInTheLoopMiddleware) -> Node:
     """The tools node, running each call as the reviewer left it."""
 
     def prepare(input: Any) -> tuple[Any, dict[str, Action]]:
@@ -80,7 +104,7 @@ def wrap_tools(tool_node: ToolNode, hitl: HumanInTheLoopMiddleware) -> _Node:
         calls, edits = prepare(input)
         return _annotate(hitl, await tool_node._afunc(calls, config), edits)
 
-    return _Node(func, afunc)
+    return Node(func, afunc)
 
 
 def _check_tool(tool_node: ToolNode, call: ToolCall, executed: Action) -> None:

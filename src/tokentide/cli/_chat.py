@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -291,7 +290,7 @@ class ChatSession:
             self.note(text)
 
         def ask(action: dict[str, Any], review: dict[str, Any]) -> dict[str, Any]:
-            note(f"? {action['name']} {json.dumps(action['args'], ensure_ascii=False)}")
+            spinner.stop()  # the call was shown as a note (-> name {args}) just before
             return ask_decision(self.reader, self.stderr, action, review)
 
         turn = AgentTurn(self.agent, note, ask if self.approve else None)

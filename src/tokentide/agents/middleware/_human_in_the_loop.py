@@ -240,28 +240,29 @@ class HumanInTheLoopMiddleware:
         return {**call, "name": executed["name"], "args": executed["args"]}, executed
 
     def annotate(self, message: ToolMessage, executed: Action) -> ToolMessage:
-        """Start an edited call's result with the notice saying what ran instead."""
+        """A copy of an edited call's result that starts with the notice saying what ran
+        instead (the tool's own message, as its run reported it, is left as it was)."""
         if not self.edit_notice:
             return message
         notice = (
             f"{self.edit_notice} Executed instead: {executed['name']} with arguments "
             f"{json.dumps(executed['args'], default=str)}."
         )
-        content = message.content
+        content: Any = message.content
+        if content:
+            notice = f"{notice}\n\nTool response:"
         if isinstance(content, str):
-            if content:
-                notice = f"{notice}\n\nTool response:"
             if notice in content:
                 return message
-            message.content = f"{notice}\n{content}" if content else notice
+            content = f"{notice}\n{content}" if content else notice
         else:
-            notice = f"{notice}\n\nTool response:" if content else notice
             if any(notice in str(block) for block in content):
                 return message
             all_text = bool(content) and all(isinstance(b, str) for b in content)
             block: Any = notice if all_text else {"type": "text", "text": notice}
-            message.content = [block, *content]
-        return message
+            content = [block, *content]
+        copied: ToolMessage = message.model_copy(update={"content": content})
+        return copied
 
 
 def _interrupt(value: Any) -> Any:

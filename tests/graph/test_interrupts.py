@@ -194,3 +194,156 @@ async def test_interrupt_in_a_tool_run_by_tool_node(sync: bool) -> None:
     assert paused["__interrupt__"][0].value == {"approve": 5}
     done = await run_invoke(graph, Command(resume=True), sync, config)
     assert done["messages"][-1].content == "sent"
+
+
+def _line(**kw: Any) -> Any:
+    def node(name: str) -> Any:
+        return lambda state: {"log": [name]}
+
+    g = StateGraph(S).add_node("x", node("x")).add_node("y", node("y")).add_node("z", node("z"))
+    g.add_edge(START, "x").add_edge("x", "y").add_edge("y", "z")
+    return g.compile(checkpointer=MemorySaver(), **kw)
+
+
+async def test_interrupt_before_and_after_stop_and_continue(sync: bool) -> None:
+    for kw, stopped in (({"interrupt_before": ["y"]}, ["x"]), ({"interrupt_after": "*"}, ["x"])):
+        graph = _line(**kw)
+        config = _config()
+        items = await run_stream(graph, {"topic": "t"}, sync, config)
+        assert items[-1] == {"__interrupt__": ()}
+        result = await run_invoke(graph, None, sync, config)
+        assert "__interrupt__" not in result
+        assert result["log"][: len(stopped)] == stopped
+    graph = _line()
+    config = _config()
+    first = await run_invoke(graph, {"topic": "t"}, sync, config)  # per run, not compiled
+    assert first["log"] == ["x", "y", "z"]
+    if sync:
+        graph.invoke({"topic": "t"}, _config("b"), interrupt_before=["z"])
+        assert graph.get_state(_config("b")).next == ("z",)
+    else:
+        await graph.ainvoke({"topic": "t"}, _config("b"), interrupt_before=["z"])
+        assert (await graph.aget_state(_config("b"))).next == ("z",)
+
+
+def test_interrupt_node_must_exist() -> None:
+    with pytest.raises(ValueError, match="Interrupt node `nope` not found"):
+        StateGraph(S).add_node("x", lambda s: {}).add_edge(START, "x").compile(
+            interrupt_before=["nope"]
+        )
+
+
+async def test_update_state_then_resume(sync: bool) -> None:
+    graph = _line(interrupt_before=["y"])
+    config = _config()
+    await run_invoke(graph, {"topic": "t"}, sync, config)
+    if sync:
+        new = graph.update_state(config, {"topic": "edited", "log": ["manual"]})
+    else:
+        new = await graph.aupdate_state(config, {"topic": "edited", "log": ["manual"]})
+    assert new["configurable"]["checkpoint_id"]
+    state = graph.get_state(config)
+    assert state.values == {"topic": "edited", "log": ["x", "manual"]}
+    assert state.next == ("y",)
+    assert state.metadata == {"source": "update", "step": 2, "parents": {}}
+    done = await run_invoke(graph, None, sync, config)
+    assert done["log"] == ["x", "manual", "y", "z"]
+
+    other = _config("as-node")
+    await run_invoke(graph, {"topic": "t"}, sync, other)
+    graph.update_state(other, {"log": ["as-y"]}, as_node="y")
+    assert graph.get_state(other).next == ("z",)
+    with pytest.raises(Exception, match="does not exist"):
+        graph.update_state(other, {"log": ["?"]}, as_node="nope")
+
+
+async def test_time_travel_replays_from_an_earlier_checkpoint(sync: bool) -> None:
+    graph = _line()
+    config = _config()
+    await run_invoke(graph, {"topic": "t"}, sync, config)
+    history = list(graph.get_state_history(config))
+    assert [h.metadata["source"] for h in history] == ["loop", "loop", "loop", "loop", "input"]
+    before_y = next(h for h in history if h.next == ("y",))
+    replay = await run_stream(graph, None, sync, before_y.config, stream_mode="updates")
+    assert replay == [{"y": {"log": ["y"]}}, {"z": {"log": ["z"]}}]
+    sources = [h.metadata["source"] for h in graph.get_state_history(config)]
+    assert sources[:3] == ["loop", "loop", "fork"]
+
+
+async def test_resume_with_goto_and_update(sync: bool) -> None:
+    def ask(state: S) -> dict[str, Any]:
+        return {"log": ["ask:" + interrupt("go?")]}
+
+    g = StateGraph(S).add_node("ask", ask).add_node("y", lambda s: {"log": ["y"]})
+    g.add_node("z", lambda s: {"log": ["z"]}).add_edge(START, "ask").add_edge("ask", "y")
+    graph = g.compile(checkpointer=MemorySaver())
+    config = _config()
+    await run_invoke(graph, {"topic": "t"}, sync, config)
+    done = await run_invoke(
+        graph, Command(resume="ok", goto="z", update={"topic": "u"}), sync, config
+    )
+    assert done == {"topic": "u", "log": ["ask:ok", "z", "y"]}
+
+
+async def test_parallel_interrupts_resumed_by_id(sync: bool) -> None:
+    def asker(name: str) -> Any:
+        return lambda state: {"log": [f"{name}:{interrupt(name + '?')}"]}
+
+    g = StateGraph(S).add_node("p1", asker("p1")).add_node("p2", asker("p2"))
+    g.add_node("ok", lambda s: {"log": ["ok"]})
+    for name in ("p1", "p2", "ok"):
+        g.add_edge(START, name)
+    graph = g.compile(checkpointer=MemorySaver())
+    config = _config()
+    paused = await run_invoke(graph, {"topic": "t"}, sync, config)
+    assert sorted(i.value for i in paused["__interrupt__"]) == ["p1?", "p2?"]
+    assert paused["log"] == ["ok"]
+    with pytest.raises(RuntimeError, match="multiple pending interrupts"):
+        await run_invoke(graph, Command(resume="x"), sync, config)
+    by_value = {i.value: i.id for i in graph.get_state(config).interrupts}
+    half = await run_invoke(graph, Command(resume={by_value["p1?"]: "A"}), sync, config)
+    assert [i.value for i in half["__interrupt__"]] == ["p2?"]
+    done = await run_invoke(graph, Command(resume={by_value["p2?"]: "B"}), sync, config)
+    assert done["log"] == ["ok", "p1:A", "p2:B"]
+
+
+async def test_interrupt_in_a_subgraph_resumes_the_subgraph_where_it_stopped(sync: bool) -> None:
+    calls: list[str] = []
+
+    def pre(state: S) -> dict[str, Any]:
+        calls.append("pre")
+        return {"log": ["pre"]}
+
+    def ask(state: S) -> dict[str, Any]:
+        calls.append("ask")
+        return {"log": ["ask:" + interrupt("sub?")]}
+
+    sub = StateGraph(S).add_node("pre", pre).add_node("ask", ask)
+    sub.add_edge(START, "pre").add_edge("pre", "ask")
+    g = StateGraph(S).add_node("sub", sub.compile()).add_node("after", lambda s: {"log": ["a"]})
+    graph = g.add_edge(START, "sub").add_edge("sub", "after").compile(checkpointer=MemorySaver())
+    config = _config()
+    paused = await run_invoke(graph, {"topic": "t"}, sync, config)
+    (found,) = paused["__interrupt__"]
+    state = graph.get_state(config)
+    assert state.next == ("sub",)
+    assert state.tasks[0].state["configurable"]["checkpoint_ns"].startswith("sub:")
+    assert state.interrupts == (found,)
+    done = await run_invoke(graph, Command(resume={found.id: "yes"}), sync, config)
+    assert done["log"] == ["pre", "ask:yes", "a"]
+    assert calls == ["pre", "ask", "ask"]  # the subgraph's first node did not run again
+
+
+async def test_command_parent_goes_to_a_node_of_the_parent_graph(sync: bool) -> None:
+    def inner(state: S) -> Command[Literal["done"]]:
+        return Command(graph=Command.PARENT, goto="done", update={"answer": "from inside"})
+
+    sub = StateGraph(S).add_node("inner", inner).add_edge(START, "inner").compile()
+    g = StateGraph(S).add_node("sub", sub).add_node("done", lambda s: {"log": ["done"]})
+    graph = g.add_edge(START, "sub").compile()
+    result = await run_invoke(graph, {"topic": "t"}, sync)
+    assert result == {"topic": "t", "answer": "from inside", "log": ["done"]}
+
+    alone = StateGraph(S).add_node("inner", inner).add_edge(START, "inner").compile()
+    with pytest.raises(Exception, match="no parent graph"):
+        await run_invoke(alone, {"topic": "t"}, sync)

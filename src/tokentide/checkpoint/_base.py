@@ -34,6 +34,8 @@ class Checkpoint(_CheckpointCore, total=False):
     ids: list[list[Any]]
     #: The ids of the tasks in ``next``, in the same order.
     next_ids: list[str]
+    #: The nodes whose writes made this checkpoint's values.
+    ran: list[str]
 
 
 class CheckpointTuple(NamedTuple):

@@ -20,13 +20,17 @@ __all__ = ["Saving"]
 class Saving:
     """Saves the checkpoints of one run of one thread."""
 
-    __slots__ = ("config", "saver", "subgraphs")
+    __slots__ = ("addressed", "config", "parents", "saver", "subgraphs")
 
     def __init__(self, saver: BaseCheckpointSaver, config: dict[str, Any]) -> None:
         self.saver = saver
         self.config = config
         #: Nodes that are graphs: their tasks carry the config of their own state.
         self.subgraphs: frozenset[str] = frozenset()
+        #: The run's config named a checkpoint (``checkpoint_id``): replay or fork from it.
+        self.addressed = False
+        #: A subgraph's: namespace -> checkpoint id of each graph above it (``""``: the root).
+        self.parents: dict[str, str] = {}
 
     @staticmethod
     def thread_config(config: Any) -> dict[str, Any]:
@@ -40,7 +44,9 @@ class Saving:
     def open(cls, saver: BaseCheckpointSaver, config: Any) -> tuple[Saving, CheckpointTuple | None]:
         conf = cls.thread_config(config)
         latest = saver.get_tuple(conf)
-        return cls(saver, latest.config if latest is not None else conf), latest
+        saving = cls(saver, latest.config if latest is not None else conf)
+        saving.addressed = "checkpoint_id" in conf["configurable"]
+        return saving, latest
 
     @classmethod
     async def aopen(
@@ -48,7 +54,9 @@ class Saving:
     ) -> tuple[Saving, CheckpointTuple | None]:
         conf = cls.thread_config(config)
         latest = await saver.aget_tuple(conf)
-        return cls(saver, latest.config if latest is not None else conf), latest
+        saving = cls(saver, latest.config if latest is not None else conf)
+        saving.addressed = "checkpoint_id" in conf["configurable"]
+        return saving, latest
 
     def _make(
         self, sched: Scheduler, source: str, upcoming: list[tuple[str, str]]
@@ -62,14 +70,28 @@ class Saving:
             "pending": {k: sorted(v) for k, v in sched.pending.items()},
             "joins": {k: sorted(v) for k, v in sched.joins.items()},
             "next": [name for name, _ in upcoming],
+            "ran": list(sched.ran),
         }
         if sched.sends:
             checkpoint["sends"] = [[send.node, send.arg] for send in sched.sends]
         if upcoming:
             checkpoint["ids"] = [list(key) for key in sched.saved_ids()]
             checkpoint["next_ids"] = [tid for _, tid in upcoming]
-        metadata = {"source": source, "step": sched.step, "parents": {}}
+        metadata = {"source": source, "step": sched.step, "parents": dict(self.parents)}
         return checkpoint, metadata
+
+    def _mapped(self, config: dict[str, Any]) -> dict[str, Any]:
+        """A subgraph's config carries the ids of the graphs above it (``checkpoint_map``)."""
+        if not self.parents:
+            return config
+        conf = config["configurable"]
+        ids = {**self.parents, conf.get("checkpoint_ns", ""): conf.get("checkpoint_id", "")}
+        return {"configurable": {**conf, "checkpoint_map": ids}}
+
+    def checkpoint_map(self) -> dict[str, str]:
+        """The ``parents`` of a subgraph run by a task of this graph: ours, and us."""
+        conf = self.config["configurable"]
+        return {**self.parents, conf.get("checkpoint_ns", ""): conf.get("checkpoint_id", "")}
 
     def _payload(
         self,
@@ -81,8 +103,8 @@ class Saving:
         """LangGraph's checkpoint event (``"checkpoints"`` mode, ``"debug"`` payload)."""
         has_parent = "checkpoint_id" in parent.get("configurable", {})
         return {
-            "config": self.config,
-            "parent_config": parent if has_parent else None,
+            "config": self._mapped(self.config),
+            "parent_config": self._mapped(parent) if has_parent else None,
             "values": checkpoint["values"],
             "metadata": metadata,
             "next": [name for name, _ in upcoming],
@@ -92,13 +114,13 @@ class Saving:
             ],
         }
 
-    def resumed_payload(self, found: CheckpointTuple) -> dict[str, Any]:
-        """The checkpoint event a resumed run starts with: the saved checkpoint, its tasks
-        with the results and interrupts saved for them."""
-        cp = found.checkpoint
+    def resumed_payload(self, found: CheckpointTuple, sched: Scheduler) -> dict[str, Any]:
+        """The checkpoint event a resumed run starts with: the saved checkpoint as the
+        resuming command left it, its tasks with the results and interrupts saved for them."""
         done, interrupts = saved_results(found)
         tasks = []
-        for name, tid in zip(cp.get("next", ()), next_ids(cp), strict=False):
+        upcoming = sched.upcoming()
+        for name, tid in upcoming:
             task: dict[str, Any] = {"id": tid, "name": name}
             if tid in done:
                 task["result"] = done[tid]
@@ -106,11 +128,11 @@ class Saving:
             task["state"] = self._task_state(name, tid)
             tasks.append(task)
         return {
-            "config": found.config,
-            "parent_config": found.parent_config,
-            "values": cp["values"],
+            "config": self._mapped(found.config),
+            "parent_config": self._mapped(found.parent_config) if found.parent_config else None,
+            "values": dict(sched.values),
             "metadata": found.metadata,
-            "next": list(cp.get("next", ())),
+            "next": [name for name, _ in upcoming],
             "tasks": tasks,
         }
 
@@ -167,21 +189,21 @@ def next_ids(cp: Checkpoint) -> list[str]:
 
 def saved_results(found: CheckpointTuple) -> tuple[dict[str, dict[str, Any]], dict[str, list[Any]]]:
     """From a checkpoint's pending writes: the state writes of the tasks that finished (as a
-    dict per task id) and the interrupts of the tasks that paused."""
+    dict per task id; a finished task has a route write) and the interrupts each task raised
+    (a task that finished after answers keeps the interrupts it had)."""
     done: dict[str, dict[str, Any]] = {}
     interrupts: dict[str, list[Any]] = {}
+    finished: set[str] = set()
     for tid, channel, value in found.pending_writes or ():
         if tid == NULL_TASK_ID:
             continue
         if channel == INTERRUPT:
             interrupts.setdefault(tid, []).extend(value)
-        elif channel not in (ROUTE, RESUME):
+        elif channel == ROUTE:
+            finished.add(tid)
+        elif channel != RESUME:
             done.setdefault(tid, {})[channel] = value
-        else:
-            done.setdefault(tid, {})
-    for tid in interrupts:
-        done.pop(tid, None)
-    return done, interrupts
+    return {tid: done.get(tid, {}) for tid in finished}, interrupts
 
 
 def snapshot_config(found: CheckpointTuple) -> dict[str, Any]:
@@ -196,6 +218,7 @@ def restore_writes(sched: Scheduler, found: CheckpointTuple) -> None:
     null: list[tuple[str, Any]] = []
     null_routes: list[Any] = []
     paused: set[str] = set()
+    finished: set[str] = set()
     for tid, channel, value in found.pending_writes or ():
         if tid == NULL_TASK_ID:
             if channel == ROUTE:
@@ -206,13 +229,16 @@ def restore_writes(sched: Scheduler, found: CheckpointTuple) -> None:
         writes, routes = done.setdefault(tid, ([], []))
         if channel == INTERRUPT:
             paused.add(tid)
+            sched.asked.setdefault(tid, []).extend(value)
         elif channel == RESUME:
             sched.answers[tid] = list(value)
         elif channel == ROUTE:
             routes.extend(value)
+            finished.add(tid)
         else:
             writes.append((channel, value))
-    sched.done = {tid: w for tid, w in done.items() if tid not in paused}
+    sched.done = {tid: w for tid, w in done.items() if tid in finished}
+    sched.paused = paused - finished
     if null:
         sched.spec.schema.apply(sched.values, null)
     if null_routes:

@@ -20,12 +20,12 @@ from tokentide.runtime._config import RunnableConfig
 from tokentide.runtime._context import RunContext
 from tokentide.runtime._sink import AGENT_RUN, Channel, ChannelClosed, SyncChannel
 
-from ._checkpointing import Saving, next_ids, saved_results
+from ._checkpointing import Saving
 from ._loop import GraphRun, run_async, run_sync
 from ._resume import is_resuming, prepare_resume
-from ._scheduler import PULL, PUSH, GraphSpec, Scheduler
+from ._scheduler import GraphSpec, Scheduler
+from ._state_api import ThreadState, scheduler_at
 from ._stream import GraphOutput, GraphSink, task_scope
-from ._types import PregelTask, Send, StateSnapshot
 
 if TYPE_CHECKING:
     from tokentide.checkpoint import BaseCheckpointSaver, CheckpointTuple
@@ -55,12 +55,23 @@ def _set_options(run: RunContext, before: Any, after: Any) -> None:
         run.extra[_RUN_OPTIONS] = {"interrupt_before": before, "interrupt_after": after}
 
 
+def _nested_thread(run: RunContext) -> tuple[Any, dict[str, Any], bool, dict[str, str]] | None:
+    """A subgraph run by a task of a graph with a checkpointer: that checkpointer, the config
+    of the subgraph's own thread (the task's namespace), and whether the task is resuming
+    (the subgraph then continues from its saved state instead of starting again)."""
+    scope = task_scope(run.parent)
+    if scope is None or scope.saver is None:
+        return None
+    conf = {"configurable": {"thread_id": scope.thread_id, "checkpoint_ns": scope.ns}}
+    return scope.saver, conf, scope.task.resuming, scope.parents
+
+
 def _fresh(input: Any) -> Any:
     """The input of a new run, or ``None`` when ``input`` continues a saved one."""
     return None if is_resuming(input) else input
 
 
-class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
+class CompiledStateGraph(ThreadState, Runnable[Any, dict[str, Any]]):
     """A compiled :class:`StateGraph`: run it with ``invoke``/``ainvoke``, stream it with
     ``stream``/``astream`` (``stream_mode`` ``"values"``, ``"updates"``, ``"messages"``,
     ``"custom"``, ``"debug"``, ``"tasks"``, ``"tools"`` or a list of them), observe it with
@@ -120,18 +131,11 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
             return Scheduler(
                 self.spec, self.spec.schema.initial(), step=step, limit=run.recursion_limit
             )
+        if resume:
+            return scheduler_at(self.spec, latest, run.recursion_limit)
         cp = latest.checkpoint
-        step = cp["step"] if resume else cp["step"] + 1
-        return Scheduler(
-            self.spec,
-            dict(cp["values"]),
-            step=step,
-            limit=step + run.recursion_limit,
-            pending=cp["pending"] if resume else None,
-            joins=cp["joins"] if resume else None,
-            sends=[Send(node, arg) for node, arg in cp.get("sends", ())] if resume else (),
-            ids=[tuple(k) for k in cp.get("ids", ())] if resume else (),
-        )
+        step = cp["step"] + 1
+        return Scheduler(self.spec, dict(cp["values"]), step=step, limit=step + run.recursion_limit)
 
     def _prepare(
         self, run: RunContext, input: Any, out: GraphOutput, ns: tuple[str, ...], config: Any
@@ -139,6 +143,11 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
         saving, latest = None, None
         if self.checkpointer is not None and not ns:
             saving, latest = Saving.open(self.checkpointer, config)
+        elif ns and (nested := _nested_thread(run)) is not None:
+            saving, latest = Saving.open(nested[0], nested[1])
+            saving.parents = nested[3]
+            input, latest = (None, latest) if nested[2] else (input, None)
+        if saving is not None:
             saving.subgraphs = self._subgraph_nodes()
         return self._graph_run(run, input, out, ns, saving, latest)
 
@@ -148,6 +157,11 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
         saving, latest = None, None
         if self.checkpointer is not None and not ns:
             saving, latest = await Saving.aopen(self.checkpointer, config)
+        elif ns and (nested := _nested_thread(run)) is not None:
+            saving, latest = await Saving.aopen(nested[0], nested[1])
+            saving.parents = nested[3]
+            input, latest = (None, latest) if nested[2] else (input, None)
+        if saving is not None:
             saving.subgraphs = self._subgraph_nodes()
         return self._graph_run(run, input, out, ns, saving, latest)
 
@@ -168,7 +182,8 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
         opts = run.extra.get(_RUN_OPTIONS) or {}
         g.before = opts.get("interrupt_before") or self.interrupt_before_nodes
         g.after = opts.get("interrupt_after") or self.interrupt_after_nodes
-        prepare_resume(g, input, latest, task_scope(run.parent) if ns else None)
+        addressed = saving is not None and saving.addressed
+        prepare_resume(g, input, latest, task_scope(run.parent) if ns else None, addressed)
         return g
 
     def _subgraph_nodes(self) -> frozenset[str]:
@@ -200,7 +215,7 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
             outer.on_start(run, input)
         try:
             g = self._prepare(run, input, out, ns, config)
-            for _ in run_sync(g, _fresh(input)):
+            for _ in run_sync(g, None if g.resumed else _fresh(input)):
                 pass
         except BaseException as exc:
             if outer is not None:
@@ -231,7 +246,7 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
             outer.on_start(run, input)
         try:
             g = await self._aprepare(run, input, out, ns, config)
-            await run_async(g, _fresh(input))
+            await run_async(g, None if g.resumed else _fresh(input))
         except BaseException as exc:
             if outer is not None:
                 outer.on_error(run, exc)
@@ -286,7 +301,7 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
             outer.on_start(run, input)
         try:
             g = self._prepare(run, input, out, (), config)
-            for _ in run_sync(g, _fresh(input)):
+            for _ in run_sync(g, None if g.resumed else _fresh(input)):
                 while buf:
                     item = buf.popleft()
                     if outer is not None:
@@ -321,7 +336,7 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
 
         def drive() -> None:
             try:
-                for _ in run_sync(g, _fresh(input)):
+                for _ in run_sync(g, None if g.resumed else _fresh(input)):
                     if chan.cancelled:
                         return
             except ChannelClosed:
@@ -387,7 +402,7 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
             try:
                 g = await self._aprepare(run, input, out, (), config)
                 box.append(g)
-                await run_async(g, _fresh(input))
+                await run_async(g, None if g.resumed else _fresh(input))
             except ChannelClosed:
                 chan.close()
             except BaseException as exc:
@@ -427,63 +442,3 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
 
     async def _acall(self, input: Any, run: RunContext, **kwargs: Any) -> dict[str, Any]:
         return await self.ainvoke(input, run.child_config())
-
-    # ------------------------------------------------------------------ state
-
-    def _snapshot(self, config: Any, found: CheckpointTuple | None) -> StateSnapshot:
-        if found is None:
-            return StateSnapshot({}, (), dict(config or {}))
-        cp = found.checkpoint
-        names = list(cp["next"]) if "next" in cp else sorted(cp["pending"])
-        done, paused = saved_results(found)
-        tasks = []
-        sends = len(cp.get("sends", ()))
-        for index, (name, tid) in enumerate(zip(names, next_ids(cp), strict=False)):
-            path: tuple[Any, ...] = (PUSH, index, False) if index < sends else (PULL, name)
-            tasks.append(
-                PregelTask(
-                    tid,
-                    name,
-                    path,
-                    interrupts=tuple(paused.get(tid, ())),
-                    state=self._task_state(found, name, tid),
-                    result=done.get(tid),
-                )
-            )
-        return StateSnapshot(
-            values=cp["values"],
-            next=tuple(t.name for t in tasks if t.result is None),
-            config=found.config,
-            metadata=found.metadata,
-            created_at=cp["ts"],
-            parent_config=found.parent_config,
-            tasks=tuple(tasks),
-            interrupts=tuple(i for t in tasks for i in t.interrupts),
-        )
-
-    def _task_state(self, found: CheckpointTuple, name: str, task_id: str) -> Any:
-        if name not in self._subgraph_nodes():
-            return None
-        thread_id = found.config["configurable"]["thread_id"]
-        return {"configurable": {"thread_id": thread_id, "checkpoint_ns": f"{name}:{task_id}"}}
-
-    def _saver(self) -> BaseCheckpointSaver:
-        if self.checkpointer is None:
-            raise ValueError("No checkpointer set: compile(checkpointer=MemorySaver())")
-        return self.checkpointer
-
-    def get_state(self, config: RunnableConfig | dict[str, Any]) -> StateSnapshot:
-        """The latest saved state of the thread in ``config["configurable"]["thread_id"]``."""
-        saver = self._saver()
-        return self._snapshot(config, saver.get_tuple(Saving.thread_config(config)))
-
-    async def aget_state(self, config: RunnableConfig | dict[str, Any]) -> StateSnapshot:
-        """Async :meth:`get_state`."""
-        saver = self._saver()
-        return self._snapshot(config, await saver.aget_tuple(Saving.thread_config(config)))
-
-    def get_state_history(self, config: RunnableConfig | dict[str, Any]) -> Iterator[StateSnapshot]:
-        """Every saved state of the thread, newest first."""
-        saver = self._saver()
-        for found in saver.list(Saving.thread_config(config)):
-            yield self._snapshot(config, found)

@@ -12,12 +12,12 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, cast
 from uuid import uuid4
 
-from tokentide.errors import GraphBubbleUp, GraphInterrupt
+from tokentide.errors import GraphBubbleUp, GraphInterrupt, InvalidUpdateError, ParentCommand
 from tokentide.runtime._base import run_sync_in_thread
 from tokentide.runtime._context import _CURRENT, RunContext, new_run
 
@@ -26,7 +26,7 @@ from ._interrupt import Resumes
 from ._node import Branch, NodeSpec
 from ._scheduler import PUSH, Scheduler, Task
 from ._stream import TASK_KEY, GraphOutput, TaskScope
-from ._types import START, Interrupt
+from ._types import START, Command, Interrupt
 
 if TYPE_CHECKING:
     from tokentide.runtime._sink import RunSink
@@ -58,6 +58,7 @@ class GraphRun:
     __slots__ = (
         "after",
         "before",
+        "fork",
         "persistent",
         "interrupts",
         "ns",
@@ -104,6 +105,8 @@ class GraphRun:
         self.origin: dict[str, Any] | None = None
         #: Writes of no task to save on the checkpoint first (a resuming ``Command``).
         self.null_writes: list[tuple[str, Any]] = []
+        #: Time travel: the run starts by saving a fork of the checkpoint it replays.
+        self.fork = False
 
     # ------------------------------------------------------------------ input
 
@@ -180,6 +183,9 @@ class GraphRun:
             ns=cp_ns,
             checkpointed=self.persistent,
             resumes=self.resumes,
+            saver=self.saving.saver if self.saving is not None else None,
+            thread_id=self.saving.config["configurable"]["thread_id"] if self.saving else None,
+            parents=self.saving.checkpoint_map() if self.saving is not None else None,
         )
         run.child_tags = _FIRST_STEP
         return run
@@ -205,6 +211,13 @@ class GraphRun:
 
     def finished(self, task: Task, run: RunContext, output: Any) -> list[Branch]:
         """The node returned: record its writes; return the branches to evaluate."""
+        if isinstance(output, Command) and output.graph == Command.PARENT:
+            if not self.ns:
+                raise InvalidUpdateError(
+                    f"Node {task.name!r} returned Command(graph=Command.PARENT) but its graph "
+                    "has no parent graph: it is not run as a subgraph"
+                )
+            raise ParentCommand(output)
         task.state_writes(output, self.spec.schema)
         if task.node.runnable is not None and isinstance(task.update, dict):
             # A subgraph returns its whole state: only the parent's keys are its update.
@@ -299,9 +312,8 @@ class GraphRun:
         return True
 
     def stops_after(self, tasks: Sequence[Task]) -> bool:
-        """``interrupt_after`` names a task of the step that just ran and more is to come."""
-        sched = self.sched
-        if not (sched.pending or sched.sends) or not _named(self.after, tasks):
+        """``interrupt_after`` names a task of the step that just ran."""
+        if not _named(self.after, tasks):
             return False
         self.pause_static()
         return True
@@ -325,7 +337,10 @@ class GraphRun:
                     writes.append((RESUME, list(task.resume)))
                 saved.append((task.id, writes))
             elif task.done and not task.cached:
-                saved.append((task.id, [*task.writes, (ROUTE, list(task.routes))]))
+                writes = [*task.writes, (ROUTE, list(task.routes))]
+                if task.earlier:  # answered: its interrupts stay listed with its result
+                    writes.append((INTERRUPT, list(task.earlier)))
+                saved.append((task.id, writes))
         done = [t for t in tasks if t.done]
         if self.spec.schema.apply(self.sched.values, [w for t in done for w in t.writes]):
             self.emit_values()
@@ -444,7 +459,10 @@ def execute_sync(g: GraphRun, task: Task) -> None:
     g.began(task, run)
     try:
         args, kw = g.args(task, run)
-        output = _retry_sync(task.node, run, args, kw)
+        try:
+            output = _retry_sync(task.node, run, args, kw)
+        except ParentCommand as exc:  # a node of the subgraph this node runs sent it here
+            output = replace(exc.command, graph=None)
         branches = g.finished(task, run, output)
         routes = []
         for index, branch in enumerate(branches):
@@ -514,6 +532,9 @@ def _run_tasks_sync(g: GraphRun, tasks: list[Task]) -> None:
 def run_sync(g: GraphRun, input: Any) -> Iterator[None]:
     """The sync shell: yields after the input and after every step."""
     saving = g.saving if input is not None else None
+    if g.fork and g.saving is not None:
+        g.emit_values()
+        g.checkpointed(g.saving.save(g.sched, "fork", g.sched.upcoming()))
     if g.null_writes and g.saving is not None:
         g.saving.put_writes(NULL_TASK_ID, g.null_writes)
     g.resumed_from(g.origin)
@@ -601,7 +622,10 @@ async def execute_async(g: GraphRun, task: Task) -> None:
     g.began(task, run)
     try:
         args, kw = g.args(task, run)
-        output = await _retry_async(task.node, run, args, kw)
+        try:
+            output = await _retry_async(task.node, run, args, kw)
+        except ParentCommand as exc:  # a node of the subgraph this node runs sent it here
+            output = replace(exc.command, graph=None)
         branches = g.finished(task, run, output)
         routes = []
         for index, branch in enumerate(branches):
@@ -638,6 +662,9 @@ async def _run_tasks_async(g: GraphRun, tasks: list[Task]) -> None:
 async def run_async(g: GraphRun, input: Any) -> None:
     """The async shell: runs every step; backpressure comes from the output channel."""
     saving = g.saving if input is not None else None
+    if g.fork and g.saving is not None:
+        g.emit_values()
+        g.checkpointed(await g.saving.asave(g.sched, "fork", g.sched.upcoming()))
     if g.null_writes and g.saving is not None:
         await g.saving.aput_writes(NULL_TASK_ID, g.null_writes)
     g.resumed_from(g.origin)

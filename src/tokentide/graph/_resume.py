@@ -69,9 +69,13 @@ def prepare_resume(
     input: Any,
     found: CheckpointTuple | None,
     parent: TaskScope | None,
+    addressed: bool = False,
 ) -> None:
     """Set up ``g`` to continue the saved run in ``found`` with ``input`` (``None`` or a
-    ``Command``): restore the paused step's writes, take the answers, apply update/goto."""
+    ``Command``): restore the paused step's writes, take the answers, apply update/goto.
+
+    ``addressed``: the config named a checkpoint. Without a resume value that is time
+    travel: the step runs again from scratch on a fork of that checkpoint (as LangGraph)."""
     if parent is not None:
         g.persistent = parent.checkpointed
         g.resumes = parent.resumes
@@ -93,13 +97,21 @@ def prepare_resume(
     if found is None:
         return
     g.resumed = True
+    travel = addressed and (command is None or command.resume is None)
     saved_null = [
         (ch, v) for tid, ch, v in found.pending_writes or () if tid == NULL_TASK_ID and ch
     ]
-    restore_writes(g.sched, found)
-    if g.saving is not None:
-        g.origin = g.saving.resumed_payload(found)
-    if command is not None:
-        new = _command_writes(g, command)
+    if not travel:
+        restore_writes(g.sched, found)
+    new = _command_writes(g, command) if command is not None else []
+    if travel and found.metadata.get("source") not in ("update", "fork"):
+        g.fork = True
+        g.sched.forget_ids()
+        g.sched.step += 1
+        g.sched.limit += 1
+        g.null_writes = new
+    else:
         if new:
             g.null_writes = [*saved_null, *new]
+        if g.saving is not None:
+            g.origin = g.saving.resumed_payload(found, g.sched)

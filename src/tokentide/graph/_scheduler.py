@@ -74,6 +74,10 @@ class Task:
     asked: int = 0
     #: Finished before the run paused: its saved writes are applied, it does not run again.
     cached: bool = False
+    #: Paused in the saved step and runs again: a subgraph it runs continues where it stopped.
+    resuming: bool = False
+    #: The interrupts it raised in the saved step (kept with its writes when it finishes).
+    earlier: list[Any] = field(default_factory=list)
 
     def state_writes(self, output: Any, schema: StateSchema) -> None:
         """Turn what the node returned into state writes and routes (``Command``, dict,
@@ -116,10 +120,13 @@ class Scheduler:
     __slots__ = (
         "_ids",
         "answers",
+        "asked",
         "done",
         "joins",
         "limit",
+        "paused",
         "pending",
+        "ran",
         "seed",
         "sends",
         "spec",
@@ -152,9 +159,15 @@ class Scheduler:
         self.done: dict[str, tuple[list[tuple[str, Any]], list[str | Send]]] = {}
         #: Task id -> the answers its interrupts received so far.
         self.answers: dict[str, list[Any]] = {}
+        #: Ids of the tasks that paused in the saved step (they run again, resuming).
+        self.paused: set[str] = set()
+        #: Task id -> the interrupts it raised in the saved step.
+        self.asked: dict[str, list[Any]] = {}
         #: When set (a subgraph), task ids derive from it, the step and the task's path, so
         #: that a subgraph run again after a pause gives its tasks the same ids.
         self.seed: str | None = None
+        #: The nodes whose writes made the current values (``update_state``'s default node).
+        self.ran: list[str] = []
 
     # ------------------------------------------------------------------ input
 
@@ -164,6 +177,7 @@ class Scheduler:
         writes = list(self.spec.schema.coerce_input(input).items())
         updated = self.spec.schema.apply(self.values, writes)
         self._route_edges(START)
+        self.ran = [START]
         return updated
 
     def start_routes(self, branch: Branch, result: Any) -> None:
@@ -213,7 +227,7 @@ class Scheduler:
             for name in sorted(pending)
         )
         self.pending, self.sends, self._ids = {}, [], {}
-        if self.done or self.answers:
+        if self.done or self.answers or self.paused or self.asked:
             self._restore(tasks)
         return tasks
 
@@ -227,8 +241,16 @@ class Scheduler:
                 task.update = dict(found[0])
                 task.cached = task.done = True
             task.resume = list(self.answers.pop(task.id, ()))
+            task.resuming = task.id in self.paused
+            task.earlier = list(self.asked.pop(task.id, ()))
         self.done.clear()
         self.answers.clear()
+        self.paused.clear()
+        self.asked.clear()
+
+    def forget_ids(self) -> None:
+        """Give the next step's tasks new ids (a fork or an update of a saved step)."""
+        self._ids = {}
 
     def saved_ids(self) -> list[tuple[Any, ...]]:
         """The promised task ids, for a checkpoint (restored by the ``ids`` argument)."""
@@ -292,7 +314,19 @@ class Scheduler:
                 self._consume_joins(task.name)
             self._route_edges(task.name)
             self._route_to(task.routes, task.name)
+        self.ran = sorted({task.name for task in tasks})
         return updated
+
+    def update_as(self, node: str, writes: list[tuple[str, Any]]) -> None:
+        """``update_state(..., as_node=node)``: apply ``writes`` as if ``node`` had just run
+        (it no longer waits to run; what follows it is triggered). The shell adds the routes
+        of the node's conditional edges."""
+        self.spec.schema.apply(self.values, writes)
+        self.pending.pop(node, None)
+        if node != START:
+            self._consume_joins(node)
+        self._route_edges(node)
+        self.ran = [node]
 
     # ------------------------------------------------------------------ routing
 

@@ -24,6 +24,7 @@ from fakes.live_server import LiveServer, live_server
 from tokentide.agents import create_agent
 from tokentide.agents.middleware import HumanInTheLoopMiddleware
 from tokentide.checkpoint import InMemorySaver
+from tokentide.graph import START, MessagesState, StateGraph, interrupt
 from tokentide.messages import AIMessage, tool_call
 from tokentide.models import FakeChatModel
 from tokentide.server import create_app
@@ -67,9 +68,19 @@ def _agent() -> Any:
     return create_agent(model, tools, middleware=[gate], checkpointer=InMemorySaver())
 
 
+def _asking_graph() -> Any:
+    def ask(state: MessagesState) -> dict[str, Any]:
+        answer = interrupt({"question": "Which city?"})
+        return {"messages": [AIMessage(f"Going to {answer['city']}.")]}
+
+    builder = StateGraph(MessagesState).add_node(ask).add_edge(START, "ask")
+    return builder.compile(checkpointer=InMemorySaver())
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[LiveServer]:
-    with live_server(create_app(graphs={"agent": _agent()}, web=True, heartbeat=5.0)) as live:
+    graphs = {"agent": _agent(), "ask": _asking_graph()}
+    with live_server(create_app(graphs=graphs, web=True, heartbeat=5.0)) as live:
         yield live
 
 
@@ -187,3 +198,26 @@ def test_approval_cards_pause_reload_and_continue(page: Page) -> None:
     saved = json.loads(page.evaluate("() => sessionStorage.getItem('tokentide.chat')"))
     assert [t["role"] for t in saved["history"]] == ["user", "assistant", "user", "assistant"]
     assert not any(t.get("pending") for t in saved["history"])
+
+
+def test_any_other_interrupt_gets_an_answer_card(page: Page) -> None:
+    page.select_option("#assistant", "ask")
+    page.fill("#prompt", "Plan a trip")
+    page.click("#send")
+    page.wait_for_function("document.querySelectorAll('.approval').length === 1", timeout=30000)
+    _wait_idle(page)
+    card = page.locator(".approval")
+    assert json.loads(card.locator(".approval-description").inner_text()) == {
+        "question": "Which city?"
+    }
+    page.reload()
+    page.wait_for_function("document.querySelectorAll('.approval textarea').length === 1")
+    page.locator(".approval textarea").fill('{"city": "Rome"}')  # JSON is sent parsed
+    page.locator(".approval button.answer").click()
+    page.wait_for_function(
+        "document.querySelector('.msg.assistant:last-child .body')?.textContent"
+        ".includes('Going to Rome.')",
+        timeout=30000,
+    )
+    _wait_idle(page)
+    assert page.locator(".approval").count() == 0

@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 from ._base import BaseCheckpointSaver, Checkpoint, CheckpointTuple, list_scope
 from ._postgres_sql import (
     CURRENT_VERSION,
+    DELETE_TASK_WRITES,
     DELETE_THREAD,
     INSERT_WRITE,
     LOCK,
     MIGRATIONS_TABLE,
     PUT,
     RECORD_MIGRATION,
-    UPSERT_WRITE,
     get_query,
     list_query,
     migrations_after,
@@ -147,12 +147,11 @@ class PostgresSaver(BaseCheckpointSaver):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        upserts, inserts = writes_params(config, writes, task_id, task_path)
+        task, rows = writes_params(config, writes, task_id, task_path)
         with self._cursor() as cur:
-            if upserts:
-                cur.executemany(UPSERT_WRITE, upserts)
-            if inserts:
-                cur.executemany(INSERT_WRITE, inserts)
+            cur.execute(DELETE_TASK_WRITES, task)
+            if rows:
+                cur.executemany(INSERT_WRITE, rows)
 
     def delete_thread(self, thread_id: str) -> None:
         with self._cursor() as cur:

@@ -13,13 +13,13 @@ from ._base import BaseCheckpointSaver, Checkpoint, CheckpointTuple, list_scope
 from ._postgres import require_psycopg
 from ._postgres_sql import (
     CURRENT_VERSION,
+    DELETE_TASK_WRITES,
     DELETE_THREAD,
     INSERT_WRITE,
     LOCK,
     MIGRATIONS_TABLE,
     PUT,
     RECORD_MIGRATION,
-    UPSERT_WRITE,
     get_query,
     list_query,
     migrations_after,
@@ -172,12 +172,11 @@ class AsyncPostgresSaver(BaseCheckpointSaver):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        upserts, inserts = writes_params(config, writes, task_id, task_path)
+        task, rows = writes_params(config, writes, task_id, task_path)
         async with self._cursor() as cur:
-            if upserts:
-                await cur.executemany(UPSERT_WRITE, upserts)
-            if inserts:
-                await cur.executemany(INSERT_WRITE, inserts)
+            await cur.execute(DELETE_TASK_WRITES, task)
+            if rows:
+                await cur.executemany(INSERT_WRITE, rows)
 
     async def adelete_thread(self, thread_id: str) -> None:
         async with self._cursor() as cur:

@@ -89,25 +89,27 @@ def test_a_postgres_url_gives_an_async_saver_on_an_unopened_pool(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     set_up: list[str] = []
+    connected: list[dict[str, Any]] = []
     monkeypatch.setattr(
         "tokentide.checkpoint.PostgresSaver.setup", lambda self: set_up.append("setup")
     )
 
-    class _Connected:
-        def __init__(self, url: str) -> None:
-            self.url = url
-
+    class _Connection:
         def __enter__(self) -> Any:
-            from tokentide.checkpoint import PostgresSaver
-
-            return PostgresSaver.__new__(PostgresSaver)
+            return self
 
         def __exit__(self, *exc: object) -> None:
             return None
 
-    monkeypatch.setattr("tokentide.checkpoint.PostgresSaver.from_conn_string", _Connected)
+    def connect(url: str, **options: Any) -> Any:
+        connected.append(options)
+        return _Connection()
+
+    monkeypatch.setattr("psycopg.connect", connect)
+    monkeypatch.setattr("psycopg.Connection", _Connection)
     saver = make_checkpointer("postgresql://app@127.0.0.1:1/app")
     assert isinstance(saver, AsyncPostgresSaver) and set_up == ["setup"]
+    assert connected == [{"autocommit": True, "connect_timeout": 10}]
     assert saver.conn.closed  # opened by the server's event loop, at the first run
 
 

@@ -61,6 +61,7 @@ def _start(name: str, workdir: str, redis_url: str, database_url: str) -> Replic
     log = Path(workdir) / f"{name}.log"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SERVED), *sys.path])}
     args = [sys.executable, "-m", "tokentide.cli", "serve", "--graph", "thread_graphs:chat"]
+    args += ["--graph", "thread_graphs:approve"]
     args += ["--port", str(port), "--redis-url", redis_url, "--checkpointer", database_url]
     args += ["--no-web", "--log-level", "warning"]
     with open(log, "wb") as out:

@@ -2,7 +2,8 @@
 
 ``chat`` streams its reply word by word and says which turn of the thread this is and every
 user message it has seen: a reply on a thread continued elsewhere shows whether the earlier
-turns were there.
+turns were there. ``approve`` pauses (``interrupt()``) with the user messages it has seen and
+answers with the value it was resumed with.
 """
 
 from __future__ import annotations
@@ -23,3 +24,14 @@ async def reply(state: MessagesState) -> dict[str, Any]:
 
 
 chat = StateGraph(MessagesState).add_node("reply", reply).add_edge(START, "reply").compile()
+
+
+async def ask(state: MessagesState) -> dict[str, Any]:
+    from tokentide.graph import interrupt  # imported when run: the module loads without it
+
+    heard = [m.text for m in state["messages"] if m.type == "human"]
+    answer = interrupt({"question": "send it?", "heard": heard})
+    return {"messages": [AIMessage(f"resumed with {answer!r} after " + " | ".join(heard))]}
+
+
+approve = StateGraph(MessagesState).add_node("ask", ask).add_edge(START, "ask").compile()

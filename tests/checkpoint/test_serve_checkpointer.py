@@ -128,7 +128,7 @@ def _run(server: LiveServer, text: str, thread_id: str | None) -> list[tuple[str
         "stream_mode": ["values"],
     }
     if thread_id is not None:
-        body["config"] = {"configurable": {"thread_id": thread_id}}
+        body["thread_id"] = thread_id
     response = httpx.post(server.url + "/v1/runs", json=body, timeout=20)
     assert response.status_code == 200, response.text
     states = [

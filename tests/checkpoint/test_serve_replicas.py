@@ -127,7 +127,7 @@ def _turn(replica: Replica, thread_id: str, text: str) -> tuple[list[tuple[str, 
     body = {
         "assistant": "chat",
         "input": {"messages": [{"role": "user", "content": text}]},
-        "config": {"configurable": {"thread_id": thread_id}},
+        "thread_id": thread_id,
         "stream_mode": ["values", "messages"],
     }
     response = httpx.post(replica.url + "/v1/runs", json=body, timeout=30)
@@ -195,3 +195,36 @@ def test_another_thread_starts_empty_on_either_replica(replicas: tuple[Replica, 
     _turn(a, "first-thread", "hello")
     _, other = _turn(b, f"other-{time.monotonic_ns()}", "hi")
     assert _contents(other) == [("human", "hi"), ("ai", "turn 1: heard hi")]
+
+
+def _post(replica: Replica, body: dict[str, Any]) -> list[tuple[str, Any]]:
+    response = httpx.post(replica.url + "/v1/runs", json=body, timeout=30)
+    assert response.status_code == 200, response.text
+    return _events(response.text)
+
+
+def test_a_thread_interrupted_on_a_is_resumed_on_b(replicas: tuple[Replica, Replica]) -> None:
+    a, b = replicas
+    thread_id = f"paused-{time.monotonic_ns()}"
+    first = {"messages": [{"role": "user", "content": "mail Bob"}]}
+    paused = _post(a, {"assistant": "approve", "thread_id": thread_id, "input": first})
+    assert [event for event, _ in paused[-2:]] == ["interrupt", "end"], paused[-3:]
+    assert paused[-1][1]["status"] == "interrupted"
+    [asked] = paused[-2][1]["interrupts"]
+    assert asked["value"] == {"question": "send it?", "heard": ["mail Bob"]}
+    run_on_a = paused[-2][1]["run_id"]
+    assert httpx.get(f"{b.url}/v1/runs/{run_on_a}", timeout=10).json()["status"] == "interrupted"
+
+    body = {
+        "assistant": "approve",
+        "thread_id": thread_id,
+        "command": {"resume": "yes"},
+        "stream_mode": ["values"],
+    }
+    resumed = _post(b, body)
+    assert resumed[-1][0] == "end" and resumed[-1][1]["status"] == "success", resumed[-3:]
+    values = [data for event, data in resumed if event == "values"]
+    assert _contents(values[-1]) == [
+        ("human", "mail Bob"),
+        ("ai", "resumed with 'yes' after mail Bob"),
+    ]

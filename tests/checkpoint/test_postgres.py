@@ -201,3 +201,18 @@ def test_a_streamed_run_writes_once_per_superstep_not_per_token(
     assert writes <= steps  # pending writes, if any: one batch per task, not per token
     assert puts <= write_transactions <= puts + writes  # each in its own transaction
     assert len(statements) <= puts + 2 * writes + 1, statements  # + the read of the thread
+
+
+def test_a_connection_outside_autocommit_commits_every_call(url: str) -> None:
+    with psycopg.connect(url) as conn:  # autocommit off, as psycopg.connect() defaults
+        saver = PostgresSaver(conn)
+        saver.setup()
+        graph = _graph(saver)
+        graph.invoke({"messages": [("user", "hi")]}, _config("manual"))
+        assert saver.get_tuple(_config("manual")) is not None
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        with psycopg.connect(url) as other:  # another session sees it: committed
+            row = other.execute(
+                "SELECT count(*) FROM tokentide_checkpoints WHERE thread_id = 'manual'"
+            ).fetchone()
+        assert row is not None and row[0] == len(list(saver.list(_config("manual"))))

@@ -332,3 +332,18 @@ async def test_interrupt_in_a_subgraph_resumes_the_subgraph_where_it_stopped(syn
     done = await run_invoke(graph, Command(resume={found.id: "yes"}), sync, config)
     assert done["log"] == ["pre", "ask:yes", "a"]
     assert calls == ["pre", "ask", "ask"]  # the subgraph's first node did not run again
+
+
+async def test_command_parent_goes_to_a_node_of_the_parent_graph(sync: bool) -> None:
+    def inner(state: S) -> Command[Literal["done"]]:
+        return Command(graph=Command.PARENT, goto="done", update={"answer": "from inside"})
+
+    sub = StateGraph(S).add_node("inner", inner).add_edge(START, "inner").compile()
+    g = StateGraph(S).add_node("sub", sub).add_node("done", lambda s: {"log": ["done"]})
+    graph = g.add_edge(START, "sub").compile()
+    result = await run_invoke(graph, {"topic": "t"}, sync)
+    assert result == {"topic": "t", "answer": "from inside", "log": ["done"]}
+
+    alone = StateGraph(S).add_node("inner", inner).add_edge(START, "inner").compile()
+    with pytest.raises(Exception, match="no parent graph"):
+        await run_invoke(alone, {"topic": "t"}, sync)

@@ -1,6 +1,7 @@
 """Two ``tokentide serve`` replicas on one Redis (run streams) and one PostgreSQL (threads,
 ``--checkpointer postgresql://...``): a thread started on replica A is continued on replica B,
-and the second turn sees the first turn's messages.
+and the second turn sees the first turn's messages; a thread interrupted on A (``interrupt()``,
+or an agent's tool call waiting for approval) is resumed on B.
 
 The replicas are real subprocesses serving ``served/thread_graphs.py:chat`` (a graph that says
 which turn it is and every user message it has heard), with a private ``redis-server`` and a
@@ -61,7 +62,7 @@ def _start(name: str, workdir: str, redis_url: str, database_url: str) -> Replic
     log = Path(workdir) / f"{name}.log"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SERVED), *sys.path])}
     args = [sys.executable, "-m", "tokentide.cli", "serve", "--graph", "thread_graphs:chat"]
-    args += ["--graph", "thread_graphs:approve"]
+    args += ["--graph", "thread_graphs:approve", "--graph", "thread_graphs:mailer"]
     args += ["--port", str(port), "--redis-url", redis_url, "--checkpointer", database_url]
     args += ["--no-web", "--log-level", "warning"]
     with open(log, "wb") as out:
@@ -228,3 +229,23 @@ def test_a_thread_interrupted_on_a_is_resumed_on_b(replicas: tuple[Replica, Repl
         ("human", "mail Bob"),
         ("ai", "resumed with 'yes' after mail Bob"),
     ]
+
+
+def test_a_tool_call_paused_on_a_is_approved_on_b(replicas: tuple[Replica, Replica]) -> None:
+    a, b = replicas
+    thread_id = f"mail-{time.monotonic_ns()}"
+    user = {"messages": [{"role": "user", "content": "Email Bob."}]}
+    paused = _post(a, {"assistant": "mailer", "thread_id": thread_id, "input": user})
+    assert paused[-1][1]["status"] == "interrupted", paused[-3:]
+    [asked] = paused[-2][1]["interrupts"]
+    assert asked["value"]["action_requests"][0]["name"] == "send_email"
+    assert asked["value"]["action_requests"][0]["args"] == {"to": "bob", "body": "hi"}
+
+    decision = {"decisions": [{"type": "approve"}]}
+    body = {"assistant": "mailer", "thread_id": thread_id, "command": {"resume": decision}}
+    done = _post(b, {**body, "stream_mode": ["values"]})
+    assert done[-1][1]["status"] == "success", done[-3:]
+    final = [data for event, data in done if event == "values"][-1]
+    assert [m["type"] for m in final["messages"]] == ["human", "ai", "tool", "ai"]
+    assert final["messages"][2]["content"] == "sent to bob"
+    assert final["messages"][3]["content"] == "Done: sent to bob"

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+from tokentide.checkpoint import BaseCheckpointSaver
 from tokentide.models import BaseChatModel, BaseLLM
 from tokentide.models._http import HTTPTransport
 
@@ -105,6 +106,7 @@ class TokentideApp:
         allowed_hosts: Iterable[str] = (),
         cors_origins: Iterable[str] = (),
         body_timeout: float | None = 60.0,
+        checkpointer: Any = None,
     ) -> None:
         if api_key is not None and (not api_key.strip() or api_key != api_key.strip()):
             raise ValueError("api_key must not be empty or start or end with whitespace")
@@ -118,6 +120,8 @@ class TokentideApp:
         self.web = web
         self.guard = RequestGuard(allowed_hosts, cors_origins)
         self.body_timeout = body_timeout
+        #: Where the graphs keep their threads (``create_app(checkpointer=...)``), or None.
+        self.checkpointer = checkpointer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -142,6 +146,9 @@ class TokentideApp:
         await self.runs.aclose()
         await self.responses.aclose()
         await self.store.aclose()
+        close_checkpointer = getattr(self.checkpointer, "aclose", None)
+        if close_checkpointer is not None:
+            await close_checkpointer()
         for assistant in self.assistants.values():
             transport = getattr(assistant.target, "_transport", None)
             if isinstance(transport, HTTPTransport):
@@ -505,6 +512,7 @@ def create_app(
     allowed_hosts: Iterable[str] = (),
     cors_origins: Iterable[str] = (),
     body_timeout: float | None = 60.0,
+    checkpointer: BaseCheckpointSaver | None = None,
 ) -> TokentideApp:
     """Build the ASGI app serving ``models`` (name -> chat model) and ``graphs`` (name ->
     compiled graph or runnable); mount it in any ASGI server or application.
@@ -524,6 +532,9 @@ def create_app(
     - ``cors_origins``: browser origins (``https://app.example.com``) allowed to call the API
       cross-origin, with CORS headers; other origins get 403 (the web page's own is allowed).
     - ``body_timeout``: seconds a client has to send a request body (408 after).
+    - ``checkpointer``: where the graphs keep their threads (a `MemorySaver`, `SqliteSaver`,
+      `AsyncPostgresSaver`...): it replaces each graph's own for runs on a thread; runs
+      without one (chat completions) run the graph as it was compiled.
 
     Example::
 
@@ -539,6 +550,7 @@ def create_app(
         concurrency=concurrency,
         max_queue=max_queue,
         retry_after=retry_after,
+        checkpointer=checkpointer,
     )
     return TokentideApp(
         assistants,
@@ -551,4 +563,5 @@ def create_app(
         allowed_hosts=allowed_hosts,
         cors_origins=cors_origins,
         body_timeout=body_timeout,
+        checkpointer=checkpointer,
     )

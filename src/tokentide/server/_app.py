@@ -62,6 +62,7 @@ from ._asgi import (
 from ._assistants import Assistant, build_assistants
 from ._completions_api import completion, parse_completion_request, stream_completion
 from ._guard import RequestGuard, decode_json, preflight_headers, require_json, with_cors
+from ._lg_api import AgentServerAPI, is_agent_server_path
 from ._openai_api import chat_completion, models_list, parse_chat_request, stream_chat_completion
 from ._responses_api import ResponsesService
 from ._runs import RunManager, parse_run_request
@@ -105,6 +106,7 @@ class TokentideApp:
         allowed_hosts: Iterable[str] = (),
         cors_origins: Iterable[str] = (),
         body_timeout: float | None = 60.0,
+        checkpointer: Any = None,
     ) -> None:
         if api_key is not None and (not api_key.strip() or api_key != api_key.strip()):
             raise ValueError("api_key must not be empty or start or end with whitespace")
@@ -118,6 +120,16 @@ class TokentideApp:
         self.web = web
         self.guard = RequestGuard(allowed_hosts, cors_origins)
         self.body_timeout = body_timeout
+        #: The LangGraph Agent Server API (``/assistants``, ``/threads``, ``/runs``).
+        self.agent_server = AgentServerAPI(
+            assistants,
+            store,
+            self._json,
+            api_key=api_key,
+            checkpointer=checkpointer,
+            heartbeat=heartbeat,
+            cancel_wait=cancel_wait,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -140,6 +152,7 @@ class TokentideApp:
         """Cancel this replica's runs, close the store and the upstream connections of the
         HTTP models (their kept-alive pool; a model opens new ones if used again)."""
         await self.runs.aclose()
+        await self.agent_server.aclose()
         await self.responses.aclose()
         await self.store.aclose()
         for assistant in self.assistants.values():
@@ -169,6 +182,8 @@ class TokentideApp:
     def _route(self, method: str, path: str, scope: Scope) -> Handler:
         if path == "/" and self.web:
             return self._web
+        if is_agent_server_path(path):
+            return self.agent_server.route(method, path, scope)
         if not path.startswith("/v1/"):
             raise HTTPError(404, f"no route {shorten(path)}", code="not_found")
         if path in ("/v1/messages", "/v1/messages/count_tokens"):
@@ -505,6 +520,7 @@ def create_app(
     allowed_hosts: Iterable[str] = (),
     cors_origins: Iterable[str] = (),
     body_timeout: float | None = 60.0,
+    checkpointer: Any = None,
 ) -> TokentideApp:
     """Build the ASGI app serving ``models`` (name -> chat model) and ``graphs`` (name ->
     compiled graph or runnable); mount it in any ASGI server or application.
@@ -524,6 +540,9 @@ def create_app(
     - ``cors_origins``: browser origins (``https://app.example.com``) allowed to call the API
       cross-origin, with CORS headers; other origins get 403 (the web page's own is allowed).
     - ``body_timeout``: seconds a client has to send a request body (408 after).
+    - ``checkpointer``: where the LangGraph Agent Server API keeps the state of threads of
+      graphs compiled without one, and of served models (default: a graph's own, else memory);
+      threads and runs are kept beside it (the SQLite file of a ``SqliteSaver``).
 
     Example::
 
@@ -551,4 +570,5 @@ def create_app(
         allowed_hosts=allowed_hosts,
         cors_origins=cors_origins,
         body_timeout=body_timeout,
+        checkpointer=checkpointer,
     )

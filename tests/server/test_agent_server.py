@@ -1,0 +1,321 @@
+"""The LangGraph Agent Server API of ``tokentide serve``, driven by the official
+``langgraph_sdk`` client: assistants, threads, every stream mode, wait, join with
+``Last-Event-ID``, cancel, state and history, multitask strategies and the errors."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from langgraph_sdk import get_client
+from langgraph_sdk.errors import ConflictError, NotFoundError, UnprocessableEntityError
+
+from fakes.live_server import LiveServer, live_server
+from fakes.waiting import async_wait_until
+from tokentide.checkpoint import SqliteSaver
+from tokentide.graph import START, MessagesState, StateGraph, get_stream_writer
+from tokentide.models import FakeChatModel
+from tokentide.server import create_app
+
+pytestmark = pytest.mark.timeout(60)
+
+WORDS = [f"w{i} " for i in range(6)]
+SLOW = [f"s{i} " for i in range(100)]
+USER = {"messages": [{"role": "user", "content": "hi"}]}
+
+
+def _chat_graph(words: list[str], delay: float = 0.0, checkpointer: Any = None) -> Any:
+    model = FakeChatModel([list(words)], delay=delay)
+
+    async def chat(state: MessagesState) -> dict[str, Any]:
+        get_stream_writer()({"progress": "thinking"})
+        return {"messages": [await model.ainvoke(state["messages"])]}
+
+    builder = StateGraph(MessagesState).add_node(chat).add_edge(START, "chat")
+    return builder.compile(checkpointer=checkpointer)
+
+
+def _parent_graph() -> Any:
+    child = _chat_graph(WORDS)
+    return StateGraph(MessagesState).add_node("inner", child).add_edge(START, "inner").compile()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LiveServer]:
+    app = create_app(
+        models={"fake": FakeChatModel([list(WORDS)])},
+        graphs={
+            "agent": _chat_graph(WORDS),
+            "slow": _chat_graph(SLOW, delay=0.02),
+            "parent": _parent_graph(),
+        },
+        heartbeat=0.5,
+    )
+    with live_server(app) as live:
+        yield live
+
+
+@pytest.fixture
+async def client(server: LiveServer) -> AsyncIterator[Any]:
+    async with get_client(url=server.url, api_key=None) as sdk:
+        yield sdk
+
+
+async def _collect(stream: AsyncIterator[Any]) -> list[Any]:
+    return [part async for part in stream]
+
+
+async def test_assistants_are_the_served_graphs_and_models(client: Any) -> None:
+    found = await client.assistants.search()
+    assert {a["assistant_id"] for a in found} == {"fake", "agent", "slow", "parent"}
+    one = await client.assistants.get("agent")
+    assert one["graph_id"] == "agent" and one["version"] == 1
+    assert [a["name"] for a in await client.assistants.search(graph_id="slow")] == ["slow"]
+    with pytest.raises(NotFoundError):
+        await client.assistants.get("nope")
+
+
+async def test_threads_create_get_search(client: Any) -> None:
+    thread = await client.threads.create(metadata={"user": "ada"})
+    assert thread["status"] == "idle" and thread["metadata"] == {"user": "ada"}
+    assert (await client.threads.get(thread["thread_id"]))["thread_id"] == thread["thread_id"]
+    found = await client.threads.search(metadata={"user": "ada"})
+    assert [t["thread_id"] for t in found] == [thread["thread_id"]]
+    with pytest.raises(ConflictError):
+        await client.threads.create(thread_id=thread["thread_id"])
+    same = await client.threads.create(thread_id=thread["thread_id"], if_exists="do_nothing")
+    assert same["metadata"] == {"user": "ada"}
+    with pytest.raises(NotFoundError):
+        await client.threads.get("no-such-thread")
+
+
+async def test_stream_values_updates_custom_and_the_run_id(client: Any) -> None:
+    thread = await client.threads.create()
+    created: list[Any] = []
+    parts = await _collect(
+        client.runs.stream(
+            thread["thread_id"],
+            "agent",
+            input=USER,
+            stream_mode=["values", "updates", "custom"],
+            on_run_created=created.append,
+        )
+    )
+    events = [p.event for p in parts]
+    assert events[0] == "metadata" and events[-1] == "end"
+    run_id = parts[0].data["run_id"]
+    assert created[0]["run_id"] == run_id and created[0]["thread_id"] == thread["thread_id"]
+    values = [p.data for p in parts if p.event == "values"]
+    assert values[-1]["messages"][-1]["content"] == "".join(WORDS)
+    assert values[-1]["messages"][0]["type"] == "human"
+    updates = [p.data for p in parts if p.event == "updates"]
+    assert list(updates[0]) == ["chat"]
+    assert [p.data for p in parts if p.event == "custom"] == [{"progress": "thinking"}]
+    run = await client.runs.get(thread["thread_id"], run_id)
+    assert run["status"] == "success" and run["assistant_id"] == "agent"
+    after = await client.threads.get(thread["thread_id"])
+    assert after["status"] == "idle"
+    assert after["values"]["messages"][-1]["content"] == "".join(WORDS)
+
+
+async def test_messages_tuple_and_messages_modes(client: Any) -> None:
+    parts = await _collect(
+        client.runs.stream(None, "agent", input=USER, stream_mode=["messages-tuple", "messages"])
+    )
+    tuples = [p.data for p in parts if p.event == "messages"]
+    message, meta = tuples[0]
+    assert message["type"] == "AIMessageChunk" and meta["langgraph_node"] == "chat"
+    assert "".join(m["content"] for m, _ in tuples) == "".join(WORDS)
+    partial = [p.data for p in parts if p.event == "messages/partial"]
+    assert partial[-1][0]["content"] == "".join(WORDS) and partial[-1][0]["type"] == "ai"
+    assert [p.event for p in parts].count("messages/metadata") == 1
+    complete = [p.data for p in parts if p.event == "messages/complete"]
+    assert complete[-1][0]["content"] == "".join(WORDS)
+
+
+async def test_events_debug_tasks_modes(client: Any) -> None:
+    thread = await client.threads.create()
+    parts = await _collect(
+        client.runs.stream(
+            thread["thread_id"], "agent", input=USER, stream_mode=["events", "debug", "tasks"]
+        )
+    )
+    kinds = {p.data["event"] for p in parts if p.event == "events"}
+    assert {"on_chain_start", "on_chat_model_stream", "on_chain_end"} <= kinds
+    assert {p.data["type"] for p in parts if p.event == "debug"} >= {"checkpoint", "task"}
+    tasks = [p.data for p in parts if p.event == "tasks"]
+    assert tasks[0]["name"] == "chat" and "result" in tasks[-1]
+
+
+async def test_subgraph_events_are_named_mode_and_namespace(client: Any) -> None:
+    parts = await _collect(
+        client.runs.stream(
+            None, "parent", input=USER, stream_mode=["updates"], stream_subgraphs=True
+        )
+    )
+    names = [p.event for p in parts if p.event.startswith("updates")]
+    assert "updates" in names
+    nested = [n for n in names if n.startswith("updates|inner:")]
+    assert nested, names
+    v2 = await _collect(
+        client.runs.stream(
+            None, "parent", input=USER, stream_mode="updates", stream_subgraphs=True, version="v2"
+        )
+    )
+    assert any(p["ns"] and p["ns"][0].startswith("inner:") for p in v2 if p["type"] == "updates")
+
+
+async def test_a_served_model_is_an_assistant_with_threads(client: Any) -> None:
+    thread = await client.threads.create()
+    result = await client.runs.wait(thread["thread_id"], "fake", input=USER)
+    assert result["messages"][-1]["content"] == "".join(WORDS)
+    again = await client.runs.wait(
+        thread["thread_id"], "fake", input={"messages": [{"role": "user", "content": "more"}]}
+    )
+    assert [m["type"] for m in again["messages"]] == ["human", "ai", "human", "ai"]
+    state = await client.threads.get_state(thread["thread_id"])
+    assert len(state["values"]["messages"]) == 4 and state["next"] == []
+    assert state["checkpoint"]["thread_id"] == thread["thread_id"]
+    history = await client.threads.get_history(thread["thread_id"], limit=3)
+    assert len(history) == 3
+    assert history[0]["checkpoint"]["checkpoint_id"] == state["checkpoint"]["checkpoint_id"]
+    older = await client.threads.get_history(
+        thread["thread_id"], before=history[0]["checkpoint"], limit=100
+    )
+    assert older[0]["checkpoint"] == history[1]["checkpoint"]
+
+
+async def test_stateless_wait_and_stream(client: Any) -> None:
+    result = await client.runs.wait(None, "agent", input=USER)
+    assert result["messages"][-1]["content"] == "".join(WORDS)
+    parts = await _collect(client.runs.stream(None, "fake", input=USER))
+    assert parts[-2].event == "values" and parts[-1].event == "end"
+
+
+async def test_join_stream_resumes_after_last_event_id(client: Any) -> None:
+    thread = await client.threads.create()
+    run = await client.runs.create(
+        thread["thread_id"], "slow", input=USER, stream_mode=["messages-tuple", "values"]
+    )
+    first = await _collect(client.runs.join_stream(thread["thread_id"], run["run_id"]))
+    ids = [int(p.id) for p in first]
+    assert ids == list(range(1, len(ids) + 1))  # the whole run, no gap
+    resumed = await _collect(
+        client.runs.join_stream(thread["thread_id"], run["run_id"], last_event_id="10")
+    )
+    assert [int(p.id) for p in resumed][0] == 11
+    assert resumed[-1].event == "end"
+    assert (await client.runs.get(thread["thread_id"], run["run_id"]))["status"] == "success"
+
+
+async def test_cancel_stops_the_run(client: Any) -> None:
+    thread = await client.threads.create()
+    run = await client.runs.create(thread["thread_id"], "slow", input=USER)
+
+    async def running() -> bool:
+        got = await client.runs.get(thread["thread_id"], run["run_id"])
+        return bool(got["status"] == "running")
+
+    await async_wait_until(running, timeout=20)
+    await client.runs.cancel(thread["thread_id"], run["run_id"], wait=True)
+    got = await client.runs.get(thread["thread_id"], run["run_id"])
+    assert got["status"] == "interrupted"
+    parts = await _collect(client.runs.join_stream(thread["thread_id"], run["run_id"]))
+    assert parts[-1].event == "end" and parts[-1].data["status"] == "cancelled"
+    assert (await client.threads.get(thread["thread_id"]))["status"] == "idle"
+
+
+async def test_multitask_reject_interrupt_enqueue(client: Any) -> None:
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    first = await client.runs.create(tid, "slow", input=USER)
+    with pytest.raises(ConflictError):
+        await client.runs.create(tid, "slow", input=USER, multitask_strategy="reject")
+    # "interrupt" cancels the running run; "enqueue" waits for the one before it to end
+    second = await client.runs.create(tid, "slow", input=USER, multitask_strategy="interrupt")
+    third = await client.runs.create(tid, "slow", input=USER, multitask_strategy="enqueue")
+    assert (await client.runs.get(tid, third["run_id"]))["status"] == "pending"
+    result = await client.runs.join(tid, third["run_id"])
+    assert (await client.runs.get(tid, first["run_id"]))["status"] == "interrupted"
+    assert (await client.runs.get(tid, second["run_id"]))["status"] == "success"
+    kinds = [m["type"] for m in result["messages"]]
+    assert kinds[-4:] == ["human", "ai", "human", "ai"]  # the third ran after the second
+    assert result["messages"][-1]["content"] == "".join(SLOW)
+
+
+async def test_invalid_requests_get_422_with_detail(server: LiveServer, client: Any) -> None:
+    thread = await client.threads.create()
+    with pytest.raises(UnprocessableEntityError) as caught:
+        await client.runs.create(thread["thread_id"], "agent", input=USER, webhook="http://x/")
+    assert "webhook" in caught.value.message
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        bad = await http.post(
+            f"/threads/{thread['thread_id']}/runs/stream",
+            json={"assistant_id": "agent", "input": USER, "stream_mode": "tokens"},
+        )
+        assert bad.status_code == 422
+        assert "unknown stream_mode 'tokens'" in bad.json()["detail"]
+        extra = await http.post(
+            "/runs/wait", json={"assistant_id": "agent", "input": USER, "colour": "red"}
+        )
+        assert extra.status_code == 422 and "colour" in extra.json()["detail"]
+        unknown = await http.post("/runs/wait", json={"assistant_id": "ghost", "input": USER})
+        assert unknown.status_code == 404 and "ghost" in unknown.json()["detail"]
+        config = await http.post(
+            "/runs/wait", json={"assistant_id": "agent", "input": USER, "config": {"x": 1}}
+        )
+        assert config.status_code == 422 and "config" in config.json()["detail"]
+
+
+async def test_api_key_is_read_from_x_api_key() -> None:
+    app = create_app(graphs={"agent": _chat_graph(WORDS)}, api_key="sekret")
+    with live_server(app) as live:
+        async with get_client(url=live.url, api_key="wrong") as denied:
+            with pytest.raises(httpx.HTTPStatusError) as caught:
+                await denied.assistants.search()
+        assert caught.value.response.status_code == 401
+        async with get_client(url=live.url, api_key="sekret") as allowed:
+            assert [a["assistant_id"] for a in await allowed.assistants.search()] == ["agent"]
+
+
+async def test_threads_and_runs_live_in_the_sqlite_file(tmp_path: Path) -> None:
+    path = str(tmp_path / "state.db")
+
+    def app() -> Any:
+        return create_app(graphs={"agent": _chat_graph(WORDS, checkpointer=SqliteSaver(path))})
+
+    with live_server(app()) as live:
+        async with get_client(url=live.url, api_key=None) as client:
+            thread = await client.threads.create(metadata={"k": "v"})
+            await client.runs.wait(thread["thread_id"], "agent", input=USER)
+    with live_server(app()) as live, contextlib.suppress():  # as a new process would
+        client = get_client(url=live.url, api_key=None)
+        again = await client.threads.get(thread["thread_id"])
+        assert again["metadata"]["k"] == "v" and again["status"] == "idle"
+        state = await client.threads.get_state(thread["thread_id"])
+        assert state["values"]["messages"][-1]["content"] == "".join(WORDS)
+        runs = await client.runs.list(thread["thread_id"])
+        assert [r["status"] for r in runs] == ["success"]
+        await client.aclose()
+
+
+async def test_error_event_in_the_agent_server_shape() -> None:
+    app = create_app(graphs={"broken": _broken_graph()})
+    with live_server(app) as live:
+        async with get_client(url=live.url, api_key=None) as sdk:
+            parts = await _collect(sdk.runs.stream(None, "broken", input=USER))
+            error = [p.data for p in parts if p.event == "error"]
+            assert error[0]["error"] == "ValueError" and "boom" in error[0]["message"]
+            waited = await sdk.runs.wait(None, "broken", input=USER, raise_error=False)
+            assert waited["__error__"]["error"] == "ValueError"
+
+
+def _broken_graph() -> Any:
+    def fail(state: MessagesState) -> dict[str, Any]:
+        raise ValueError("boom")
+
+    return StateGraph(MessagesState).add_node(fail).add_edge(START, "fail").compile()

@@ -140,6 +140,8 @@ class AgentServerAPI:
         table: Mapping[str, Handler]
         if part is None:
             table = {"GET": self._get_thread, "DELETE": self._delete_thread}
+        elif part == "state" and item == "checkpoint":
+            table = {"POST": self._state_at}
         elif part == "state":
             table = {"GET": self._get_state} if item else self._state_table()
         elif part == "history" and item is None:
@@ -217,6 +219,16 @@ class AgentServerAPI:
     async def _get_state(self, scope: Scope, receive: Receive, send: Send) -> None:
         thread = await self._thread(scope)
         await send_json(send, 200, await self.graphs.state(thread, scope["lg_item"]))
+
+    async def _state_at(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """``POST /threads/{id}/state/checkpoint``: the state at ``body.checkpoint``."""
+        thread = await self._thread(scope)
+        body = await self._body(scope, receive)
+        checkpoint = body.get("checkpoint") if isinstance(body, dict) else None
+        if not isinstance(checkpoint, dict):
+            raise invalid("'checkpoint' is required: {\"checkpoint_id\": ...}")
+        state = await self.graphs.state(thread, checkpoint.get("checkpoint_id"))
+        await send_json(send, 200, state)
 
     async def _update_state(self, scope: Scope, receive: Receive, send: Send) -> None:
         thread = await self._thread(scope)

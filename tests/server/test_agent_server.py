@@ -219,7 +219,7 @@ async def test_cancel_stops_the_run(client: Any) -> None:
         got = await client.runs.get(thread["thread_id"], run["run_id"])
         return bool(got["status"] == "running")
 
-    await async_wait_until(running, timeout=20)
+    await async_wait_until(running, timeout=20, interval=0.05)
     await client.runs.cancel(thread["thread_id"], run["run_id"], wait=True)
     got = await client.runs.get(thread["thread_id"], run["run_id"])
     assert got["status"] == "interrupted"

@@ -175,6 +175,8 @@ class SqliteThreadStore:
         self._lock = threading.Lock()
         with self._lock:
             self._conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            # Readers do not wait for writers (several server processes share the file).
+            self._conn.execute("PRAGMA journal_mode = WAL")
             for statement in _SCHEMA:
                 self._conn.execute(statement)
 

@@ -179,6 +179,12 @@ PUBLIC_API: dict[str, list[str]] = {
     "tokentide.checkpoint.sqlite": [
         "SqliteSaver",
     ],
+    "tokentide.checkpoint.postgres": [
+        "PostgresSaver",
+    ],
+    "tokentide.checkpoint.postgres.aio": [
+        "AsyncPostgresSaver",
+    ],
     "tokentide.models": [
         "AsyncCompletionStream",
         "BaseChatModel",
@@ -213,11 +219,14 @@ PUBLIC_API: dict[str, list[str]] = {
         "add_messages",
     ],
     "tokentide.checkpoint": [
+        "AsyncPostgresSaver",
         "BaseCheckpointSaver",
         "Checkpoint",
         "CheckpointTuple",
         "InMemorySaver",
         "MemorySaver",
+        "PendingWrite",
+        "PostgresSaver",
         "SqliteSaver",
     ],
     "tokentide.render": [

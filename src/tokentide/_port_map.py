@@ -317,6 +317,18 @@ MODULES: tuple[ModuleRow, ...] = (
         "with `ainvoke`/`astream`; ImportError",
     ),
     ModuleRow(
+        "langgraph.checkpoint.postgres",
+        "tokentide.checkpoint.postgres",
+        names=("PostgresSaver",),
+        unsupported="`ShallowPostgresSaver`, `BasePostgresSaver`: " + _MISSING,
+    ),
+    ModuleRow(
+        "langgraph.checkpoint.postgres.aio",
+        "tokentide.checkpoint.postgres.aio",
+        names=("AsyncPostgresSaver",),
+        unsupported="`AsyncShallowPostgresSaver`: " + _MISSING,
+    ),
+    ModuleRow(
         "langgraph.prebuilt",
         "tokentide.prebuilt",
         names=("InjectedState", "ToolNode", "ToolRuntime", "create_react_agent", "tools_condition"),

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple, TypedDict
 from uuid import UUID, uuid4
 
-__all__ = ["BaseCheckpointSaver", "Checkpoint", "CheckpointTuple", "new_checkpoint_id"]
+__all__ = [
+    "WRITES_IDX_MAP",
+    "BaseCheckpointSaver",
+    "Checkpoint",
+    "CheckpointTuple",
+    "PendingWrite",
+    "new_checkpoint_id",
+]
 
 
 class _CheckpointCore(TypedDict):
@@ -30,13 +37,30 @@ class Checkpoint(_CheckpointCore, total=False):
     next: list[str]
 
 
+PendingWrite = tuple[str, str, Any]
+"""``(task_id, channel, value)``: a write of a task of the next step, saved before the step
+ended (what lets an interrupted or failed step resume without re-running finished tasks)."""
+
+#: Special channels and the fixed index of their write: a task writes each at most once, and a
+#: later write replaces the earlier one (LangGraph's ``WRITES_IDX_MAP``). Other writes take
+#: their position in the ``writes`` list, and a second write at the same index is ignored.
+WRITES_IDX_MAP: Mapping[str, int] = {
+    "__error__": -1,
+    "__scheduled__": -2,
+    "__interrupt__": -3,
+    "__resume__": -4,
+}
+
+
 class CheckpointTuple(NamedTuple):
-    """A checkpoint with the config that names it, its metadata and its parent's config."""
+    """A checkpoint with the config that names it, its metadata, its parent's config and the
+    pending writes saved against it (a list, empty when there are none)."""
 
     config: dict[str, Any]
     checkpoint: Checkpoint
     metadata: dict[str, Any]
     parent_config: dict[str, Any] | None = None
+    pending_writes: list[PendingWrite] | None = None
 
 
 _LAST_ID = [0]
@@ -63,6 +87,44 @@ def thread_of(config: dict[str, Any] | None) -> tuple[str, str, str | None]:
     return str(thread_id), str(conf.get("checkpoint_ns", "")), conf.get("checkpoint_id")
 
 
+def list_scope(
+    config: dict[str, Any] | None, before: dict[str, Any] | None
+) -> tuple[str | None, str | None, str | None, str | None]:
+    """What :meth:`BaseCheckpointSaver.list` selects: ``(thread_id, checkpoint_ns,
+    checkpoint_id, before_id)``, each ``None`` for "any" (a config without ``checkpoint_ns``
+    lists every namespace of the thread, as LangGraph's savers do)."""
+    conf = (config or {}).get("configurable") or {}
+    thread_id = conf.get("thread_id")
+    ns = conf.get("checkpoint_ns")
+    cid = conf.get("checkpoint_id")
+    before_id = ((before or {}).get("configurable") or {}).get("checkpoint_id")
+    return (
+        None if thread_id is None else str(thread_id),
+        None if ns is None else str(ns),
+        None if cid is None else str(cid),
+        None if before_id is None else str(before_id),
+    )
+
+
+def metadata_matches(metadata: Mapping[str, Any], filter: Mapping[str, Any] | None) -> bool:
+    """Whether every key of ``filter`` is in ``metadata`` with an equal value."""
+    if not filter:
+        return True
+    return all(key in metadata and metadata[key] == value for key, value in filter.items())
+
+
+def write_rows(
+    writes: Sequence[tuple[str, Any]], task_id: str
+) -> list[tuple[str, int, str, Any, bool]]:
+    """``(task_id, idx, channel, value, replace)`` rows for :meth:`~BaseCheckpointSaver.put_writes`:
+    special channels take their fixed index and replace an earlier write."""
+    rows = []
+    for i, (channel, value) in enumerate(writes):
+        idx = WRITES_IDX_MAP.get(channel, i)
+        rows.append((task_id, idx, channel, value, channel in WRITES_IDX_MAP))
+    return rows
+
+
 def config_for(thread_id: str, ns: str, checkpoint_id: str) -> dict[str, Any]:
     return {
         "configurable": {
@@ -76,8 +138,20 @@ def config_for(thread_id: str, ns: str, checkpoint_id: str) -> dict[str, Any]:
 class BaseCheckpointSaver:
     """Where a compiled graph saves its state (``compile(checkpointer=...)``).
 
-    Subclasses implement :meth:`get_tuple`, :meth:`list` and :meth:`put`; the async methods
-    call them (override them for a saver with real async I/O).
+    Subclasses implement :meth:`get_tuple`, :meth:`list`, :meth:`put`, :meth:`put_writes` and
+    :meth:`delete_thread`; the async methods call them (override them for a saver with real
+    async I/O, as `AsyncPostgresSaver` does).
+
+    The contract (checked for every saver by one conformance suite):
+
+    - :meth:`put` saves a checkpoint after the one its ``config`` names (its parent) and
+      returns the config naming the new one; saving an id again replaces that checkpoint.
+    - :meth:`get_tuple` returns the checkpoint ``config`` names (``checkpoint_id``), or the
+      thread's latest in ``checkpoint_ns`` (default ``""``), with its pending writes.
+    - :meth:`list` yields checkpoints newest first: of one thread (every namespace unless the
+      config names one), or of every thread when ``config`` is ``None``; ``filter`` keeps
+      those whose metadata has equal values for its keys, ``before`` those with an id lower
+      than its ``checkpoint_id``, ``limit`` the first ones.
     """
 
     def get_tuple(self, config: dict[str, Any]) -> CheckpointTuple | None:
@@ -85,25 +159,82 @@ class BaseCheckpointSaver:
         raise NotImplementedError
 
     def list(
-        self, config: dict[str, Any], *, limit: int | None = None
+        self,
+        config: dict[str, Any] | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: dict[str, Any] | None = None,
+        limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
-        """The thread's checkpoints, newest first."""
+        """The checkpoints ``config`` selects, newest first (see the class docstring)."""
         raise NotImplementedError
 
     def put(
-        self, config: dict[str, Any], checkpoint: Checkpoint, metadata: dict[str, Any]
+        self,
+        config: dict[str, Any],
+        checkpoint: Checkpoint,
+        metadata: dict[str, Any],
+        new_versions: Any = None,
     ) -> dict[str, Any]:
-        """Save ``checkpoint`` after the one ``config`` names; return the new config."""
+        """Save ``checkpoint`` after the one ``config`` names; return the new config.
+
+        ``new_versions`` is accepted for LangGraph's signature and not used."""
+        raise NotImplementedError
+
+    def put_writes(
+        self,
+        config: dict[str, Any],
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Save the ``(channel, value)`` writes of task ``task_id`` against the checkpoint
+        ``config`` names; :meth:`get_tuple` returns them in ``pending_writes``."""
+        raise NotImplementedError
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Delete every checkpoint and pending write of the thread (every namespace)."""
         raise NotImplementedError
 
     def get(self, config: dict[str, Any]) -> Checkpoint | None:
         found = self.get_tuple(config)
         return found.checkpoint if found is not None else None
 
+    async def aget(self, config: dict[str, Any]) -> Checkpoint | None:
+        found = await self.aget_tuple(config)
+        return found.checkpoint if found is not None else None
+
     async def aget_tuple(self, config: dict[str, Any]) -> CheckpointTuple | None:
         return self.get_tuple(config)
 
+    async def alist(
+        self,
+        config: dict[str, Any] | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: dict[str, Any] | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        for found in self.list(config, filter=filter, before=before, limit=limit):
+            yield found
+
     async def aput(
-        self, config: dict[str, Any], checkpoint: Checkpoint, metadata: dict[str, Any]
+        self,
+        config: dict[str, Any],
+        checkpoint: Checkpoint,
+        metadata: dict[str, Any],
+        new_versions: Any = None,
     ) -> dict[str, Any]:
         return self.put(config, checkpoint, metadata)
+
+    async def aput_writes(
+        self,
+        config: dict[str, Any],
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        self.put_writes(config, writes, task_id, task_path)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        self.delete_thread(thread_id)

@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple
 
-from ._base import BaseCheckpointSaver, Checkpoint, CheckpointTuple, config_for, thread_of
+from ._base import (
+    BaseCheckpointSaver,
+    Checkpoint,
+    CheckpointTuple,
+    PendingWrite,
+    config_for,
+    list_scope,
+    metadata_matches,
+    thread_of,
+    write_rows,
+)
 from ._serde import dumps, loads
 
 __all__ = ["InMemorySaver", "MemorySaver"]
+
+
+class _Row(NamedTuple):
+    seq: int
+    checkpoint_id: str
+    parent_id: str | None
+    checkpoint: str
+    metadata: str
+
+
+# (thread_id, ns, checkpoint_id) -> {(task_id, idx): (task_path, channel, value json)}
+_Writes = dict[tuple[str, str, str], dict[tuple[str, int], tuple[str, str, str]]]
 
 
 class MemorySaver(BaseCheckpointSaver):
@@ -27,50 +50,110 @@ class MemorySaver(BaseCheckpointSaver):
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        # (thread_id, ns) -> list of (checkpoint_id, parent_id, checkpoint json, metadata json)
-        self._threads: dict[tuple[str, str], list[tuple[str, str | None, str, str]]] = {}
+        self._seq = itertools.count()
+        # (thread_id, ns) -> checkpoint_id -> row, in the order they were first saved
+        self._threads: dict[tuple[str, str], dict[str, _Row]] = {}
+        self._writes: _Writes = {}
 
-    def _tuple(
-        self, thread_id: str, ns: str, row: tuple[str, str | None, str, str]
-    ) -> CheckpointTuple:
-        cid, parent, data, meta = row
-        parent_config = config_for(thread_id, ns, parent) if parent else None
+    def _tuple(self, thread_id: str, ns: str, row: _Row) -> CheckpointTuple:
+        parent_config = config_for(thread_id, ns, row.parent_id) if row.parent_id else None
+        with self._lock:
+            saved = sorted(self._writes.get((thread_id, ns, row.checkpoint_id), {}).items())
+        ordered = sorted(saved, key=lambda item: (item[1][0], item[0]))  # task_path, task, idx
+        writes: list[PendingWrite] = [
+            (task_id, channel, loads(value)) for (task_id, _), (_, channel, value) in ordered
+        ]
         return CheckpointTuple(
-            config_for(thread_id, ns, cid), loads(data), loads(meta), parent_config
+            config_for(thread_id, ns, row.checkpoint_id),
+            loads(row.checkpoint),
+            loads(row.metadata),
+            parent_config,
+            writes,
         )
 
     def get_tuple(self, config: dict[str, Any]) -> CheckpointTuple | None:
         thread_id, ns, cid = thread_of(config)
         with self._lock:
-            rows = list(self._threads.get((thread_id, ns), ()))
-        if not rows:
-            return None
-        if cid is None:
-            return self._tuple(thread_id, ns, rows[-1])
-        for row in rows:
-            if row[0] == cid:
-                return self._tuple(thread_id, ns, row)
-        return None
+            rows = self._threads.get((thread_id, ns), {})
+            row = rows.get(cid) if cid is not None else _latest(rows)
+        return self._tuple(thread_id, ns, row) if row is not None else None
 
     def list(
-        self, config: dict[str, Any], *, limit: int | None = None
+        self,
+        config: dict[str, Any] | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: dict[str, Any] | None = None,
+        limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
-        thread_id, ns, _ = thread_of(config)
+        thread_id, ns, cid, before_id = list_scope(config, before)
         with self._lock:
-            rows = list(self._threads.get((thread_id, ns), ()))
-        for i, row in enumerate(reversed(rows)):
-            if limit is not None and i >= limit:
+            found = [
+                (key, row)
+                for key, rows in self._threads.items()
+                if (thread_id is None or key[0] == thread_id) and (ns is None or key[1] == ns)
+                for row in rows.values()
+                if (cid is None or row.checkpoint_id == cid)
+                and (before_id is None or row.checkpoint_id < before_id)
+            ]
+        found.sort(key=lambda item: item[1].seq, reverse=True)
+        count = 0
+        for (thread, namespace), row in found:
+            if limit is not None and count >= limit:
                 return
-            yield self._tuple(thread_id, ns, row)
+            if filter and not metadata_matches(loads(row.metadata), filter):
+                continue
+            count += 1
+            yield self._tuple(thread, namespace, row)
 
     def put(
-        self, config: dict[str, Any], checkpoint: Checkpoint, metadata: dict[str, Any]
+        self,
+        config: dict[str, Any],
+        checkpoint: Checkpoint,
+        metadata: dict[str, Any],
+        new_versions: Any = None,
     ) -> dict[str, Any]:
         thread_id, ns, parent = thread_of(config)
-        row = (checkpoint["id"], parent, dumps(checkpoint), dumps(metadata))
+        cid = checkpoint["id"]
+        data, meta = dumps(checkpoint), dumps(metadata)
         with self._lock:
-            self._threads.setdefault((thread_id, ns), []).append(row)
-        return config_for(thread_id, ns, checkpoint["id"])
+            rows = self._threads.setdefault((thread_id, ns), {})
+            old = rows.get(cid)
+            seq = old.seq if old is not None else next(self._seq)
+            rows[cid] = _Row(seq, cid, parent, data, meta)
+        return config_for(thread_id, ns, cid)
+
+    def put_writes(
+        self,
+        config: dict[str, Any],
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        thread_id, ns, cid = thread_of(config)
+        if cid is None:
+            raise ValueError("put_writes needs the checkpoint_id of the checkpoint in config")
+        rows = [
+            (task, idx, channel, dumps(value), replace)
+            for task, idx, channel, value, replace in write_rows(writes, task_id)
+        ]
+        with self._lock:
+            saved = self._writes.setdefault((thread_id, ns, cid), {})
+            for task, idx, channel, text, replace in rows:
+                if replace or (task, idx) not in saved:
+                    saved[(task, idx)] = (task_path, channel, text)
+
+    def delete_thread(self, thread_id: str) -> None:
+        thread_id = str(thread_id)
+        with self._lock:
+            for key in [k for k in self._threads if k[0] == thread_id]:
+                del self._threads[key]
+            for wkey in [k for k in self._writes if k[0] == thread_id]:
+                del self._writes[wkey]
+
+
+def _latest(rows: dict[str, _Row]) -> _Row | None:
+    return max(rows.values(), key=lambda row: row.seq, default=None)
 
 
 InMemorySaver = MemorySaver

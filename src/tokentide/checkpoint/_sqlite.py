@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from ._base import BaseCheckpointSaver, Checkpoint, CheckpointTuple, config_for, thread_of
+from ._base import (
+    BaseCheckpointSaver,
+    Checkpoint,
+    CheckpointTuple,
+    PendingWrite,
+    config_for,
+    list_scope,
+    metadata_matches,
+    thread_of,
+    write_rows,
+)
 from ._serde import dumps, loads
 
 __all__ = ["SqliteSaver"]
@@ -23,10 +33,25 @@ CREATE TABLE IF NOT EXISTS tokentide_checkpoints (
     checkpoint TEXT NOT NULL,
     metadata TEXT NOT NULL,
     UNIQUE (thread_id, checkpoint_ns, checkpoint_id)
-)
+);
+CREATE TABLE IF NOT EXISTS tokentide_checkpoint_writes (
+    thread_id TEXT NOT NULL,
+    checkpoint_ns TEXT NOT NULL DEFAULT '',
+    checkpoint_id TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    task_path TEXT NOT NULL DEFAULT '',
+    channel TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
+);
 """
 
-_COLUMNS = "checkpoint_id, parent_checkpoint_id, checkpoint, metadata"
+_COLUMNS = "thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata"
+_WRITES = (
+    "SELECT task_id, channel, value FROM tokentide_checkpoint_writes WHERE thread_id=? "
+    "AND checkpoint_ns=? AND checkpoint_id=? ORDER BY task_path, task_id, idx"
+)
 
 
 class SqliteSaver(BaseCheckpointSaver):
@@ -51,7 +76,7 @@ class SqliteSaver(BaseCheckpointSaver):
         self.conn = conn
         self._lock = threading.Lock()
         with self._lock, self.conn:
-            self.conn.execute(_SCHEMA)
+            self.conn.executescript(_SCHEMA)
 
     @classmethod
     @contextmanager
@@ -67,11 +92,16 @@ class SqliteSaver(BaseCheckpointSaver):
         if self._owns:
             self.conn.close()
 
-    def _tuple(self, thread_id: str, ns: str, row: tuple[Any, ...]) -> CheckpointTuple:
-        cid, parent, data, meta = row
+    def _tuple(self, row: tuple[Any, ...]) -> CheckpointTuple:
+        """Call with the lock held."""
+        thread_id, ns, cid, parent, data, meta = row
         parent_config = config_for(thread_id, ns, parent) if parent else None
+        saved = self.conn.execute(_WRITES, (thread_id, ns, cid)).fetchall()
+        writes: list[PendingWrite] = [
+            (task, channel, loads(value)) for task, channel, value in saved
+        ]
         return CheckpointTuple(
-            config_for(thread_id, ns, cid), loads(data), loads(meta), parent_config
+            config_for(thread_id, ns, cid), loads(data), loads(meta), parent_config, writes
         )
 
     def get_tuple(self, config: dict[str, Any]) -> CheckpointTuple | None:
@@ -86,31 +116,95 @@ class SqliteSaver(BaseCheckpointSaver):
         query += " ORDER BY seq DESC LIMIT 1"
         with self._lock:
             row = self.conn.execute(query, params).fetchone()
-        return self._tuple(thread_id, ns, row) if row else None
+            return self._tuple(row) if row else None
 
     def list(
-        self, config: dict[str, Any], *, limit: int | None = None
+        self,
+        config: dict[str, Any] | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: dict[str, Any] | None = None,
+        limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
-        thread_id, ns, _ = thread_of(config)
-        query = (
-            f"SELECT {_COLUMNS} FROM tokentide_checkpoints WHERE thread_id=? AND checkpoint_ns=? "
-            "ORDER BY seq DESC"
-        )
-        if limit is not None:
+        thread_id, ns, cid, before_id = list_scope(config, before)
+        where, params = [], []
+        for column, value in (("thread_id", thread_id), ("checkpoint_ns", ns)):
+            if value is not None:
+                where.append(f"{column}=?")
+                params.append(value)
+        if cid is not None:
+            where.append("checkpoint_id=?")
+            params.append(cid)
+        if before_id is not None:
+            where.append("checkpoint_id<?")
+            params.append(before_id)
+        query = f"SELECT {_COLUMNS} FROM tokentide_checkpoints"
+        if where:
+            query += " WHERE " + " AND ".join(where)
+        query += " ORDER BY seq DESC"
+        if limit is not None and not filter:
             query += f" LIMIT {int(limit)}"
         with self._lock:
-            rows = self.conn.execute(query, (thread_id, ns)).fetchall()
+            rows = self.conn.execute(query, params).fetchall()
+        count = 0
         for row in rows:
-            yield self._tuple(thread_id, ns, row)
+            if limit is not None and count >= limit:
+                return
+            if filter and not metadata_matches(loads(row[5]), filter):
+                continue
+            count += 1
+            with self._lock:
+                found = self._tuple(row)
+            yield found
 
     def put(
-        self, config: dict[str, Any], checkpoint: Checkpoint, metadata: dict[str, Any]
+        self,
+        config: dict[str, Any],
+        checkpoint: Checkpoint,
+        metadata: dict[str, Any],
+        new_versions: Any = None,
     ) -> dict[str, Any]:
         thread_id, ns, parent = thread_of(config)
         with self._lock, self.conn:
             self.conn.execute(
                 "INSERT INTO tokentide_checkpoints (thread_id, checkpoint_ns, checkpoint_id, "
-                "parent_checkpoint_id, checkpoint, metadata) VALUES (?, ?, ?, ?, ?, ?)",
+                "parent_checkpoint_id, checkpoint, metadata) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET "
+                "parent_checkpoint_id=excluded.parent_checkpoint_id, "
+                "checkpoint=excluded.checkpoint, metadata=excluded.metadata",
                 (thread_id, ns, checkpoint["id"], parent, dumps(checkpoint), dumps(metadata)),
             )
         return config_for(thread_id, ns, checkpoint["id"])
+
+    def put_writes(
+        self,
+        config: dict[str, Any],
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        thread_id, ns, cid = thread_of(config)
+        if cid is None:
+            raise ValueError("put_writes needs the checkpoint_id of the checkpoint in config")
+        insert = (
+            "INSERT INTO tokentide_checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, "
+            "task_id, idx, task_path, channel, value) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+        )
+        with self._lock, self.conn:
+            for task, idx, channel, value, replace in write_rows(writes, task_id):
+                self.conn.execute(
+                    insert
+                    + (
+                        "ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) "
+                        "DO UPDATE SET channel=excluded.channel, "
+                        "value=excluded.value, task_path=excluded.task_path"
+                        if replace
+                        else "ON CONFLICT DO NOTHING"
+                    ),
+                    (thread_id, ns, cid, task, idx, task_path, channel, dumps(value)),
+                )
+
+    def delete_thread(self, thread_id: str) -> None:
+        with self._lock, self.conn:
+            for table in ("tokentide_checkpoints", "tokentide_checkpoint_writes"):
+                self.conn.execute(f"DELETE FROM {table} WHERE thread_id=?", (str(thread_id),))

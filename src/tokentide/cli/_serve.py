@@ -26,6 +26,7 @@ import os
 import sys
 from typing import Any
 
+from ._serve_checkpointer import CHECKPOINTER_HELP, make_checkpointer
 from ._serve_upstream import check_upstream, register_upstream, upstream_options
 
 __all__ = ["COMMAND", "HELP", "ORDER", "build_app", "register", "run"]
@@ -75,6 +76,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     add("--insecure", action="store_true", help="allow a non-loopback --host without --api-key")
     add("--redis-url", help="keep run streams in Redis (replicas share runs); default: memory")
+    add("--checkpointer", metavar="URL", help=CHECKPOINTER_HELP)
     add(
         "--max-queue",
         type=int,
@@ -357,6 +359,11 @@ def check_args(args: argparse.Namespace) -> None:
             f"--metrics / --metrics-port need --workers 1: each of the {workers} worker "
             "processes would count only its own requests. Run one worker per port instead"
         )
+    if workers > 1 and getattr(args, "checkpointer", None) == "memory":
+        raise ServeError(
+            f"--workers {workers} cannot share --checkpointer memory: each worker would keep "
+            "its own threads. Use sqlite:///PATH or postgresql://..., or --workers 1"
+        )
     if workers > 1 and not args.redis_url:
         raise ServeError(
             f"--workers {workers} needs --redis-url: runs are kept in the memory of the process "
@@ -393,6 +400,7 @@ def build_app(args: argparse.Namespace) -> Any:
         allowed_hosts=[*args.allowed_host, *_host_name(args.host)],
         cors_origins=args.cors_origin,
         body_timeout=args.body_timeout,
+        checkpointer=make_checkpointer(getattr(args, "checkpointer", None)),
     )
     return observe_app(app, args)
 
@@ -476,6 +484,7 @@ _ARG_NAMES = (
     "max_finished_bytes",
     "run_ttl",
     "run_lease",
+    "checkpointer",
 )
 
 

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+from tokentide.checkpoint import BaseCheckpointSaver
 from tokentide.models import BaseChatModel, BaseLLM
 from tokentide.models._http import HTTPTransport
 
@@ -120,6 +121,8 @@ class TokentideApp:
         self.web = web
         self.guard = RequestGuard(allowed_hosts, cors_origins)
         self.body_timeout = body_timeout
+        #: Where the graphs keep their threads (``create_app(checkpointer=...)``), or None.
+        self.checkpointer = checkpointer
         #: The LangGraph Agent Server API (``/assistants``, ``/threads``, ``/runs``).
         self.agent_server = AgentServerAPI(
             assistants,
@@ -155,6 +158,9 @@ class TokentideApp:
         await self.agent_server.aclose()
         await self.responses.aclose()
         await self.store.aclose()
+        close_checkpointer = getattr(self.checkpointer, "aclose", None)
+        if close_checkpointer is not None:
+            await close_checkpointer()
         for assistant in self.assistants.values():
             transport = getattr(assistant.target, "_transport", None)
             if isinstance(transport, HTTPTransport):
@@ -520,7 +526,7 @@ def create_app(
     allowed_hosts: Iterable[str] = (),
     cors_origins: Iterable[str] = (),
     body_timeout: float | None = 60.0,
-    checkpointer: Any = None,
+    checkpointer: BaseCheckpointSaver | None = None,
 ) -> TokentideApp:
     """Build the ASGI app serving ``models`` (name -> chat model) and ``graphs`` (name ->
     compiled graph or runnable); mount it in any ASGI server or application.
@@ -540,9 +546,11 @@ def create_app(
     - ``cors_origins``: browser origins (``https://app.example.com``) allowed to call the API
       cross-origin, with CORS headers; other origins get 403 (the web page's own is allowed).
     - ``body_timeout``: seconds a client has to send a request body (408 after).
-    - ``checkpointer``: where the LangGraph Agent Server API keeps the state of threads of
-      graphs compiled without one, and of served models (default: a graph's own, else memory);
-      threads and runs are kept beside it (the SQLite file of a ``SqliteSaver``).
+    - ``checkpointer``: where the graphs keep their threads (a `MemorySaver`, `SqliteSaver`,
+      `AsyncPostgresSaver`...): it replaces each graph's own for runs on a thread; runs
+      without one (chat completions) run the graph as it was compiled. The LangGraph Agent
+      Server API keeps its threads and runs beside it (the SQLite file, the PostgreSQL
+      database; memory otherwise), and the threads of served models in it.
 
     Example::
 
@@ -558,6 +566,7 @@ def create_app(
         concurrency=concurrency,
         max_queue=max_queue,
         retry_after=retry_after,
+        checkpointer=checkpointer,
     )
     return TokentideApp(
         assistants,

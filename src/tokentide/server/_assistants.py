@@ -5,6 +5,7 @@ queue in front of a model that can only generate one reply at a time.
 from __future__ import annotations
 
 import asyncio
+import copy
 import inspect
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
@@ -136,11 +137,20 @@ class Assistant:
     stream_mode=[...])``; input: its state, e.g. ``{"messages": [...]}``).
     """
 
-    def __init__(self, name: str, target: Any, *, gate: FairGate | None = None) -> None:
+    def __init__(
+        self, name: str, target: Any, *, gate: FairGate | None = None, checkpointer: Any = None
+    ) -> None:
         self.name = name
         self.target = target
         self.gate = gate
         self.kind = "model" if isinstance(target, (BaseChatModel, BaseLLM)) else "graph"
+        #: With a served ``checkpointer``: the graph as compiled, for runs without a thread
+        #: (``target`` is then a copy that keeps its threads in the served checkpointer).
+        self.stateless: Any = None
+        if checkpointer is not None and self.kind == "graph" and hasattr(target, "checkpointer"):
+            self.stateless = target
+            self.target = copy.copy(target)
+            self.target.checkpointer = checkpointer
         self.modes = frozenset({"messages"}) if self.kind == "model" else GRAPH_MODES
         self.default_modes: tuple[str, ...] = ("messages",) if self.kind == "model" else ("values",)
         self.has_modes = self.kind == "graph" and _takes_stream_mode(target)
@@ -169,7 +179,10 @@ class Assistant:
                 await aclose_quietly(stream)
             return
         if self.has_modes:
-            stream = self.target.astream(value, config, stream_mode=list(modes))
+            target = self.target
+            if self.stateless is not None and not _thread_id(config):
+                target = self.stateless
+            stream = target.astream(value, config, stream_mode=list(modes))
             try:
                 async for item in stream:
                     yield item
@@ -296,6 +309,10 @@ def _as_message_chunk(chunk: Any) -> AIMessageChunk:
     return AIMessageChunk(chunk) if isinstance(chunk, str) else chunk
 
 
+def _thread_id(config: RunnableConfig | None) -> Any:
+    return ((config or {}).get("configurable") or {}).get("thread_id")
+
+
 def _takes_stream_mode(target: Any) -> bool:
     astream = getattr(target, "astream", None)
     if astream is None:
@@ -342,9 +359,11 @@ def build_assistants(
     concurrency: Mapping[str, int] | None = None,
     max_queue: int = 16,
     retry_after: int = 2,
+    checkpointer: Any = None,
 ) -> dict[str, Assistant]:
     """Assistants by name; a model whose ``provider`` is ``llamacpp`` (one llama.cpp context)
-    gets a gate of one, others no gate unless ``concurrency`` names them."""
+    gets a gate of one, others no gate unless ``concurrency`` names them. A ``checkpointer``
+    replaces the graphs' own for their threads."""
     result: dict[str, Assistant] = {}
     limits = dict(concurrency or {})
 
@@ -364,5 +383,5 @@ def build_assistants(
     for name, graph in graphs.items():
         if name in result:
             raise ValueError(f"{name!r} names both a model and a graph")
-        result[name] = Assistant(name, graph, gate=gate(name, 0))
+        result[name] = Assistant(name, graph, gate=gate(name, 0), checkpointer=checkpointer)
     return result

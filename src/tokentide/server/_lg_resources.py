@@ -59,7 +59,8 @@ class Graphs:
                 self.threaded[name] = CompiledStateGraph(
                     target.spec, checkpointer=saver, name=target.name or name
                 )
-                self.stateless[name] = target
+                # with a served checkpointer, the graph as compiled runs the stateless runs
+                self.stateless[name] = getattr(assistant, "stateless", None) or target
             else:
                 continue  # a plain runnable has no state: not an Agent Server assistant
             self.assistants[name] = assistant
@@ -263,18 +264,17 @@ async def history(graphs: Graphs, thread: Mapping[str, Any], body: Any) -> list[
     if graph is None:
         return []
     thread_id = thread["thread_id"]
+    config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+    before_config = None
+    if isinstance(before, str):
+        before_config = {"configurable": {**config["configurable"], "checkpoint_id": before}}
+    metadata = body.get("metadata") or None
     out: list[dict[str, Any]] = []
-    skipping = before is not None
-    for snapshot in graph.get_state_history({"configurable": {"thread_id": thread_id}}):
-        state = state_json(snapshot, thread_id)
-        if skipping:
-            skipping = state["checkpoint"]["checkpoint_id"] != before
-            continue
-        if body.get("metadata") and not _matches(state["metadata"], body["metadata"]):
-            continue
-        out.append(state)
-        if len(out) >= limit:
-            break
+    # The saver's async listing (a PostgreSQL saver cannot be read synchronously on the loop);
+    # each found checkpoint becomes a snapshot as ``get_state_history`` makes it.
+    found = graph.checkpointer.alist(config, filter=metadata, before=before_config, limit=limit)
+    async for item in found:
+        out.append(state_json(graph._snapshot(config, item), thread_id))
     return out
 
 

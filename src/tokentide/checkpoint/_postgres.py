@@ -1,0 +1,160 @@
+"""`PostgresSaver`: checkpoints in PostgreSQL (psycopg 3), so every server replica sees every
+thread. The SQL lives in ``_postgres_sql``; this is its synchronous shell."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from ._base import BaseCheckpointSaver, Checkpoint, CheckpointTuple, list_scope
+from ._postgres_sql import (
+    CURRENT_VERSION,
+    DELETE_THREAD,
+    INSERT_WRITE,
+    LOCK,
+    MIGRATIONS_TABLE,
+    PUT,
+    RECORD_MIGRATION,
+    UPSERT_WRITE,
+    get_query,
+    list_query,
+    migrations_after,
+    put_params,
+    row_tuple,
+    writes_params,
+)
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg_pool import ConnectionPool
+
+__all__ = ["PostgresSaver", "require_psycopg"]
+
+
+def require_psycopg() -> None:
+    """Raise `MissingDependencyError` naming the ``postgres`` extra when psycopg is missing."""
+    from tokentide.errors import MissingDependencyError
+
+    try:
+        import psycopg  # noqa: F401
+    except ImportError as exc:
+        raise MissingDependencyError("psycopg", "postgres", "The PostgreSQL checkpointer") from exc
+
+
+class PostgresSaver(BaseCheckpointSaver):
+    """Saves checkpoints in PostgreSQL: one row per step (one ``INSERT``, one transaction),
+    pending writes in a second table. Threads outlive the process and are shared by every
+    process that uses the same database.
+
+    Pass a ``psycopg.Connection`` (shared by threads, one statement at a time) or a
+    ``psycopg_pool.ConnectionPool``; either may be in autocommit mode or not, each call runs
+    in its own transaction. Call :meth:`setup` once to create the tables (idempotent: it
+    applies only the versioned migrations the database has not had yet, one replica at a
+    time).
+
+    Example::
+
+        from tokentide.checkpoint import PostgresSaver
+
+        with PostgresSaver.from_conn_string("postgresql://app@db/app") as saver:
+            saver.setup()
+            graph = builder.compile(checkpointer=saver)
+            graph.invoke({"messages": [("user", "hi")]}, {"configurable": {"thread_id": "1"}})
+    """
+
+    def __init__(self, conn: psycopg.Connection[Any] | ConnectionPool[Any]) -> None:
+        require_psycopg()
+        self.conn = conn
+        self._lock = threading.Lock()
+
+    @classmethod
+    @contextmanager
+    def from_conn_string(cls, conn_string: str) -> Iterator[PostgresSaver]:
+        """Connect to ``conn_string`` (``postgresql://user:password@host:port/dbname``);
+        close the connection when the block ends."""
+        require_psycopg()
+        import psycopg
+
+        with psycopg.Connection.connect(conn_string, autocommit=True) as conn:
+            yield cls(conn)
+
+    @contextmanager
+    def _cursor(self) -> Iterator[psycopg.Cursor[Any]]:
+        """A cursor in a transaction, on the connection or on one borrowed from the pool."""
+        import psycopg
+        from psycopg.rows import tuple_row
+
+        if isinstance(self.conn, psycopg.Connection):
+            with self._lock, self.conn.transaction():
+                with self.conn.cursor(row_factory=tuple_row) as cur:
+                    yield cur
+            return
+        with self.conn.connection() as conn, conn.transaction():
+            with conn.cursor(row_factory=tuple_row) as cur:
+                yield cur
+
+    def setup(self) -> None:
+        """Create the tables, or bring them up to this version's schema (idempotent)."""
+        with self._cursor() as cur:
+            cur.execute(LOCK)
+            cur.execute(MIGRATIONS_TABLE)
+            cur.execute(CURRENT_VERSION)
+            row = cur.fetchone()
+            for version, sql in migrations_after(int(row[0]) if row else 0):
+                cur.execute(sql)
+                cur.execute(RECORD_MIGRATION, (version,))
+
+    def get_tuple(self, config: dict[str, Any]) -> CheckpointTuple | None:
+        query, params = get_query(config)
+        with self._cursor() as cur:
+            cur.execute(query, params)
+            row = cur.fetchone()
+        return row_tuple(row) if row is not None else None
+
+    def list(
+        self,
+        config: dict[str, Any] | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: dict[str, Any] | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        query, params = list_query(list_scope(config, before), filter, limit)
+        with self._cursor() as cur:
+            cur.execute(query, params)
+            rows = cur.fetchall()
+        for row in rows:
+            yield row_tuple(row)
+
+    def put(
+        self,
+        config: dict[str, Any],
+        checkpoint: Checkpoint,
+        metadata: dict[str, Any],
+        new_versions: Any = None,
+    ) -> dict[str, Any]:
+        params, saved = put_params(config, checkpoint, metadata)
+        with self._cursor() as cur:
+            cur.execute(PUT, params)
+        return saved
+
+    def put_writes(
+        self,
+        config: dict[str, Any],
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        upserts, inserts = writes_params(config, writes, task_id, task_path)
+        with self._cursor() as cur:
+            if upserts:
+                cur.executemany(UPSERT_WRITE, upserts)
+            if inserts:
+                cur.executemany(INSERT_WRITE, inserts)
+
+    def delete_thread(self, thread_id: str) -> None:
+        with self._cursor() as cur:
+            for sql in DELETE_THREAD:
+                cur.execute(sql, (str(thread_id),))

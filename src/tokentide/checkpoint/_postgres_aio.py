@@ -1,0 +1,238 @@
+"""`AsyncPostgresSaver`: the asyncio shell of the PostgreSQL checkpointer (``_postgres_sql``
+holds the SQL), for ``ainvoke`` / ``astream`` and the server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ._base import BaseCheckpointSaver, Checkpoint, CheckpointTuple, list_scope
+from ._postgres import require_psycopg
+from ._postgres_sql import (
+    CURRENT_VERSION,
+    DELETE_THREAD,
+    INSERT_WRITE,
+    LOCK,
+    MIGRATIONS_TABLE,
+    PUT,
+    RECORD_MIGRATION,
+    UPSERT_WRITE,
+    get_query,
+    list_query,
+    migrations_after,
+    put_params,
+    row_tuple,
+    writes_params,
+)
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg_pool import AsyncConnectionPool
+
+__all__ = ["AsyncPostgresSaver"]
+
+T = TypeVar("T")
+
+
+class AsyncPostgresSaver(BaseCheckpointSaver):
+    """Saves checkpoints in PostgreSQL from asyncio code: the same tables, rows and behaviour
+    as `PostgresSaver`, with ``await`` on every database call.
+
+    Pass a ``psycopg.AsyncConnection`` or a ``psycopg_pool.AsyncConnectionPool``. A pool made
+    with ``open=False`` is opened at the first call (in the running event loop) and closed by
+    :meth:`aclose`. ``await saver.setup()`` creates the tables (idempotent, versioned
+    migrations, one replica at a time).
+
+    The synchronous methods (``get_tuple``, ``list``, ``put``...) work from other threads
+    while the saver's event loop runs (they hand the call to that loop); called from the loop
+    itself they would block it, and raise instead: use the ``a``-methods there, or
+    `PostgresSaver`.
+
+    Example::
+
+        from tokentide.checkpoint import AsyncPostgresSaver
+
+        async with AsyncPostgresSaver.from_conn_string("postgresql://app@db/app") as saver:
+            await saver.setup()
+            graph = builder.compile(checkpointer=saver)
+            config = {"configurable": {"thread_id": "1"}}
+            async for chunk, meta in graph.astream(state, config, stream_mode="messages"):
+                print(chunk.content, end="")
+    """
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any] | AsyncConnectionPool[Any]) -> None:
+        require_psycopg()
+        self.conn = conn
+        self._lock = asyncio.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._open_pool = not self._is_connection(conn) and bool(getattr(conn, "closed", False))
+        self._opened = False
+        with contextlib.suppress(RuntimeError):
+            self._loop = asyncio.get_running_loop()
+
+    @staticmethod
+    def _is_connection(conn: Any) -> bool:
+        import psycopg
+
+        return isinstance(conn, psycopg.AsyncConnection)
+
+    @classmethod
+    @asynccontextmanager
+    async def from_conn_string(cls, conn_string: str) -> AsyncIterator[AsyncPostgresSaver]:
+        """Connect to ``conn_string`` (``postgresql://user:password@host:port/dbname``);
+        close the connection when the block ends."""
+        require_psycopg()
+        import psycopg
+
+        async with await psycopg.AsyncConnection.connect(conn_string, autocommit=True) as conn:
+            yield cls(conn)
+
+    async def aclose(self) -> None:
+        """Close the pool this saver opened (a connection or pool you passed in stays open
+        unless the saver opened it)."""
+        if self._opened:
+            self._opened = False
+            await self.conn.close()
+
+    @asynccontextmanager
+    async def _cursor(self) -> AsyncIterator[psycopg.AsyncCursor[Any]]:
+        from psycopg.rows import tuple_row
+
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        if self._is_connection(self.conn):
+            conn: Any = self.conn
+            async with self._lock, conn.transaction():
+                async with conn.cursor(row_factory=tuple_row) as cur:
+                    yield cur
+            return
+        pool: Any = self.conn
+        if self._open_pool:
+            async with self._lock:
+                if self._open_pool:
+                    await pool.open(wait=True)
+                    self._open_pool = False
+                    self._opened = True
+        async with pool.connection() as conn, conn.transaction():
+            async with conn.cursor(row_factory=tuple_row) as cur:
+                yield cur
+
+    async def setup(self) -> None:
+        """Create the tables, or bring them up to this version's schema (idempotent)."""
+        async with self._cursor() as cur:
+            await cur.execute(LOCK)
+            await cur.execute(MIGRATIONS_TABLE)
+            await cur.execute(CURRENT_VERSION)
+            row = await cur.fetchone()
+            for version, sql in migrations_after(int(row[0]) if row else 0):
+                await cur.execute(sql)
+                await cur.execute(RECORD_MIGRATION, (version,))
+
+    async def aget_tuple(self, config: dict[str, Any]) -> CheckpointTuple | None:
+        query, params = get_query(config)
+        async with self._cursor() as cur:
+            await cur.execute(query, params)
+            row = await cur.fetchone()
+        return row_tuple(row) if row is not None else None
+
+    async def alist(
+        self,
+        config: dict[str, Any] | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: dict[str, Any] | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        query, params = list_query(list_scope(config, before), filter, limit)
+        async with self._cursor() as cur:
+            await cur.execute(query, params)
+            rows = await cur.fetchall()
+        for row in rows:
+            yield row_tuple(row)
+
+    async def aput(
+        self,
+        config: dict[str, Any],
+        checkpoint: Checkpoint,
+        metadata: dict[str, Any],
+        new_versions: Any = None,
+    ) -> dict[str, Any]:
+        params, saved = put_params(config, checkpoint, metadata)
+        async with self._cursor() as cur:
+            await cur.execute(PUT, params)
+        return saved
+
+    async def aput_writes(
+        self,
+        config: dict[str, Any],
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        upserts, inserts = writes_params(config, writes, task_id, task_path)
+        async with self._cursor() as cur:
+            if upserts:
+                await cur.executemany(UPSERT_WRITE, upserts)
+            if inserts:
+                await cur.executemany(INSERT_WRITE, inserts)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        async with self._cursor() as cur:
+            for sql in DELETE_THREAD:
+                await cur.execute(sql, (str(thread_id),))
+
+    # ---------------------------------------------------------------- sync, from other threads
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        loop = self._loop
+        running = None
+        with contextlib.suppress(RuntimeError):
+            running = asyncio.get_running_loop()
+        if loop is None or running is loop or loop.is_closed() or not loop.is_running():
+            coro.close()
+            where = "in its event loop" if running is loop else "before its event loop runs"
+            raise RuntimeError(
+                f"AsyncPostgresSaver's synchronous methods cannot run {where}: use the async "
+                "ones (ainvoke, astream, aget_state, alist...) or PostgresSaver in sync code"
+            )
+        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+    def get_tuple(self, config: dict[str, Any]) -> CheckpointTuple | None:
+        return self._run(self.aget_tuple(config))
+
+    def list(
+        self,
+        config: dict[str, Any] | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: dict[str, Any] | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        async def collect() -> list[CheckpointTuple]:
+            return [t async for t in self.alist(config, filter=filter, before=before, limit=limit)]
+
+        yield from self._run(collect())
+
+    def put(
+        self,
+        config: dict[str, Any],
+        checkpoint: Checkpoint,
+        metadata: dict[str, Any],
+        new_versions: Any = None,
+    ) -> dict[str, Any]:
+        return self._run(self.aput(config, checkpoint, metadata))
+
+    def put_writes(
+        self,
+        config: dict[str, Any],
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        self._run(self.aput_writes(config, writes, task_id, task_path))
+
+    def delete_thread(self, thread_id: str) -> None:
+        self._run(self.adelete_thread(thread_id))

@@ -1,0 +1,21 @@
+"""The real PostgreSQL server of the checkpointer tests (one per test session)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fakes.postgres_server import PostgresServer, running_postgres_server  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A private PostgreSQL cluster on a free loopback port, stopped at the end of the
+    session; tests that use it are marked ``once``."""
+    with running_postgres_server() as server:
+        yield server

@@ -1,0 +1,196 @@
+"""Two ``tokentide serve`` replicas on one Redis (run streams) and one PostgreSQL (threads,
+``--checkpointer postgresql://...``): a thread started on replica A is continued on replica B,
+and the second turn sees the first turn's messages.
+
+The replicas are real subprocesses serving ``served/thread_graphs.py:chat`` (a graph that says
+which turn it is and every user message it has heard), with a private ``redis-server`` and a
+private PostgreSQL cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from fakes.postgres_server import PostgresServer
+from fakes.redis_server import RedisServer, running_redis_server
+from fakes.signals import sigint_default
+
+pytestmark = [pytest.mark.once, pytest.mark.timeout(120)]
+
+SERVED = Path(__file__).resolve().parent / "served"
+
+
+@dataclass
+class Replica:
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    with running_redis_server() as server:
+        yield server
+
+
+def _start(name: str, workdir: str, redis_url: str, database_url: str) -> Replica:
+    port = _free_port()
+    log = Path(workdir) / f"{name}.log"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SERVED), *sys.path])}
+    args = [sys.executable, "-m", "tokentide.cli", "serve", "--graph", "thread_graphs:chat"]
+    args += ["--port", str(port), "--redis-url", redis_url, "--checkpointer", database_url]
+    args += ["--no-web", "--log-level", "warning"]
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            args, stdout=out, stderr=subprocess.STDOUT, env=env, preexec_fn=sigint_default
+        )
+    return Replica(f"http://127.0.0.1:{port}", process, log)
+
+
+def _wait_ready(replica: Replica) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and replica.process.poll() is None:
+        try:
+            if httpx.get(replica.url + "/v1/models", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"tokentide serve did not start:\n{replica.log.read_text(errors='replace')}")
+
+
+def _stop(replica: Replica) -> None:
+    if replica.process.poll() is None:
+        replica.process.terminate()
+        try:
+            replica.process.wait(15)
+        except subprocess.TimeoutExpired:
+            replica.process.kill()
+            replica.process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def database(postgres_server: PostgresServer) -> str:
+    return postgres_server.create_database("replicas")
+
+
+@pytest.fixture(scope="module")
+def replicas(redis_server: RedisServer, database: str) -> Iterator[tuple[Replica, Replica]]:
+    with tempfile.TemporaryDirectory(prefix="tokentide-pg-replicas-") as workdir:
+        # Started together: both run the schema set-up at once (it must not conflict).
+        a = _start("a", workdir, redis_server.url, database)
+        b = _start("b", workdir, redis_server.url, database)
+        try:
+            _wait_ready(a)
+            _wait_ready(b)
+            yield a, b
+        finally:
+            _stop(a)
+            _stop(b)
+
+
+def _events(body: str) -> list[tuple[str, Any]]:
+    events = []
+    for block in body.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "event" in fields:
+            events.append((fields["event"], json.loads(fields.get("data", "null"))))
+    return events
+
+
+def _turn(replica: Replica, thread_id: str, text: str) -> tuple[list[tuple[str, Any]], Any]:
+    """Run one turn of ``thread_id`` on ``replica``: its events and its last ``values`` state."""
+    body = {
+        "assistant": "chat",
+        "input": {"messages": [{"role": "user", "content": text}]},
+        "config": {"configurable": {"thread_id": thread_id}},
+        "stream_mode": ["values", "messages"],
+    }
+    response = httpx.post(replica.url + "/v1/runs", json=body, timeout=30)
+    assert response.status_code == 200, response.text
+    events = _events(response.text)
+    assert events[-1][0] == "end" and events[-1][1]["status"] == "success", events[-3:]
+    values = [data for event, data in events if event == "values"]
+    return events, values[-1]
+
+
+def _contents(state: Any) -> list[tuple[str, str]]:
+    return [(m["type"], m["content"]) for m in state["messages"]]
+
+
+def test_a_thread_started_on_a_is_continued_on_b(
+    replicas: tuple[Replica, Replica], database: str
+) -> None:
+    a, b = replicas
+    thread_id = f"thread-{time.monotonic_ns()}"
+    events, first = _turn(a, thread_id, "my name is Ada")
+    assert any(event == "messages" for event, _ in events)  # streamed token by token
+    assert _contents(first)[-1] == ("ai", "turn 1: heard my name is Ada")
+
+    _, second = _turn(b, thread_id, "what is my name?")
+    assert _contents(second) == [
+        ("human", "my name is Ada"),
+        ("ai", "turn 1: heard my name is Ada"),
+        ("human", "what is my name?"),
+        ("ai", "turn 2: heard my name is Ada | what is my name?"),
+    ]
+    _, third = _turn(a, thread_id, "and again?")
+    assert _contents(third)[-1][1].startswith("turn 3: heard my name is Ada | what is my name?")
+
+    with psycopg.connect(database) as conn:
+        saved = conn.execute(
+            "SELECT count(*) FROM tokentide_checkpoints WHERE thread_id = %s", (thread_id,)
+        ).fetchone()
+        versions = conn.execute("SELECT v FROM tokentide_checkpoint_migrations ORDER BY v")
+        applied = [row[0] for row in versions.fetchall()]
+    assert saved is not None and saved[0] == _checkpoints_of_three_turns()
+    assert applied == list(range(1, len(applied) + 1)) and applied
+
+
+def _checkpoints_of_three_turns() -> int:
+    """How many checkpoints three turns of ``chat`` save (run here, on a `MemorySaver`)."""
+    sys.path.insert(0, str(SERVED))
+    from thread_graphs import chat
+
+    from tokentide.checkpoint import MemorySaver
+
+    graph = copy.copy(chat)
+    graph.checkpointer = MemorySaver()
+    config = {"configurable": {"thread_id": "local"}}
+
+    async def three_turns() -> None:
+        for text in ("one", "two", "three"):
+            await graph.ainvoke({"messages": [("user", text)]}, config)
+
+    asyncio.run(three_turns())
+    return len(list(graph.get_state_history(config)))
+
+
+def test_another_thread_starts_empty_on_either_replica(replicas: tuple[Replica, Replica]) -> None:
+    a, b = replicas
+    _turn(a, "first-thread", "hello")
+    _, other = _turn(b, f"other-{time.monotonic_ns()}", "hi")
+    assert _contents(other) == [("human", "hi"), ("ai", "turn 1: heard hi")]

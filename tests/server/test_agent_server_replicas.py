@@ -1,12 +1,14 @@
 """Two ``tokentide serve`` processes behind one Agent Server API: their run streams in one
-Redis, their checkpoints, threads and runs in one SQLite file. The official ``langgraph_sdk``
-client starts a run on replica A and joins it from B after a ``Last-Event-ID`` (no gap, no
-duplicate), cancels a run of A from B, and reads the thread's state from either."""
+Redis, their checkpoints, threads and runs in one ``--checkpointer`` (a SQLite file, or a
+PostgreSQL database). The official ``langgraph_sdk`` client starts a run on replica A and
+joins it from B after a ``Last-Event-ID`` (no gap, no duplicate), cancels a run of A from B,
+and reads the thread's state from either."""
 
 from __future__ import annotations
 
-import os
+import contextlib
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -20,6 +22,7 @@ import httpx
 import pytest
 from langgraph_sdk import get_client
 
+from fakes.postgres_server import running_postgres_server
 from fakes.redis_server import RedisServer, running_redis_server
 from fakes.waiting import async_wait_until
 
@@ -35,6 +38,7 @@ class Replica:
     url: str
     process: subprocess.Popen[bytes]
     log: Path
+    checkpointer: str
 
 
 def _free_port() -> int:
@@ -44,15 +48,15 @@ def _free_port() -> int:
         return port
 
 
-def _start(redis_url: str, workdir: str, name: str) -> Replica:
+def _start(redis_url: str, checkpointer: str, workdir: str, name: str) -> Replica:
     port = _free_port()
     log = Path(workdir) / f"{name}.log"
-    env = {**os.environ, "TOKENTIDE_AGENT_DB": str(Path(workdir) / "state.db")}
     args = [sys.executable, "-m", "tokentide.cli", "serve", "--graph", "agent_server_graphs:slow"]
-    args += ["--port", str(port), "--redis-url", redis_url, "--log-level", "warning"]
+    args += ["--port", str(port), "--redis-url", redis_url, "--checkpointer", checkpointer]
+    args += ["--log-level", "warning"]
     with open(log, "wb") as out:
-        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=HERE)
-    return Replica(f"http://127.0.0.1:{port}", process, log)
+        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=HERE)
+    return Replica(f"http://127.0.0.1:{port}", process, log, checkpointer)
 
 
 def _wait_ready(replica: Replica) -> None:
@@ -83,11 +87,24 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
 
 
-@pytest.fixture(scope="module")
-def replicas(redis_server: RedisServer) -> Iterator[tuple[Replica, Replica]]:
-    with tempfile.TemporaryDirectory(prefix="tokentide-agent-replicas-") as workdir:
-        a = _start(redis_server.url, workdir, "a")
-        b = _start(redis_server.url, workdir, "b")
+@contextlib.contextmanager
+def _checkpointer(kind: str, workdir: str) -> Iterator[str]:
+    if kind == "sqlite":
+        yield f"sqlite:///{Path(workdir) / 'threads.db'}"
+        return
+    with running_postgres_server() as postgres:
+        yield postgres.create_database("agent_server")
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.once)])
+def replicas(
+    request: pytest.FixtureRequest, redis_server: RedisServer
+) -> Iterator[tuple[Replica, Replica]]:
+    with contextlib.ExitStack() as stack:
+        workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="tokentide-agents-"))
+        checkpointer = stack.enter_context(_checkpointer(request.param, workdir))
+        a = _start(redis_server.url, checkpointer, workdir, "a")
+        b = _start(redis_server.url, checkpointer, workdir, "b")
         try:
             _wait_ready(a)
             _wait_ready(b)
@@ -152,3 +169,23 @@ async def test_a_run_on_a_is_cancelled_from_b(clients: tuple[Any, Any]) -> None:
     # the thread is free again for a run on either replica
     result = await on_b.runs.wait(tid, "slow", input=USER)
     assert result["messages"][-1]["content"] == "".join(SLOW_WORDS)
+
+
+async def test_threads_and_runs_are_kept_in_the_checkpointer_database(
+    replicas: tuple[Replica, Replica], clients: tuple[Any, Any]
+) -> None:
+    on_a, _ = clients
+    thread = await on_a.threads.create(metadata={"kept": "here"})
+    await on_a.runs.wait(thread["thread_id"], "slow", input=USER)
+    spec = replicas[0].checkpointer
+    query = "SELECT count(*) FROM tokentide_runs WHERE thread_id = "
+    if spec.startswith("sqlite:///"):
+        with contextlib.closing(sqlite3.connect(spec[len("sqlite:///") :])) as db:
+            count = db.execute(query + "?", (thread["thread_id"],)).fetchone()[0]
+    else:
+        import psycopg
+
+        with psycopg.connect(spec) as db:
+            row = db.execute(query + "%s", (thread["thread_id"],)).fetchone()
+            count = row[0] if row else 0
+    assert count == 1

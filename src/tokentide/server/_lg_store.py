@@ -345,15 +345,17 @@ def _sqlite_path(conn: Any) -> str | None:
 
 def thread_store_for(checkpointers: Mapping[str, Any]) -> ThreadStore:
     """The thread store that lives where the graphs' checkpointer lives: the SQLite file of a
-    `SqliteSaver`, a PostgreSQL database of a saver that offers ``thread_store()``, else
+    `SqliteSaver`, the PostgreSQL database of a `PostgresSaver` / `AsyncPostgresSaver`, else
     memory. ``checkpointers``: graph name -> its checkpointer."""
     from tokentide.checkpoint import SqliteSaver
 
     for saver in checkpointers.values():
-        make = getattr(saver, "thread_store", None)
-        if callable(make):
-            store: ThreadStore = make()
-            return store
+        if type(saver).__name__ in ("AsyncPostgresSaver", "PostgresSaver"):
+            from ._lg_store_pg import PostgresThreadStore, conninfo_of
+
+            conninfo = conninfo_of(saver)
+            if conninfo is not None:
+                return PostgresThreadStore(conninfo)
         if isinstance(saver, SqliteSaver):
             path = _sqlite_path(saver.conn)
             if path is not None:

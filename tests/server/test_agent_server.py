@@ -318,3 +318,83 @@ def _broken_graph() -> Any:
         raise ValueError("boom")
 
     return StateGraph(MessagesState).add_node(fail).add_edge(START, "fail").compile()
+
+
+async def test_a_run_from_a_checkpoint_forks_the_thread(client: Any) -> None:
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    await client.runs.wait(tid, "agent", input=USER)
+    first = await client.threads.get_state(tid)
+    await client.runs.wait(tid, "agent", input=USER)
+    assert len((await client.threads.get_state(tid))["values"]["messages"]) == 4
+    forked = await client.runs.wait(tid, "agent", input=USER, checkpoint=first["checkpoint"])
+    assert len(forked["messages"]) == 4  # two from the first turn, two new
+    state = await client.threads.get_state(tid)
+    assert state["parent_checkpoint"] is not None
+    history = await client.threads.get_history(tid, limit=100)
+    assert first["checkpoint"]["checkpoint_id"] in {
+        h["checkpoint"]["checkpoint_id"] for h in history
+    }
+
+
+async def test_rollback_starts_from_the_state_before_the_cancelled_run(client: Any) -> None:
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    await client.runs.wait(tid, "agent", input=USER)
+    first = await client.runs.create(tid, "slow", input=USER)
+
+    async def running() -> bool:
+        return bool((await client.runs.get(tid, first["run_id"]))["status"] == "running")
+
+    await async_wait_until(running, timeout=20, interval=0.05)
+    second = await client.runs.create(tid, "agent", input=USER, multitask_strategy="rollback")
+    result = await client.runs.join(tid, second["run_id"])
+    assert (await client.runs.get(tid, first["run_id"]))["status"] == "interrupted"
+    # the cancelled run's input is gone: the first turn, then the second
+    assert [m["type"] for m in result["messages"]] == ["human", "ai", "human", "ai"]
+    assert result["messages"][-1]["content"] == "".join(WORDS)
+
+
+async def test_a_client_that_leaves_cancels_the_run_unless_continue(client: Any) -> None:
+    for on_disconnect, final in (("cancel", "interrupted"), ("continue", "success")):
+        thread = await client.threads.create()
+        tid = thread["thread_id"]
+        run_id = None
+        async for part in client.runs.stream(
+            tid, "slow", input=USER, stream_mode="messages-tuple", on_disconnect=on_disconnect
+        ):
+            run_id = run_id or part.data["run_id"]
+            if part.event == "messages":
+                break
+
+        async def ended(run_id: str = str(run_id), tid: str = tid) -> Any:
+            return (await client.runs.get(tid, run_id))["status"]
+
+        await async_wait_until(ended, is_=final, timeout=20, interval=0.05)
+
+
+async def test_cors_preflight_and_exposed_headers() -> None:
+    app = create_app(graphs={"agent": _chat_graph(WORDS)}, cors_origins=["https://app.example"])
+    with live_server(app) as live:
+        async with httpx.AsyncClient(base_url=live.url) as http:
+            origin = {"origin": "https://app.example"}
+            pre = await http.options(
+                "/threads",
+                headers={
+                    **origin,
+                    "access-control-request-method": "POST",
+                    "access-control-request-headers": "content-type, x-api-key",
+                },
+            )
+            assert pre.status_code == 204
+            assert "x-api-key" in pre.headers["access-control-allow-headers"]
+            made = await http.post("/threads", json={}, headers=origin)
+            thread_id = made.json()["thread_id"]
+            run = await http.post(
+                f"/threads/{thread_id}/runs/stream",
+                json={"assistant_id": "agent", "input": USER, "stream_resumable": True},
+                headers=origin,
+            )
+            exposed = run.headers["access-control-expose-headers"]
+            assert "content-location" in exposed and "location" in exposed.split(", ")
+            assert run.headers["location"].endswith("/stream")

@@ -26,10 +26,21 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
-from urllib.parse import parse_qs
 
 from ._asgi import EventStream, HTTPError, Receive, Scope, Send, send_json, watch_disconnect
 from ._assistants import Assistant
+from ._lg_http import (
+    Handler,
+    by_method,
+    event_filter,
+    flag,
+    frame,
+    last_event_id,
+    query_of,
+    run_input,
+    run_record,
+    takes,
+)
 from ._lg_protocol import AgentServerError, RunSpec, error_event, invalid, parse_run
 from ._lg_resources import (
     Graphs,
@@ -41,13 +52,12 @@ from ._lg_resources import (
     search_threads,
 )
 from ._lg_runs import AgentRunManager, AgentRunRequest
-from ._lg_store import ThreadStore, now_iso, thread_store_for
+from ._lg_store import ThreadStore, thread_store_for
 from ._runs_http import reader_error, request_cancel_quietly
 from ._store import EventsExpired, RunNotFound, StoreUnavailable, StreamStore
 
 __all__ = ["AgentServerAPI", "is_agent_server_path"]
 
-Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
 JsonReader = Callable[[Scope, Receive], Awaitable[Any]]
 
 _THREAD = re.compile(
@@ -60,14 +70,6 @@ _NOT_AGENT_SERVER = frozenset({"interrupt"})
 def is_agent_server_path(path: str) -> bool:
     """Whether ``path`` belongs to the Agent Server API."""
     return any(path == prefix or path.startswith(prefix + "/") for prefix in _PREFIXES)
-
-
-def _query(scope: Scope) -> dict[str, list[str]]:
-    return parse_qs(scope.get("query_string", b"").decode("latin-1"))
-
-
-def _flag(query: dict[str, list[str]], key: str) -> bool:
-    return query.get(key, ["0"])[-1].lower() in ("1", "true", "yes")
 
 
 class AgentServerAPI:
@@ -128,10 +130,10 @@ class AgentServerAPI:
             "/runs/wait": {"POST": self._wait_stateless},
         }
         if path in fixed:
-            return _method(fixed[path], method, path)
+            return by_method(fixed[path], method, path)
         if path.startswith("/assistants/") and path.count("/") == 2:
             scope["lg_id"] = path.rsplit("/", 1)[1]
-            return _method({"GET": self._get_assistant}, method, path)
+            return by_method({"GET": self._get_assistant}, method, path)
         match = _THREAD.match(path)
         if match is None:
             raise AgentServerError(404, f"no route {path!r} in the Agent Server API")
@@ -157,7 +159,7 @@ class AgentServerAPI:
                 "join": {"GET": self._join},
                 "cancel": {"POST": self._cancel},
             }[action]
-        return _method(table, method, path)
+        return by_method(table, method, path)
 
     def _state_table(self) -> dict[str, Handler]:
         return {"GET": self._get_state, "POST": self._update_state}
@@ -276,38 +278,13 @@ class AgentServerAPI:
     ) -> tuple[str, dict[str, Any]]:
         """Validate, apply the multitask strategy, and start the run; its record."""
         assistant = self.graphs.assistant(spec.assistant_id)
+        value = run_input(spec)
+        run_id = str(uuid.uuid4())
+        graph, config = self._graph_config(spec, thread_id, run_id)
         if thread_id is not None:
             await self._thread_for_run(thread_id, spec)
-        value = _run_input(spec)
-        run_id = str(uuid.uuid4())
-        stamp = now_iso()
-        run = {
-            "run_id": run_id,
-            "thread_id": thread_id,
-            "assistant_id": spec.assistant_id,
-            "created_at": stamp,
-            "updated_at": stamp,
-            "status": "pending",
-            "metadata": spec.metadata,
-            "multitask_strategy": spec.multitask_strategy,
-            "kwargs": {},
-        }
-        active: list[dict[str, Any]] = []
-        if thread_id is not None:
-            active = await self._begin(run, spec)
-        config: dict[str, Any] = dict(spec.config)
-        configurable = dict(config.get("configurable") or {})
-        graph = self.graphs.threaded[spec.assistant_id]
-        if thread_id is not None:
-            configurable["thread_id"] = thread_id
-            if spec.checkpoint_id:
-                configurable["checkpoint_id"] = spec.checkpoint_id
-        else:
-            graph = self.graphs.stateless[spec.assistant_id]
-            if graph.checkpointer is not None:
-                configurable["thread_id"] = str(uuid.uuid4())
-        configurable.setdefault("run_id", run_id)
-        config["configurable"] = configurable
+        run = run_record(run_id, thread_id, spec)
+        active = await self._begin(run, spec) if thread_id is not None else []
         request = AgentRunRequest(
             assistant,
             value,
@@ -332,6 +309,29 @@ class AgentServerAPI:
             raise
         return run_id, run
 
+    def _graph_config(
+        self, spec: RunSpec, thread_id: str | None, run_id: str
+    ) -> tuple[Any, dict[str, Any]]:
+        """The graph that runs (with the checkpointer on a thread, as compiled without one)
+        and its config."""
+        config: dict[str, Any] = dict(spec.config)
+        configurable = dict(config.get("configurable") or {})
+        if thread_id is not None:
+            graph = self.graphs.threaded[spec.assistant_id]
+            configurable["thread_id"] = thread_id
+            if spec.checkpoint_id:
+                configurable["checkpoint_id"] = spec.checkpoint_id
+        else:
+            graph = self.graphs.stateless[spec.assistant_id]
+            if graph.checkpointer is not None:
+                configurable["thread_id"] = str(uuid.uuid4())
+        for key in ("interrupt_before", "interrupt_after"):
+            if getattr(spec, key) is not None and not takes(graph.astream, key):
+                raise invalid(f"'{key}': the graph {spec.assistant_id!r} cannot pause at nodes")
+        configurable.setdefault("run_id", run_id)
+        config["configurable"] = configurable
+        return graph, config
+
     async def _thread_for_run(self, thread_id: str, spec: RunSpec) -> None:
         thread = await self.threads.get_thread(thread_id)
         if thread is None:
@@ -342,16 +342,20 @@ class AgentServerAPI:
             thread = new_thread(thread_id, {})
             await self.threads.create_thread(thread)
         metadata = thread.get("metadata") or {}
-        if metadata.get("graph_id") != spec.assistant_id:
-            if metadata.get("graph_id") and metadata["graph_id"] in self.graphs.threaded:
-                raise AgentServerError(
-                    409,
-                    f"thread {thread_id!r} belongs to assistant {metadata['graph_id']!r}; "
-                    f"start {spec.assistant_id!r} on a new thread",
-                )
-            metadata = {**metadata, "graph_id": spec.assistant_id}
-            metadata["assistant_id"] = spec.assistant_id
-            await self.threads.update_thread(thread_id, metadata=metadata)
+        before = metadata.get("graph_id")
+        if before == spec.assistant_id:
+            return
+        previous = self.graphs.threaded.get(before) if isinstance(before, str) else None
+        graph = self.graphs.threaded[spec.assistant_id]
+        if previous is not None and previous.checkpointer is not graph.checkpointer:
+            raise AgentServerError(
+                409,
+                f"thread {thread_id!r} holds the state of assistant {before!r}, whose "
+                f"checkpointer is not {spec.assistant_id!r}'s: start it on a new thread "
+                "(or serve both with one --checkpointer)",
+            )
+        metadata = {**metadata, "graph_id": spec.assistant_id, "assistant_id": spec.assistant_id}
+        await self.threads.update_thread(thread_id, metadata=metadata)
 
     async def _begin(self, run: dict[str, Any], spec: RunSpec) -> list[dict[str, Any]]:
         reject = spec.multitask_strategy == "reject"
@@ -423,7 +427,7 @@ class AgentServerAPI:
     async def _list_runs(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._thread(scope)
         runs = await self.threads.list_runs(scope["lg_thread"])
-        query = _query(scope)
+        query = query_of(scope)
         try:
             limit = int(query.get("limit", ["10"])[-1])
             offset = int(query.get("offset", ["0"])[-1])
@@ -447,11 +451,11 @@ class AgentServerAPI:
 
     async def _cancel(self, scope: Scope, receive: Receive, send: Send) -> None:
         run = await self._run(scope)
-        query = _query(scope)
+        query = query_of(scope)
         action = query.get("action", ["interrupt"])[-1]
         if action not in ("interrupt", "rollback"):
             raise invalid("'action' must be 'interrupt' or 'rollback'")
-        if _flag(query, "wait"):
+        if flag(query, "wait"):
             await self.runs.cancel(run["run_id"])
             await send_json(send, 200, await self._run(scope))
             return
@@ -461,9 +465,9 @@ class AgentServerAPI:
 
     async def _join_stream(self, scope: Scope, receive: Receive, send: Send) -> None:
         run = await self._run(scope)
-        query = _query(scope)
-        after = _last_event_id(scope)
-        on_disconnect = "cancel" if _flag(query, "cancel_on_disconnect") else "continue"
+        query = query_of(scope)
+        after = last_event_id(scope)
+        on_disconnect = "cancel" if flag(query, "cancel_on_disconnect") else "continue"
         modes = query.get("stream_mode")
         headers = [
             (b"location", f"/threads/{run['thread_id']}/runs/{run['run_id']}/stream".encode())
@@ -474,7 +478,7 @@ class AgentServerAPI:
 
     async def _join(self, scope: Scope, receive: Receive, send: Send) -> None:
         run = await self._run(scope)
-        on_disconnect = "cancel" if _flag(_query(scope), "cancel_on_disconnect") else "continue"
+        on_disconnect = "cancel" if flag(query_of(scope), "cancel_on_disconnect") else "continue"
         await self._send_result(send, receive, run["run_id"], run["thread_id"], on_disconnect, [])
 
     # ---------------------------------------------------------------- responses
@@ -491,7 +495,7 @@ class AgentServerAPI:
         modes: list[str] | None = None,
     ) -> None:
         store = self.store
-        wanted = _event_filter(modes)
+        wanted = event_filter(modes)
 
         async def produce(events: EventStream) -> None:
             await events.start()
@@ -505,11 +509,11 @@ class AgentServerAPI:
                         continue
                     if name == "error":
                         data = error_event(data)
-                    await events.send(_frame(name, event.id, data))
+                    await events.send(frame(name, event.id, data))
             except (EventsExpired, RunNotFound, StoreUnavailable) as exc:
                 payload = reader_error(exc)
                 payload["error"] = payload["type"]
-                await events.send(_frame("error", None, json.dumps(payload)))
+                await events.send(frame("error", None, json.dumps(payload)))
             finally:
                 await reader.aclose()  # type: ignore[attr-defined]
 
@@ -558,66 +562,3 @@ class AgentServerAPI:
             if interrupts and isinstance(output, dict) and "__interrupt__" not in output:
                 output = {**output, "__interrupt__": [i for v in interrupts.values() for i in v]}
         return output
-
-
-def _run_input(spec: RunSpec) -> Any:
-    if spec.command is None:
-        return graph_input(spec.input)
-    from tokentide.graph import Command
-
-    command = dict(spec.command)
-    if "update" in command:
-        command["update"] = graph_input(command["update"])
-    goto = command.get("goto")
-    if goto is not None and not (
-        isinstance(goto, str) or (isinstance(goto, list) and all(isinstance(g, str) for g in goto))
-    ):
-        raise invalid("'command.goto' must be a node name or an array of node names")
-    return Command(resume=command.get("resume"), update=command.get("update"), goto=goto or ())
-
-
-def _event_filter(modes: list[str] | None) -> frozenset[str] | None:
-    if not modes:
-        return None
-    names = {"metadata", "error", "end"}
-    for mode in modes:
-        if mode == "messages":
-            names |= {"messages/partial", "messages/complete", "messages/metadata"}
-        elif mode == "messages-tuple":
-            names.add("messages")
-        else:
-            names.add(mode)
-    return frozenset(names)
-
-
-def _last_event_id(scope: Scope) -> int:
-    raw = ""
-    for name, value in scope.get("headers", ()):
-        if name == b"last-event-id":
-            raw = value.decode("latin-1").strip()
-    if not raw or raw == "-1":
-        return 0
-    try:
-        value = int(raw)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise invalid(f"Last-Event-ID must be an event id this stream sent, got {raw!r}")
-    return value
-
-
-def _frame(event: str, event_id: int | None, data: str) -> bytes:
-    head = f"event: {event}\n" if event_id is None else f"event: {event}\nid: {event_id}\n"
-    return f"{head}data: {data}\n\n".encode("utf-8", "backslashreplace")
-
-
-def _method(table: Mapping[str, Handler], method: str, path: str) -> Handler:
-    handler = table.get(method)
-    if handler is None:
-        allowed = ", ".join(table)
-        raise AgentServerError(
-            405,
-            f"{method} is not allowed on {path} (allowed: {allowed})",
-            headers=[(b"allow", allowed.encode())],
-        )
-    return handler

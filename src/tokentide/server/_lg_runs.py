@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from tokentide.runtime._base import aclose_quietly
@@ -28,6 +29,8 @@ __all__ = ["AgentRunManager", "AgentRunRequest"]
 logger = logging.getLogger("tokentide.server")
 
 _POLL = 0.05
+_STARTING = 30.0
+"""Seconds a run recorded on its thread may go without a stream before it counts as lost."""
 
 
 @dataclass(slots=True)
@@ -66,6 +69,8 @@ class AgentRunManager(RunManager):
         record = await self.store.get_run(run["run_id"])
         if record is not None and record.status not in TERMINAL_STATUSES:
             return True
+        if record is None and _age(run) < _STARTING:
+            return True  # recorded on its thread, its stream not created yet
         current = await self.threads.get_run(run["run_id"])
         if current is None or current.get("status") not in ACTIVE_RUN_STATUSES:
             return False
@@ -199,6 +204,14 @@ async def _with_events(events: Any) -> Any:
                 yield "events", event
     finally:
         await aclose_quietly(events)
+
+
+def _age(run: dict[str, Any]) -> float:
+    try:
+        created = datetime.fromisoformat(run["created_at"])
+    except (KeyError, TypeError, ValueError):
+        return float("inf")
+    return (datetime.now(timezone.utc) - created).total_seconds()
 
 
 def _has_checkpoint(config: Any) -> bool:

@@ -398,3 +398,17 @@ async def test_cors_preflight_and_exposed_headers() -> None:
             exposed = run.headers["access-control-expose-headers"]
             assert "content-location" in exposed and "location" in exposed.split(", ")
             assert run.headers["location"].endswith("/stream")
+
+
+async def test_thread_ids_that_cannot_travel_in_a_header_are_refused(server: LiveServer) -> None:
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        bad = await http.post("/threads", json={"thread_id": "a\r\nx-evil: 1"})
+        assert bad.status_code == 422 and "thread_id" in bad.json()["detail"]
+        good = await http.post("/threads", json={"thread_id": "user-42:chat"})
+        assert good.status_code == 200
+        missing = await http.get("/threads/%0d%0aevil/state")
+        assert missing.status_code == 404
+        run = await http.post(
+            "/threads/user-42:chat/runs/wait", json={"assistant_id": "agent", "input": USER}
+        )
+        assert run.headers["content-location"].startswith("/threads/user-42:chat/runs/")

@@ -27,7 +27,16 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from ._asgi import EventStream, HTTPError, Receive, Scope, Send, send_json, watch_disconnect
+from ._asgi import (
+    EventStream,
+    HTTPError,
+    Receive,
+    Scope,
+    Send,
+    send_json,
+    shorten,
+    watch_disconnect,
+)
 from ._assistants import Assistant
 from ._lg_http import (
     Handler,
@@ -50,6 +59,7 @@ from ._lg_resources import (
     new_thread,
     search_assistants,
     search_threads,
+    valid_thread_id,
 )
 from ._lg_runs import AgentRunManager, AgentRunRequest
 from ._lg_store import ThreadStore, thread_store_for
@@ -138,6 +148,8 @@ class AgentServerAPI:
         if match is None:
             raise AgentServerError(404, f"no route {path!r} in the Agent Server API")
         thread_id, part, item, action = match.groups()
+        if not valid_thread_id(thread_id):  # no such thread can exist
+            raise AgentServerError(404, f"thread {shorten(thread_id)} not found")
         scope["lg_thread"], scope["lg_item"] = thread_id, item
         table: Mapping[str, Handler]
         if part is None:

@@ -5,6 +5,7 @@ plus the checkpoints its graph saved.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -12,11 +13,12 @@ from typing import Any
 from tokentide.graph import START, CompiledStateGraph, MessagesState, StateGraph, StateSnapshot
 from tokentide.messages import convert_to_messages
 
+from ._asgi import shorten
 from ._assistants import Assistant
 from ._lg_protocol import AgentServerError, assistant_json, invalid, jsonable, state_json
 from ._lg_store import ThreadExists, ThreadStore, now_iso
 
-__all__ = ["Graphs", "search_assistants", "search_threads"]
+__all__ = ["Graphs", "check_thread_id", "search_assistants", "search_threads", "valid_thread_id"]
 
 
 def model_graph(model: Any, checkpointer: Any) -> CompiledStateGraph:
@@ -219,6 +221,7 @@ async def create_thread(threads: ThreadStore, body: Any) -> dict[str, Any]:
     metadata = body.get("metadata") or {}
     if not isinstance(thread_id, str) or not isinstance(metadata, dict):
         raise invalid("'thread_id' must be a string and 'metadata' an object")
+    check_thread_id(thread_id)
     if_exists = body.get("if_exists") or "raise"
     if if_exists not in ("raise", "do_nothing"):
         raise invalid("'if_exists' must be 'raise' or 'do_nothing'")
@@ -232,6 +235,23 @@ async def create_thread(threads: ThreadStore, body: Any) -> dict[str, Any]:
         assert existing is not None
         return existing
     return thread
+
+
+_THREAD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+=~-]{0,255}")
+
+
+def valid_thread_id(thread_id: str) -> bool:
+    return _THREAD_ID.fullmatch(thread_id) is not None
+
+
+def check_thread_id(thread_id: str) -> None:
+    """`AgentServerError` ``422`` for a thread id that could not travel in a URL path and a
+    header as it is (a UUID, or letters, digits and ``._:@+=~-``, at most 256)."""
+    if not valid_thread_id(thread_id):
+        raise invalid(
+            f"invalid thread_id {shorten(thread_id)}: use a UUID, or up to 256 letters, digits "
+            "and ._:@+=~- (starting with a letter or digit)"
+        )
 
 
 def new_thread(thread_id: str, metadata: dict[str, Any]) -> dict[str, Any]:

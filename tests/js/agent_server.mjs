@@ -83,6 +83,22 @@ for (let i = 0; i < 200; i += 1) {
 await client.runs.cancel(slowThread.thread_id, doomed.run_id, true);
 out.cancelledStatus = (await client.runs.get(slowThread.thread_id, doomed.run_id)).status;
 
+// an interrupt, answered with a Command
+const asking = await client.threads.create();
+let asked = null;
+for await (const part of client.runs.stream(asking.thread_id, "approval", {
+  input,
+  streamMode: ["values"],
+})) {
+  if (part.event === "values" && part.data.__interrupt__) asked = part.data.__interrupt__[0];
+}
+out.askedQuestion = asked?.value?.question ?? null;
+out.askedThread = (await client.threads.get(asking.thread_id)).status;
+const answered = await client.runs.wait(asking.thread_id, "approval", {
+  command: { resume: "yes" },
+});
+out.answered = answered.messages.at(-1).content;
+
 // an invalid request: the error carries the server's detail
 try {
   await client.runs.create(thread.thread_id, "agent", { input, streamMode: "tokens" });

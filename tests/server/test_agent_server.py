@@ -16,7 +16,8 @@ from langgraph_sdk.errors import ConflictError, NotFoundError, UnprocessableEnti
 from fakes.live_server import LiveServer, live_server
 from fakes.waiting import async_wait_until
 from tokentide.checkpoint import SqliteSaver
-from tokentide.graph import START, MessagesState, StateGraph, get_stream_writer
+from tokentide.graph import START, MessagesState, StateGraph, get_stream_writer, interrupt
+from tokentide.messages import AIMessage
 from tokentide.models import FakeChatModel
 from tokentide.server import create_app
 
@@ -38,6 +39,17 @@ def _chat_graph(words: list[str], delay: float = 0.0, checkpointer: Any = None) 
     return builder.compile(checkpointer=checkpointer)
 
 
+def _approval_graph() -> Any:
+    """Asks a person before answering: ``interrupt()`` pauses, ``Command(resume=...)``
+    continues with the answer."""
+
+    async def review(state: MessagesState) -> dict[str, Any]:
+        answer = interrupt({"question": "Send the reply?", "draft": "".join(WORDS)})
+        return {"messages": [AIMessage(f"approved: {answer}")]}
+
+    return StateGraph(MessagesState).add_node(review).add_edge(START, "review").compile()
+
+
 def _parent_graph() -> Any:
     child = _chat_graph(WORDS)
     return StateGraph(MessagesState).add_node("inner", child).add_edge(START, "inner").compile()
@@ -51,6 +63,7 @@ def server() -> Iterator[LiveServer]:
             "agent": _chat_graph(WORDS),
             "slow": _chat_graph(SLOW, delay=0.02),
             "parent": _parent_graph(),
+            "approval": _approval_graph(),
         },
         heartbeat=0.5,
     )
@@ -70,7 +83,7 @@ async def _collect(stream: AsyncIterator[Any]) -> list[Any]:
 
 async def test_assistants_are_the_served_graphs_and_models(client: Any) -> None:
     found = await client.assistants.search()
-    assert {a["assistant_id"] for a in found} == {"fake", "agent", "slow", "parent"}
+    assert {a["assistant_id"] for a in found} == {"fake", "agent", "slow", "parent", "approval"}
     one = await client.assistants.get("agent")
     assert one["graph_id"] == "agent" and one["version"] == 1
     assert [a["name"] for a in await client.assistants.search(graph_id="slow")] == ["slow"]
@@ -412,3 +425,57 @@ async def test_thread_ids_that_cannot_travel_in_a_header_are_refused(server: Liv
             "/threads/user-42:chat/runs/wait", json={"assistant_id": "agent", "input": USER}
         )
         assert run.headers["content-location"].startswith("/threads/user-42:chat/runs/")
+
+
+async def test_interrupt_then_resume_with_a_command(client: Any) -> None:
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    parts = await _collect(
+        client.runs.stream(tid, "approval", input=USER, stream_mode=["values", "updates"])
+    )
+    paused = [p.data for p in parts if p.event == "values"][-1]
+    (asked,) = paused["__interrupt__"]
+    assert asked["value"] == {"question": "Send the reply?", "draft": "".join(WORDS)}
+    assert asked["id"]
+    update = [p.data for p in parts if p.event == "updates"][-1]
+    assert update == {"__interrupt__": [asked]}
+    assert (await client.threads.get(tid))["status"] == "interrupted"
+    assert (await client.threads.get(tid))["interrupts"]
+    state = await client.threads.get_state(tid)
+    assert state["next"] == ["review"]
+    assert [i["id"] for i in state["interrupts"]] == [asked["id"]]
+    assert state["tasks"][0]["name"] == "review"
+    assert state["tasks"][0]["interrupts"][0]["value"] == asked["value"]
+
+    resumed = await _collect(
+        client.runs.stream(
+            tid, "approval", command={"resume": "yes"}, stream_mode="values", version="v2"
+        )
+    )
+    final = [p for p in resumed if p["type"] == "values"][-1]
+    assert final["interrupts"] == []
+    assert [m["content"] for m in final["data"]["messages"]] == ["hi", "approved: yes"]
+    assert (await client.threads.get(tid))["status"] == "idle"
+    assert (await client.threads.get_state(tid))["next"] == []
+
+
+async def test_wait_answers_the_interrupt_and_resumes_by_id(client: Any) -> None:
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    paused = await client.runs.wait(tid, "approval", input=USER)
+    (asked,) = paused["__interrupt__"]
+    done = await client.runs.wait(tid, "approval", command={"resume": {asked["id"]: "by id"}})
+    assert done["messages"][-1]["content"] == "approved: by id"
+    assert "__interrupt__" not in done
+
+
+async def test_interrupt_before_a_node_then_continue(client: Any) -> None:
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    await client.runs.wait(tid, "agent", input=USER, interrupt_before=["chat"])
+    state = await client.threads.get_state(tid)
+    assert state["next"] == ["chat"] and len(state["values"]["messages"]) == 1
+    assert (await client.threads.get(tid))["status"] == "interrupted"
+    done = await client.runs.wait(tid, "agent", input=None)
+    assert done["messages"][-1]["content"] == "".join(WORDS)
+    assert (await client.threads.get(tid))["status"] == "idle"

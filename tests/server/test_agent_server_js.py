@@ -1,7 +1,7 @@
 """``@langchain/langgraph-sdk``'s ``Client`` (the npm package, in Node) against the Agent
 Server API of a live server: assistants, threads, streamed runs in the modes ``useStream``
-asks for, the ``messages`` mode, state, history, wait, join from ``Last-Event-ID``, cancel and
-an invalid request (``tests/js/agent_server.mjs``)."""
+asks for, the ``messages`` mode, state, history, wait, join from ``Last-Event-ID``, cancel, an
+interrupt answered with a ``Command`` and an invalid request (``tests/js/agent_server.mjs``)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from fakes.live_server import LiveServer, live_server
-from tokentide.graph import START, MessagesState, StateGraph, get_stream_writer
+from tokentide.graph import START, MessagesState, StateGraph, get_stream_writer, interrupt
+from tokentide.messages import AIMessage
 from tokentide.models import FakeChatModel
 from tokentide.server import create_app
 
@@ -35,9 +36,21 @@ def _graph(words: list[str], delay: float = 0.0) -> Any:
     return StateGraph(MessagesState).add_node(chat).add_edge(START, "chat").compile()
 
 
+def _approval() -> Any:
+    def review(state: MessagesState) -> dict[str, Any]:
+        answer = interrupt({"question": "Send it?"})
+        return {"messages": [AIMessage(f"approved: {answer}")]}
+
+    return StateGraph(MessagesState).add_node(review).add_edge(START, "review").compile()
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[LiveServer]:
-    graphs = {"agent": _graph(WORDS), "slow": _graph([f"s{i} " for i in range(80)], 0.02)}
+    graphs = {
+        "agent": _graph(WORDS),
+        "slow": _graph([f"s{i} " for i in range(80)], 0.02),
+        "approval": _approval(),
+    }
     with live_server(create_app(graphs=graphs, heartbeat=0.5)) as live:
         yield live
 
@@ -57,7 +70,8 @@ def test_the_js_client_drives_the_agent_server_api(server: LiveServer) -> None:
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout)
     text = "".join(WORDS)
-    assert seen["assistants"] == ["agent", "slow"] and seen["assistant"] == "agent"
+    assert seen["assistants"] == ["agent", "approval", "slow"]
+    assert seen["assistant"] == "agent"
     assert seen["threadStatus"] == "idle"
     assert seen["createdRunId"] and seen["createdThreadId"]
     assert seen["firstEvent"] == "metadata"
@@ -72,3 +86,5 @@ def test_the_js_client_drives_the_agent_server_api(server: LiveServer) -> None:
     assert seen["joinedRunStatus"] == "success"
     assert seen["cancelledStatus"] == "interrupted"
     assert "unknown stream_mode 'tokens'" in seen["invalid"]
+    assert seen["askedQuestion"] == "Send it?" and seen["askedThread"] == "interrupted"
+    assert seen["answered"] == "approved: yes"

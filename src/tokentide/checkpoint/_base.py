@@ -35,6 +35,14 @@ class Checkpoint(_CheckpointCore, total=False):
 
     #: The names of the tasks that run next, in order (``StateSnapshot.next``).
     next: list[str]
+    #: ``Send``s waiting for the next step, as ``[node, arg]`` pairs.
+    sends: list[list[Any]]
+    #: The ids promised to the next step's tasks, as ``[kind, key, task_id]``.
+    ids: list[list[Any]]
+    #: The ids of the tasks in ``next``, in the same order.
+    next_ids: list[str]
+    #: The nodes whose writes made this checkpoint's values.
+    ran: list[str]
 
 
 PendingWrite = tuple[str, str, Any]

@@ -155,5 +155,15 @@ class MemorySaver(BaseCheckpointSaver):
 def _latest(rows: dict[str, _Row]) -> _Row | None:
     return max(rows.values(), key=lambda row: row.seq, default=None)
 
+    def put_writes(
+        self, config: dict[str, Any], writes: Sequence[tuple[str, Any]], task_id: str
+    ) -> None:
+        thread_id, ns, cid = thread_of(config)
+        if cid is None:
+            raise ValueError("put_writes() needs the config of a saved checkpoint")
+        pairs = [(channel, dumps(value)) for channel, value in writes]
+        with self._lock:
+            self._writes.setdefault((thread_id, ns, cid), {})[task_id] = pairs
+
 
 InMemorySaver = MemorySaver

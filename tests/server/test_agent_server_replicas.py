@@ -2,7 +2,7 @@
 Redis, their checkpoints, threads and runs in one ``--checkpointer`` (a SQLite file, or a
 PostgreSQL database). The official ``langgraph_sdk`` client starts a run on replica A and
 joins it from B after a ``Last-Event-ID`` (no gap, no duplicate), cancels a run of A from B,
-and reads the thread's state from either."""
+reads the thread's state from either, and answers on B an interrupt raised by a run on A."""
 
 from __future__ import annotations
 
@@ -52,6 +52,7 @@ def _start(redis_url: str, checkpointer: str, workdir: str, name: str) -> Replic
     port = _free_port()
     log = Path(workdir) / f"{name}.log"
     args = [sys.executable, "-m", "tokentide.cli", "serve", "--graph", "agent_server_graphs:slow"]
+    args += ["--graph", "agent_server_graphs:approval"]
     args += ["--port", str(port), "--redis-url", redis_url, "--checkpointer", checkpointer]
     args += ["--log-level", "warning"]
     with open(log, "wb") as out:
@@ -189,3 +190,35 @@ async def test_threads_and_runs_are_kept_in_the_checkpointer_database(
             row = db.execute(query + "%s", (thread["thread_id"],)).fetchone()
             count = row[0] if row else 0
     assert count == 1
+
+
+async def test_an_interrupt_raised_on_a_is_resumed_on_b(clients: tuple[Any, Any]) -> None:
+    on_a, on_b = clients
+    thread = await on_a.threads.create()
+    tid = thread["thread_id"]
+    parts = [
+        p
+        async for p in on_a.runs.stream(
+            tid, "approval", input=USER, stream_mode=["messages-tuple", "values"]
+        )
+    ]
+    streamed = "".join(p.data[0]["content"] for p in parts if p.event == "messages")
+    assert streamed == "".join(SLOW_WORDS)
+    (asked,) = [p.data for p in parts if p.event == "values"][-1]["__interrupt__"]
+    assert asked["value"]["draft"] == "".join(SLOW_WORDS)
+    assert (await on_b.threads.get(tid))["status"] == "interrupted"
+    state = await on_b.threads.get_state(tid)
+    assert state["next"] == ["review"] and state["interrupts"][0]["id"] == asked["id"]
+
+    resumed = [
+        p
+        async for p in on_b.runs.stream(
+            tid, "approval", command={"resume": "ship it"}, stream_mode="updates"
+        )
+    ]
+    updates = [p.data for p in resumed if p.event == "updates"]
+    assert updates[-1]["review"]["messages"][-1]["content"] == "reviewed: ship it"
+    final = await on_a.threads.get_state(tid)
+    assert [m["type"] for m in final["values"]["messages"]] == ["human", "ai", "ai"]
+    assert final["next"] == [] and final["interrupts"] == []
+    assert (await on_a.threads.get(tid))["status"] == "idle"

@@ -305,3 +305,45 @@ async def test_parallel_interrupts_resumed_by_id(sync: bool) -> None:
     assert [i.value for i in half["__interrupt__"]] == ["p2?"]
     done = await run_invoke(graph, Command(resume={by_value["p2?"]: "B"}), sync, config)
     assert done["log"] == ["ok", "p1:A", "p2:B"]
+
+
+async def test_interrupt_in_a_subgraph_resumes_the_subgraph_where_it_stopped(sync: bool) -> None:
+    calls: list[str] = []
+
+    def pre(state: S) -> dict[str, Any]:
+        calls.append("pre")
+        return {"log": ["pre"]}
+
+    def ask(state: S) -> dict[str, Any]:
+        calls.append("ask")
+        return {"log": ["ask:" + interrupt("sub?")]}
+
+    sub = StateGraph(S).add_node("pre", pre).add_node("ask", ask)
+    sub.add_edge(START, "pre").add_edge("pre", "ask")
+    g = StateGraph(S).add_node("sub", sub.compile()).add_node("after", lambda s: {"log": ["a"]})
+    graph = g.add_edge(START, "sub").add_edge("sub", "after").compile(checkpointer=MemorySaver())
+    config = _config()
+    paused = await run_invoke(graph, {"topic": "t"}, sync, config)
+    (found,) = paused["__interrupt__"]
+    state = graph.get_state(config)
+    assert state.next == ("sub",)
+    assert state.tasks[0].state["configurable"]["checkpoint_ns"].startswith("sub:")
+    assert state.interrupts == (found,)
+    done = await run_invoke(graph, Command(resume={found.id: "yes"}), sync, config)
+    assert done["log"] == ["pre", "ask:yes", "a"]
+    assert calls == ["pre", "ask", "ask"]  # the subgraph's first node did not run again
+
+
+async def test_command_parent_goes_to_a_node_of_the_parent_graph(sync: bool) -> None:
+    def inner(state: S) -> Command[Literal["done"]]:
+        return Command(graph=Command.PARENT, goto="done", update={"answer": "from inside"})
+
+    sub = StateGraph(S).add_node("inner", inner).add_edge(START, "inner").compile()
+    g = StateGraph(S).add_node("sub", sub).add_node("done", lambda s: {"log": ["done"]})
+    graph = g.add_edge(START, "sub").compile()
+    result = await run_invoke(graph, {"topic": "t"}, sync)
+    assert result == {"topic": "t", "answer": "from inside", "log": ["done"]}
+
+    alone = StateGraph(S).add_node("inner", inner).add_edge(START, "inner").compile()
+    with pytest.raises(Exception, match="no parent graph"):
+        await run_invoke(alone, {"topic": "t"}, sync)

@@ -229,6 +229,7 @@ def restore_writes(sched: Scheduler, found: CheckpointTuple) -> None:
     # ``put_writes`` replaces only the special channels): a task with writes or routes ran.
     paused -= {tid for tid, (writes, routes) in done.items() if writes or routes}
     sched.done = {tid: w for tid, w in done.items() if tid not in paused}
+    sched.paused = paused
     if null:
         sched.spec.schema.apply(sched.values, null)
     if null_routes:

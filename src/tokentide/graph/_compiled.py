@@ -55,6 +55,17 @@ def _set_options(run: RunContext, before: Any, after: Any) -> None:
         run.extra[_RUN_OPTIONS] = {"interrupt_before": before, "interrupt_after": after}
 
 
+def _nested_thread(run: RunContext) -> tuple[Any, dict[str, Any], bool] | None:
+    """A subgraph run by a task of a graph with a checkpointer: that checkpointer, the config
+    of the subgraph's own thread (the task's namespace), and whether the task is resuming
+    (the subgraph then continues from its saved state instead of starting again)."""
+    scope = task_scope(run.parent)
+    if scope is None or scope.saver is None:
+        return None
+    conf = {"configurable": {"thread_id": scope.thread_id, "checkpoint_ns": scope.ns}}
+    return scope.saver, conf, scope.task.resuming
+
+
 def _fresh(input: Any) -> Any:
     """The input of a new run, or ``None`` when ``input`` continues a saved one."""
     return None if is_resuming(input) else input
@@ -132,6 +143,10 @@ class CompiledStateGraph(ThreadState, Runnable[Any, dict[str, Any]]):
         saving, latest = None, None
         if self.checkpointer is not None and not ns:
             saving, latest = Saving.open(self.checkpointer, config)
+        elif ns and (nested := _nested_thread(run)) is not None:
+            saving, latest = Saving.open(nested[0], nested[1])
+            input, latest = (None, latest) if nested[2] else (input, None)
+        if saving is not None:
             saving.subgraphs = self._subgraph_nodes()
         return self._graph_run(run, input, out, ns, saving, latest)
 
@@ -141,6 +156,10 @@ class CompiledStateGraph(ThreadState, Runnable[Any, dict[str, Any]]):
         saving, latest = None, None
         if self.checkpointer is not None and not ns:
             saving, latest = await Saving.aopen(self.checkpointer, config)
+        elif ns and (nested := _nested_thread(run)) is not None:
+            saving, latest = await Saving.aopen(nested[0], nested[1])
+            input, latest = (None, latest) if nested[2] else (input, None)
+        if saving is not None:
             saving.subgraphs = self._subgraph_nodes()
         return self._graph_run(run, input, out, ns, saving, latest)
 
@@ -194,7 +213,7 @@ class CompiledStateGraph(ThreadState, Runnable[Any, dict[str, Any]]):
             outer.on_start(run, input)
         try:
             g = self._prepare(run, input, out, ns, config)
-            for _ in run_sync(g, _fresh(input)):
+            for _ in run_sync(g, None if g.resumed else _fresh(input)):
                 pass
         except BaseException as exc:
             if outer is not None:
@@ -225,7 +244,7 @@ class CompiledStateGraph(ThreadState, Runnable[Any, dict[str, Any]]):
             outer.on_start(run, input)
         try:
             g = await self._aprepare(run, input, out, ns, config)
-            await run_async(g, _fresh(input))
+            await run_async(g, None if g.resumed else _fresh(input))
         except BaseException as exc:
             if outer is not None:
                 outer.on_error(run, exc)
@@ -280,7 +299,7 @@ class CompiledStateGraph(ThreadState, Runnable[Any, dict[str, Any]]):
             outer.on_start(run, input)
         try:
             g = self._prepare(run, input, out, (), config)
-            for _ in run_sync(g, _fresh(input)):
+            for _ in run_sync(g, None if g.resumed else _fresh(input)):
                 while buf:
                     item = buf.popleft()
                     if outer is not None:
@@ -315,7 +334,7 @@ class CompiledStateGraph(ThreadState, Runnable[Any, dict[str, Any]]):
 
         def drive() -> None:
             try:
-                for _ in run_sync(g, _fresh(input)):
+                for _ in run_sync(g, None if g.resumed else _fresh(input)):
                     if chan.cancelled:
                         return
             except ChannelClosed:
@@ -381,7 +400,7 @@ class CompiledStateGraph(ThreadState, Runnable[Any, dict[str, Any]]):
             try:
                 g = await self._aprepare(run, input, out, (), config)
                 box.append(g)
-                await run_async(g, _fresh(input))
+                await run_async(g, None if g.resumed else _fresh(input))
             except ChannelClosed:
                 chan.close()
             except BaseException as exc:

@@ -12,12 +12,12 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, cast
 from uuid import uuid4
 
-from tokentide.errors import GraphBubbleUp, GraphInterrupt
+from tokentide.errors import GraphBubbleUp, GraphInterrupt, InvalidUpdateError, ParentCommand
 from tokentide.runtime._base import run_sync_in_thread
 from tokentide.runtime._context import _CURRENT, RunContext, new_run
 
@@ -26,7 +26,7 @@ from ._interrupt import Resumes
 from ._node import Branch, NodeSpec
 from ._scheduler import PUSH, Scheduler, Task
 from ._stream import TASK_KEY, GraphOutput, TaskScope
-from ._types import START, Interrupt
+from ._types import START, Command, Interrupt
 
 if TYPE_CHECKING:
     from tokentide.runtime._sink import RunSink
@@ -183,6 +183,8 @@ class GraphRun:
             ns=cp_ns,
             checkpointed=self.persistent,
             resumes=self.resumes,
+            saver=self.saving.saver if self.saving is not None else None,
+            thread_id=self.saving.config["configurable"]["thread_id"] if self.saving else None,
         )
         run.child_tags = _FIRST_STEP
         return run
@@ -208,6 +210,13 @@ class GraphRun:
 
     def finished(self, task: Task, run: RunContext, output: Any) -> list[Branch]:
         """The node returned: record its writes; return the branches to evaluate."""
+        if isinstance(output, Command) and output.graph == Command.PARENT:
+            if not self.ns:
+                raise InvalidUpdateError(
+                    f"Node {task.name!r} returned Command(graph=Command.PARENT) but its graph "
+                    "has no parent graph: it is not run as a subgraph"
+                )
+            raise ParentCommand(output)
         task.state_writes(output, self.spec.schema)
         if task.node.runnable is not None and isinstance(task.update, dict):
             # A subgraph returns its whole state: only the parent's keys are its update.
@@ -447,7 +456,10 @@ def execute_sync(g: GraphRun, task: Task) -> None:
     g.began(task, run)
     try:
         args, kw = g.args(task, run)
-        output = _retry_sync(task.node, run, args, kw)
+        try:
+            output = _retry_sync(task.node, run, args, kw)
+        except ParentCommand as exc:  # a node of the subgraph this node runs sent it here
+            output = replace(exc.command, graph=None)
         branches = g.finished(task, run, output)
         routes = []
         for index, branch in enumerate(branches):
@@ -607,7 +619,10 @@ async def execute_async(g: GraphRun, task: Task) -> None:
     g.began(task, run)
     try:
         args, kw = g.args(task, run)
-        output = await _retry_async(task.node, run, args, kw)
+        try:
+            output = await _retry_async(task.node, run, args, kw)
+        except ParentCommand as exc:  # a node of the subgraph this node runs sent it here
+            output = replace(exc.command, graph=None)
         branches = g.finished(task, run, output)
         routes = []
         for index, branch in enumerate(branches):

@@ -74,6 +74,8 @@ class Task:
     asked: int = 0
     #: Finished before the run paused: its saved writes are applied, it does not run again.
     cached: bool = False
+    #: Paused in the saved step and runs again: a subgraph it runs continues where it stopped.
+    resuming: bool = False
 
     def state_writes(self, output: Any, schema: StateSchema) -> None:
         """Turn what the node returned into state writes and routes (``Command``, dict,
@@ -119,6 +121,7 @@ class Scheduler:
         "done",
         "joins",
         "limit",
+        "paused",
         "pending",
         "ran",
         "seed",
@@ -153,6 +156,8 @@ class Scheduler:
         self.done: dict[str, tuple[list[tuple[str, Any]], list[str | Send]]] = {}
         #: Task id -> the answers its interrupts received so far.
         self.answers: dict[str, list[Any]] = {}
+        #: Ids of the tasks that paused in the saved step (they run again, resuming).
+        self.paused: set[str] = set()
         #: When set (a subgraph), task ids derive from it, the step and the task's path, so
         #: that a subgraph run again after a pause gives its tasks the same ids.
         self.seed: str | None = None
@@ -217,7 +222,7 @@ class Scheduler:
             for name in sorted(pending)
         )
         self.pending, self.sends, self._ids = {}, [], {}
-        if self.done or self.answers:
+        if self.done or self.answers or self.paused:
             self._restore(tasks)
         return tasks
 
@@ -231,8 +236,10 @@ class Scheduler:
                 task.update = dict(found[0])
                 task.cached = task.done = True
             task.resume = list(self.answers.pop(task.id, ()))
+            task.resuming = task.id in self.paused
         self.done.clear()
         self.answers.clear()
+        self.paused.clear()
 
     def saved_ids(self) -> list[tuple[Any, ...]]:
         """The promised task ids, for a checkpoint (restored by the ``ids`` argument)."""

@@ -117,7 +117,18 @@ class TaskScope:
     """What code running inside one task needs: the task, its namespace, where to stream, and
     what ``interrupt()`` needs (its checkpoint namespace, the run's answers)."""
 
-    __slots__ = ("checkpointed", "graph_ns", "lock", "ns", "out", "resumes", "task", "writer")
+    __slots__ = (
+        "checkpointed",
+        "graph_ns",
+        "lock",
+        "ns",
+        "out",
+        "resumes",
+        "saver",
+        "task",
+        "thread_id",
+        "writer",
+    )
 
     def __init__(
         self,
@@ -128,6 +139,8 @@ class TaskScope:
         ns: str = "",
         checkpointed: bool = False,
         resumes: Any = None,
+        saver: Any = None,
+        thread_id: str | None = None,
     ) -> None:
         self.task = task
         self.graph_ns = graph_ns
@@ -138,6 +151,10 @@ class TaskScope:
         self.checkpointed = checkpointed
         #: The answers of the run (an ``_interrupt.Resumes``), shared with subgraphs.
         self.resumes = resumes
+        #: The checkpointer and thread of the root graph: a subgraph run by this task saves
+        #: its own state there, under the task's namespace.
+        self.saver = saver
+        self.thread_id = thread_id
         self.lock = threading.Lock()
         if out.wants(graph_ns, "custom"):
             self.writer: Callable[[Any], None] = self._write

@@ -479,3 +479,56 @@ async def test_interrupt_before_a_node_then_continue(client: Any) -> None:
     done = await client.runs.wait(tid, "agent", input=None)
     assert done["messages"][-1]["content"] == "".join(WORDS)
     assert (await client.threads.get(tid))["status"] == "idle"
+
+
+async def test_update_state_as_a_node(client: Any) -> None:
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    await client.runs.wait(tid, "agent", input=USER)
+    before = await client.threads.get_state(tid)
+    answer = await client.threads.update_state(
+        tid, {"messages": [{"type": "ai", "content": "edited"}]}, as_node="chat"
+    )
+    assert answer["checkpoint"]["thread_id"] == tid
+    assert answer["checkpoint"]["checkpoint_id"] != before["checkpoint"]["checkpoint_id"]
+    after = await client.threads.get_state(tid)
+    assert after["checkpoint"] == answer["checkpoint"]
+    assert [m["content"] for m in after["values"]["messages"]][-1] == "edited"
+    assert len(after["values"]["messages"]) == 3  # the reducer appended it
+    assert after["next"] == []
+    assert (await client.threads.get(tid))["values"]["messages"][-1]["content"] == "edited"
+
+
+async def test_update_state_while_paused_then_resume(client: Any) -> None:
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    await client.runs.wait(tid, "approval", input=USER)
+    await client.threads.update_state(
+        tid, {"messages": [{"role": "user", "content": "please be brief"}]}, as_node="__start__"
+    )
+    state = await client.threads.get_state(tid)
+    assert [m["content"] for m in state["values"]["messages"]] == ["hi", "please be brief"]
+    assert state["next"] == ["review"]
+    done = await client.runs.wait(tid, "approval", command={"resume": "ok"})
+    assert done["messages"][-1]["content"] == "approved: ok"
+    # or answer in the node's place: the paused node does not run
+    other = (await client.threads.create())["thread_id"]
+    await client.runs.wait(other, "approval", input=USER)
+    await client.threads.update_state(
+        other, {"messages": [{"type": "ai", "content": "rejected"}]}, as_node="review"
+    )
+    skipped = await client.threads.get_state(other)
+    assert skipped["next"] == [] and skipped["values"]["messages"][-1]["content"] == "rejected"
+    assert (await client.threads.get(other))["status"] == "idle"
+    assert (await client.threads.get(other))["interrupts"] == {}
+
+
+async def test_update_state_errors(server: LiveServer, client: Any) -> None:
+    thread = await client.threads.create()
+    with pytest.raises(UnprocessableEntityError):  # no graph has run on it yet
+        await client.threads.update_state(thread["thread_id"], {"messages": []})
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        bad = await http.post(
+            f"/threads/{thread['thread_id']}/state", json={"values": {}, "node": "x"}
+        )
+        assert bad.status_code == 422 and "as_node" in bad.json()["detail"]

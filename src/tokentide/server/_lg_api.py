@@ -82,6 +82,11 @@ def is_agent_server_path(path: str) -> bool:
     return any(path == prefix or path.startswith(prefix + "/") for prefix in _PREFIXES)
 
 
+def _interrupts_of(state: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """A ``ThreadState``'s pending interrupts by task id (the ``Thread.interrupts`` shape)."""
+    return {task["id"]: task["interrupts"] for task in state["tasks"] if task["interrupts"]}
+
+
 class AgentServerAPI:
     """The Agent Server routes of a `TokentideApp` (``app.agent_server``)."""
 
@@ -268,7 +273,11 @@ class AgentServerAPI:
         values = graph_input(body.get("values"))
         config = await update({"configurable": configurable}, values, as_node=body.get("as_node"))
         state = await self.graphs.state(thread)
-        await self.threads.update_thread(thread["thread_id"], values=state["values"])
+        fields: dict[str, Any] = {"values": state["values"]}
+        if thread.get("status") != "busy":
+            fields["status"] = "interrupted" if state["next"] else "idle"
+            fields["interrupts"] = _interrupts_of(state)
+        await self.threads.update_thread(thread["thread_id"], **fields)
         conf = (config or {}).get("configurable") or {}
         checkpoint = {
             "thread_id": thread["thread_id"],

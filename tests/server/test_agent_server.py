@@ -532,3 +532,19 @@ async def test_update_state_errors(server: LiveServer, client: Any) -> None:
             f"/threads/{thread['thread_id']}/state", json={"values": {}, "node": "x"}
         )
         assert bad.status_code == 422 and "as_node" in bad.json()["detail"]
+
+
+async def test_delete_thread_removes_its_state_and_runs(client: Any) -> None:
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    await client.runs.wait(tid, "agent", input=USER)
+    running = await client.runs.create(tid, "slow", input=USER, multitask_strategy="enqueue")
+    await client.threads.delete(tid)
+    with pytest.raises(NotFoundError):
+        await client.threads.get(tid)
+    with pytest.raises(NotFoundError):
+        await client.runs.get(tid, running["run_id"])
+    again = await client.threads.create(thread_id=tid)  # a new thread under the same id
+    assert (await client.threads.get_state(again["thread_id"]))["values"] == {}
+    await client.runs.wait(tid, "agent", input=USER)
+    assert len((await client.threads.get_state(tid))["values"]["messages"]) == 2

@@ -228,8 +228,15 @@ class AgentServerAPI:
         await send_json(send, 200, await self._thread(scope))
 
     async def _delete_thread(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._thread(scope)
-        await self.threads.delete_thread(scope["lg_thread"])
+        """Cancel the thread's runs, then delete it: its record, runs and checkpoints."""
+        thread = await self._thread(scope)
+        for run in await self.threads.list_runs(thread["thread_id"]):
+            if await self.runs.is_active(run):
+                await self.runs.cancel(run["run_id"])
+        graph = self.graphs.graph_of(thread)
+        if graph is not None:
+            await graph.checkpointer.adelete_thread(thread["thread_id"])
+        await self.threads.delete_thread(thread["thread_id"])
         await send(
             {"type": "http.response.start", "status": 204, "headers": [(b"content-length", b"0")]}
         )

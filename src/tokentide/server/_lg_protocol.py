@@ -42,6 +42,7 @@ STREAM_MODES: dict[str, str] = {
     "debug": "debug",
     "tasks": "tasks",
     "checkpoints": "checkpoints",
+    "tools": "tools",
 }
 """Agent Server stream modes -> the graph's stream mode that feeds them (``events`` is
 ``astream_events``)."""

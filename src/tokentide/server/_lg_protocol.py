@@ -318,15 +318,11 @@ def _task_json(task: Any, thread_id: str) -> dict[str, Any]:
 
 
 def state_json(snapshot: Any, thread_id: str) -> dict[str, Any]:
-    """A ``StateSnapshot`` as the Agent Server's ``ThreadState``."""
-    checkpoint = _checkpoint(snapshot.config, thread_id) or {
-        "thread_id": thread_id,
-        "checkpoint_ns": "",
-        "checkpoint_id": None,
-        "checkpoint_map": None,
-    }
-    if "configurable" not in (snapshot.config or {}) or not checkpoint["checkpoint_id"]:
-        checkpoint["checkpoint_id"] = None
+    """A ``StateSnapshot`` as the Agent Server's ``ThreadState`` (``checkpoint`` is ``None``
+    for a thread with no checkpoint yet, which is how ``useStream`` tells an empty thread)."""
+    checkpoint = _checkpoint(snapshot.config, thread_id)
+    if checkpoint is not None and not checkpoint["checkpoint_id"]:
+        checkpoint = None
     tasks = getattr(snapshot, "tasks", ()) or ()
     interrupts = getattr(snapshot, "interrupts", ()) or ()
     return {

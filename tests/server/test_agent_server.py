@@ -153,7 +153,10 @@ async def test_events_debug_tasks_modes(client: Any) -> None:
     thread = await client.threads.create()
     parts = await _collect(
         client.runs.stream(
-            thread["thread_id"], "agent", input=USER, stream_mode=["events", "debug", "tasks"]
+            thread["thread_id"],
+            "agent",
+            input=USER,
+            stream_mode=["events", "debug", "tasks", "checkpoints"],
         )
     )
     kinds = {p.data["event"] for p in parts if p.event == "events"}
@@ -161,6 +164,9 @@ async def test_events_debug_tasks_modes(client: Any) -> None:
     assert {p.data["type"] for p in parts if p.event == "debug"} >= {"checkpoint", "task"}
     tasks = [p.data for p in parts if p.event == "tasks"]
     assert tasks[0]["name"] == "chat" and "result" in tasks[-1]
+    saved = [p.data for p in parts if p.event == "checkpoints"]
+    assert saved[-1]["values"]["messages"][-1]["content"] == "".join(WORDS)
+    assert saved[-1]["config"]["configurable"]["thread_id"] == thread["thread_id"]
 
 
 async def test_subgraph_events_are_named_mode_and_namespace(client: Any) -> None:

@@ -20,7 +20,7 @@ __all__ = ["Saving"]
 class Saving:
     """Saves the checkpoints of one run of one thread."""
 
-    __slots__ = ("addressed", "config", "saver", "subgraphs")
+    __slots__ = ("addressed", "config", "parents", "saver", "subgraphs")
 
     def __init__(self, saver: BaseCheckpointSaver, config: dict[str, Any]) -> None:
         self.saver = saver
@@ -29,6 +29,8 @@ class Saving:
         self.subgraphs: frozenset[str] = frozenset()
         #: The run's config named a checkpoint (``checkpoint_id``): replay or fork from it.
         self.addressed = False
+        #: A subgraph's: namespace -> checkpoint id of each graph above it (``""``: the root).
+        self.parents: dict[str, str] = {}
 
     @staticmethod
     def thread_config(config: Any) -> dict[str, Any]:
@@ -75,8 +77,21 @@ class Saving:
         if upcoming:
             checkpoint["ids"] = [list(key) for key in sched.saved_ids()]
             checkpoint["next_ids"] = [tid for _, tid in upcoming]
-        metadata = {"source": source, "step": sched.step, "parents": {}}
+        metadata = {"source": source, "step": sched.step, "parents": dict(self.parents)}
         return checkpoint, metadata
+
+    def _mapped(self, config: dict[str, Any]) -> dict[str, Any]:
+        """A subgraph's config carries the ids of the graphs above it (``checkpoint_map``)."""
+        if not self.parents:
+            return config
+        conf = config["configurable"]
+        ids = {**self.parents, conf.get("checkpoint_ns", ""): conf.get("checkpoint_id", "")}
+        return {"configurable": {**conf, "checkpoint_map": ids}}
+
+    def checkpoint_map(self) -> dict[str, str]:
+        """The ``parents`` of a subgraph run by a task of this graph: ours, and us."""
+        conf = self.config["configurable"]
+        return {**self.parents, conf.get("checkpoint_ns", ""): conf.get("checkpoint_id", "")}
 
     def _payload(
         self,
@@ -88,8 +103,8 @@ class Saving:
         """LangGraph's checkpoint event (``"checkpoints"`` mode, ``"debug"`` payload)."""
         has_parent = "checkpoint_id" in parent.get("configurable", {})
         return {
-            "config": self.config,
-            "parent_config": parent if has_parent else None,
+            "config": self._mapped(self.config),
+            "parent_config": self._mapped(parent) if has_parent else None,
             "values": checkpoint["values"],
             "metadata": metadata,
             "next": [name for name, _ in upcoming],
@@ -113,8 +128,8 @@ class Saving:
             task["state"] = self._task_state(name, tid)
             tasks.append(task)
         return {
-            "config": found.config,
-            "parent_config": found.parent_config,
+            "config": self._mapped(found.config),
+            "parent_config": self._mapped(found.parent_config) if found.parent_config else None,
             "values": dict(sched.values),
             "metadata": found.metadata,
             "next": [name for name, _ in upcoming],
@@ -174,27 +189,21 @@ def next_ids(cp: Checkpoint) -> list[str]:
 
 def saved_results(found: CheckpointTuple) -> tuple[dict[str, dict[str, Any]], dict[str, list[Any]]]:
     """From a checkpoint's pending writes: the state writes of the tasks that finished (as a
-    dict per task id) and the interrupts of the tasks that paused."""
+    dict per task id; a finished task has a route write) and the interrupts each task raised
+    (a task that finished after answers keeps the interrupts it had)."""
     done: dict[str, dict[str, Any]] = {}
     interrupts: dict[str, list[Any]] = {}
-    routed: set[str] = set()
+    finished: set[str] = set()
     for tid, channel, value in found.pending_writes or ():
         if tid == NULL_TASK_ID:
             continue
         if channel == INTERRUPT:
             interrupts.setdefault(tid, []).extend(value)
-        elif channel not in (ROUTE, RESUME):
+        elif channel == ROUTE:
+            finished.add(tid)
+        elif channel != RESUME:
             done.setdefault(tid, {})[channel] = value
-        else:
-            done.setdefault(tid, {})
-            if channel == ROUTE:
-                routed.add(tid)
-    for tid in list(interrupts):
-        if any(ch != RESUME for ch in done.get(tid, {})) or tid in routed:
-            del interrupts[tid]  # it paused, then finished on resume (see restore_writes)
-        else:
-            done.pop(tid, None)
-    return done, interrupts
+    return {tid: done.get(tid, {}) for tid in finished}, interrupts
 
 
 def snapshot_config(found: CheckpointTuple) -> dict[str, Any]:
@@ -209,6 +218,7 @@ def restore_writes(sched: Scheduler, found: CheckpointTuple) -> None:
     null: list[tuple[str, Any]] = []
     null_routes: list[Any] = []
     paused: set[str] = set()
+    finished: set[str] = set()
     for tid, channel, value in found.pending_writes or ():
         if tid == NULL_TASK_ID:
             if channel == ROUTE:
@@ -219,17 +229,16 @@ def restore_writes(sched: Scheduler, found: CheckpointTuple) -> None:
         writes, routes = done.setdefault(tid, ([], []))
         if channel == INTERRUPT:
             paused.add(tid)
+            sched.asked.setdefault(tid, []).extend(value)
         elif channel == RESUME:
             sched.answers[tid] = list(value)
         elif channel == ROUTE:
             routes.extend(value)
+            finished.add(tid)
         else:
             writes.append((channel, value))
-    # A saver keeps a task's interrupt after the task finished on resume (LangGraph's
-    # ``put_writes`` replaces only the special channels): a task with writes or routes ran.
-    paused -= {tid for tid, (writes, routes) in done.items() if writes or routes}
-    sched.done = {tid: w for tid, w in done.items() if tid not in paused}
-    sched.paused = paused
+    sched.done = {tid: w for tid, w in done.items() if tid in finished}
+    sched.paused = paused - finished
     if null:
         sched.spec.schema.apply(sched.values, null)
     if null_routes:

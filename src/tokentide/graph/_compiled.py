@@ -55,7 +55,7 @@ def _set_options(run: RunContext, before: Any, after: Any) -> None:
         run.extra[_RUN_OPTIONS] = {"interrupt_before": before, "interrupt_after": after}
 
 
-def _nested_thread(run: RunContext) -> tuple[Any, dict[str, Any], bool] | None:
+def _nested_thread(run: RunContext) -> tuple[Any, dict[str, Any], bool, dict[str, str]] | None:
     """A subgraph run by a task of a graph with a checkpointer: that checkpointer, the config
     of the subgraph's own thread (the task's namespace), and whether the task is resuming
     (the subgraph then continues from its saved state instead of starting again)."""
@@ -63,7 +63,7 @@ def _nested_thread(run: RunContext) -> tuple[Any, dict[str, Any], bool] | None:
     if scope is None or scope.saver is None:
         return None
     conf = {"configurable": {"thread_id": scope.thread_id, "checkpoint_ns": scope.ns}}
-    return scope.saver, conf, scope.task.resuming
+    return scope.saver, conf, scope.task.resuming, scope.parents
 
 
 def _fresh(input: Any) -> Any:
@@ -145,6 +145,7 @@ class CompiledStateGraph(ThreadState, Runnable[Any, dict[str, Any]]):
             saving, latest = Saving.open(self.checkpointer, config)
         elif ns and (nested := _nested_thread(run)) is not None:
             saving, latest = Saving.open(nested[0], nested[1])
+            saving.parents = nested[3]
             input, latest = (None, latest) if nested[2] else (input, None)
         if saving is not None:
             saving.subgraphs = self._subgraph_nodes()
@@ -158,6 +159,7 @@ class CompiledStateGraph(ThreadState, Runnable[Any, dict[str, Any]]):
             saving, latest = await Saving.aopen(self.checkpointer, config)
         elif ns and (nested := _nested_thread(run)) is not None:
             saving, latest = await Saving.aopen(nested[0], nested[1])
+            saving.parents = nested[3]
             input, latest = (None, latest) if nested[2] else (input, None)
         if saving is not None:
             saving.subgraphs = self._subgraph_nodes()

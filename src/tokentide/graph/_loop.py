@@ -185,6 +185,7 @@ class GraphRun:
             resumes=self.resumes,
             saver=self.saving.saver if self.saving is not None else None,
             thread_id=self.saving.config["configurable"]["thread_id"] if self.saving else None,
+            parents=self.saving.checkpoint_map() if self.saving is not None else None,
         )
         run.child_tags = _FIRST_STEP
         return run
@@ -311,9 +312,8 @@ class GraphRun:
         return True
 
     def stops_after(self, tasks: Sequence[Task]) -> bool:
-        """``interrupt_after`` names a task of the step that just ran and more is to come."""
-        sched = self.sched
-        if not (sched.pending or sched.sends) or not _named(self.after, tasks):
+        """``interrupt_after`` names a task of the step that just ran."""
+        if not _named(self.after, tasks):
             return False
         self.pause_static()
         return True
@@ -337,7 +337,10 @@ class GraphRun:
                     writes.append((RESUME, list(task.resume)))
                 saved.append((task.id, writes))
             elif task.done and not task.cached:
-                saved.append((task.id, [*task.writes, (ROUTE, list(task.routes))]))
+                writes = [*task.writes, (ROUTE, list(task.routes))]
+                if task.earlier:  # answered: its interrupts stay listed with its result
+                    writes.append((INTERRUPT, list(task.earlier)))
+                saved.append((task.id, writes))
         done = [t for t in tasks if t.done]
         if self.spec.schema.apply(self.sched.values, [w for t in done for w in t.writes]):
             self.emit_values()

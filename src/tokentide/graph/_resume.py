@@ -106,6 +106,7 @@ def prepare_resume(
     new = _command_writes(g, command) if command is not None else []
     if travel and found.metadata.get("source") not in ("update", "fork"):
         g.fork = True
+        g.sched.forget_ids()
         g.sched.step += 1
         g.sched.limit += 1
         g.null_writes = new

@@ -76,6 +76,8 @@ class Task:
     cached: bool = False
     #: Paused in the saved step and runs again: a subgraph it runs continues where it stopped.
     resuming: bool = False
+    #: The interrupts it raised in the saved step (kept with its writes when it finishes).
+    earlier: list[Any] = field(default_factory=list)
 
     def state_writes(self, output: Any, schema: StateSchema) -> None:
         """Turn what the node returned into state writes and routes (``Command``, dict,
@@ -118,6 +120,7 @@ class Scheduler:
     __slots__ = (
         "_ids",
         "answers",
+        "asked",
         "done",
         "joins",
         "limit",
@@ -158,6 +161,8 @@ class Scheduler:
         self.answers: dict[str, list[Any]] = {}
         #: Ids of the tasks that paused in the saved step (they run again, resuming).
         self.paused: set[str] = set()
+        #: Task id -> the interrupts it raised in the saved step.
+        self.asked: dict[str, list[Any]] = {}
         #: When set (a subgraph), task ids derive from it, the step and the task's path, so
         #: that a subgraph run again after a pause gives its tasks the same ids.
         self.seed: str | None = None
@@ -222,7 +227,7 @@ class Scheduler:
             for name in sorted(pending)
         )
         self.pending, self.sends, self._ids = {}, [], {}
-        if self.done or self.answers or self.paused:
+        if self.done or self.answers or self.paused or self.asked:
             self._restore(tasks)
         return tasks
 
@@ -237,9 +242,15 @@ class Scheduler:
                 task.cached = task.done = True
             task.resume = list(self.answers.pop(task.id, ()))
             task.resuming = task.id in self.paused
+            task.earlier = list(self.asked.pop(task.id, ()))
         self.done.clear()
         self.answers.clear()
         self.paused.clear()
+        self.asked.clear()
+
+    def forget_ids(self) -> None:
+        """Give the next step's tasks new ids (a fork or an update of a saved step)."""
+        self._ids = {}
 
     def saved_ids(self) -> list[tuple[Any, ...]]:
         """The promised task ids, for a checkpoint (restored by the ``ids`` argument)."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from tokentide.errors import InvalidUpdateError
 
-from ._checkpointing import Saving, next_ids, saved_results
+from ._checkpointing import NULL_TASK_ID, Saving, next_ids, saved_results
 from ._scheduler import PULL, PUSH, GraphSpec, Scheduler
 from ._types import START, PregelTask, Send, StateSnapshot
 
@@ -50,6 +50,21 @@ def _default_node(spec: GraphSpec, cp: Checkpoint) -> str:
     return ran[0]
 
 
+def _with_saved_writes(
+    spec: GraphSpec, found: CheckpointTuple, tasks: list[PregelTask]
+) -> dict[str, Any]:
+    """The checkpoint's values with the writes its paused step saved (of no task, then of
+    the tasks that finished), as LangGraph's snapshot shows them."""
+    if not found.pending_writes:
+        return found.checkpoint["values"]
+    values = dict(found.checkpoint["values"])
+    null = [(ch, v) for tid, ch, v in found.pending_writes if tid == NULL_TASK_ID]
+    spec.schema.apply(values, [(ch, v) for ch, v in null if ch in spec.schema.keys])
+    finished = {t.id: t.result for t in tasks if t.result}
+    spec.schema.apply(values, [kv for r in finished.values() for kv in r.items()])
+    return values
+
+
 class ThreadState:
     """The state methods of :class:`CompiledStateGraph` (mixed into it)."""
 
@@ -79,13 +94,13 @@ class ThreadState:
                     tid,
                     name,
                     path,
-                    interrupts=tuple(paused.get(tid, ())),
+                    interrupts=() if tid in done else tuple(paused.get(tid, ())),
                     state=self._task_state(found, name, tid),
                     result=done.get(tid),
                 )
             )
         return StateSnapshot(
-            values=cp["values"],
+            values=_with_saved_writes(self.spec, found, tasks),
             next=tuple(t.name for t in tasks if t.result is None),
             config=found.config,
             metadata=found.metadata,
@@ -142,6 +157,7 @@ class ThreadState:
             node = as_node or START
         else:
             sched = scheduler_at(self.spec, found, 25)
+            sched.forget_ids()  # a new checkpoint: its tasks get new ids (as LangGraph)
             node = as_node or _default_node(self.spec, found.checkpoint)
         if node != START and node not in self.spec.nodes:
             raise InvalidUpdateError(f"Node {node} does not exist")

@@ -123,6 +123,7 @@ class TaskScope:
         "lock",
         "ns",
         "out",
+        "parents",
         "resumes",
         "saver",
         "task",
@@ -141,6 +142,7 @@ class TaskScope:
         resumes: Any = None,
         saver: Any = None,
         thread_id: str | None = None,
+        parents: dict[str, str] | None = None,
     ) -> None:
         self.task = task
         self.graph_ns = graph_ns
@@ -155,6 +157,9 @@ class TaskScope:
         #: its own state there, under the task's namespace.
         self.saver = saver
         self.thread_id = thread_id
+        #: Namespace -> checkpoint id of the graphs saving above the task (its subgraph's
+        #: ``metadata["parents"]``).
+        self.parents = parents or {}
         self.lock = threading.Lock()
         if out.wants(graph_ns, "custom"):
             self.writer: Callable[[Any], None] = self._write

@@ -242,9 +242,9 @@ MODULES: tuple[ModuleRow, ...] = (
     ),
     ModuleRow(
         "langchain.agents.middleware",
-        None,
-        status="unsupported",
-        unsupported="agent middleware classes have no tokentide module yet: ImportError",
+        "tokentide.agents.middleware",
+        names=("HumanInTheLoopMiddleware", "InterruptOnConfig", "ToolCallRequest"),
+        unsupported="`AgentMiddleware` and the other middleware classes: " + _MISSING,
     ),
     ModuleRow(
         "langchain.tools",

@@ -37,15 +37,16 @@ TABLES = "tokentide_checkpoints, tokentide_checkpoint_writes"
 class Api:
     """One saver, called through its sync (``sync=True``) or async methods."""
 
-    saver: BaseCheckpointSaver
+    saver: Any  # a BaseCheckpointSaver, or LangGraph's for the differential tests
     sync: bool
 
     async def put(
         self, config: dict[str, Any], checkpoint: Any, metadata: dict[str, Any]
     ) -> dict[str, Any]:
+        versions = dict(checkpoint.get("channel_versions", {}))  # LangGraph stores these
         if self.sync:
-            return self.saver.put(config, checkpoint, metadata, {})
-        return await self.saver.aput(config, checkpoint, metadata, {})
+            return dict(self.saver.put(config, checkpoint, metadata, versions))
+        return dict(await self.saver.aput(config, checkpoint, metadata, versions))
 
     async def get_tuple(self, config: dict[str, Any]) -> CheckpointTuple | None:
         if self.sync:

@@ -168,23 +168,40 @@ async def test_pending_writes_belong_to_their_checkpoint(api: Api) -> None:
     message = AIMessage("partial", id="m1")
     await api.put_writes(saved[1], [("messages", [message]), ("count", 1)], "task-b")
     await api.put_writes(saved[1], [("answer", "x")], "task-a")
-    await api.put_writes(saved[1], [("messages", ["ignored: same task and index"])], "task-b")
     await api.put_writes(saved[1], [("__interrupt__", ("first",))], "task-c")
-    await api.put_writes(saved[1], [("__interrupt__", ("second",))], "task-c")
     await api.put_writes(saved[0], [("old", True)], "task-z", "~path")
 
     latest = await api.get_tuple(conf("t1"))
     assert latest is not None
-    assert latest.pending_writes == [
+    assert latest.pending_writes == [  # by task, then position
         ("task-a", "answer", "x"),
         ("task-b", "messages", [message]),
         ("task-b", "count", 1),
-        ("task-c", "__interrupt__", ("second",)),
+        ("task-c", "__interrupt__", ("first",)),
     ]
     older = await api.get_tuple(conf("t1", "", cid(0)))
     assert older is not None and older.pending_writes == [("task-z", "old", True)]
     listed = await api.list(conf("t1"))
     assert [len(t.pending_writes or []) for t in listed] == [4, 1]
+
+
+async def test_a_task_saving_again_replaces_its_writes(api: Api) -> None:
+    saved = await save_chain(api, "t1", 1)
+    await api.put_writes(saved[0], [("__interrupt__", ["ask 1"]), ("x", 1)], "paused")
+    await api.put_writes(saved[0], [("y", 2)], "done")
+    await api.put_writes(
+        saved[0], [("__resume__", ["yes"]), ("__interrupt__", ["ask 2"])], "paused"
+    )
+    found = await api.get_tuple(conf("t1"))
+    assert found is not None
+    assert found.pending_writes == [  # the special channels first: __resume__, __interrupt__
+        ("done", "y", 2),
+        ("paused", "__resume__", ["yes"]),
+        ("paused", "__interrupt__", ["ask 2"]),
+    ]
+    await api.put_writes(saved[0], [], "paused")
+    found = await api.get_tuple(conf("t1"))
+    assert found is not None and found.pending_writes == [("done", "y", 2)]
 
 
 async def test_put_writes_needs_a_checkpoint_id(api: Api) -> None:

@@ -1,6 +1,7 @@
 """Two ``tokentide serve`` replicas on one Redis (run streams) and one PostgreSQL (threads,
 ``--checkpointer postgresql://...``): a thread started on replica A is continued on replica B,
-and the second turn sees the first turn's messages.
+and the second turn sees the first turn's messages; a thread interrupted on A (``interrupt()``,
+or an agent's tool call waiting for approval) is resumed on B.
 
 The replicas are real subprocesses serving ``served/thread_graphs.py:chat`` (a graph that says
 which turn it is and every user message it has heard), with a private ``redis-server`` and a
@@ -61,6 +62,7 @@ def _start(name: str, workdir: str, redis_url: str, database_url: str) -> Replic
     log = Path(workdir) / f"{name}.log"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SERVED), *sys.path])}
     args = [sys.executable, "-m", "tokentide.cli", "serve", "--graph", "thread_graphs:chat"]
+    args += ["--graph", "thread_graphs:approve", "--graph", "thread_graphs:mailer"]
     args += ["--port", str(port), "--redis-url", redis_url, "--checkpointer", database_url]
     args += ["--no-web", "--log-level", "warning"]
     with open(log, "wb") as out:
@@ -126,7 +128,7 @@ def _turn(replica: Replica, thread_id: str, text: str) -> tuple[list[tuple[str, 
     body = {
         "assistant": "chat",
         "input": {"messages": [{"role": "user", "content": text}]},
-        "config": {"configurable": {"thread_id": thread_id}},
+        "thread_id": thread_id,
         "stream_mode": ["values", "messages"],
     }
     response = httpx.post(replica.url + "/v1/runs", json=body, timeout=30)
@@ -194,3 +196,56 @@ def test_another_thread_starts_empty_on_either_replica(replicas: tuple[Replica, 
     _turn(a, "first-thread", "hello")
     _, other = _turn(b, f"other-{time.monotonic_ns()}", "hi")
     assert _contents(other) == [("human", "hi"), ("ai", "turn 1: heard hi")]
+
+
+def _post(replica: Replica, body: dict[str, Any]) -> list[tuple[str, Any]]:
+    response = httpx.post(replica.url + "/v1/runs", json=body, timeout=30)
+    assert response.status_code == 200, response.text
+    return _events(response.text)
+
+
+def test_a_thread_interrupted_on_a_is_resumed_on_b(replicas: tuple[Replica, Replica]) -> None:
+    a, b = replicas
+    thread_id = f"paused-{time.monotonic_ns()}"
+    first = {"messages": [{"role": "user", "content": "mail Bob"}]}
+    paused = _post(a, {"assistant": "approve", "thread_id": thread_id, "input": first})
+    assert [event for event, _ in paused[-2:]] == ["interrupt", "end"], paused[-3:]
+    assert paused[-1][1]["status"] == "interrupted"
+    [asked] = paused[-2][1]["interrupts"]
+    assert asked["value"] == {"question": "send it?", "heard": ["mail Bob"]}
+    run_on_a = paused[-2][1]["run_id"]
+    assert httpx.get(f"{b.url}/v1/runs/{run_on_a}", timeout=10).json()["status"] == "interrupted"
+
+    body = {
+        "assistant": "approve",
+        "thread_id": thread_id,
+        "command": {"resume": "yes"},
+        "stream_mode": ["values"],
+    }
+    resumed = _post(b, body)
+    assert resumed[-1][0] == "end" and resumed[-1][1]["status"] == "success", resumed[-3:]
+    values = [data for event, data in resumed if event == "values"]
+    assert _contents(values[-1]) == [
+        ("human", "mail Bob"),
+        ("ai", "resumed with 'yes' after mail Bob"),
+    ]
+
+
+def test_a_tool_call_paused_on_a_is_approved_on_b(replicas: tuple[Replica, Replica]) -> None:
+    a, b = replicas
+    thread_id = f"mail-{time.monotonic_ns()}"
+    user = {"messages": [{"role": "user", "content": "Email Bob."}]}
+    paused = _post(a, {"assistant": "mailer", "thread_id": thread_id, "input": user})
+    assert paused[-1][1]["status"] == "interrupted", paused[-3:]
+    [asked] = paused[-2][1]["interrupts"]
+    assert asked["value"]["action_requests"][0]["name"] == "send_email"
+    assert asked["value"]["action_requests"][0]["args"] == {"to": "bob", "body": "hi"}
+
+    decision = {"decisions": [{"type": "approve"}]}
+    body = {"assistant": "mailer", "thread_id": thread_id, "command": {"resume": decision}}
+    done = _post(b, {**body, "stream_mode": ["values"]})
+    assert done[-1][1]["status"] == "success", done[-3:]
+    final = [data for event, data in done if event == "values"][-1]
+    assert [m["type"] for m in final["messages"]] == ["human", "ai", "tool", "ai"]
+    assert final["messages"][2]["content"] == "sent to bob"
+    assert final["messages"][3]["content"] == "Done: sent to bob"

@@ -158,13 +158,18 @@ def _postmaster_pid(data: str) -> int | None:
 
 
 def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie left unreaped by a container's init does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as file:
+            return file.read().rpartition(")")[2].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _wait_ready(data: str, port: int) -> bool:

@@ -9,7 +9,6 @@ from typing import Any, NamedTuple, TypedDict
 from uuid import UUID, uuid4
 
 __all__ = [
-    "WRITES_IDX_MAP",
     "BaseCheckpointSaver",
     "Checkpoint",
     "CheckpointTuple",
@@ -49,26 +48,17 @@ PendingWrite = tuple[str, str, Any]
 """``(task_id, channel, value)``: a write of a task of the next step, saved before the step
 ended (what lets an interrupted or failed step resume without re-running finished tasks)."""
 
-#: Special channels and the fixed index of their write: a task writes each at most once, and a
-#: later write replaces the earlier one (LangGraph's ``WRITES_IDX_MAP``). Other writes take
-#: their position in the ``writes`` list, and a second write at the same index is ignored.
-WRITES_IDX_MAP: Mapping[str, int] = {
-    "__error__": -1,
-    "__scheduled__": -2,
-    "__interrupt__": -3,
-    "__resume__": -4,
-}
-
 
 class CheckpointTuple(NamedTuple):
-    """A checkpoint with the config that names it, its metadata, its parent's config and the
-    pending writes saved against it (a list, empty when there are none)."""
+    """A checkpoint with the config that names it, its metadata and its parent's config."""
 
     config: dict[str, Any]
     checkpoint: Checkpoint
     metadata: dict[str, Any]
     parent_config: dict[str, Any] | None = None
-    pending_writes: list[PendingWrite] | None = None
+    #: Writes saved for the checkpoint's next step by tasks that ran before the run paused,
+    #: as ``(task_id, channel, value)`` (see :meth:`BaseCheckpointSaver.put_writes`).
+    pending_writes: list[tuple[str, str, Any]] | None = None
 
 
 _LAST_ID = [0]
@@ -121,16 +111,21 @@ def metadata_matches(metadata: Mapping[str, Any], filter: Mapping[str, Any] | No
     return all(key in metadata and metadata[key] == value for key, value in filter.items())
 
 
-def write_rows(
-    writes: Sequence[tuple[str, Any]], task_id: str
-) -> list[tuple[str, int, str, Any, bool]]:
-    """``(task_id, idx, channel, value, replace)`` rows for :meth:`~BaseCheckpointSaver.put_writes`:
-    special channels take their fixed index and replace an earlier write."""
-    rows = []
-    for i, (channel, value) in enumerate(writes):
-        idx = WRITES_IDX_MAP.get(channel, i)
-        rows.append((task_id, idx, channel, value, channel in WRITES_IDX_MAP))
-    return rows
+#: Special channels and the fixed index of their write in a task's writes (LangGraph's
+#: ``WRITES_IDX_MAP``): listed before the task's ordinary writes, which take their position.
+WRITES_IDX_MAP: Mapping[str, int] = {
+    "__error__": -1,
+    "__scheduled__": -2,
+    "__interrupt__": -3,
+    "__resume__": -4,
+}
+
+
+def write_rows(writes: Sequence[tuple[str, Any]]) -> list[tuple[int, str, Any]]:
+    """``(idx, channel, value)`` rows of one :meth:`~BaseCheckpointSaver.put_writes` call
+    (a special channel written twice in one call keeps its last value)."""
+    rows = {WRITES_IDX_MAP.get(ch, i): (ch, value) for i, (ch, value) in enumerate(writes)}
+    return [(idx, ch, value) for idx, (ch, value) in rows.items()]
 
 
 def config_for(thread_id: str, ns: str, checkpoint_id: str) -> dict[str, Any]:
@@ -156,10 +151,13 @@ class BaseCheckpointSaver:
       returns the config naming the new one; saving an id again replaces that checkpoint.
     - :meth:`get_tuple` returns the checkpoint ``config`` names (``checkpoint_id``), or the
       thread's latest in ``checkpoint_ns`` (default ``""``), with its pending writes.
-    - :meth:`list` yields checkpoints newest first: of one thread (every namespace unless the
-      config names one), or of every thread when ``config`` is ``None``; ``filter`` keeps
-      those whose metadata has equal values for its keys, ``before`` those with an id lower
-      than its ``checkpoint_id``, ``limit`` the first ones.
+    - :meth:`list` yields checkpoints newest first (in the order saved): of one thread (every
+      namespace unless the config names one), or of every thread when ``config`` is
+      ``None``; ``filter`` keeps those whose metadata has equal values for its keys,
+      ``before`` those with an id lower than its ``checkpoint_id``, ``limit`` the first ones.
+    - :meth:`put_writes` saves a task's writes against a checkpoint, replacing what that task
+      saved there before; ``pending_writes`` lists them by task path, task id and index (the
+      special channels of ``WRITES_IDX_MAP`` first), as LangGraph's savers do.
     """
 
     def get_tuple(self, config: dict[str, Any]) -> CheckpointTuple | None:
@@ -196,9 +194,15 @@ class BaseCheckpointSaver:
         task_id: str,
         task_path: str = "",
     ) -> None:
-        """Save the ``(channel, value)`` writes of task ``task_id`` against the checkpoint
-        ``config`` names; :meth:`get_tuple` returns them in ``pending_writes``."""
-        raise NotImplementedError
+        """Save the writes of task ``task_id`` for the step after the checkpoint ``config``
+        names (replacing what that task saved before); ``get_tuple`` returns them in
+        ``pending_writes``. A graph calls it when a step pauses (``interrupt()``): the tasks
+        that finished are not run again on resume, the paused ones find their answers.
+        ``task_path`` is accepted for LangGraph's signature and saved."""
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot save a paused step's writes: implement put_writes() "
+            "to use interrupt() with it"
+        )
 
     def delete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint and pending write of the thread (every namespace)."""

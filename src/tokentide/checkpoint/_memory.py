@@ -31,8 +31,8 @@ class _Row(NamedTuple):
     metadata: str
 
 
-# (thread_id, ns, checkpoint_id) -> {(task_id, idx): (task_path, channel, value json)}
-_Writes = dict[tuple[str, str, str], dict[tuple[str, int], tuple[str, str, str]]]
+# (thread_id, ns, checkpoint_id) -> task_id -> [(task_path, idx, channel, value json)]
+_Writes = dict[tuple[str, str, str], dict[str, list[tuple[str, int, str, str]]]]
 
 
 class MemorySaver(BaseCheckpointSaver):
@@ -58,11 +58,11 @@ class MemorySaver(BaseCheckpointSaver):
     def _tuple(self, thread_id: str, ns: str, row: _Row) -> CheckpointTuple:
         parent_config = config_for(thread_id, ns, row.parent_id) if row.parent_id else None
         with self._lock:
-            saved = sorted(self._writes.get((thread_id, ns, row.checkpoint_id), {}).items())
-        ordered = sorted(saved, key=lambda item: (item[1][0], item[0]))  # task_path, task, idx
-        writes: list[PendingWrite] = [
-            (task_id, channel, loads(value)) for (task_id, _), (_, channel, value) in ordered
-        ]
+            saved = list(self._writes.get((thread_id, ns, row.checkpoint_id), {}).items())
+        ordered = sorted(
+            (path, task, idx, ch, v) for task, rows in saved for path, idx, ch, v in rows
+        )
+        writes: list[PendingWrite] = [(task, ch, loads(v)) for _, task, _, ch, v in ordered]
         return CheckpointTuple(
             config_for(thread_id, ns, row.checkpoint_id),
             loads(row.checkpoint),
@@ -133,15 +133,9 @@ class MemorySaver(BaseCheckpointSaver):
         thread_id, ns, cid = thread_of(config)
         if cid is None:
             raise ValueError("put_writes needs the checkpoint_id of the checkpoint in config")
-        rows = [
-            (task, idx, channel, dumps(value), replace)
-            for task, idx, channel, value, replace in write_rows(writes, task_id)
-        ]
+        rows = [(task_path, idx, ch, dumps(value)) for idx, ch, value in write_rows(writes)]
         with self._lock:
-            saved = self._writes.setdefault((thread_id, ns, cid), {})
-            for task, idx, channel, text, replace in rows:
-                if replace or (task, idx) not in saved:
-                    saved[(task, idx)] = (task_path, channel, text)
+            self._writes.setdefault((thread_id, ns, cid), {})[task_id] = rows
 
     def delete_thread(self, thread_id: str) -> None:
         thread_id = str(thread_id)
@@ -154,16 +148,6 @@ class MemorySaver(BaseCheckpointSaver):
 
 def _latest(rows: dict[str, _Row]) -> _Row | None:
     return max(rows.values(), key=lambda row: row.seq, default=None)
-
-    def put_writes(
-        self, config: dict[str, Any], writes: Sequence[tuple[str, Any]], task_id: str
-    ) -> None:
-        thread_id, ns, cid = thread_of(config)
-        if cid is None:
-            raise ValueError("put_writes() needs the config of a saved checkpoint")
-        pairs = [(channel, dumps(value)) for channel, value in writes]
-        with self._lock:
-            self._writes.setdefault((thread_id, ns, cid), {})[task_id] = pairs
 
 
 InMemorySaver = MemorySaver

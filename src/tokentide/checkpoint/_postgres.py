@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 from ._base import BaseCheckpointSaver, Checkpoint, CheckpointTuple, list_scope
 from ._postgres_sql import (
     CURRENT_VERSION,
+    DELETE_TASK_WRITES,
     DELETE_THREAD,
     INSERT_WRITE,
     LOCK,
     MIGRATIONS_TABLE,
     PUT,
     RECORD_MIGRATION,
-    UPSERT_WRITE,
     get_query,
     list_query,
     migrations_after,
@@ -81,17 +81,19 @@ class PostgresSaver(BaseCheckpointSaver):
             yield cls(conn)
 
     @contextmanager
-    def _cursor(self) -> Iterator[psycopg.Cursor[Any]]:
-        """A cursor in a transaction, on the connection or on one borrowed from the pool."""
+    def _cursor(self, *, atomic: bool = True) -> Iterator[psycopg.Cursor[Any]]:
+        """A cursor on the connection, or on one borrowed from the pool: in a transaction
+        when ``atomic`` (several statements) or when the connection is not in autocommit mode
+        (a single statement in autocommit mode saves the ``BEGIN`` / ``COMMIT`` round trips)."""
         import psycopg
         from psycopg.rows import tuple_row
 
         if isinstance(self.conn, psycopg.Connection):
-            with self._lock, self.conn.transaction():
+            with self._lock, _scope(self.conn, atomic):
                 with self.conn.cursor(row_factory=tuple_row) as cur:
                     yield cur
             return
-        with self.conn.connection() as conn, conn.transaction():
+        with self.conn.connection() as conn, _scope(conn, atomic):
             with conn.cursor(row_factory=tuple_row) as cur:
                 yield cur
 
@@ -108,7 +110,7 @@ class PostgresSaver(BaseCheckpointSaver):
 
     def get_tuple(self, config: dict[str, Any]) -> CheckpointTuple | None:
         query, params = get_query(config)
-        with self._cursor() as cur:
+        with self._cursor(atomic=False) as cur:
             cur.execute(query, params)
             row = cur.fetchone()
         return row_tuple(row) if row is not None else None
@@ -122,7 +124,7 @@ class PostgresSaver(BaseCheckpointSaver):
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
         query, params = list_query(list_scope(config, before), filter, limit)
-        with self._cursor() as cur:
+        with self._cursor(atomic=False) as cur:
             cur.execute(query, params)
             rows = cur.fetchall()
         for row in rows:
@@ -136,7 +138,7 @@ class PostgresSaver(BaseCheckpointSaver):
         new_versions: Any = None,
     ) -> dict[str, Any]:
         params, saved = put_params(config, checkpoint, metadata)
-        with self._cursor() as cur:
+        with self._cursor(atomic=False) as cur:
             cur.execute(PUT, params)
         return saved
 
@@ -147,14 +149,18 @@ class PostgresSaver(BaseCheckpointSaver):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        upserts, inserts = writes_params(config, writes, task_id, task_path)
+        task, rows = writes_params(config, writes, task_id, task_path)
         with self._cursor() as cur:
-            if upserts:
-                cur.executemany(UPSERT_WRITE, upserts)
-            if inserts:
-                cur.executemany(INSERT_WRITE, inserts)
+            cur.execute(DELETE_TASK_WRITES, task)
+            if rows:
+                cur.executemany(INSERT_WRITE, rows)
 
     def delete_thread(self, thread_id: str) -> None:
         with self._cursor() as cur:
             for sql in DELETE_THREAD:
                 cur.execute(sql, (str(thread_id),))
+
+
+def _scope(conn: Any, atomic: bool) -> AbstractContextManager[Any]:
+    """``conn.transaction()``, unless one statement runs on an autocommit connection."""
+    return conn.transaction() if atomic or not conn.autocommit else nullcontext()

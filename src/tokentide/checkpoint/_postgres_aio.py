@@ -6,20 +6,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._base import BaseCheckpointSaver, Checkpoint, CheckpointTuple, list_scope
 from ._postgres import require_psycopg
 from ._postgres_sql import (
     CURRENT_VERSION,
+    DELETE_TASK_WRITES,
     DELETE_THREAD,
     INSERT_WRITE,
     LOCK,
     MIGRATIONS_TABLE,
     PUT,
     RECORD_MIGRATION,
-    UPSERT_WRITE,
     get_query,
     list_query,
     migrations_after,
@@ -98,14 +98,15 @@ class AsyncPostgresSaver(BaseCheckpointSaver):
             await self.conn.close()
 
     @asynccontextmanager
-    async def _cursor(self) -> AsyncIterator[psycopg.AsyncCursor[Any]]:
+    async def _cursor(self, *, atomic: bool = True) -> AsyncIterator[psycopg.AsyncCursor[Any]]:
+        """As `PostgresSaver`'s: a transaction when ``atomic`` or not in autocommit mode."""
         from psycopg.rows import tuple_row
 
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
         if self._is_connection(self.conn):
             conn: Any = self.conn
-            async with self._lock, conn.transaction():
+            async with self._lock, _scope(conn, atomic):
                 async with conn.cursor(row_factory=tuple_row) as cur:
                     yield cur
             return
@@ -116,7 +117,7 @@ class AsyncPostgresSaver(BaseCheckpointSaver):
                     await pool.open(wait=True)
                     self._open_pool = False
                     self._opened = True
-        async with pool.connection() as conn, conn.transaction():
+        async with pool.connection() as conn, _scope(conn, atomic):
             async with conn.cursor(row_factory=tuple_row) as cur:
                 yield cur
 
@@ -133,7 +134,7 @@ class AsyncPostgresSaver(BaseCheckpointSaver):
 
     async def aget_tuple(self, config: dict[str, Any]) -> CheckpointTuple | None:
         query, params = get_query(config)
-        async with self._cursor() as cur:
+        async with self._cursor(atomic=False) as cur:
             await cur.execute(query, params)
             row = await cur.fetchone()
         return row_tuple(row) if row is not None else None
@@ -147,7 +148,7 @@ class AsyncPostgresSaver(BaseCheckpointSaver):
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
         query, params = list_query(list_scope(config, before), filter, limit)
-        async with self._cursor() as cur:
+        async with self._cursor(atomic=False) as cur:
             await cur.execute(query, params)
             rows = await cur.fetchall()
         for row in rows:
@@ -161,7 +162,7 @@ class AsyncPostgresSaver(BaseCheckpointSaver):
         new_versions: Any = None,
     ) -> dict[str, Any]:
         params, saved = put_params(config, checkpoint, metadata)
-        async with self._cursor() as cur:
+        async with self._cursor(atomic=False) as cur:
             await cur.execute(PUT, params)
         return saved
 
@@ -172,12 +173,11 @@ class AsyncPostgresSaver(BaseCheckpointSaver):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        upserts, inserts = writes_params(config, writes, task_id, task_path)
+        task, rows = writes_params(config, writes, task_id, task_path)
         async with self._cursor() as cur:
-            if upserts:
-                await cur.executemany(UPSERT_WRITE, upserts)
-            if inserts:
-                await cur.executemany(INSERT_WRITE, inserts)
+            await cur.execute(DELETE_TASK_WRITES, task)
+            if rows:
+                await cur.executemany(INSERT_WRITE, rows)
 
     async def adelete_thread(self, thread_id: str) -> None:
         async with self._cursor() as cur:
@@ -236,3 +236,8 @@ class AsyncPostgresSaver(BaseCheckpointSaver):
 
     def delete_thread(self, thread_id: str) -> None:
         self._run(self.adelete_thread(thread_id))
+
+
+def _scope(conn: Any, atomic: bool) -> AbstractAsyncContextManager[Any]:
+    """``conn.transaction()``, unless one statement runs on an autocommit connection."""
+    return conn.transaction() if atomic or not conn.autocommit else nullcontext()

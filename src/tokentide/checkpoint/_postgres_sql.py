@@ -22,6 +22,7 @@ from ._serde import dumps, loads
 
 __all__ = [
     "CURRENT_VERSION",
+    "DELETE_TASK_WRITES",
     "DELETE_THREAD",
     "INSERT_WRITE",
     "LOCK",
@@ -29,7 +30,6 @@ __all__ = [
     "MIGRATIONS_TABLE",
     "PUT",
     "RECORD_MIGRATION",
-    "UPSERT_WRITE",
     "get_query",
     "list_query",
     "migrations_after",
@@ -177,33 +177,31 @@ def put_params(
     return params, config_for(thread_id, ns, cid)
 
 
-_INSERT_WRITE = """
+#: A task's new writes replace what it saved against the checkpoint before.
+DELETE_TASK_WRITES = """
+DELETE FROM tokentide_checkpoint_writes
+WHERE thread_id = %s AND checkpoint_ns = %s AND checkpoint_id = %s AND task_id = %s"""
+
+INSERT_WRITE = """
 INSERT INTO tokentide_checkpoint_writes
     (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, task_path, channel, value)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) """
-
-#: Writes to special channels replace an earlier one; others keep the first.
-UPSERT_WRITE = (
-    _INSERT_WRITE + "DO UPDATE SET channel = EXCLUDED.channel, value = EXCLUDED.value, "
-    "task_path = EXCLUDED.task_path"
-)
-INSERT_WRITE = _INSERT_WRITE + "DO NOTHING"
+ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE SET
+    task_path = EXCLUDED.task_path, channel = EXCLUDED.channel, value = EXCLUDED.value"""
 
 
 def writes_params(
     config: dict[str, Any], writes: Sequence[tuple[str, Any]], task_id: str, task_path: str
-) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """The parameter rows of :data:`UPSERT_WRITE` and of :data:`INSERT_WRITE`."""
+) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
+    """The parameters of :data:`DELETE_TASK_WRITES` and the rows of :data:`INSERT_WRITE`."""
     thread_id, ns, cid = thread_of(config)
     if cid is None:
         raise ValueError("put_writes needs the checkpoint_id of the checkpoint in config")
-    upserts: list[tuple[Any, ...]] = []
-    inserts: list[tuple[Any, ...]] = []
-    for task, idx, channel, value, replace in write_rows(writes, task_id):
-        row = (thread_id, ns, cid, task, idx, task_path, channel, dumps(value))
-        (upserts if replace else inserts).append(row)
-    return upserts, inserts
+    rows = [
+        (thread_id, ns, cid, task_id, idx, task_path, channel, dumps(value))
+        for idx, channel, value in write_rows(writes)
+    ]
+    return (thread_id, ns, cid, task_id), rows
 
 
 DELETE_THREAD = (

@@ -186,23 +186,20 @@ class SqliteSaver(BaseCheckpointSaver):
         thread_id, ns, cid = thread_of(config)
         if cid is None:
             raise ValueError("put_writes needs the checkpoint_id of the checkpoint in config")
-        insert = (
-            "INSERT INTO tokentide_checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, "
-            "task_id, idx, task_path, channel, value) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-        )
+        key = (thread_id, ns, cid, task_id)
+        rows = [(*key, idx, task_path, ch, dumps(v)) for idx, ch, v in write_rows(writes)]
         with self._lock, self.conn:
-            for task, idx, channel, value, replace in write_rows(writes, task_id):
-                self.conn.execute(
-                    insert
-                    + (
-                        "ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) "
-                        "DO UPDATE SET channel=excluded.channel, "
-                        "value=excluded.value, task_path=excluded.task_path"
-                        if replace
-                        else "ON CONFLICT DO NOTHING"
-                    ),
-                    (thread_id, ns, cid, task, idx, task_path, channel, dumps(value)),
-                )
+            # the task's new writes replace its old ones
+            self.conn.execute(
+                "DELETE FROM tokentide_checkpoint_writes WHERE thread_id=? AND checkpoint_ns=? "
+                "AND checkpoint_id=? AND task_id=?",
+                key,
+            )
+            self.conn.executemany(
+                "INSERT INTO tokentide_checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, "
+                "task_id, idx, task_path, channel, value) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
 
     def delete_thread(self, thread_id: str) -> None:
         with self._lock, self.conn:

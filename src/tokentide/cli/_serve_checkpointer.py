@@ -25,6 +25,9 @@ CHECKPOINTER_HELP = (
 POOL_SIZE = 8
 """Connections of a server's PostgreSQL pool (each step of a run holds one for one statement)."""
 
+CONNECT_TIMEOUT = 10
+"""Seconds to connect to PostgreSQL, unless the URL says (``?connect_timeout=N``)."""
+
 
 def redact(url: str) -> str:
     """``url`` without its password, for messages."""
@@ -82,9 +85,13 @@ def _postgres(spec: str, error: type[Exception]) -> Any:
         ) from None
     from tokentide.checkpoint import AsyncPostgresSaver, PostgresSaver
 
+    # a host that drops packets must not hold the start-up for minutes
+    timeout: dict[str, Any] = {}
+    if "connect_timeout" not in spec:
+        timeout["connect_timeout"] = CONNECT_TIMEOUT
     try:
-        with PostgresSaver.from_conn_string(spec) as saver:
-            saver.setup()
+        with psycopg.connect(spec, autocommit=True, **timeout) as conn:
+            PostgresSaver(conn).setup()
     except psycopg.Error as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise error(
@@ -95,7 +102,8 @@ def _postgres(spec: str, error: type[Exception]) -> Any:
         open=False,
         min_size=1,
         max_size=POOL_SIZE,
-        kwargs={"autocommit": True},
+        kwargs={"autocommit": True, **timeout},
+        check=AsyncConnectionPool.check_connection,  # a restarted database: fresh connections
         name="tokentide-checkpoints",
     )
     return AsyncPostgresSaver(pool)

@@ -212,10 +212,12 @@ class StateGraph:
             branches={k: list(v) for k, v in self.branches.items()},
         )
         self.compiled = True
-        return CompiledStateGraph(
+        compiled = CompiledStateGraph(
             spec,
             checkpointer=checkpointer,
             name=name or "LangGraph",
             interrupt_before=interrupt_before,
             interrupt_after=interrupt_after,
         )
+        compiled.builder = self
+        return compiled

@@ -20,7 +20,7 @@ __all__ = ["Saving"]
 class Saving:
     """Saves the checkpoints of one run of one thread."""
 
-    __slots__ = ("addressed", "config", "parents", "saver", "subgraphs")
+    __slots__ = ("addressed", "config", "last", "parents", "saver", "subgraphs")
 
     def __init__(self, saver: BaseCheckpointSaver, config: dict[str, Any]) -> None:
         self.saver = saver
@@ -31,6 +31,8 @@ class Saving:
         self.addressed = False
         #: A subgraph's: namespace -> checkpoint id of each graph above it (``""``: the root).
         self.parents: dict[str, str] = {}
+        #: The checkpoint this run saved last (a stopped step keeps its partial output on it).
+        self.last: Checkpoint | None = None
 
     @staticmethod
     def thread_config(config: Any) -> dict[str, Any]:
@@ -157,6 +159,7 @@ class Saving:
         checkpoint, metadata = self._make(sched, source, upcoming)
         parent = self.config
         self.config = self.saver.put(parent, checkpoint, metadata)
+        self.last = checkpoint
         return self._payload(parent, checkpoint, metadata, upcoming)
 
     async def asave(
@@ -166,6 +169,7 @@ class Saving:
         checkpoint, metadata = self._make(sched, source, upcoming)
         parent = self.config
         self.config = await self.saver.aput(parent, checkpoint, metadata)
+        self.last = checkpoint
         return self._payload(parent, checkpoint, metadata, upcoming)
 
 

@@ -100,6 +100,8 @@ class CompiledStateGraph(ThreadState, Runnable[Any, dict[str, Any]]):
         #: Stop before / after these nodes run (``"*"``: every node); resume with ``None``.
         self.interrupt_before_nodes: Sequence[str] | str = interrupt_before or ()
         self.interrupt_after_nodes: Sequence[str] | str = interrupt_after or ()
+        #: The :class:`StateGraph` this graph was compiled from (as LangGraph's ``builder``).
+        self.builder: Any = None
 
     @property
     def nodes(self) -> dict[str, Any]:
@@ -179,6 +181,8 @@ class CompiledStateGraph(ThreadState, Runnable[Any, dict[str, Any]]):
         if ns:
             sched.seed = "|".join(ns)  # a subgraph's task ids are stable across its re-runs
         g = GraphRun(sched, run, out, ns, saving)
+        if saving is not None and isinstance(run.sink, GraphSink) and run.sink.partials is None:
+            run.sink.partials = {}  # a stopped step keeps its models' partial messages
         opts = run.extra.get(_RUN_OPTIONS) or {}
         g.before = opts.get("interrupt_before") or self.interrupt_before_nodes
         g.after = opts.get("interrupt_after") or self.interrupt_after_nodes

@@ -24,8 +24,9 @@ from tokentide.runtime._context import _CURRENT, RunContext, new_run
 from ._checkpointing import INTERRUPT, NULL_TASK_ID, RESUME, ROUTE
 from ._interrupt import Resumes
 from ._node import Branch, NodeSpec
+from ._partial import kept_checkpoint
 from ._scheduler import PUSH, Scheduler, Task
-from ._stream import TASK_KEY, GraphOutput, TaskScope
+from ._stream import TASK_KEY, GraphOutput, GraphSink, TaskScope
 from ._types import START, Command, Interrupt
 
 if TYPE_CHECKING:
@@ -291,6 +292,9 @@ class GraphRun:
                 out.emit(self.ns, "debug", _debug(task.step, "task", payload))
 
     def step_done(self, tasks: Sequence[Task]) -> None:
+        sink = self.run.sink
+        if isinstance(sink, GraphSink) and sink.partials:
+            sink.partials.clear()  # what a finished step produced is in its writes
         if self.sched.commit(tasks):
             self.emit_values()
 
@@ -556,7 +560,13 @@ def run_sync(g: GraphRun, input: Any) -> Iterator[None]:
             return
         g.step_started(tasks)
         g.cached(tasks)
-        _run_tasks_sync(g, [t for t in tasks if not t.cached])
+        try:
+            _run_tasks_sync(g, [t for t in tasks if not t.cached])
+        except BaseException as exc:
+            kept = kept_checkpoint(g, exc)
+            if kept is not None and g.saving is not None:
+                g.saving.saver.put(g.saving.config, *kept)
+            raise
         if any(t.interrupts for t in tasks):
             for task_id, writes in g.step_paused(tasks):
                 if g.saving is not None:
@@ -684,7 +694,13 @@ async def run_async(g: GraphRun, input: Any) -> None:
             return
         g.step_started(tasks)
         g.cached(tasks)
-        await _run_tasks_async(g, [t for t in tasks if not t.cached])
+        try:
+            await _run_tasks_async(g, [t for t in tasks if not t.cached])
+        except BaseException as exc:
+            kept = kept_checkpoint(g, exc)
+            if kept is not None and g.saving is not None:
+                await g.saving.saver.aput(g.saving.config, *kept)
+            raise
         if any(t.interrupts for t in tasks):
             for task_id, writes in g.step_paused(tasks):
                 if g.saving is not None:

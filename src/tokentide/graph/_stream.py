@@ -252,7 +252,7 @@ class GraphSink(RunSink):
     tool runs into ``"tools"`` items; forwards every call to the sink that was attached before
     (``astream_events``), if any."""
 
-    __slots__ = ("_cache", "_key", "_last_id", "_tool_key", "outer", "out")
+    __slots__ = ("_cache", "_key", "_last_id", "_tool_key", "outer", "out", "partials")
     streams_tokens = True
 
     def __init__(self, out: GraphOutput, outer: RunSink | None) -> None:
@@ -261,6 +261,9 @@ class GraphSink(RunSink):
         self._cache: tuple[RunContext | None, _ModelStream] = (None, _NO_STREAM)
         self._last_id: Any = None
         self._key = f"tokentide.graph.sink.{id(self)}"
+        #: When the graph saves its state: the chunks so far of each model run not yet
+        #: ended (kept in the thread if the run fails or is cancelled).
+        self.partials: dict[RunContext, Any] | None = None
         self._tool_key = f"tokentide.graph.tool.{id(self)}"
 
     @property
@@ -324,6 +327,10 @@ class GraphSink(RunSink):
         if cid != self._last_id:
             self._last_id = cid
             self.out.seen.add(cid)
+        partials = self.partials
+        if partials is not None:
+            so_far = partials.get(run)
+            partials[run] = chunk if so_far is None else so_far + chunk
         put = state.put
         if put is not None:
             put((chunk, state.meta))
@@ -337,6 +344,8 @@ class GraphSink(RunSink):
             self._tool_event(run, "tool-finished", "output", output)
             return
         if run.run_type == "chat_model":
+            if self.partials is not None and run in self.partials:
+                self.partials[run] = output  # ended (early, when cancelled): keep its output
             state = run.extra.get(self._key)
             if state is not None and isinstance(output, BaseMessage):
                 self.out.emit_messages_of(state.ns, output, state.meta)

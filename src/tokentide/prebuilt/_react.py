@@ -100,9 +100,14 @@ def create_react_agent(
     prompt: Prompt | None = None,
     response_format: Any = None,
     checkpointer: Any = None,
+    interrupt_before: Sequence[str] | None = None,
+    interrupt_after: Sequence[str] | None = None,
     name: str | None = None,
 ) -> CompiledStateGraph:
     """A graph that calls ``model`` with ``tools`` until it answers without tool calls.
+
+    ``interrupt_before`` / ``interrupt_after`` (``["agent"]``, ``["tools"]``) pause the agent
+    there (a ``checkpointer`` is needed); continue with ``agent.invoke(None, config)``.
 
     ``prompt``: a system prompt string or `SystemMessage`, a function of the state returning
     the model's input, or a runnable. ``response_format``: a schema (or ``(system prompt,
@@ -171,7 +176,12 @@ def create_react_agent(
         graph.add_conditional_edges("tools", route_tool_responses, ["agent", END])
     else:
         graph.add_edge("tools", "agent")
-    return graph.compile(checkpointer=checkpointer, name=name or "LangGraph")
+    return graph.compile(
+        checkpointer=checkpointer,
+        interrupt_before=interrupt_before,
+        interrupt_after=interrupt_after,
+        name=name or "LangGraph",
+    )
 
 
 def _make_should_continue(structured: bool) -> Callable[[dict[str, Any]], Any]:

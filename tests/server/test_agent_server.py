@@ -15,7 +15,7 @@ from langgraph_sdk.errors import ConflictError, NotFoundError, UnprocessableEnti
 
 from fakes.live_server import LiveServer, live_server
 from fakes.waiting import async_wait_until
-from tokentide.checkpoint import SqliteSaver
+from tokentide.checkpoint import MemorySaver, SqliteSaver
 from tokentide.graph import START, MessagesState, StateGraph, get_stream_writer, interrupt
 from tokentide.messages import AIMessage
 from tokentide.models import FakeChatModel
@@ -555,3 +555,25 @@ async def test_delete_thread_removes_its_state_and_runs(client: Any) -> None:
     assert empty["values"] == {} and empty["checkpoint"] is None
     await client.runs.wait(tid, "agent", input=USER)
     assert len((await client.threads.get_state(tid))["values"]["messages"]) == 2
+
+
+async def test_a_run_without_a_thread_leaves_no_checkpoints() -> None:
+    saver = MemorySaver()
+    app = create_app(graphs={"own": _chat_graph(WORDS, checkpointer=saver)})
+    with live_server(app) as live:
+        async with get_client(url=live.url, api_key=None) as sdk:
+            done = await sdk.runs.wait(None, "own", input=USER)
+            assert done["messages"][-1]["content"] == "".join(WORDS)
+            kept = await sdk.runs.wait(None, "own", input=USER, on_completion="keep")
+            assert kept["messages"][-1]["content"] == "".join(WORDS)
+
+            async def saved_threads() -> set[str]:
+                return {
+                    found.config["configurable"]["thread_id"] async for found in saver.alist(None)
+                }
+
+            await async_wait_until(lambda: _one(saved_threads), timeout=10, interval=0.05)
+
+
+async def _one(threads: Any) -> bool:
+    return len(await threads()) == 1  # the run kept with on_completion="keep"

@@ -309,6 +309,9 @@ class AgentServerAPI:
         value = run_input(spec)
         run_id = str(uuid.uuid4())
         graph, config = self._graph_config(spec, thread_id, run_id)
+        temporary = None
+        if thread_id is None and graph.checkpointer is not None and spec.on_completion == "delete":
+            temporary = config["configurable"]["thread_id"]
         if thread_id is not None:
             await self._thread_for_run(thread_id, spec)
         run = run_record(run_id, thread_id, spec)
@@ -328,6 +331,7 @@ class AgentServerAPI:
             interrupt_after=spec.interrupt_after,
             waits_for=[r["run_id"] for r in active],
             rollback=spec.multitask_strategy == "rollback",
+            temporary_thread=temporary,
         )
         try:
             await self.runs.start(request, run_id=run_id)

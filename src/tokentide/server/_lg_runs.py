@@ -46,6 +46,9 @@ class AgentRunRequest(RunRequest):
     interrupt_after: Any = None
     waits_for: list[str] = field(default_factory=list)
     rollback: bool = False
+    #: A run without a thread of a graph with its own checkpointer runs on a thread of its
+    #: own, deleted when the run ends (``on_completion: "delete"``).
+    temporary_thread: str | None = None
 
 
 class AgentRunManager(RunManager):
@@ -98,6 +101,8 @@ class AgentRunManager(RunManager):
         finally:
             if thread_id is not None:
                 await self._settle(run_id, request, outcome)
+            elif request.temporary_thread is not None:
+                await _forget(request.graph, request.temporary_thread)
 
     # ---------------------------------------------------------------- turns
 
@@ -212,6 +217,13 @@ def _age(run: dict[str, Any]) -> float:
     except (KeyError, TypeError, ValueError):
         return float("inf")
     return (datetime.now(timezone.utc) - created).total_seconds()
+
+
+async def _forget(graph: Any, thread_id: str) -> None:
+    try:
+        await graph.checkpointer.adelete_thread(thread_id)
+    except Exception:
+        logger.exception("the checkpoints of a run without a thread were not deleted")
 
 
 def _has_checkpoint(config: Any) -> bool:

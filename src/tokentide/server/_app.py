@@ -63,6 +63,7 @@ from ._asgi import (
 from ._assistants import Assistant, build_assistants
 from ._completions_api import completion, parse_completion_request, stream_completion
 from ._guard import RequestGuard, decode_json, preflight_headers, require_json, with_cors
+from ._lg_api import AgentServerAPI, is_agent_server_path
 from ._openai_api import chat_completion, models_list, parse_chat_request, stream_chat_completion
 from ._responses_api import ResponsesService
 from ._runs import RunManager, parse_run_request
@@ -122,6 +123,16 @@ class TokentideApp:
         self.body_timeout = body_timeout
         #: Where the graphs keep their threads (``create_app(checkpointer=...)``), or None.
         self.checkpointer = checkpointer
+        #: The LangGraph Agent Server API (``/assistants``, ``/threads``, ``/runs``).
+        self.agent_server = AgentServerAPI(
+            assistants,
+            store,
+            self._json,
+            api_key=api_key,
+            checkpointer=checkpointer,
+            heartbeat=heartbeat,
+            cancel_wait=cancel_wait,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -144,6 +155,7 @@ class TokentideApp:
         """Cancel this replica's runs, close the store and the upstream connections of the
         HTTP models (their kept-alive pool; a model opens new ones if used again)."""
         await self.runs.aclose()
+        await self.agent_server.aclose()
         await self.responses.aclose()
         await self.store.aclose()
         close_checkpointer = getattr(self.checkpointer, "aclose", None)
@@ -176,6 +188,8 @@ class TokentideApp:
     def _route(self, method: str, path: str, scope: Scope) -> Handler:
         if path == "/" and self.web:
             return self._web
+        if is_agent_server_path(path):
+            return self.agent_server.route(method, path, scope)
         if not path.startswith("/v1/"):
             raise HTTPError(404, f"no route {shorten(path)}", code="not_found")
         if path in ("/v1/messages", "/v1/messages/count_tokens"):
@@ -534,7 +548,9 @@ def create_app(
     - ``body_timeout``: seconds a client has to send a request body (408 after).
     - ``checkpointer``: where the graphs keep their threads (a `MemorySaver`, `SqliteSaver`,
       `AsyncPostgresSaver`...): it replaces each graph's own for runs on a thread; runs
-      without one (chat completions) run the graph as it was compiled.
+      without one (chat completions) run the graph as it was compiled. The LangGraph Agent
+      Server API keeps its threads and runs beside it (the SQLite file, the PostgreSQL
+      database; memory otherwise), and the threads of served models in it.
 
     Example::
 

@@ -31,9 +31,9 @@ MAX_DEPTH = 100
 # A ``\\udXXX`` escape of a surrogate, or a UTF-8-encoded surrogate (json.loads lets it pass):
 # only bodies with one of these can hold a lone surrogate, and only they are walked.
 _MAYBE_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
-_CORS_METHODS = b"GET, POST, OPTIONS"
+_CORS_METHODS = b"GET, POST, DELETE, OPTIONS"
 _CORS_HEADERS = b"authorization, content-type, last-event-id, accept, x-request-id"
-_EXPOSED = b"x-run-id, content-location, retry-after"
+_EXPOSED = b"x-run-id, content-location, location, retry-after"
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:

@@ -303,11 +303,12 @@ class RunManager:
     def __contains__(self, run_id: str) -> bool:
         return run_id in self._active
 
-    async def start(self, request: RunRequest) -> str:
-        """Create the run, write its ``metadata`` event, and start its task."""
+    async def start(self, request: RunRequest, run_id: str | None = None) -> str:
+        """Create the run (``run_id``: a new id chosen by the caller, else one is made),
+        write its ``metadata`` event, and start its task."""
         gate = request.assistant.gate
         ticket = gate.reserve() if gate is not None else None  # 503 before anything exists
-        run_id = f"run_{uuid.uuid4().hex}"
+        run_id = run_id or f"run_{uuid.uuid4().hex}"
         try:
             record = RunRecord(
                 run_id=run_id,

@@ -16,6 +16,8 @@ Routes (all under ``/v1`` need ``Authorization: Bearer <api_key>`` when an API k
 - ``POST /v1/messages``: the Anthropic Messages API (key in ``x-api-key``), and
   ``POST /v1/messages/count_tokens``.
 - ``GET /``: the web chat page, when ``web=True`` and ``static/index.html`` exists.
+- ``POST /api/chat`` (``ui_path``), ``GET /api/chat/{chatId}/stream``,
+  ``POST /api/chat/{chatId}/stop``: the Vercel AI SDK's ``useChat`` (UI message stream v1).
 
 Before routing and authentication every request passes the `RequestGuard` (allowed ``Host``,
 allowed ``Origin``; CORS preflights of allowed origins are answered here); JSON bodies must be
@@ -67,6 +69,7 @@ from ._responses_api import ResponsesService
 from ._runs import RunManager, parse_run_request
 from ._runs_http import check_position, reader_error, request_cancel_quietly, store_unavailable
 from ._store import EventsExpired, MemoryStreamStore, RunNotFound, StoreUnavailable, StreamStore
+from ._ui_api import DEFAULT_UI_PATH, UIChatService
 
 __all__ = ["TokentideApp", "create_app"]
 
@@ -105,6 +108,9 @@ class TokentideApp:
         allowed_hosts: Iterable[str] = (),
         cors_origins: Iterable[str] = (),
         body_timeout: float | None = 60.0,
+        ui_path: str = DEFAULT_UI_PATH,
+        ui_model: str | None = None,
+        ui_resume_grace: float = 2.0,
     ) -> None:
         if api_key is not None and (not api_key.strip() or api_key != api_key.strip()):
             raise ValueError("api_key must not be empty or start or end with whitespace")
@@ -118,6 +124,16 @@ class TokentideApp:
         self.web = web
         self.guard = RequestGuard(allowed_hosts, cors_origins)
         self.body_timeout = body_timeout
+        self.ui = UIChatService(
+            self.runs,
+            assistants,
+            self._json,
+            path=ui_path,
+            model=ui_model,
+            grace=ui_resume_grace,
+            heartbeat=heartbeat,
+            max_body_bytes=max_body_bytes,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -139,6 +155,7 @@ class TokentideApp:
     async def aclose(self) -> None:
         """Cancel this replica's runs, close the store and the upstream connections of the
         HTTP models (their kept-alive pool; a model opens new ones if used again)."""
+        await self.ui.aclose()
         await self.runs.aclose()
         await self.responses.aclose()
         await self.store.aclose()
@@ -169,6 +186,10 @@ class TokentideApp:
     def _route(self, method: str, path: str, scope: Scope) -> Handler:
         if path == "/" and self.web:
             return self._web
+        ui_handler = self.ui.route(method, path, scope)
+        if ui_handler is not None:
+            self._authenticate(scope)
+            return ui_handler
         if not path.startswith("/v1/"):
             raise HTTPError(404, f"no route {shorten(path)}", code="not_found")
         if path in ("/v1/messages", "/v1/messages/count_tokens"):
@@ -505,6 +526,9 @@ def create_app(
     allowed_hosts: Iterable[str] = (),
     cors_origins: Iterable[str] = (),
     body_timeout: float | None = 60.0,
+    ui_path: str = DEFAULT_UI_PATH,
+    ui_model: str | None = None,
+    ui_resume_grace: float = 2.0,
 ) -> TokentideApp:
     """Build the ASGI app serving ``models`` (name -> chat model) and ``graphs`` (name ->
     compiled graph or runnable); mount it in any ASGI server or application.
@@ -524,6 +548,10 @@ def create_app(
     - ``cors_origins``: browser origins (``https://app.example.com``) allowed to call the API
       cross-origin, with CORS headers; other origins get 403 (the web page's own is allowed).
     - ``body_timeout``: seconds a client has to send a request body (408 after).
+    - ``ui_path``: where the AI SDK's ``useChat`` posts (``/api/chat``; its resume and stop
+      paths hang below it); ``ui_model``: the model or graph it talks to when the request
+      names none; ``ui_resume_grace``: seconds a chat run outlives its last reader, waiting
+      for a reload to resume it, before it is cancelled.
 
     Example::
 
@@ -551,4 +579,7 @@ def create_app(
         allowed_hosts=allowed_hosts,
         cors_origins=cors_origins,
         body_timeout=body_timeout,
+        ui_path=ui_path,
+        ui_model=ui_model,
+        ui_resume_grace=ui_resume_grace,
     )

@@ -26,6 +26,7 @@ import os
 import sys
 from typing import Any
 
+from ._serve_ui import check_ui, register_ui, ui_options
 from ._serve_upstream import check_upstream, register_upstream, upstream_options
 
 __all__ = ["COMMAND", "HELP", "ORDER", "build_app", "register", "run"]
@@ -130,6 +131,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     _register_limits(add)
     register_upstream(add)
+    register_ui(add)
     _register_run_store(parser)
     parser.set_defaults(run=run, parser=parser)
 
@@ -381,8 +383,12 @@ def build_app(args: argparse.Namespace) -> Any:
     check_args(args)
     graphs = _graphs(args.graph)
     specs = args.model or ([] if graphs else ["local"])
+    models = _models(specs, args.base_url, upstream_options(args))
+    problem = check_ui(args, [*models, *graphs])
+    if problem:
+        raise ServeError(problem)
     app = create_app(
-        models=_models(specs, args.base_url, upstream_options(args)),
+        models=models,
         graphs=graphs,
         store=_store(args),
         api_key=args.api_key or None,
@@ -393,6 +399,7 @@ def build_app(args: argparse.Namespace) -> Any:
         allowed_hosts=[*args.allowed_host, *_host_name(args.host)],
         cors_origins=args.cors_origin,
         body_timeout=args.body_timeout,
+        **ui_options(args),
     )
     return observe_app(app, args)
 
@@ -476,6 +483,9 @@ _ARG_NAMES = (
     "max_finished_bytes",
     "run_ttl",
     "run_lease",
+    "ui_path",
+    "ui_model",
+    "ui_resume_grace",
 )
 
 

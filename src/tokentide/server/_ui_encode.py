@@ -206,6 +206,7 @@ class UIMessageEncoder:
             out.append({"type": "start-step"})
             self._step = True
             self._current = message_id
+            self._finish_reason = "stop"  # until this reply says otherwise
         kwargs = message.get("additional_kwargs") or {}
         reasoning = kwargs.get("reasoning_content") if isinstance(kwargs, Mapping) else None
         if isinstance(reasoning, str) and reasoning:

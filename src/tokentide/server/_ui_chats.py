@@ -13,8 +13,11 @@ Entries expire with the run store's ``ttl``.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import OrderedDict
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 __all__ = ["ChatRegistry", "MemoryChatRegistry", "RedisChatRegistry", "registry_for"]
@@ -87,10 +90,19 @@ return 0
 
 
 class RedisChatRegistry:
-    """A `ChatRegistry` in Redis (the client and key prefix of a `RedisStreamStore`)."""
+    """A `ChatRegistry` in Redis (the client and key prefix of a `RedisStreamStore`; ``guard``:
+    its context manager that turns "Redis is down" into `StoreUnavailable`)."""
 
-    def __init__(self, client: Any, *, prefix: str = "tokentide", ttl: float = 3600.0) -> None:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        prefix: str = "tokentide",
+        ttl: float = 3600.0,
+        guard: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext,
+    ) -> None:
         self._client = client
+        self._guard = guard
         self.prefix = prefix
         self._ttl_ms = max(1, int(ttl * 1000))
         self._clear = client.register_script(_CLEAR)
@@ -102,25 +114,30 @@ class RedisChatRegistry:
         return f"{self.prefix}:uireaders:{run_id}"
 
     async def set_active(self, chat_id: str, run_id: str) -> None:
-        await self._client.set(self._chat_key(chat_id), run_id, px=self._ttl_ms)
+        with self._guard():
+            await self._client.set(self._chat_key(chat_id), run_id, px=self._ttl_ms)
 
     async def active(self, chat_id: str) -> str | None:
-        value = await self._client.get(self._chat_key(chat_id))
+        with self._guard():
+            value = await self._client.get(self._chat_key(chat_id))
         return str(value) if value is not None else None
 
     async def clear(self, chat_id: str, run_id: str) -> None:
-        await self._clear(keys=[self._chat_key(chat_id)], args=[run_id])
+        with self._guard():
+            await self._clear(keys=[self._chat_key(chat_id)], args=[run_id])
 
     async def attach(self, run_id: str) -> int:
         key = self._readers_key(run_id)
-        async with self._client.pipeline(transaction=True) as pipe:
-            pipe.incr(key)
-            pipe.pexpire(key, self._ttl_ms)
-            generation, _ = await pipe.execute()
+        with self._guard():
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.incr(key)
+                pipe.pexpire(key, self._ttl_ms)
+                generation, _ = await pipe.execute()
         return int(generation)
 
     async def generation(self, run_id: str) -> int:
-        value = await self._client.get(self._readers_key(run_id))
+        with self._guard():
+            value = await self._client.get(self._readers_key(run_id))
         return int(value) if value is not None else 0
 
 
@@ -129,6 +146,8 @@ def registry_for(store: Any) -> ChatRegistry:
     this process otherwise."""
     ttl = float(getattr(store, "ttl", 3600.0))
     client = getattr(store, "_client", None)
-    if type(store).__name__ == "RedisStreamStore" and client is not None:
-        return RedisChatRegistry(client, prefix=str(getattr(store, "prefix", "tokentide")), ttl=ttl)
+    guard = getattr(store, "_guard", None)
+    if type(store).__name__ == "RedisStreamStore" and client is not None and guard is not None:
+        prefix = str(getattr(store, "prefix", "tokentide"))
+        return RedisChatRegistry(client, prefix=prefix, ttl=ttl, guard=guard)
     return MemoryChatRegistry(ttl=ttl)

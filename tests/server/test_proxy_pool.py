@@ -13,11 +13,11 @@ import httpx
 import pytest
 
 from fakes.live_server import LiveServer, live_server
-from fakes.sse_server import Script, ScriptedSSEServer
+from fakes.sse_server import Script, ScriptedSSEServer, anthropic_blast_body, raw, sleep
 from tokentide.cli import build_parser
 from tokentide.cli._serve import ServeError, build_app
 from tokentide.errors import PoolTimeoutError
-from tokentide.models import ChatOpenAI
+from tokentide.models import ChatAnthropic, ChatOpenAI
 
 
 def _proxy_app(upstream: ScriptedSSEServer, *flags: str) -> Any:
@@ -128,3 +128,33 @@ def test_chat_openai_max_connections_bounds_its_pool(paced: ScriptedSSEServer) -
     assert "max_connections" in str(error)
     with pytest.raises(ValueError, match="max_connections"):
         ChatOpenAI(model="m", base_url=paced.base_url, max_connections=0)
+
+
+def test_chat_anthropic_max_connections_bounds_its_pool() -> None:
+    body = anthropic_blast_body(1)
+    cut = body.index(b"event: content_block_stop")
+    slow = Script([raw(body[:cut]), sleep(3.0), raw(body[cut:])])
+
+    async def main(url: str) -> tuple[list[Any], BaseException | None]:
+        model = ChatAnthropic(model="m", base_url=url, api_key="k", max_connections=1, timeout=0.3)
+        first = model.astream("hi")
+        chunks = [(await first.__anext__()).content]  # holds the only connection
+        while chunks[-1] != "tok":
+            chunks.append((await first.__anext__()).content)
+        error: BaseException | None = None
+        try:
+            async for _ in model.astream("hi"):
+                pass
+        except PoolTimeoutError as exc:
+            error = exc
+        await first.aclose()  # type: ignore[attr-defined]
+        await model.aclose()
+        return chunks, error
+
+    with ScriptedSSEServer(slow) as upstream:
+        chunks, error = asyncio.run(main(upstream.base_url))
+    assert chunks[-1] == "tok"
+    assert isinstance(error, PoolTimeoutError)
+    assert "max_connections" in str(error)
+    with pytest.raises(ValueError, match="max_connections"):
+        ChatAnthropic(model="m", base_url="http://127.0.0.1:9", max_connections=0)

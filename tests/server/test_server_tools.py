@@ -280,6 +280,27 @@ async def test_local_model_forced_call_through_the_sdk(
     assert whole.choices[0].finish_reason == "tool_calls"
 
 
+async def test_parallel_tool_calls_false_reaches_the_model(aclient: openai.AsyncOpenAI) -> None:
+    """``parallel_tool_calls: false`` is passed to the model's ``bind_tools``: the local
+    model's grammar then allows exactly one call, even when asked about two things."""
+    ask = {"role": "user", "content": "What are the weather and the time in Paris and Rome?"}
+    whole = await aclient.chat.completions.create(
+        model="local",
+        messages=[ask],
+        tools=TOOLS,
+        tool_choice="required",
+        parallel_tool_calls=False,
+    )
+    assert len(_calls(whole)) == 1
+    with pytest.raises(openai.BadRequestError, match="parallel_tool_calls"):
+        await aclient.chat.completions.create(
+            model="local",
+            messages=[ask],
+            tools=TOOLS,
+            extra_body={"parallel_tool_calls": "no"},
+        )
+
+
 # ---------------------------------------------------------------------- a served agent
 
 AGENT_APP = '''

@@ -80,6 +80,7 @@ class ChatAnthropic(BaseChatModel):
         timeout: float | None = 60.0,
         idle_timeout: float | None = 120.0,
         max_retries: int = 2,
+        max_connections: int | None = None,
         default_headers: Mapping[str, str] | None = None,
         model_kwargs: Mapping[str, Any] | None = None,
         anthropic_api_key: str | None = None,
@@ -122,6 +123,7 @@ class ChatAnthropic(BaseChatModel):
             idle_timeout=idle_timeout,
             max_retries=max_retries,
             default_headers=headers,
+            max_connections=max_connections,
         )
 
     @property

@@ -244,7 +244,10 @@ class Assistant:
                 raise HTTPError(
                     400, f"the model {self.name!r} does not support tools", param="tools"
                 )
-            model = bind_tools(tools["tools"], tool_choice=tools.get("tool_choice"))
+            extra: dict[str, Any] = {}
+            if tools.get("parallel_tool_calls") is not None:
+                extra["parallel_tool_calls"] = tools["parallel_tool_calls"]
+            model = bind_tools(tools["tools"], tool_choice=tools.get("tool_choice"), **extra)
         stream: AsyncIterator[Any] = model.astream(messages, **options)
         return stream
 
@@ -273,7 +276,11 @@ class ClientToolCalls:
         )
         self.config: RunnableConfig | None = None
         if tools is not None:
-            configurable = {"tools": declared, "tool_choice": tools.get("tool_choice")}
+            configurable = {
+                "tools": declared,
+                "tool_choice": tools.get("tool_choice"),
+                "parallel_tool_calls": tools.get("parallel_tool_calls"),
+            }
             self.config = RunnableConfig(configurable=configurable)
         self._seen: dict[tuple[str | None, Any], bool] = {}  # (message, index) -> forwarded
 

@@ -147,6 +147,7 @@ def parse_chat_request(body: Any) -> ChatRequest:
 def _tools(body: Mapping[str, Any]) -> dict[str, Any] | None:
     tools = _get(body, "tools", (list,), "an array")
     choice = _get(body, "tool_choice", (str, dict), "a string or an object")
+    parallel = _get(body, "parallel_tool_calls", (bool,), "true or false")
     if not tools:
         return None
     for i, tool in enumerate(tools):
@@ -154,7 +155,7 @@ def _tools(body: Mapping[str, Any]) -> dict[str, Any] | None:
             raise _bad(f"'tools[{i}]' must be an object with a 'function' object", "tools")
         if not isinstance(tool["function"].get("name"), str):
             raise _bad(f"'tools[{i}].function.name' must be a string", "tools")
-    return {"tools": tools, "tool_choice": choice}
+    return {"tools": tools, "tool_choice": choice, "parallel_tool_calls": parallel}
 
 
 def usage_to_openai(usage: Mapping[str, Any] | None, fallback_output: int = 0) -> dict[str, int]:

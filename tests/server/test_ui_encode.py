@@ -14,6 +14,7 @@ import pytest
 from tokentide.messages import AIMessage, AIMessageChunk, HumanMessage, SystemMessage, ToolMessage
 from tokentide.server._asgi import HTTPError
 from tokentide.server._runs import dumps
+from tokentide.server._ui_approvals import approval_responses, resume_value, split_approval_id
 from tokentide.server._ui_encode import DONE_FRAME, UIMessageEncoder, encode_chunks
 from tokentide.server._ui_input import parse_ui_request, ui_messages_to_messages
 
@@ -352,3 +353,102 @@ def test_bad_requests_say_what_is_wrong(body: Any, param: str | None) -> None:
     with pytest.raises(HTTPError) as caught:
         parse_ui_request(body)
     assert caught.value.status == 400 and caught.value.param == param
+
+
+# ---------------------------------------------------------------------- tool approvals
+
+
+def _calls_step() -> list[tuple[str, Any]]:
+    calls = AIMessage(
+        "",
+        id="a",
+        tool_calls=[
+            {"name": "lookup", "args": {}, "id": "c0", "type": "tool_call"},
+            {"name": "send", "args": {"to": "x"}, "id": "c1", "type": "tool_call"},
+            {"name": "send", "args": {"to": "y"}, "id": "c2", "type": "tool_call"},
+        ],
+    )
+    request = {
+        "action_requests": [
+            {"name": "send", "args": {"to": "x"}, "description": "?"},
+            {"name": "send", "args": {"to": "y"}, "description": "?"},
+        ],
+        "review_configs": [],
+    }
+    paused = {"run_id": "run_9", "thread_id": "t", "interrupts": [{"value": request, "id": "i"}]}
+    return [META, _msg(calls), ("interrupt", paused), ("end", {"status": "interrupted"})]
+
+
+def test_an_interrupt_asks_for_approval_of_the_flagged_calls() -> None:
+    chunks = _feed(UIMessageEncoder("m"), *_calls_step())
+    approvals = [c for c in chunks if c["type"] == "tool-approval-request"]
+    assert approvals == [
+        {"type": "tool-approval-request", "approvalId": "run_9:0", "toolCallId": "c1"},
+        {"type": "tool-approval-request", "approvalId": "run_9:1", "toolCallId": "c2"},
+    ]
+    assert [c["type"] for c in chunks[-3:]] == ["tool-approval-request", "finish-step", "finish"]
+
+
+def test_a_resumed_run_skips_the_calls_the_page_has_and_denies_the_rejected() -> None:
+    resent = AIMessage(
+        "", id="a", tool_calls=[{"name": "send", "args": {}, "id": "c1", "type": "tool_call"}]
+    )
+    encoder = UIMessageEncoder(
+        "m", skip_calls=frozenset({"c1", "c2"}), denied_calls=frozenset({"c2"})
+    )
+    chunks = _feed(
+        encoder,
+        META,
+        _msg(resent),
+        _msg(ToolMessage("sent", tool_call_id="c1")),
+        _msg(ToolMessage("rejected", tool_call_id="c2", status="error")),
+        _msg(AIMessageChunk("Done.", id="b")),
+        END,
+    )
+    assert chunks[1:3] == [
+        {"type": "tool-output-available", "toolCallId": "c1", "output": "sent"},
+        {"type": "tool-output-denied", "toolCallId": "c2"},
+    ]
+    assert [c["type"] for c in chunks[3:]] == [
+        "start-step",
+        "text-start",
+        "text-delta",
+        "text-end",
+        "finish-step",
+        "finish",
+    ]
+
+
+def test_approval_responses_become_decisions() -> None:
+    page_message = _ui(
+        "assistant",
+        {"type": "step-start"},
+        {
+            "type": "tool-send",
+            "toolCallId": "c1",
+            "state": "approval-responded",
+            "input": {},
+            "approval": {"id": "run_9:0", "approved": True},
+        },
+        {
+            "type": "tool-send",
+            "toolCallId": "c2",
+            "state": "approval-responded",
+            "input": {},
+            "approval": {"id": "run_9:1", "approved": False, "reason": "not y"},
+        },
+        {"type": "tool-lookup", "toolCallId": "c0", "state": "input-available", "input": {}},
+    )
+    responses = approval_responses([_ui("user", {"type": "text", "text": "hi"}), page_message])
+    assert [(r.approval_id, r.tool_call_id, r.approved, r.reason) for r in responses] == [
+        ("run_9:0", "c1", True, None),
+        ("run_9:1", "c2", False, "not y"),
+    ]
+    assert resume_value(responses, 2) == {
+        "decisions": [{"type": "approve"}, {"type": "reject", "message": "not y"}]
+    }
+    with pytest.raises(ValueError, match="request 3 of 3 has no answer"):
+        resume_value(responses, 3)
+    assert split_approval_id("run_9:1") == ("run_9", 1)
+    assert split_approval_id("nonsense") is None
+    assert approval_responses([_ui("user", {"type": "text", "text": "hi"})]) == []

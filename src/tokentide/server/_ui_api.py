@@ -199,7 +199,12 @@ class UIChatService:
 
     async def _stream(self, run_id: str, send: Send, receive: Receive) -> None:
         generation = await self.chats.attach(run_id)
-        encoder = UIMessageEncoder(message_id_of(run_id))
+        context = await self.chats.context(run_id) or {}
+        encoder = UIMessageEncoder(
+            message_id_of(run_id),
+            skip_calls=frozenset(context.get("skip_calls", ())),
+            denied_calls=frozenset(context.get("denied_calls", ())),
+        )
         store = self.store
 
         async def produce(events: EventStream) -> None:

@@ -1,5 +1,8 @@
 """Which run is a chat's active stream, and who is reading it: shared by the replicas.
 
+Besides, a run that resumes an agent after tool approvals has a *context*: the tool calls the
+page already shows (not streamed again) and those it denied.
+
 The AI SDK resumes a chat by its id alone (``GET /api/chat/{chatId}/stream``), so the server
 keeps, per chat, the id of the run that answers it now; and, per run, a *reader generation*
 that grows each time a client (re)attaches. When a reader disconnects, the replica it was on
@@ -14,6 +17,7 @@ Entries expire with the run store's ``ttl``.
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -36,6 +40,10 @@ class ChatRegistry(Protocol):
 
     async def generation(self, run_id: str) -> int: ...
 
+    async def set_context(self, run_id: str, context: dict[str, Any]) -> None: ...
+
+    async def context(self, run_id: str) -> dict[str, Any] | None: ...
+
 
 class MemoryChatRegistry:
     """A `ChatRegistry` in this process's memory, bounded: at most ``max_entries`` chats and
@@ -46,6 +54,7 @@ class MemoryChatRegistry:
         self.max_entries = max_entries
         self._chats: OrderedDict[str, tuple[str, float]] = OrderedDict()
         self._readers: OrderedDict[str, tuple[int, float]] = OrderedDict()
+        self._contexts: OrderedDict[str, tuple[dict[str, Any], float]] = OrderedDict()
 
     def _put(self, table: OrderedDict[str, Any], key: str, value: Any) -> None:
         table[key] = (value, time.monotonic() + self.ttl)
@@ -82,6 +91,13 @@ class MemoryChatRegistry:
     async def generation(self, run_id: str) -> int:
         return int(self._get(self._readers, run_id) or 0)
 
+    async def set_context(self, run_id: str, context: dict[str, Any]) -> None:
+        self._put(self._contexts, run_id, context)
+
+    async def context(self, run_id: str) -> dict[str, Any] | None:
+        value = self._get(self._contexts, run_id)
+        return value if isinstance(value, dict) else None
+
 
 _CLEAR = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -113,6 +129,9 @@ class RedisChatRegistry:
     def _readers_key(self, run_id: str) -> str:
         return f"{self.prefix}:uireaders:{run_id}"
 
+    def _context_key(self, run_id: str) -> str:
+        return f"{self.prefix}:uicontext:{run_id}"
+
     async def set_active(self, chat_id: str, run_id: str) -> None:
         with self._guard():
             await self._client.set(self._chat_key(chat_id), run_id, px=self._ttl_ms)
@@ -139,6 +158,16 @@ class RedisChatRegistry:
         with self._guard():
             value = await self._client.get(self._readers_key(run_id))
         return int(value) if value is not None else 0
+
+    async def set_context(self, run_id: str, context: dict[str, Any]) -> None:
+        with self._guard():
+            await self._client.set(self._context_key(run_id), json.dumps(context), px=self._ttl_ms)
+
+    async def context(self, run_id: str) -> dict[str, Any] | None:
+        with self._guard():
+            value = await self._client.get(self._context_key(run_id))
+        loaded = json.loads(value) if value is not None else None
+        return loaded if isinstance(loaded, dict) else None
 
 
 def registry_for(store: Any) -> ChatRegistry:

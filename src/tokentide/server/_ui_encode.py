@@ -16,6 +16,8 @@ and turns them into the chunks that ``ai``'s ``processUIMessageStream`` (``useCh
 - a graph's custom writes as ``data-<name>`` parts: a write shaped like the AI SDK's own
   (``{"type": "data-weather", "data": ..., "id"?: ..., "transient"?: ...}``) passes as is,
   any other value becomes ``{"type": "data-custom", "data": value}``;
+- an ``interrupt`` event of an approval middleware: one ``tool-approval-request`` per call
+  waiting for approval (see `tokentide.server._ui_approvals`);
 - one ending: ``finish`` (``finishReason`` from the last model reply: ``stop``, ``length``,
   ``tool-calls``, ``content-filter``), ``abort`` (the run was cancelled), or ``error``
   (``errorText``) followed by ``finish`` with ``finishReason: "error"``.
@@ -38,6 +40,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
+
+from ._ui_approvals import approval_requests
 
 __all__ = ["DONE_FRAME", "UI_STREAM_HEADERS", "UIMessageEncoder", "encode_chunks"]
 
@@ -93,6 +97,9 @@ class UIMessageEncoder:
     __slots__ = (
         "message_id",
         "ended",
+        "_skip",
+        "_denied",
+        "_step_calls",
         "_started",
         "_step",
         "_current",
@@ -105,9 +112,19 @@ class UIMessageEncoder:
         "_finish_reason",
     )
 
-    def __init__(self, message_id: str) -> None:
+    def __init__(
+        self,
+        message_id: str,
+        *,
+        skip_calls: frozenset[str] = frozenset(),
+        denied_calls: frozenset[str] = frozenset(),
+    ) -> None:
         self.message_id = message_id
         self.ended = False
+        # A run resuming approved calls: the page already shows the message that made them.
+        self._skip = skip_calls
+        self._denied = denied_calls
+        self._step_calls: list[tuple[str, str]] = []  # (id, name) of the step's tool calls
         self._started = False
         self._step = False
         self._current: str | None = None  # id of the AI message being streamed
@@ -116,7 +133,7 @@ class UIMessageEncoder:
         self._parts = 0  # parts opened so far (for their ids)
         self._calls: list[_ToolCall] = []  # tool calls of the current AI message
         self._by_index: dict[Any, _ToolCall] = {}
-        self._known: set[str] = set()  # tool call ids announced to the client
+        self._known: set[str] = set(skip_calls)  # tool call ids the client knows
         self._finish_reason = "stop"
 
     # ------------------------------------------------------------------ events
@@ -136,6 +153,8 @@ class UIMessageEncoder:
                 out += self.message(message)
         elif event == "custom":
             out += self.custom(json.loads(data))
+        elif event == "interrupt":
+            out += self._close_message() + approval_requests(json.loads(data), self._step_calls)
         elif event == "end":
             status = json.loads(data).get("status", "success")
             out += self.abort() if status == "cancelled" else self.finish()
@@ -150,6 +169,9 @@ class UIMessageEncoder:
         result; other messages stream nothing)."""
         kind = message.get("type")
         if kind in _AI_TYPES:
+            calls = message.get("tool_calls") or ()
+            if kind == "ai" and calls and all(c.get("id") in self._skip for c in calls):
+                return []  # re-sent by a resumed graph: the page has it
             return self._ai(message, whole=kind == "ai")
         if kind == "tool":
             return self._tool_result(message)
@@ -206,6 +228,7 @@ class UIMessageEncoder:
             out.append({"type": "start-step"})
             self._step = True
             self._current = message_id
+            self._step_calls = []
             self._finish_reason = "stop"  # until this reply says otherwise
         kwargs = message.get("additional_kwargs") or {}
         reasoning = kwargs.get("reasoning_content") if isinstance(kwargs, Mapping) else None
@@ -295,6 +318,7 @@ class UIMessageEncoder:
             self._by_index[key] = call
             self._calls.append(call)
             self._known.add(call.call_id)
+            self._step_calls.append((call.call_id, call.name))
             start: Chunk = {
                 "type": "tool-input-start",
                 "toolCallId": call.call_id,
@@ -314,6 +338,7 @@ class UIMessageEncoder:
         call_id = str(call.get("id") or self._new_id("call"))
         name = str(call.get("name") or "")
         self._known.add(call_id)
+        self._step_calls.append((call_id, name))
         out.append({"type": "tool-input-start", "toolCallId": call_id, "toolName": name})
         args = call.get("args")
         out.append(
@@ -367,7 +392,9 @@ class UIMessageEncoder:
         if not isinstance(call_id, str) or call_id not in self._known:
             return out  # a call the client never saw: nothing to attach the result to
         content = message.get("content")
-        if message.get("status") == "error":
+        if call_id in self._denied:
+            out.append({"type": "tool-output-denied", "toolCallId": call_id})
+        elif message.get("status") == "error":
             text = content if isinstance(content, str) else _dumps(content)
             out.append({"type": "tool-output-error", "toolCallId": call_id, "errorText": text})
         else:

@@ -1,0 +1,122 @@
+"""Tool approvals between the AI SDK's ``useChat`` and an agent's approval middleware.
+
+An agent with a ``HumanInTheLoopMiddleware`` pauses before the flagged tool calls: its run
+ends ``interrupted``, with an ``interrupt`` event holding one request per flagged call
+(``{"action_requests": [{"name", "args", "description"}], "review_configs": [...]}``). Each
+request becomes a ``tool-approval-request`` chunk on the matching tool call (same name, in
+order, among the calls of the step), with ``approvalId`` ``"<run id>:<n>"`` (``n``: the
+request's position), so that the answer leads back to the run, its thread and the request.
+
+The page answers with ``addToolApprovalResponse({id, approved, reason})``; the next request
+(``sendAutomaticallyWhen: lastAssistantMessageIsCompleteWithApprovalResponses``) carries the
+answers on the tool parts of its last message (``state: "approval-responded"``). They become
+``Command(resume={"decisions": [...]})`` for the paused run's thread: ``approve``, or
+``reject`` with the reason as its message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "ApprovalResponse",
+    "approval_requests",
+    "approval_responses",
+    "resume_value",
+    "split_approval_id",
+]
+
+Chunk = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalResponse:
+    """A person's answer to one approval request, from a tool part of the page's message."""
+
+    approval_id: str
+    tool_call_id: str
+    approved: bool
+    reason: str | None
+
+
+def approval_requests(data: Mapping[str, Any], calls: list[tuple[str, str]]) -> list[Chunk]:
+    """The ``tool-approval-request`` chunks of an ``interrupt`` event; ``calls``: the
+    ``(tool call id, tool name)`` of the step's calls, in order."""
+    run_id = str(data.get("run_id") or "run")
+    out: list[Chunk] = []
+    used: set[str] = set()
+    position = 0
+    for interrupt in data.get("interrupts") or ():
+        value = interrupt.get("value") if isinstance(interrupt, Mapping) else None
+        requests = value.get("action_requests") if isinstance(value, Mapping) else None
+        if not isinstance(requests, list):
+            continue
+        for request in requests:
+            name = request.get("name") if isinstance(request, Mapping) else None
+            match = next((c for c, n in calls if n == name and c not in used), None)
+            if match is not None:
+                used.add(match)
+                approval = {"type": "tool-approval-request", "approvalId": f"{run_id}:{position}"}
+                out.append({**approval, "toolCallId": match})
+            position += 1
+    return out
+
+
+def split_approval_id(approval_id: str) -> tuple[str, int] | None:
+    """``(run id, request position)`` of an approval id made here; ``None`` otherwise."""
+    run_id, sep, position = approval_id.rpartition(":")
+    if not sep or not run_id or not position.isdigit():
+        return None
+    return run_id, int(position)
+
+
+def approval_responses(raw_messages: list[Any]) -> list[ApprovalResponse]:
+    """The answers to approval requests on the last message, when it is the assistant's."""
+    last = raw_messages[-1] if raw_messages else None
+    if not isinstance(last, Mapping) or last.get("role") != "assistant":
+        return []
+    out: list[ApprovalResponse] = []
+    for part in last.get("parts") or ():
+        if not isinstance(part, Mapping) or part.get("state") != "approval-responded":
+            continue
+        approval = part.get("approval")
+        if not isinstance(approval, Mapping) or not isinstance(approval.get("approved"), bool):
+            continue
+        reason = approval.get("reason")
+        out.append(
+            ApprovalResponse(
+                str(approval.get("id", "")),
+                str(part.get("toolCallId", "")),
+                approval["approved"],
+                reason if isinstance(reason, str) and reason else None,
+            )
+        )
+    return out
+
+
+def resume_value(responses: list[ApprovalResponse], count: int) -> dict[str, Any]:
+    """The ``resume`` value answering ``count`` requests, one decision per request in order
+    (``ValueError`` naming a request left unanswered)."""
+    by_position: dict[int, ApprovalResponse] = {}
+    for response in responses:
+        split = split_approval_id(response.approval_id)
+        if split is not None:
+            by_position[split[1]] = response
+    decisions: list[dict[str, Any]] = []
+    for position in range(count):
+        answer = by_position.get(position)
+        if answer is None:
+            raise ValueError(
+                f"approval request {position + 1} of {count} has no answer: answer every "
+                "tool-approval-request (addToolApprovalResponse) before sending"
+            )
+        if answer.approved:
+            decisions.append({"type": "approve"})
+        else:
+            decision: dict[str, Any] = {"type": "reject"}
+            if answer.reason:
+                decision["message"] = answer.reason
+            decisions.append(decision)
+    return {"decisions": decisions}

@@ -219,8 +219,19 @@ class UIMessageEncoder:
     # ------------------------------------------------------------------ AI messages
 
     def _ai(self, message: Mapping[str, Any], *, whole: bool) -> list[Chunk]:
-        out: list[Chunk] = []
         message_id = message.get("id") or ""
+        text = self._text
+        if text is not None and message_id == self._current and not whole:
+            # The common case: one more piece of the text being streamed.
+            content = message.get("content")
+            if (
+                type(content) is str
+                and not message.get("tool_call_chunks")
+                and not message.get("additional_kwargs")
+                and not message.get("response_metadata")
+            ):
+                return [{"type": "text-delta", "id": text, "delta": content}] if content else []
+        out: list[Chunk] = []
         if message_id != self._current or whole:
             out += self._close_message()
             if self._step:

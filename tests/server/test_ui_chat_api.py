@@ -213,3 +213,48 @@ def test_serve_flags_reach_the_app() -> None:
     app = build_app(build_parser().parse_args(argv)).app
     assert (app.ui.path, app.ui.grace, app.ui.model) == ("/chat", 0.5, None)
     asyncio.run(app.aclose())
+
+
+async def test_a_graph_with_a_checkpointer_answers_on_a_new_thread_each_time() -> None:
+    from tokentide.checkpoint import InMemorySaver
+    from tokentide.prebuilt import create_react_agent
+
+    threads: list[str] = []
+
+    class Saver(InMemorySaver):
+        def put(self, config: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+            threads.append(config["configurable"]["thread_id"])
+            return super().put(config, *args, **kwargs)
+
+    agent = create_react_agent(FakeChatModel(["One.", "Two."]), [], checkpointer=Saver())
+    with live_server(create_app(graphs={"agent": agent})) as live:
+        async with httpx.AsyncClient(base_url=live.url, timeout=20) as http:
+            first = await http.post("/api/chat", json=_body("c-saver", "agent"))
+            assert _chunks(first.content)[-2] == {"type": "finish", "finishReason": "stop"}
+            history = _body("c-saver", "agent")
+            answer = {"id": "a1", "role": "assistant", "parts": [{"type": "text", "text": "One."}]}
+            again = {"id": "u2", "role": "user", "parts": [{"type": "text", "text": "more"}]}
+            history["messages"] += [answer, again]
+            second = await http.post("/api/chat", json=history)
+            chunks = _chunks(second.content)[:-1]
+            assert "".join(c["delta"] for c in chunks if c["type"] == "text-delta") == "Two."
+    assert len(set(threads)) == 2  # the whole conversation comes each time: a thread each
+
+
+async def test_approvals_for_a_run_that_is_not_waiting_are_a_409(http: httpx.AsyncClient) -> None:
+    done = await http.post("/api/chat", json=_body("c-approve"))
+    run_id = done.headers["x-run-id"]
+    answered = {
+        "type": "tool-send",
+        "toolCallId": "c1",
+        "state": "approval-responded",
+        "input": {},
+        "approval": {"id": f"{run_id}:0", "approved": True},
+    }
+    body = _body("c-approve")
+    body["messages"].append({"id": "a1", "role": "assistant", "parts": [answered]})
+    response = await http.post("/api/chat", json=body)
+    assert response.status_code == 409
+    assert "not waiting for approval" in response.json()["error"]["message"]
+    answered["approval"] = {"id": "made-up", "approved": True}
+    assert (await http.post("/api/chat", json=body)).status_code == 400

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -31,9 +32,10 @@ from ._assistants import Assistant
 from ._guard import decode_json
 from ._runs import RunManager, RunRequest
 from ._store import TERMINAL_STATUSES, EventsExpired, RunNotFound, StoreUnavailable, StreamStore
+from ._ui_approvals import paused_run, resume_command
 from ._ui_chats import ChatRegistry, registry_for
 from ._ui_encode import DONE_FRAME, UI_STREAM_HEADERS, UIMessageEncoder, encode_chunks
-from ._ui_input import check_chat_id, parse_ui_request
+from ._ui_input import UIChatRequest, check_chat_id, parse_ui_request
 
 __all__ = ["DEFAULT_UI_PATH", "UIChatService", "check_ui_path"]
 
@@ -146,6 +148,9 @@ class UIChatService:
 
     async def chat(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = parse_ui_request(await self.read_json(scope, receive))
+        if request.approvals:
+            await self._resume_approved(request, send, receive)
+            return
         assistant = self._assistant(request.model)
         if assistant.kind == "model":
             value: Any = request.messages
@@ -153,13 +158,48 @@ class UIChatService:
         else:
             value = {"messages": request.messages}
             modes = ("messages", "custom")
-        config = RunnableConfig(
-            metadata={"chat_id": request.chat_id, "ui_trigger": request.trigger}
-        )
-        run_id = await self.runs.start(
-            RunRequest(assistant, value, modes, config, "continue", True)
-        )
+        # A graph with a checkpointer (one that can pause for approvals) runs on a new thread
+        # per answer: the page sends the whole conversation each time.
+        thread_id = f"thread_{uuid.uuid4().hex}" if _keeps_threads(assistant) else None
+        run_id = await self._start(assistant, value, modes, request, thread_id)
+        await self._stream(run_id, send, receive)
+
+    async def _start(
+        self,
+        assistant: Assistant,
+        value: Any,
+        modes: tuple[str, ...],
+        request: UIChatRequest,
+        thread_id: str | None,
+    ) -> str:
+        metadata = {"chat_id": request.chat_id, "ui_trigger": request.trigger}
+        config = RunnableConfig(metadata=metadata)
+        run = RunRequest(assistant, value, modes, config, "continue", True)
+        if thread_id is not None:
+            config["configurable"] = {"thread_id": thread_id}
+            if hasattr(run, "thread_id"):  # runs that record their thread and interrupts
+                setattr(run, "thread_id", thread_id)  # noqa: B010
+        run_id = await self.runs.start(run)
         await self.chats.set_active(request.chat_id, run_id)
+        return run_id
+
+    async def _resume_approved(self, request: UIChatRequest, send: Send, receive: Receive) -> None:
+        """Continue the run that paused for these approvals, on its thread, and stream the
+        rest into the page's message."""
+        paused = await paused_run(self.store, request.approvals)
+        assistant = self._assistant(paused.assistant)
+        try:
+            value = resume_command(paused, request.approvals)
+        except ValueError as exc:
+            raise HTTPError(400, str(exc), param="messages") from None
+        run_id = await self._start(
+            assistant, value, ("messages", "custom"), request, paused.thread_id
+        )
+        denied = [a.tool_call_id for a in request.approvals if not a.approved]
+        context: dict[str, Any] = {"skip_calls": request.page_calls, "denied_calls": denied}
+        if request.page_message_id:
+            context["message_id"] = request.page_message_id
+        await self.chats.set_context(run_id, context)
         await self._stream(run_id, send, receive)
 
     # ------------------------------------------------------------------ resume and stop
@@ -201,7 +241,7 @@ class UIChatService:
         generation = await self.chats.attach(run_id)
         context = await self.chats.context(run_id) or {}
         encoder = UIMessageEncoder(
-            message_id_of(run_id),
+            str(context.get("message_id") or message_id_of(run_id)),
             skip_calls=frozenset(context.get("skip_calls", ())),
             denied_calls=frozenset(context.get("denied_calls", ())),
         )
@@ -250,6 +290,10 @@ class UIChatService:
             task.cancel()
         if self._timers:
             await asyncio.wait(list(self._timers), timeout=1)
+
+
+def _keeps_threads(assistant: Assistant) -> bool:
+    return assistant.kind == "graph" and getattr(assistant.target, "checkpointer", None) is not None
 
 
 def _only(method: str, allowed: str, handler: Handler, path: str) -> Handler:

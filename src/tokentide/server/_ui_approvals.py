@@ -22,8 +22,11 @@ from typing import Any
 
 __all__ = [
     "ApprovalResponse",
+    "PausedRun",
     "approval_requests",
     "approval_responses",
+    "paused_run",
+    "resume_command",
     "resume_value",
     "split_approval_id",
 ]
@@ -120,3 +123,56 @@ def resume_value(responses: list[ApprovalResponse], count: int) -> dict[str, Any
                 decision["message"] = answer.reason
             decisions.append(decision)
     return {"decisions": decisions}
+
+
+@dataclass(frozen=True, slots=True)
+class PausedRun:
+    """The run that asked for the approvals: its assistant, thread and requests."""
+
+    run_id: str
+    assistant: str
+    thread_id: str
+    interrupts: list[dict[str, Any]]
+
+
+async def paused_run(store: Any, responses: list[ApprovalResponse]) -> PausedRun:
+    """The paused run the approvals answer (`HTTPError` 400 / 404 / 409 saying why not)."""
+    from ._asgi import HTTPError
+
+    split = split_approval_id(responses[0].approval_id)
+    if split is None:
+        raise HTTPError(
+            400,
+            f"approval id {responses[0].approval_id!r} was not made by this server",
+            param="messages",
+        )
+    record = await store.get_run(split[0])
+    if record is None:
+        raise HTTPError(
+            404,
+            f"the run that asked for approval ({split[0]}) is unknown or expired",
+            code="run_not_found",
+        )
+    thread_id = getattr(record, "thread_id", None)
+    interrupts = getattr(record, "interrupts", None)
+    if record.status != "interrupted" or not thread_id or not interrupts:
+        raise HTTPError(
+            409,
+            f"the run {record.run_id} is not waiting for approval (status {record.status}): "
+            "the answers were sent already, or the run was stopped",
+            code="not_interrupted",
+        )
+    return PausedRun(record.run_id, record.assistant, str(thread_id), list(interrupts))
+
+
+def resume_command(paused: PausedRun, responses: list[ApprovalResponse]) -> Any:
+    """``Command(resume=...)`` answering every request of the paused run (``ValueError`` when
+    one has no answer)."""
+    from tokentide.graph import Command
+
+    count = 0
+    for interrupt in paused.interrupts:
+        value = interrupt.get("value") if isinstance(interrupt, Mapping) else None
+        requests = value.get("action_requests") if isinstance(value, Mapping) else None
+        count += len(requests) if isinstance(requests, list) else 0
+    return Command(resume=resume_value(responses, count))

@@ -33,6 +33,7 @@ from tokentide.messages import (
 )
 
 from ._asgi import HTTPError, shorten
+from ._ui_approvals import ApprovalResponse, approval_responses
 
 __all__ = ["UIChatRequest", "parse_ui_request", "ui_messages_to_messages"]
 
@@ -51,6 +52,11 @@ class UIChatRequest:
     message_id: str | None
     model: str | None
     body: dict[str, Any] = field(default_factory=dict)
+    #: Answers to tool approval requests, on the last message (the assistant's).
+    approvals: list[ApprovalResponse] = field(default_factory=list)
+    #: The id of that last assistant message and the ids of its tool calls.
+    page_message_id: str | None = None
+    page_calls: list[str] = field(default_factory=list)
 
 
 def _bad(message: str, param: str | None = None) -> HTTPError:
@@ -91,7 +97,15 @@ def parse_ui_request(body: Any) -> UIChatRequest:
         raise _bad("'messages' must be a non-empty array of UIMessage objects", "messages")
     messages = ui_messages_to_messages(raw)
     extra = {k: v for k, v in body.items() if k not in ("id", "messages", "trigger", "messageId")}
-    return UIChatRequest(chat_id, messages, trigger, message_id, model, extra)
+    request = UIChatRequest(chat_id, messages, trigger, message_id, model, extra)
+    request.approvals = approval_responses(raw)
+    if request.approvals:
+        last = raw[-1]
+        request.page_message_id = _id(last)
+        request.page_calls = [
+            str(p.get("toolCallId")) for p in last["parts"] if _tool_name(p) and p.get("toolCallId")
+        ]
+    return request
 
 
 def ui_messages_to_messages(raw: list[Any]) -> list[BaseMessage]:

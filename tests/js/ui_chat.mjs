@@ -207,6 +207,48 @@ const scenarios = {
   },
 };
 
+// Tool approvals: the agent pauses before two e-mails; the page approves one and rejects the
+// other (as addToolApprovalResponse leaves the parts), and the next request goes on.
+scenarios.approval = async () => {
+  const t = transport();
+  const question = userMessage('Weather in Paris, and tell Alice and Bob.');
+  const first = await send(t, [question]);
+  const asked = first.message.parts.filter((p) => p.state === 'approval-requested');
+  const answered = {
+    ...first.message,
+    parts: first.message.parts.map((part) =>
+      part.state !== 'approval-requested'
+        ? part
+        : {
+            ...part,
+            state: 'approval-responded',
+            approval: part.input.to === 'alice'
+              ? { id: part.approval.id, approved: true }
+              : { id: part.approval.id, approved: false, reason: 'not Bob' },
+          },
+    ),
+  };
+  const types = [];
+  const errors = [];
+  const stream = await t.sendMessages({
+    chatId,
+    messages: [question, answered],
+    trigger: 'submit-message',
+    messageId: undefined,
+    abortSignal: undefined,
+  });
+  const message = await (async () => {
+    let last;
+    for await (const m of readUIMessageStream({
+      message: structuredClone(answered),
+      stream: watched(stream, types),
+      onError: (e) => errors.push(String(e?.message ?? e)),
+    })) last = m;
+    return last;
+  })();
+  return { first: { types: first.types, message: first.message }, asked, second: { types, errors, message }, runIds };
+};
+
 const run = scenarios[scenario];
 if (!run) {
   console.error(`unknown scenario ${scenario}; one of ${Object.keys(scenarios).join(', ')}`);

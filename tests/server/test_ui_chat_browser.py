@@ -9,11 +9,8 @@ context), so its ``/api/chat`` is the real endpoint of the live server.
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -24,19 +21,11 @@ import httpx
 import pytest
 from playwright.sync_api import Page, Response, Route, sync_playwright
 from ui_agents import ANSWER
+from ui_serve import JS, serve
 
 pytestmark = [pytest.mark.timeout(150), pytest.mark.once]
 
-HERE = Path(__file__).resolve().parent
-JS = HERE.parent / "js"
 AGENT_DELAY = 0.08  # seconds per word of the agent's answer: about 5 s, time to reload and stop
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _bundle(workdir: Path) -> str:
@@ -56,35 +45,9 @@ def _bundle(workdir: Path) -> str:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    port = _free_port()
-    path = os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])
-    env = {**os.environ, "PYTHONPATH": path, "UI_AGENT_DELAY": str(AGENT_DELAY)}
-    args = [sys.executable, "-m", "tokentide.cli", "serve", "--port", str(port)]
-    args += ["--graph", "agent=ui_agents:agent", "--log-level", "warning"]  # default grace: 2 s
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=HERE)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while process.poll() is None and time.monotonic() < deadline:
-                try:
-                    if httpx.get(url + "/v1/models", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-            else:
-                log.seek(0)
-                pytest.fail(
-                    f"tokentide serve did not start:\n{log.read().decode(errors='replace')}"
-                )
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+    # The agent only (useChat names no model), the default grace period of 2 s.
+    with serve(["--graph", "agent=ui_agents:agent"], {"UI_AGENT_DELAY": str(AGENT_DELAY)}) as url:
+        yield url
 
 
 def _assistant_text(page: Page) -> str:

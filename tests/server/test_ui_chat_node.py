@@ -10,82 +10,30 @@ The served models and agents are in ``ui_agents.py``; the Node side is ``tests/j
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from ui_agents import ANSWER, HELLO, STORY
+from ui_serve import node_scenario, serve
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.once]
 
-HERE = Path(__file__).resolve().parent
-JS = HERE.parent / "js"
 GRACE = 1.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    if shutil.which("node") is None or not (JS / "node_modules" / "ai").is_dir():
-        pytest.fail("node and tests/js/node_modules are needed: run scripts/setup", pytrace=False)
-    port = _free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
-    }
-    args = [sys.executable, "-m", "tokentide.cli", "serve", "--port", str(port)]
+    options = []
     for name in ("agent", "story", "hello", "broken"):
-        args += ["--graph", f"{name}=ui_agents:{name}"]
-    args += ["--ui-model", "agent", "--ui-resume-grace", str(GRACE), "--log-level", "warning"]
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=HERE)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            _wait_ready(process, url, log)
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
-
-
-def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Any) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(url + "/v1/models", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    log.seek(0)
-    pytest.fail(f"tokentide serve did not start:\n{log.read().decode(errors='replace')}")
+        options += ["--graph", f"{name}=ui_agents:{name}"]
+    options += ["--ui-model", "agent", "--ui-resume-grace", str(GRACE)]
+    with serve(options) as url:
+        yield url
 
 
 def _node(url: str, scenario: str, model: str | None = None) -> dict[str, Any]:
-    argv = ["node", str(JS / "ui_chat.mjs"), url, scenario, *([model] if model else [])]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=90, cwd=JS)
-    assert done.returncode == 0, f"node failed ({done.returncode}):\n{done.stderr}"
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
+    return node_scenario(url, scenario, model)
 
 
 def _text(message: dict[str, Any]) -> str:

@@ -7,34 +7,21 @@ B's stop endpoint stops a run that A executes.
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from ui_agents import STORY
+from ui_serve import serve
 
 from fakes.redis_server import RedisServer, running_redis_server
 from fakes.waiting import async_wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
-HERE = Path(__file__).resolve().parent
 GRACE = 1.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")
@@ -43,47 +30,13 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
 
 
-def _start(redis_url: str, log: Any) -> tuple[str, subprocess.Popen[bytes]]:
-    port = _free_port()
-    path = os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])
-    env = {**os.environ, "PYTHONPATH": path, "UI_STORY_DELAY": "0.02"}
-    args = [sys.executable, "-m", "tokentide.cli", "serve", "--port", str(port)]
-    args += ["--graph", "story=ui_agents:story", "--redis-url", redis_url]
-    args += ["--ui-resume-grace", str(GRACE), "--log-level", "warning"]
-    process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=HERE)
-    return f"http://127.0.0.1:{port}", process
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Any) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(url + "/v1/models", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    log.seek(0)
-    pytest.fail(f"tokentide serve did not start:\n{log.read().decode(errors='replace')}")
-
-
 @pytest.fixture(scope="module")
 def replicas(redis_server: RedisServer) -> Iterator[tuple[str, str]]:
-    with tempfile.TemporaryFile() as log_a, tempfile.TemporaryFile() as log_b:
-        a, process_a = _start(redis_server.url, log_a)
-        b, process_b = _start(redis_server.url, log_b)
-        try:
-            _wait_ready(a, process_a, log_a)
-            _wait_ready(b, process_b, log_b)
-            yield a, b
-        finally:
-            for process in (process_a, process_b):
-                process.terminate()
-            for process in (process_a, process_b):
-                try:
-                    process.wait(10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(10)
+    options = ["--graph", "story=ui_agents:story", "--redis-url", redis_server.url]
+    options += ["--ui-resume-grace", str(GRACE)]
+    env = {"UI_STORY_DELAY": "0.02"}
+    with serve(options, env) as a, serve(options, env) as b:
+        yield a, b
 
 
 @pytest.fixture

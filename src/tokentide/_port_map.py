@@ -242,9 +242,9 @@ MODULES: tuple[ModuleRow, ...] = (
     ),
     ModuleRow(
         "langchain.agents.middleware",
-        None,
-        status="unsupported",
-        unsupported="agent middleware classes have no tokentide module yet: ImportError",
+        "tokentide.agents.middleware",
+        names=("HumanInTheLoopMiddleware", "InterruptOnConfig", "ToolCallRequest"),
+        unsupported="`AgentMiddleware` and the other middleware classes: " + _MISSING,
     ),
     ModuleRow(
         "langchain.tools",
@@ -280,11 +280,18 @@ MODULES: tuple[ModuleRow, ...] = (
     ModuleRow(
         "langgraph.types",
         "tokentide.types",
-        names=("Command", "Interrupt", "RetryPolicy", "Send", "StreamMode", "StreamWriter"),
-        moved={"StateSnapshot": "tokentide.graph:StateSnapshot"},
-        unsupported="`interrupt`, `CachePolicy`, `Overwrite`, `Durability`: "
-        + _MISSING
-        + "; `Command(graph=Command.PARENT)` raises InvalidUpdateError",
+        names=(
+            "Command",
+            "Interrupt",
+            "PregelTask",
+            "RetryPolicy",
+            "Send",
+            "StateSnapshot",
+            "StreamMode",
+            "StreamWriter",
+            "interrupt",
+        ),
+        unsupported="`CachePolicy`, `Overwrite`, `Durability`: " + _MISSING,
     ),
     ModuleRow(
         "langgraph.config",
@@ -295,8 +302,14 @@ MODULES: tuple[ModuleRow, ...] = (
     ModuleRow(
         "langgraph.errors",
         "tokentide.errors",
-        names=("GraphRecursionError", "InvalidUpdateError"),
-        unsupported="`GraphInterrupt`, `NodeInterrupt`, `ParentCommand`: " + _MISSING,
+        names=(
+            "GraphBubbleUp",
+            "GraphInterrupt",
+            "GraphRecursionError",
+            "InvalidUpdateError",
+            "ParentCommand",
+        ),
+        unsupported="`NodeInterrupt` (deprecated): " + _MISSING,
     ),
     ModuleRow(
         "langgraph.checkpoint.base",

@@ -30,8 +30,11 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "GraphBubbleUp",
+    "GraphInterrupt",
     "GraphRecursionError",
     "InvalidUpdateError",
+    "ParentCommand",
     "MissingDependencyError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -203,3 +206,26 @@ class GraphRecursionError(TokentideError, RecursionError):
 
 class InvalidUpdateError(TokentideError, ValueError):
     """A node returned an update the graph cannot apply."""
+
+
+class GraphBubbleUp(TokentideError):
+    """Raised inside a graph node to stop it and hand control to the graph, not an error of
+    the node: never retried, never turned into a tool error message."""
+
+
+class GraphInterrupt(GraphBubbleUp):
+    """``interrupt()`` paused the node that called it; ``interrupts`` holds the ``Interrupt``
+    values. The graph catches it, saves the step and ends the run as interrupted."""
+
+    def __init__(self, interrupts: Any = ()) -> None:
+        super().__init__(interrupts)
+        self.interrupts: tuple[Any, ...] = tuple(interrupts)
+
+
+class ParentCommand(GraphBubbleUp):
+    """A node of a subgraph returned ``Command(graph=Command.PARENT)``: carried to the parent
+    graph, which applies it as the update of the node that runs the subgraph."""
+
+    def __init__(self, command: Any) -> None:
+        super().__init__(command)
+        self.command = command

@@ -3,12 +3,32 @@
 
 Example::
 
-    from tokentide.types import Command, Send
+    from tokentide.types import Command, Send, interrupt
 
     def route(state) -> Command:
         return Command(update={"n": 1}, goto="next")
 """
 
-from tokentide.graph._types import Command, Interrupt, RetryPolicy, Send, StreamMode, StreamWriter
+from tokentide.graph._interrupt import interrupt
+from tokentide.graph._types import (
+    Command,
+    Interrupt,
+    PregelTask,
+    RetryPolicy,
+    Send,
+    StateSnapshot,
+    StreamMode,
+    StreamWriter,
+)
 
-__all__ = ["Command", "Interrupt", "RetryPolicy", "Send", "StreamMode", "StreamWriter"]
+__all__ = [
+    "Command",
+    "Interrupt",
+    "PregelTask",
+    "RetryPolicy",
+    "Send",
+    "StateSnapshot",
+    "StreamMode",
+    "StreamWriter",
+    "interrupt",
+]

@@ -19,7 +19,7 @@ from langchain_core.messages import (  # messages
     AIMessage,
     HumanMessage,  # the user
 )
-from langgraph.types import Command, interrupt
+from langgraph.types import Command, Overwrite
 from langchain_openai import ChatOpenAI as LLM
 import langgraph.graph
 import os
@@ -33,13 +33,13 @@ def test_rewrites_imports_keeping_comments() -> None:
     assert result.code == SOURCE.replace(
         "from langchain_core.messages", "from tokentide.messages"
     ).replace(
-        "from langgraph.types import Command, interrupt",
-        ("from tokentide.types import Command\nfrom langgraph.types import interrupt"),
+        "from langgraph.types import Command, Overwrite",
+        ("from tokentide.types import Command\nfrom langgraph.types import Overwrite"),
     ).replace("from langchain_openai", "from tokentide.models").replace(
         "import langgraph.graph", "import tokentide.graph"
     ).replace("langgraph.graph.StateGraph", "tokentide.graph.StateGraph")
     assert [f.line for f in result.changes] == [3, 7, 8, 9]
-    assert [(f.line, "`interrupt`" in f.message) for f in result.problems] == [(7, True)]
+    assert [(f.line, "`Overwrite`" in f.message) for f in result.problems] == [(7, True)]
 
 
 def test_renamed_and_moved_names_keep_the_local_name() -> None:
@@ -83,13 +83,13 @@ def test_cli_writes_reports_and_exit_status(
     ok.write_text("from langgraph.graph import StateGraph  # keep\n")
     bad = tmp_path / "pkg" / "bad.py"
     bad.parent.mkdir()
-    bad.write_text("from langgraph.types import interrupt\n")
+    bad.write_text("from langgraph.types import Overwrite\n")
     assert main(["port", str(ok)]) == 0
     assert ok.read_text() == "from tokentide.graph import StateGraph  # keep\n"
     assert main(["port", str(tmp_path)]) == 1
     out = capsys.readouterr().out
-    assert "NOT PORTED line 1: `interrupt` of `langgraph.types`" in out
-    assert bad.read_text() == "from langgraph.types import interrupt\n"
+    assert "NOT PORTED line 1: `Overwrite` of `langgraph.types`" in out
+    assert bad.read_text() == "from langgraph.types import Overwrite\n"
 
 
 def test_cli_diff_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -126,7 +126,7 @@ def test_notebook_code_cells(tmp_path: Path, capsys: pytest.CaptureFixture[str])
                 "metadata": {},
                 "execution_count": None,
                 "outputs": [],
-                "source": "from langgraph.types import interrupt",
+                "source": "from langgraph.types import Overwrite",
             },
         ],
         "metadata": {},
@@ -143,5 +143,5 @@ def test_notebook_code_cells(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         "from tokentide.graph import StateGraph\n",
         "!ls",
     ]
-    assert new["cells"][2]["source"] == "from langgraph.types import interrupt"
+    assert new["cells"][2]["source"] == "from langgraph.types import Overwrite"
     assert "cell 3 line 1" in capsys.readouterr().out

@@ -22,6 +22,10 @@ from tokentide.models._tools import convert_to_openai_tool, schema_kind
 from tokentide.prebuilt import ToolNode
 from tokentide.runtime._config import RunnableConfig
 
+from ._wiring import Node as _Node
+from ._wiring import ReviewedAgent, hitl_state, wire_hitl, wrap_tools
+from .middleware import HumanInTheLoopMiddleware
+
 __all__ = ["AgentState", "create_agent"]
 
 
@@ -30,15 +34,6 @@ class AgentState(TypedDict):
 
     messages: Annotated[list[BaseMessage], add_messages]
     structured_response: NotRequired[Any]
-
-
-class _Node:
-    def __init__(self, func: Callable[..., Any], afunc: Callable[..., Any]) -> None:
-        self.func = func
-        self.afunc = afunc
-
-    def graph_node_functions(self) -> tuple[Callable[..., Any], Callable[..., Any]]:
-        return self.func, self.afunc
 
 
 class _Structured:
@@ -56,12 +51,20 @@ class _Structured:
         return args
 
 
-def _check_middleware(middleware: Sequence[Any]) -> None:
+def _check_middleware(middleware: Sequence[Any]) -> HumanInTheLoopMiddleware | None:
+    """The one supported middleware (``HumanInTheLoopMiddleware``), if given."""
+    found: HumanInTheLoopMiddleware | None = None
     for item in middleware:
-        raise TypeError(
-            f"create_agent(middleware=[...]): {type(item).__name__} is not supported; no agent "
-            "middleware is available in this version of tokentide (pass middleware=())"
-        )
+        if not isinstance(item, HumanInTheLoopMiddleware):
+            raise TypeError(
+                f"create_agent(middleware=[...]): {type(item).__name__} is not supported; the "
+                "middleware available in tokentide is "
+                "tokentide.agents.middleware.HumanInTheLoopMiddleware"
+            )
+        if found is not None:
+            raise ValueError("create_agent(middleware=[...]): give one HumanInTheLoopMiddleware")
+        found = item
+    return found
 
 
 def _system(system_prompt: str | SystemMessage | None) -> list[BaseMessage]:
@@ -96,8 +99,10 @@ def create_agent(
     ``tools`` bound, ``"tools"`` runs its tool calls, until the model answers without calls.
 
     ``response_format``: a pydantic model, TypedDict or JSON schema; the agent ends with
-    ``state["structured_response"]`` once the model calls the schema's tool. ``middleware``
-    is accepted for LangChain's signature; none is available yet (a non-empty list raises).
+    ``state["structured_response"]`` once the model calls the schema's tool. ``middleware``:
+    a :class:`~tokentide.agents.middleware.HumanInTheLoopMiddleware` pauses the agent before
+    the tool calls it flags (node ``"HumanInTheLoopMiddleware.after_model"``; needs a
+    ``checkpointer``).
 
     Example::
 
@@ -106,7 +111,7 @@ def create_agent(
                                         stream_mode=["updates", "messages", "tools"]):
             print(mode, chunk)
     """
-    _check_middleware(middleware)
+    hitl = _check_middleware(middleware)
     tool_node = ToolNode(list(tools or ())) if tools else None
     structured = _Structured(response_format) if response_format is not None else None
     offered: list[Any] = list(tool_node.tools_by_name.values()) if tool_node else []
@@ -127,20 +132,29 @@ def create_agent(
     async def amodel_node(state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
         return output(await bound.ainvoke([*system, *state["messages"]], config))
 
-    graph = StateGraph(AgentState)
+    graph = StateGraph(hitl_state(AgentState) if hitl else AgentState)
     graph.add_node("model", _Node(model_node, amodel_node))
     graph.add_edge(START, "model")
+    # The node after which the agent decides where to go: the model, or the review node.
+    decide = wire_hitl(graph, hitl, "model") if hitl else "model"
     if tool_node is None:
-        graph.add_edge("model", END)
-        return graph.compile(checkpointer=checkpointer, name=name or "LangGraph")
-    graph.add_node("tools", tool_node)
+        graph.add_edge(decide, END)
+        return _compile(graph, checkpointer, name, hitl)
+    graph.add_node("tools", wrap_tools(tool_node, hitl) if hitl else tool_node)
     skip = {structured.name} if structured else set()
     # As LangChain's create_agent: its edges report no runs of their own.
     model_to_tools = untraced(_make_model_to_tools(skip))
     tools_to_model = untraced(_make_tools_to_model(tool_node))
-    graph.add_conditional_edges("model", model_to_tools, ["tools", END, "model"])
+    graph.add_conditional_edges(decide, model_to_tools, ["tools", END, "model"])
     graph.add_conditional_edges("tools", tools_to_model, ["model", END])
-    return graph.compile(checkpointer=checkpointer, name=name or "LangGraph")
+    return _compile(graph, checkpointer, name, hitl)
+
+
+def _compile(
+    graph: StateGraph, checkpointer: Any, name: str | None, hitl: HumanInTheLoopMiddleware | None
+) -> CompiledStateGraph:
+    compiled = graph.compile(checkpointer=checkpointer, name=name or "LangGraph")
+    return ReviewedAgent.adopt(compiled) if hitl else compiled
 
 
 def _model_output(

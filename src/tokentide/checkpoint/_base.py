@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple, TypedDict
 from uuid import UUID, uuid4
 
@@ -28,6 +28,12 @@ class Checkpoint(_CheckpointCore, total=False):
 
     #: The names of the tasks that run next, in order (``StateSnapshot.next``).
     next: list[str]
+    #: ``Send``s waiting for the next step, as ``[node, arg]`` pairs.
+    sends: list[list[Any]]
+    #: The ids promised to the next step's tasks, as ``[kind, key, task_id]``.
+    ids: list[list[Any]]
+    #: The ids of the tasks in ``next``, in the same order.
+    next_ids: list[str]
 
 
 class CheckpointTuple(NamedTuple):
@@ -37,6 +43,9 @@ class CheckpointTuple(NamedTuple):
     checkpoint: Checkpoint
     metadata: dict[str, Any]
     parent_config: dict[str, Any] | None = None
+    #: Writes saved for the checkpoint's next step by tasks that ran before the run paused,
+    #: as ``(task_id, channel, value)`` (see :meth:`BaseCheckpointSaver.put_writes`).
+    pending_writes: list[tuple[str, str, Any]] | None = None
 
 
 _LAST_ID = [0]
@@ -76,8 +85,9 @@ def config_for(thread_id: str, ns: str, checkpoint_id: str) -> dict[str, Any]:
 class BaseCheckpointSaver:
     """Where a compiled graph saves its state (``compile(checkpointer=...)``).
 
-    Subclasses implement :meth:`get_tuple`, :meth:`list` and :meth:`put`; the async methods
-    call them (override them for a saver with real async I/O).
+    Subclasses implement :meth:`get_tuple`, :meth:`list`, :meth:`put` and (for interrupts)
+    :meth:`put_writes`; the async methods call them (override them for a saver with real
+    async I/O).
     """
 
     def get_tuple(self, config: dict[str, Any]) -> CheckpointTuple | None:
@@ -95,6 +105,23 @@ class BaseCheckpointSaver:
     ) -> dict[str, Any]:
         """Save ``checkpoint`` after the one ``config`` names; return the new config."""
         raise NotImplementedError
+
+    def put_writes(
+        self, config: dict[str, Any], writes: Sequence[tuple[str, Any]], task_id: str
+    ) -> None:
+        """Save the writes of task ``task_id`` for the step after the checkpoint ``config``
+        names (replacing what that task saved before); ``get_tuple`` returns them in
+        ``pending_writes``. A graph calls it when a step pauses (``interrupt()``): the tasks
+        that finished are not run again on resume, the paused ones find their answers."""
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot save a paused step's writes: implement put_writes() "
+            "to use interrupt() with it"
+        )
+
+    async def aput_writes(
+        self, config: dict[str, Any], writes: Sequence[tuple[str, Any]], task_id: str
+    ) -> None:
+        self.put_writes(config, writes, task_id)
 
     def get(self, config: dict[str, Any]) -> Checkpoint | None:
         found = self.get_tuple(config)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ._base import BaseCheckpointSaver, Checkpoint, CheckpointTuple, config_for, thread_of
@@ -29,14 +29,19 @@ class MemorySaver(BaseCheckpointSaver):
         self._lock = threading.Lock()
         # (thread_id, ns) -> list of (checkpoint_id, parent_id, checkpoint json, metadata json)
         self._threads: dict[tuple[str, str], list[tuple[str, str | None, str, str]]] = {}
+        # (thread_id, ns, checkpoint_id) -> task_id -> [(channel, value json)]
+        self._writes: dict[tuple[str, str, str], dict[str, list[tuple[str, str]]]] = {}
 
     def _tuple(
         self, thread_id: str, ns: str, row: tuple[str, str | None, str, str]
     ) -> CheckpointTuple:
         cid, parent, data, meta = row
         parent_config = config_for(thread_id, ns, parent) if parent else None
+        with self._lock:
+            saved = dict(self._writes.get((thread_id, ns, cid), {}))
+        writes = [(tid, ch, loads(v)) for tid, pairs in saved.items() for ch, v in pairs]
         return CheckpointTuple(
-            config_for(thread_id, ns, cid), loads(data), loads(meta), parent_config
+            config_for(thread_id, ns, cid), loads(data), loads(meta), parent_config, writes
         )
 
     def get_tuple(self, config: dict[str, Any]) -> CheckpointTuple | None:
@@ -71,6 +76,16 @@ class MemorySaver(BaseCheckpointSaver):
         with self._lock:
             self._threads.setdefault((thread_id, ns), []).append(row)
         return config_for(thread_id, ns, checkpoint["id"])
+
+    def put_writes(
+        self, config: dict[str, Any], writes: Sequence[tuple[str, Any]], task_id: str
+    ) -> None:
+        thread_id, ns, cid = thread_of(config)
+        if cid is None:
+            raise ValueError("put_writes() needs the config of a saved checkpoint")
+        pairs = [(channel, dumps(value)) for channel, value in writes]
+        with self._lock:
+            self._writes.setdefault((thread_id, ns, cid), {})[task_id] = pairs
 
 
 InMemorySaver = MemorySaver

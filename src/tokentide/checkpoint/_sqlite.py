@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -23,6 +23,19 @@ CREATE TABLE IF NOT EXISTS tokentide_checkpoints (
     checkpoint TEXT NOT NULL,
     metadata TEXT NOT NULL,
     UNIQUE (thread_id, checkpoint_ns, checkpoint_id)
+)
+"""
+
+_WRITES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tokentide_writes (
+    thread_id TEXT NOT NULL,
+    checkpoint_ns TEXT NOT NULL DEFAULT '',
+    checkpoint_id TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    channel TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
 )
 """
 
@@ -52,6 +65,7 @@ class SqliteSaver(BaseCheckpointSaver):
         self._lock = threading.Lock()
         with self._lock, self.conn:
             self.conn.execute(_SCHEMA)
+            self.conn.execute(_WRITES_SCHEMA)
 
     @classmethod
     @contextmanager
@@ -70,8 +84,15 @@ class SqliteSaver(BaseCheckpointSaver):
     def _tuple(self, thread_id: str, ns: str, row: tuple[Any, ...]) -> CheckpointTuple:
         cid, parent, data, meta = row
         parent_config = config_for(thread_id, ns, parent) if parent else None
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT task_id, channel, value FROM tokentide_writes WHERE thread_id=? AND "
+                "checkpoint_ns=? AND checkpoint_id=? ORDER BY rowid",
+                (thread_id, ns, cid),
+            ).fetchall()
+        writes = [(tid, ch, loads(v)) for tid, ch, v in rows]
         return CheckpointTuple(
-            config_for(thread_id, ns, cid), loads(data), loads(meta), parent_config
+            config_for(thread_id, ns, cid), loads(data), loads(meta), parent_config, writes
         )
 
     def get_tuple(self, config: dict[str, Any]) -> CheckpointTuple | None:
@@ -114,3 +135,23 @@ class SqliteSaver(BaseCheckpointSaver):
                 (thread_id, ns, checkpoint["id"], parent, dumps(checkpoint), dumps(metadata)),
             )
         return config_for(thread_id, ns, checkpoint["id"])
+
+    def put_writes(
+        self, config: dict[str, Any], writes: Sequence[tuple[str, Any]], task_id: str
+    ) -> None:
+        thread_id, ns, cid = thread_of(config)
+        if cid is None:
+            raise ValueError("put_writes() needs the config of a saved checkpoint")
+        key = (thread_id, ns, cid, task_id)
+        rows = [(*key, i, ch, dumps(v)) for i, (ch, v) in enumerate(writes)]
+        with self._lock, self.conn:
+            self.conn.execute(
+                "DELETE FROM tokentide_writes WHERE thread_id=? AND checkpoint_ns=? AND "
+                "checkpoint_id=? AND task_id=?",
+                key,
+            )
+            self.conn.executemany(
+                "INSERT INTO tokentide_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, "
+                "idx, channel, value) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )

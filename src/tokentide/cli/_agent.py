@@ -15,6 +15,10 @@ Example::
     TOOLS = [get_weather]
 
     tokentide chat --model local --tools tools:TOOLS
+
+With ``--approve`` the agent is ``create_agent`` with a ``HumanInTheLoopMiddleware`` gating
+every tool: before each call the chat asks ``y`` (run it), ``n`` (reject it; the model is told)
+or ``e`` (edit the arguments as JSON, then run it).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from tokentide.messages import AIMessageChunk, BaseMessage
 
-__all__ = ["AgentTurn", "ToolsSpecError", "load_tools"]
+__all__ = ["AgentTurn", "ToolsSpecError", "load_tools", "make_agent"]
 
 _RESULT_WIDTH = 160
 
@@ -64,6 +68,22 @@ def load_tools(spec: str) -> list[Any]:
     return [item if isinstance(item, BaseTool) else tool(item) for item in items]
 
 
+def make_agent(model: Any, tools: list[Any], *, approve: bool) -> Any:
+    """The chat's agent: ``create_react_agent``, or with ``approve`` a ``create_agent`` that
+    pauses before every tool call (a new thread per question, in memory)."""
+    if not approve:
+        from tokentide.prebuilt import create_react_agent
+
+        return create_react_agent(model, tools)
+    from tokentide.agents import create_agent
+    from tokentide.agents.middleware import HumanInTheLoopMiddleware
+    from tokentide.checkpoint import InMemorySaver
+
+    review: Any = {"allowed_decisions": ["approve", "edit", "reject"]}
+    gate = HumanInTheLoopMiddleware(interrupt_on={t.name: review for t in tools})
+    return create_agent(model, tools, middleware=[gate], checkpointer=InMemorySaver())
+
+
 class AgentTurn:
     """One question answered by the agent: its text chunks (what the terminal shows) and, as
     they complete, the messages it adds to the conversation.
@@ -71,25 +91,48 @@ class AgentTurn:
     ``note`` receives the dim lines (``-> name {args}``, ``<- name: result``); ``messages``
     holds the agent's new messages (AI messages with tool calls, tool results, the answer);
     ``partial`` the text of a model turn that did not finish (after Ctrl-C or an error).
+    ``ask`` (with ``--approve``) is given each action request of a paused agent and its
+    review config, and returns the person's decision.
     """
 
-    def __init__(self, agent: Any, note: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        agent: Any,
+        note: Callable[[str], None],
+        ask: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> None:
         self.agent = agent
         self.note = note
+        self.ask = ask
         self.messages: list[BaseMessage] = []
         self.partial = ""
+        self._seen: set[str] = set()
 
     def chunks(self, conversation: Sequence[BaseMessage]) -> Iterator[AIMessageChunk]:
-        """The text of the agent's model turns as chunks, for `print_reply`."""
+        """The text of the agent's model turns as chunks, for `print_reply`; a paused agent
+        is asked about and resumed until it ends."""
+        import uuid
+
+        value: Any = {"messages": list(conversation)}
+        config: Any = {"configurable": {"thread_id": uuid.uuid4().hex}} if self.ask else None
+        while True:
+            paused: list[Any] = []
+            yield from self._one_run(value, config, paused)
+            if not paused or self.ask is None:
+                return
+            value = self._decide(paused)
+
+    def _one_run(self, value: Any, config: Any, paused: list[Any]) -> Iterator[AIMessageChunk]:
         from tokentide.messages import AIMessageChunk
 
-        stream = self.agent.stream(
-            {"messages": list(conversation)}, stream_mode=["messages", "updates"]
-        )
+        stream = self.agent.stream(value, config, stream_mode=["messages", "updates"])
         try:
             for mode, item in stream:
                 if mode == "updates":
-                    self._update(item)
+                    if isinstance(item, dict) and "__interrupt__" in item:
+                        paused.extend(item["__interrupt__"])
+                    else:
+                        self._update(item)
                     continue
                 chunk = item[0]
                 if isinstance(chunk, AIMessageChunk) and (chunk.content or chunk.usage_metadata):
@@ -100,12 +143,28 @@ class AgentTurn:
             if close is not None:
                 close()
 
+    def _decide(self, paused: list[Any]) -> Any:
+        """The ``Command`` resuming the agent with a decision for every pending call."""
+        from tokentide.graph import Command
+
+        assert self.ask is not None
+        decisions: list[dict[str, Any]] = []
+        for interrupt in paused:
+            request = interrupt.value
+            pairs = zip(request["action_requests"], request["review_configs"], strict=True)
+            decisions.extend(self.ask(action, review) for action, review in pairs)
+        return Command(resume={"decisions": decisions})
+
     def _update(self, update: Any) -> None:
         from tokentide.messages import AIMessage, ToolMessage
 
         for value in update.values() if isinstance(update, dict) else ():
             found = value.get("messages", []) if isinstance(value, dict) else []
             for message in found if isinstance(found, list) else [found]:
+                if message.id is not None and message.id in self._seen:
+                    continue  # the review node hands the model's message on again
+                if message.id is not None:
+                    self._seen.add(message.id)
                 self.messages.append(message)
                 if isinstance(message, AIMessage):
                     self.partial = ""

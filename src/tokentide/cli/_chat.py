@@ -67,6 +67,12 @@ def register(parser: argparse.ArgumentParser) -> None:
         metavar="MODULE:ATTR",
         help="a list of tools: each question runs an agent that may call them",
     )
+    add(
+        "--approve",
+        action="store_true",
+        help="with --tools: ask before each tool call (y: run it, n: reject it, "
+        "e: edit its arguments as JSON)",
+    )
     parser.set_defaults(run=run, parser=parser)
 
 
@@ -77,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
     from ._models import ModelSpecError, make_model
 
     parser: argparse.ArgumentParser = args.parser
+    if args.approve and not args.tools:
+        parser.error("--approve needs --tools MODULE:ATTR (it asks before each tool call)")
     if args.max_tokens is not None and args.max_tokens < 1:
         parser.error("--max-tokens must be a positive integer")
     if args.temperature is not None and args.temperature < 0:
@@ -96,12 +104,10 @@ def run(args: argparse.Namespace) -> int:
         return 1
     agent = None
     if args.tools:
-        from ._agent import ToolsSpecError, load_tools
+        from ._agent import ToolsSpecError, load_tools, make_agent
 
         try:
-            from tokentide.prebuilt import create_react_agent
-
-            agent = create_react_agent(model, load_tools(args.tools))
+            agent = make_agent(model, load_tools(args.tools), approve=args.approve)
         except (ToolsSpecError, TypeError, ValueError) as exc:
             print(f"tokentide chat: error: {exc}", file=sys.stderr)
             return 1
@@ -138,6 +144,7 @@ class ChatSession:
         self.markdown: bool = args.markdown and is_tty(self.stdout)
         self.conversation: Conversation = Conversation(system=args.system)
         self.agent: Any = None  # with --tools: the agent that answers (create_react_agent)
+        self.approve = bool(getattr(args, "approve", False))  # ask before each tool call
         self.reader: LineReader = LineReader(self.stdin, self.stdout, self.stderr)
 
     def note(self, text: str) -> None:
@@ -265,6 +272,7 @@ class ChatSession:
         from tokentide.errors import TokentideError
 
         from ._agent import AgentTurn
+        from ._approve import ask_decision
         from ._term import Spinner, TrackedStream, print_reply
 
         spinner = Spinner(self.stderr, "waiting for the model")
@@ -281,7 +289,11 @@ class ChatSession:
             ended = len(shown)
             self.note(text)
 
-        turn = AgentTurn(self.agent, note)
+        def ask(action: dict[str, Any], review: dict[str, Any]) -> dict[str, Any]:
+            spinner.stop()  # the call was shown as a note (-> name {args}) just before
+            return ask_decision(self.reader, self.stderr, action, review)
+
+        turn = AgentTurn(self.agent, note, ask if self.approve else None)
         failure: BaseException | None = None
         spinner.start()
         try:

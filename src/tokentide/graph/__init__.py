@@ -17,8 +17,19 @@ Example::
 
 from ._builder import StateGraph
 from ._compiled import CompiledStateGraph
+from ._interrupt import interrupt
 from ._stream import get_stream_writer
-from ._types import END, START, Command, Send, StateSnapshot, StreamMode, StreamWriter
+from ._types import (
+    END,
+    START,
+    Command,
+    Interrupt,
+    PregelTask,
+    Send,
+    StateSnapshot,
+    StreamMode,
+    StreamWriter,
+)
 from .message import MessagesState, add_messages
 
 __all__ = [
@@ -26,7 +37,9 @@ __all__ = [
     "START",
     "Command",
     "CompiledStateGraph",
+    "Interrupt",
     "MessagesState",
+    "PregelTask",
     "Send",
     "StateGraph",
     "StateSnapshot",
@@ -34,4 +47,5 @@ __all__ = [
     "StreamWriter",
     "add_messages",
     "get_stream_writer",
+    "interrupt",
 ]

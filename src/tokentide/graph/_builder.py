@@ -62,12 +62,15 @@ class StateGraph:
         metadata: dict[str, Any] | None = None,
         retry_policy: RetryPolicy | None = None,
         retry: RetryPolicy | None = None,
+        destinations: dict[str, str] | tuple[str, ...] | None = None,
         **kwargs: Any,
     ) -> StateGraph:
         """Add a node: ``add_node(fn)`` (named after the function) or ``add_node(name, fn)``.
 
         ``retry_policy`` (or its older name ``retry``) retries a failing node run as LangGraph
-        does (see :class:`RetryPolicy`)."""
+        does (see :class:`RetryPolicy`). ``destinations`` names where a node returning
+        ``Command(goto=...)`` may go (also read from a ``-> Command[Literal[...]]``
+        annotation)."""
         if not isinstance(node, str):
             action, name = node, _name_of(node)
         else:
@@ -83,7 +86,10 @@ class StateGraph:
                 raise ValueError(
                     f"'{bad}' is a reserved character and is not allowed in node names."
                 )
-        self.nodes[name] = NodeSpec.make(name, action, metadata, retry_policy or retry)
+        spec = NodeSpec.make(name, action, metadata, retry_policy or retry)
+        if destinations is not None:
+            spec.ends = tuple(destinations)
+        self.nodes[name] = spec
         return self
 
     def add_sequence(self, nodes: Sequence[Callable[..., Any] | tuple[str, Any]]) -> StateGraph:
@@ -176,13 +182,24 @@ class StateGraph:
         self,
         checkpointer: BaseCheckpointSaver | None = None,
         *,
+        interrupt_before: Sequence[str] | str | None = None,
+        interrupt_after: Sequence[str] | str | None = None,
         name: str | None = None,
         **kwargs: Any,
     ) -> CompiledStateGraph:
-        """Check the graph and return a runnable :class:`CompiledStateGraph`."""
+        """Check the graph and return a runnable :class:`CompiledStateGraph`.
+
+        ``checkpointer`` saves the state after every step (threads, ``interrupt()``);
+        ``interrupt_before`` / ``interrupt_after`` stop the run before / after the named
+        nodes (``"*"``: all), to be continued with ``invoke(None, config)``."""
         from ._compiled import CompiledStateGraph
 
         self.validate()
+        for names in (interrupt_before, interrupt_after):
+            if names and names != "*":
+                for node in names:
+                    if node not in self.nodes:
+                        raise ValueError(f"Interrupt node `{node}` not found")
         edges: dict[str, list[str]] = {}
         for source, target in self.edges:
             if target not in edges.setdefault(source, []):
@@ -195,4 +212,10 @@ class StateGraph:
             branches={k: list(v) for k, v in self.branches.items()},
         )
         self.compiled = True
-        return CompiledStateGraph(spec, checkpointer=checkpointer, name=name or "LangGraph")
+        return CompiledStateGraph(
+            spec,
+            checkpointer=checkpointer,
+            name=name or "LangGraph",
+            interrupt_before=interrupt_before,
+            interrupt_after=interrupt_after,
+        )

@@ -14,16 +14,18 @@ from collections import deque
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from tokentide.errors import GraphInterrupt
 from tokentide.runtime._base import Runnable
 from tokentide.runtime._config import RunnableConfig
 from tokentide.runtime._context import RunContext
 from tokentide.runtime._sink import AGENT_RUN, Channel, ChannelClosed, SyncChannel
 
-from ._checkpointing import Saving
+from ._checkpointing import Saving, next_ids, saved_results
 from ._loop import GraphRun, run_async, run_sync
-from ._scheduler import GraphSpec, Scheduler
+from ._resume import is_resuming, prepare_resume
+from ._scheduler import PULL, PUSH, GraphSpec, Scheduler
 from ._stream import GraphOutput, GraphSink, task_scope
-from ._types import StateSnapshot
+from ._types import PregelTask, Send, StateSnapshot
 
 if TYPE_CHECKING:
     from tokentide.checkpoint import BaseCheckpointSaver, CheckpointTuple
@@ -42,6 +44,20 @@ def _parse_modes(stream_mode: str | Sequence[str] | None) -> tuple[tuple[str, ..
     if isinstance(stream_mode, str):
         return (stream_mode,), False
     return tuple(stream_mode), True
+
+
+#: Key of ``RunContext.extra`` holding a run's ``interrupt_before`` / ``interrupt_after``.
+_RUN_OPTIONS = "tokentide.graph.run_options"
+
+
+def _set_options(run: RunContext, before: Any, after: Any) -> None:
+    if before or after:
+        run.extra[_RUN_OPTIONS] = {"interrupt_before": before, "interrupt_after": after}
+
+
+def _fresh(input: Any) -> Any:
+    """The input of a new run, or ``None`` when ``input`` continues a saved one."""
+    return None if is_resuming(input) else input
 
 
 class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
@@ -64,10 +80,15 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
         *,
         checkpointer: BaseCheckpointSaver | None = None,
         name: str = "LangGraph",
+        interrupt_before: Sequence[str] | str | None = None,
+        interrupt_after: Sequence[str] | str | None = None,
     ) -> None:
         self.spec = spec
         self.checkpointer = checkpointer
         self.name = name
+        #: Stop before / after these nodes run (``"*"``: every node); resume with ``None``.
+        self.interrupt_before_nodes: Sequence[str] | str = interrupt_before or ()
+        self.interrupt_after_nodes: Sequence[str] | str = interrupt_after or ()
 
     @property
     def nodes(self) -> dict[str, Any]:
@@ -108,6 +129,8 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
             limit=step + run.recursion_limit,
             pending=cp["pending"] if resume else None,
             joins=cp["joins"] if resume else None,
+            sends=[Send(node, arg) for node, arg in cp.get("sends", ())] if resume else (),
+            ids=[tuple(k) for k in cp.get("ids", ())] if resume else (),
         )
 
     def _prepare(
@@ -117,7 +140,7 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
         if self.checkpointer is not None and not ns:
             saving, latest = Saving.open(self.checkpointer, config)
             saving.subgraphs = self._subgraph_nodes()
-        return GraphRun(self._scheduler(run, latest, input is None), run, out, ns, saving)
+        return self._graph_run(run, input, out, ns, saving, latest)
 
     async def _aprepare(
         self, run: RunContext, input: Any, out: GraphOutput, ns: tuple[str, ...], config: Any
@@ -126,7 +149,27 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
         if self.checkpointer is not None and not ns:
             saving, latest = await Saving.aopen(self.checkpointer, config)
             saving.subgraphs = self._subgraph_nodes()
-        return GraphRun(self._scheduler(run, latest, input is None), run, out, ns, saving)
+        return self._graph_run(run, input, out, ns, saving, latest)
+
+    def _graph_run(
+        self,
+        run: RunContext,
+        input: Any,
+        out: GraphOutput,
+        ns: tuple[str, ...],
+        saving: Saving | None,
+        latest: CheckpointTuple | None,
+    ) -> GraphRun:
+        resuming = is_resuming(input)
+        sched = self._scheduler(run, latest, resuming)
+        if ns:
+            sched.seed = "|".join(ns)  # a subgraph's task ids are stable across its re-runs
+        g = GraphRun(sched, run, out, ns, saving)
+        opts = run.extra.get(_RUN_OPTIONS) or {}
+        g.before = opts.get("interrupt_before") or self.interrupt_before_nodes
+        g.after = opts.get("interrupt_after") or self.interrupt_after_nodes
+        prepare_resume(g, input, latest, task_scope(run.parent) if ns else None)
+        return g
 
     def _subgraph_nodes(self) -> frozenset[str]:
         nodes = self.spec.nodes.items()
@@ -135,44 +178,67 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
     # ------------------------------------------------------------------ invoke
 
     def invoke(
-        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+        self,
+        input: Any,
+        config: RunnableConfig | None = None,
+        *,
+        interrupt_before: Sequence[str] | str | None = None,
+        interrupt_after: Sequence[str] | str | None = None,
+        **kwargs: Any,
     ) -> dict[str, Any]:
-        """Run to the end and return the final state."""
+        """Run to the end (or to a pause) and return the state; when a node called
+        ``interrupt()``, the state has an ``"__interrupt__"`` list of :class:`Interrupt`.
+
+        ``input`` is the graph's input, or ``Command(resume=...)`` / ``None`` to continue a
+        paused thread; ``interrupt_before`` / ``interrupt_after`` override the compiled ones
+        for this run."""
         run = self._new_run(config)
+        _set_options(run, interrupt_before, interrupt_after)
         out, ns = self._nesting(run) or (_NO_OUTPUT, ())
         outer = run.sink
         if outer is not None:
             outer.on_start(run, input)
         try:
             g = self._prepare(run, input, out, ns, config)
-            for _ in run_sync(g, input):
+            for _ in run_sync(g, _fresh(input)):
                 pass
         except BaseException as exc:
             if outer is not None:
                 outer.on_error(run, exc)
             raise
-        result = dict(g.sched.values)
+        if g.interrupts and ns:
+            raise GraphInterrupt(g.interrupts)  # the parent graph's task pauses too
+        result = g.result()
         if outer is not None:
             outer.on_end(run, result, input)
         return result
 
     async def ainvoke(
-        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+        self,
+        input: Any,
+        config: RunnableConfig | None = None,
+        *,
+        interrupt_before: Sequence[str] | str | None = None,
+        interrupt_after: Sequence[str] | str | None = None,
+        **kwargs: Any,
     ) -> dict[str, Any]:
         """Async :meth:`invoke`."""
         run = self._new_run(config)
+        _set_options(run, interrupt_before, interrupt_after)
         out, ns = self._nesting(run) or (_NO_OUTPUT, ())
         outer = run.sink
         if outer is not None:
             outer.on_start(run, input)
         try:
             g = await self._aprepare(run, input, out, ns, config)
-            await run_async(g, input)
+            await run_async(g, _fresh(input))
         except BaseException as exc:
             if outer is not None:
                 outer.on_error(run, exc)
             raise
-        result = dict(g.sched.values)
+        if g.interrupts and ns:
+            raise GraphInterrupt(g.interrupts)  # the parent graph's task pauses too
+        result = g.result()
         if outer is not None:
             outer.on_end(run, result, input)
             if outer.backlogged:
@@ -188,6 +254,8 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
         *,
         stream_mode: str | Sequence[str] | None = None,
         subgraphs: bool = False,
+        interrupt_before: Sequence[str] | str | None = None,
+        interrupt_after: Sequence[str] | str | None = None,
         **kwargs: Any,
     ) -> Iterator[Any]:
         """Yield what ``stream_mode`` asks for while the graph runs (default ``"updates"``).
@@ -197,6 +265,7 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
         """
         modes, multi = _parse_modes(stream_mode)
         run = self._new_run(config)
+        _set_options(run, interrupt_before, interrupt_after)
         if "messages" in modes or "custom" in modes or "tools" in modes:
             return self._stream_threaded(run, input, config, modes, multi, subgraphs)
         return self._stream_inline(run, input, config, modes, multi, subgraphs)
@@ -217,7 +286,7 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
             outer.on_start(run, input)
         try:
             g = self._prepare(run, input, out, (), config)
-            for _ in run_sync(g, input):
+            for _ in run_sync(g, _fresh(input)):
                 while buf:
                     item = buf.popleft()
                     if outer is not None:
@@ -252,7 +321,7 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
 
         def drive() -> None:
             try:
-                for _ in run_sync(g, input):
+                for _ in run_sync(g, _fresh(input)):
                     if chan.cancelled:
                         return
             except ChannelClosed:
@@ -296,12 +365,15 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
         *,
         stream_mode: str | Sequence[str] | None = None,
         subgraphs: bool = False,
+        interrupt_before: Sequence[str] | str | None = None,
+        interrupt_after: Sequence[str] | str | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[Any]:
         """Async :meth:`stream`: the graph runs in a producer task; leaving the loop early
         (``break``, ``aclose()``, cancellation) cancels it and the model streams under it."""
         modes, multi = _parse_modes(stream_mode)
         run = self._new_run(config)
+        _set_options(run, interrupt_before, interrupt_after)
         chan: Channel[Any] = Channel(STREAM_BUFFER)
         out = GraphOutput(chan.put, modes, multi=multi, subgraphs=subgraphs, achan=chan)
         outer = run.sink
@@ -315,7 +387,7 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
             try:
                 g = await self._aprepare(run, input, out, (), config)
                 box.append(g)
-                await run_async(g, input)
+                await run_async(g, _fresh(input))
             except ChannelClosed:
                 chan.close()
             except BaseException as exc:
@@ -362,14 +434,38 @@ class CompiledStateGraph(Runnable[Any, dict[str, Any]]):
         if found is None:
             return StateSnapshot({}, (), dict(config or {}))
         cp = found.checkpoint
+        names = list(cp["next"]) if "next" in cp else sorted(cp["pending"])
+        done, paused = saved_results(found)
+        tasks = []
+        sends = len(cp.get("sends", ()))
+        for index, (name, tid) in enumerate(zip(names, next_ids(cp), strict=False)):
+            path: tuple[Any, ...] = (PUSH, index, False) if index < sends else (PULL, name)
+            tasks.append(
+                PregelTask(
+                    tid,
+                    name,
+                    path,
+                    interrupts=tuple(paused.get(tid, ())),
+                    state=self._task_state(found, name, tid),
+                    result=done.get(tid),
+                )
+            )
         return StateSnapshot(
             values=cp["values"],
-            next=tuple(cp["next"]) if "next" in cp else tuple(sorted(cp["pending"])),
+            next=tuple(t.name for t in tasks if t.result is None),
             config=found.config,
             metadata=found.metadata,
             created_at=cp["ts"],
             parent_config=found.parent_config,
+            tasks=tuple(tasks),
+            interrupts=tuple(i for t in tasks for i in t.interrupts),
         )
+
+    def _task_state(self, found: CheckpointTuple, name: str, task_id: str) -> Any:
+        if name not in self._subgraph_nodes():
+            return None
+        thread_id = found.config["configurable"]["thread_id"]
+        return {"configurable": {"thread_id": thread_id, "checkpoint_ns": f"{name}:{task_id}"}}
 
     def _saver(self) -> BaseCheckpointSaver:
         if self.checkpointer is None:

@@ -12,17 +12,21 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, cast
 from uuid import uuid4
 
+from tokentide.errors import GraphBubbleUp, GraphInterrupt
 from tokentide.runtime._base import run_sync_in_thread
 from tokentide.runtime._context import _CURRENT, RunContext, new_run
 
+from ._checkpointing import INTERRUPT, NULL_TASK_ID, RESUME, ROUTE
+from ._interrupt import Resumes
 from ._node import Branch, NodeSpec
 from ._scheduler import PUSH, Scheduler, Task
 from ._stream import TASK_KEY, GraphOutput, TaskScope
-from ._types import START
+from ._types import START, Interrupt
 
 if TYPE_CHECKING:
     from tokentide.runtime._sink import RunSink
@@ -51,7 +55,23 @@ def _note(exc: BaseException, task: Task) -> None:
 class GraphRun:
     """The state of one graph call shared by the shells: run context, output, scheduler."""
 
-    __slots__ = ("ns", "out", "run", "saving", "sched", "spec")
+    __slots__ = (
+        "after",
+        "before",
+        "persistent",
+        "interrupts",
+        "ns",
+        "null_writes",
+        "origin",
+        "out",
+        "paused",
+        "resumed",
+        "resumes",
+        "run",
+        "saving",
+        "sched",
+        "spec",
+    )
 
     def __init__(
         self,
@@ -67,6 +87,23 @@ class GraphRun:
         self.out = out
         self.ns = ns
         self.saving = saving
+        #: Whether the graph (or the graph running it) has a checkpointer.
+        self.persistent = saving is not None
+        #: The answers this run carries for interrupted tasks.
+        self.resumes = Resumes()
+        #: ``interrupt_before`` / ``interrupt_after``: node names, or ``"*"`` for all.
+        self.before: Sequence[str] | str = ()
+        self.after: Sequence[str] | str = ()
+        #: What ``interrupt()`` raised in this run (reported as ``"__interrupt__"``).
+        self.interrupts: list[Interrupt] = []
+        #: The run stopped before its end (an interrupt, ``interrupt_before`` / ``_after``).
+        self.paused = False
+        #: The run continues a saved one: its first step is not stopped by interrupt_before.
+        self.resumed = False
+        #: The checkpoint event of the saved run this one continues (emitted first).
+        self.origin: dict[str, Any] | None = None
+        #: Writes of no task to save on the checkpoint first (a resuming ``Command``).
+        self.null_writes: list[tuple[str, Any]] = []
 
     # ------------------------------------------------------------------ input
 
@@ -90,6 +127,12 @@ class GraphRun:
             out.emit(self.ns, "checkpoints", payload)
             step = payload["metadata"]["step"]
             out.emit(self.ns, "debug", _debug(step, "checkpoint", payload))
+
+    def resumed_from(self, payload: dict[str, Any] | None) -> None:
+        """A resumed run starts with the state and the checkpoint it continues from."""
+        if payload is not None and self.out.modes:
+            self.emit_values()
+            self.checkpointed(payload)
 
     def input_upcoming(self) -> list[tuple[str, str]]:
         return [(START, str(uuid4()))]
@@ -130,7 +173,14 @@ class GraphRun:
             recursion_limit=parent.recursion_limit,
             max_concurrency=parent.max_concurrency,
         )
-        run.extra[TASK_KEY] = TaskScope(task, self.ns, self.out)
+        run.extra[TASK_KEY] = TaskScope(
+            task,
+            self.ns,
+            self.out,
+            ns=cp_ns,
+            checkpointed=self.persistent,
+            resumes=self.resumes,
+        )
         run.child_tags = _FIRST_STEP
         return run
 
@@ -182,6 +232,30 @@ class GraphRun:
                 sink.on_stream(run, output)  # LangGraph's on_chain_stream of the node run
             sink.on_end(run, output, task.input)
 
+    def task_interrupted(self, task: Task, run: RunContext, exc: GraphInterrupt) -> None:
+        """The node called ``interrupt()`` with no answer: it pauses (LangGraph's items: an
+        ``"__interrupt__"`` update, the state with it, the task's result)."""
+        found = exc.interrupts
+        task.interrupts.extend(found)
+        out = self.out
+        if out.modes:
+            ns = self.ns
+            out.emit(ns, "updates", {"__interrupt__": found})
+            out.emit(ns, "values", {**self.sched.values, "__interrupt__": found})
+            if out.wants(ns, "debug") or out.wants(ns, "tasks"):
+                payload: dict[str, Any] = {
+                    "id": task.id,
+                    "name": task.name,
+                    "error": None,
+                    "result": {},
+                    "interrupts": [asdict(i) for i in found],
+                }
+                out.emit(ns, "tasks", payload)
+                out.emit(ns, "debug", _debug(task.step, "task_result", payload))
+        sink = run.sink
+        if sink is not None:
+            sink.on_error(run, exc)
+
     def failed(self, task: Task, run: RunContext, exc: BaseException) -> None:
         _note(exc, task)
         sink = run.sink
@@ -206,6 +280,69 @@ class GraphRun:
     def step_done(self, tasks: Sequence[Task]) -> None:
         if self.sched.commit(tasks):
             self.emit_values()
+
+    def cached(self, tasks: Sequence[Task]) -> None:
+        """A resumed step: the tasks that finished before the pause report their saved
+        updates (marked cached, as LangGraph) instead of running again."""
+        out = self.out
+        for task in tasks:
+            if task.cached and out.modes:
+                update = {task.name: task.update, "__metadata__": {"cached": True}}
+                out.emit(self.ns, "updates", update)
+
+    def stops_before(self, tasks: Sequence[Task]) -> bool:
+        """``interrupt_before`` names a task of this step (not on the step a run resumes)."""
+        resumed, self.resumed = self.resumed, False
+        if resumed or not _named(self.before, tasks):
+            return False
+        self.pause_static()
+        return True
+
+    def stops_after(self, tasks: Sequence[Task]) -> bool:
+        """``interrupt_after`` names a task of the step that just ran and more is to come."""
+        sched = self.sched
+        if not (sched.pending or sched.sends) or not _named(self.after, tasks):
+            return False
+        self.pause_static()
+        return True
+
+    def pause_static(self) -> None:
+        self.paused = True
+        if self.out.modes:
+            self.out.emit(self.ns, "updates", {"__interrupt__": ()})
+
+    def step_paused(self, tasks: Sequence[Task]) -> list[tuple[str, list[tuple[str, Any]]]]:
+        """Some task of the step paused: the finished tasks' writes show in the state (not
+        saved as a checkpoint: the step runs again on resume); return the writes to save
+        per task id."""
+        self.paused = True
+        saved = []
+        for task in tasks:
+            if task.interrupts:
+                self.interrupts.extend(task.interrupts)
+                writes: list[tuple[str, Any]] = [(INTERRUPT, list(task.interrupts))]
+                if task.resume:
+                    writes.append((RESUME, list(task.resume)))
+                saved.append((task.id, writes))
+            elif task.done and not task.cached:
+                saved.append((task.id, [*task.writes, (ROUTE, list(task.routes))]))
+        done = [t for t in tasks if t.done]
+        if self.spec.schema.apply(self.sched.values, [w for t in done for w in t.writes]):
+            self.emit_values()
+        return saved
+
+    def result(self) -> dict[str, Any]:
+        """What ``invoke`` returns: the state, with ``"__interrupt__"`` when a node paused."""
+        values = dict(self.sched.values)
+        if self.interrupts:
+            values["__interrupt__"] = list(self.interrupts)
+        return values
+
+
+def _named(names: Sequence[str] | str, tasks: Sequence[Task]) -> bool:
+    if not names:
+        return False
+    return names == "*" or any(t.name in names for t in tasks)
 
 
 def _task_result(task: Task, keys: Sequence[str]) -> dict[str, Any]:
@@ -292,6 +429,8 @@ def _retry_sync(node: NodeSpec, run: RunContext, args: tuple[Any, ...], kw: dict
     while True:
         try:
             return _call_sync(node, run, args, kw)
+        except GraphBubbleUp:
+            raise
         except Exception as exc:
             if policy is None or not policy.should_retry(exc, attempt):
                 raise
@@ -312,6 +451,9 @@ def execute_sync(g: GraphRun, task: Task) -> None:
             result = _route_sync(branch, g.branch_input(task), run, index)
             routes.extend(g.sched.resolve(branch, result))
         g.sched.record(task, routes)
+    except GraphInterrupt as exc:
+        g.task_interrupted(task, run, exc)
+        return
     except BaseException as exc:
         g.failed(task, run, exc)
         raise
@@ -372,6 +514,9 @@ def _run_tasks_sync(g: GraphRun, tasks: list[Task]) -> None:
 def run_sync(g: GraphRun, input: Any) -> Iterator[None]:
     """The sync shell: yields after the input and after every step."""
     saving = g.saving if input is not None else None
+    if g.null_writes and g.saving is not None:
+        g.saving.put_writes(NULL_TASK_ID, g.null_writes)
+    g.resumed_from(g.origin)
     if saving is not None:
         g.checkpointed(saving.save(g.sched, "input", g.input_upcoming()))
     for branch in g.start(input):
@@ -385,12 +530,25 @@ def run_sync(g: GraphRun, input: Any) -> Iterator[None]:
         tasks = g.sched.prepare()
         if not tasks:
             return
+        if g.stops_before(tasks):
+            yield
+            return
         g.step_started(tasks)
-        _run_tasks_sync(g, tasks)
+        g.cached(tasks)
+        _run_tasks_sync(g, [t for t in tasks if not t.cached])
+        if any(t.interrupts for t in tasks):
+            for task_id, writes in g.step_paused(tasks):
+                if g.saving is not None:
+                    g.saving.put_writes(task_id, writes)
+            yield
+            return
         g.step_done(tasks)
         if g.saving is not None:
             g.checkpointed(g.saving.save(g.sched, "loop", g.sched.upcoming()))
         yield
+        if g.stops_after(tasks):
+            yield
+            return
 
 
 # ---------------------------------------------------------------------------------- async shell
@@ -428,6 +586,8 @@ async def _retry_async(
     while True:
         try:
             return await _call_async(node, run, args, kw)
+        except GraphBubbleUp:
+            raise
         except Exception as exc:
             if policy is None or not policy.should_retry(exc, attempt):
                 raise
@@ -448,6 +608,9 @@ async def execute_async(g: GraphRun, task: Task) -> None:
             result = await _route_async(branch, g.branch_input(task), run, index)
             routes.extend(g.sched.resolve(branch, result))
         g.sched.record(task, routes)
+    except GraphInterrupt as exc:
+        g.task_interrupted(task, run, exc)
+        return
     except BaseException as exc:
         g.failed(task, run, exc)
         raise
@@ -455,6 +618,8 @@ async def execute_async(g: GraphRun, task: Task) -> None:
 
 
 async def _run_tasks_async(g: GraphRun, tasks: list[Task]) -> None:
+    if not tasks:
+        return
     if len(tasks) == 1:
         await execute_async(g, tasks[0])
         return
@@ -473,6 +638,9 @@ async def _run_tasks_async(g: GraphRun, tasks: list[Task]) -> None:
 async def run_async(g: GraphRun, input: Any) -> None:
     """The async shell: runs every step; backpressure comes from the output channel."""
     saving = g.saving if input is not None else None
+    if g.null_writes and g.saving is not None:
+        await g.saving.aput_writes(NULL_TASK_ID, g.null_writes)
+    g.resumed_from(g.origin)
     if saving is not None:
         g.checkpointed(await saving.asave(g.sched, "input", g.input_upcoming()))
     for branch in g.start(input):
@@ -485,10 +653,18 @@ async def run_async(g: GraphRun, input: Any) -> None:
         if out.achan is not None and out.achan.full:
             await out.achan.wait_room()
         tasks = g.sched.prepare()
-        if not tasks:
+        if not tasks or g.stops_before(tasks):
             return
         g.step_started(tasks)
-        await _run_tasks_async(g, tasks)
+        g.cached(tasks)
+        await _run_tasks_async(g, [t for t in tasks if not t.cached])
+        if any(t.interrupts for t in tasks):
+            for task_id, writes in g.step_paused(tasks):
+                if g.saving is not None:
+                    await g.saving.aput_writes(task_id, writes)
+            return
         g.step_done(tasks)
         if g.saving is not None:
             g.checkpointed(await g.saving.asave(g.sched, "loop", g.sched.upcoming()))
+        if g.stops_after(tasks):
+            return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import typing
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -52,6 +53,9 @@ class NodeSpec:
     retry: RetryPolicy | None = None
     #: The async twin of ``action`` for async runs (a node object with both, e.g. ToolNode).
     afunc: Callable[..., Any] | None = None
+    #: Where the node may go with ``Command(goto=...)``: read from a ``-> Command[Literal[...]]``
+    #: annotation, or given as ``add_node(..., destinations=...)`` (as LangGraph's ``ends``).
+    ends: tuple[str, ...] = ()
 
     @classmethod
     def make(
@@ -73,7 +77,27 @@ class NodeSpec:
             return cls(name, action, False, (), metadata, action, retry)
         if not callable(action):
             raise TypeError(f"node {name!r} must be a function or a Runnable, got {action!r:.80}")
-        return cls(name, action, _is_async(action), _wanted(action), metadata, None, retry)
+        node = cls(name, action, _is_async(action), _wanted(action), metadata, None, retry)
+        node.ends = command_destinations(action)
+        return node
+
+
+def command_destinations(fn: Any) -> tuple[str, ...]:
+    """The node names in a ``-> Command[Literal["a", "b"]]`` return annotation, if any."""
+    try:
+        hint = typing.get_type_hints(fn).get("return")
+    except Exception:
+        return ()
+    options = typing.get_args(hint) if typing.get_origin(hint) is typing.Union else (hint,)
+    from ._types import Command
+
+    found: list[str] = []
+    for option in options:
+        if typing.get_origin(option) is Command:
+            for arg in typing.get_args(option):
+                if typing.get_origin(arg) is typing.Literal:
+                    found.extend(str(v) for v in typing.get_args(arg))
+    return tuple(found)
 
 
 _UNTRACED = "_tokentide_untraced_branch"

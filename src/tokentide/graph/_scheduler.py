@@ -12,9 +12,11 @@ The shells (sync and async, in ``_loop.py``) call user code; this module never d
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 from tokentide.errors import GraphRecursionError, InvalidUpdateError
 from tokentide.messages._ids import fast_uuid4
@@ -64,6 +66,14 @@ class Task:
     done: bool = False
     #: The state when the step began (what a ``Send`` task may read besides its argument).
     state: Any = None
+    #: What ``interrupt()`` raised in this run of the task (it paused).
+    interrupts: list[Any] = field(default_factory=list)
+    #: The answers to the task's ``interrupt()`` calls, in call order (a resumed task).
+    resume: list[Any] = field(default_factory=list)
+    #: How many ``interrupt()`` calls the running task made so far.
+    asked: int = 0
+    #: Finished before the run paused: its saved writes are applied, it does not run again.
+    cached: bool = False
 
     def state_writes(self, output: Any, schema: StateSchema) -> None:
         """Turn what the node returned into state writes and routes (``Command``, dict,
@@ -75,7 +85,10 @@ class Task:
         if commands and all(isinstance(c, Command) for c in commands):
             for command in commands:
                 if command.graph is not None:
-                    raise InvalidUpdateError("Command(graph=Command.PARENT) is not supported")
+                    raise InvalidUpdateError(
+                        f"Command(graph={command.graph!r}) from node {self.name!r}: only "
+                        "Command.PARENT, from a node of a subgraph, is supported"
+                    )
                 if command.update is not None:
                     self.writes.extend(_pairs(command.update, schema))
                 self.routes.extend(command.gotos())
@@ -100,7 +113,19 @@ def _uid() -> str:
 class Scheduler:
     """The state of one run between steps: values, pending triggers, join barriers."""
 
-    __slots__ = ("_ids", "joins", "limit", "pending", "sends", "spec", "step", "values")
+    __slots__ = (
+        "_ids",
+        "answers",
+        "done",
+        "joins",
+        "limit",
+        "pending",
+        "seed",
+        "sends",
+        "spec",
+        "step",
+        "values",
+    )
 
     def __init__(
         self,
@@ -111,6 +136,8 @@ class Scheduler:
         limit: int = 25,
         pending: Mapping[str, Iterable[str]] | None = None,
         joins: Mapping[str, Iterable[str]] | None = None,
+        sends: Iterable[Send] = (),
+        ids: Iterable[tuple[Any, ...]] = (),
     ) -> None:
         self.spec = spec
         self.values = values
@@ -118,9 +145,16 @@ class Scheduler:
         self.limit = limit
         self.pending: dict[str, set[str]] = {k: set(v) for k, v in (pending or {}).items()}
         self.joins: dict[str, set[str]] = {k: set(v) for k, v in (joins or {}).items()}
-        self.sends: list[Send] = []
+        self.sends: list[Send] = list(sends)
         #: Ids promised to the next step's tasks (by :meth:`upcoming`, for checkpoints).
-        self._ids: dict[tuple[Any, ...], str] = {}
+        self._ids: dict[tuple[Any, ...], str] = {(k[0], k[1]): k[2] for k in ids}
+        #: Task id -> (state writes, routes) of tasks that finished before a pause.
+        self.done: dict[str, tuple[list[tuple[str, Any]], list[str | Send]]] = {}
+        #: Task id -> the answers its interrupts received so far.
+        self.answers: dict[str, list[Any]] = {}
+        #: When set (a subgraph), task ids derive from it, the step and the task's path, so
+        #: that a subgraph run again after a pause gives its tasks the same ids.
+        self.seed: str | None = None
 
     # ------------------------------------------------------------------ input
 
@@ -161,7 +195,7 @@ class Scheduler:
                 (PUSH,),
                 (PUSH, i),
                 step,
-                ids.get((PUSH, i)) or _uid(),
+                ids.get((PUSH, i)) or self._new_id(step, (PUSH, i)),
                 state=snapshot,
             )
             for i, s in enumerate(sends)
@@ -174,12 +208,31 @@ class Scheduler:
                 self.spec.triggers[name],
                 (PULL, name),
                 step,
-                ids.get((PULL, name)) or _uid(),
+                ids.get((PULL, name)) or self._new_id(step, (PULL, name)),
             )
             for name in sorted(pending)
         )
         self.pending, self.sends, self._ids = {}, [], {}
+        if self.done or self.answers:
+            self._restore(tasks)
         return tasks
+
+    def _restore(self, tasks: list[Task]) -> None:
+        """A resumed step: tasks that finished before the pause keep their saved writes;
+        interrupted ones get the answers they already had."""
+        for task in tasks:
+            found = self.done.pop(task.id, None)
+            if found is not None:
+                task.writes, task.routes = list(found[0]), list(found[1])
+                task.update = dict(found[0])
+                task.cached = task.done = True
+            task.resume = list(self.answers.pop(task.id, ()))
+        self.done.clear()
+        self.answers.clear()
+
+    def saved_ids(self) -> list[tuple[Any, ...]]:
+        """The promised task ids, for a checkpoint (restored by the ``ids`` argument)."""
+        return [(*key, tid) for key, tid in self._ids.items()]
 
     def upcoming(self) -> list[tuple[str, str]]:
         """``(name, id)`` of the tasks the next :meth:`prepare` will make, in the same order
@@ -188,7 +241,17 @@ class Scheduler:
             ((PUSH, i), s.node) for i, s in enumerate(self.sends)
         ]
         keys.extend(((PULL, name), name) for name in sorted(self.pending))
-        return [(name, self._ids.setdefault(key, _uid())) for key, name in keys]
+        ids, step = self._ids, self.step + 1
+        return [
+            (name, ids.get(key) or ids.setdefault(key, self._new_id(step, key)))
+            for key, name in keys
+        ]
+
+    def _new_id(self, step: int, key: tuple[Any, ...]) -> str:
+        if self.seed is None:
+            return _uid()
+        digest = hashlib.blake2b(f"{self.seed}|{step}|{key[0]}|{key[1]}".encode(), digest_size=16)
+        return str(UUID(bytes=digest.digest()))
 
     def local_values(self, task: Task) -> dict[str, Any]:
         """The state as ``task`` alone left it (what its conditional edges see)."""
@@ -261,6 +324,10 @@ class Scheduler:
             elif dest != END:
                 self._check_node(dest, source)
                 self._trigger(dest, f"branch:to:{dest}")
+
+    def route_to(self, routes: Iterable[str | Send], source: str) -> None:
+        """Trigger ``routes`` for the next step (a resuming ``Command(goto=...)``)."""
+        self._route_to(routes, source)
 
     def _check_node(self, name: str, source: str) -> None:
         if name not in self.spec.nodes:

@@ -9,6 +9,7 @@ chunks to it through the run context, and it turns them into ``"messages"`` item
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -113,14 +114,31 @@ def _messages_in(value: Any) -> list[BaseMessage]:
 
 
 class TaskScope:
-    """What code running inside one task needs: the task, its namespace, where to stream."""
+    """What code running inside one task needs: the task, its namespace, where to stream, and
+    what ``interrupt()`` needs (its checkpoint namespace, the run's answers)."""
 
-    __slots__ = ("graph_ns", "out", "task", "writer")
+    __slots__ = ("checkpointed", "graph_ns", "lock", "ns", "out", "resumes", "task", "writer")
 
-    def __init__(self, task: Task, graph_ns: tuple[str, ...], out: GraphOutput) -> None:
+    def __init__(
+        self,
+        task: Task,
+        graph_ns: tuple[str, ...],
+        out: GraphOutput,
+        *,
+        ns: str = "",
+        checkpointed: bool = False,
+        resumes: Any = None,
+    ) -> None:
         self.task = task
         self.graph_ns = graph_ns
         self.out = out
+        #: The task's checkpoint namespace (``node:task_id``, nested ones joined by ``|``).
+        self.ns = ns
+        #: Whether the graph saves its state (``interrupt()`` needs it).
+        self.checkpointed = checkpointed
+        #: The answers of the run (an ``_interrupt.Resumes``), shared with subgraphs.
+        self.resumes = resumes
+        self.lock = threading.Lock()
         if out.wants(graph_ns, "custom"):
             self.writer: Callable[[Any], None] = self._write
         else:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, NamedTuple
+from typing import Any, ClassVar, Generic, Literal, NamedTuple, TypeVar
 
 __all__ = [
     "END",
     "START",
     "Command",
     "Interrupt",
+    "PregelTask",
     "RetryPolicy",
     "Send",
     "StateSnapshot",
@@ -53,21 +54,31 @@ class Send:
     arg: Any
 
 
+N = TypeVar("N", bound=Hashable)
+
+
 @dataclass(frozen=True)
-class Command:
-    """What a node returns to update the state and choose where to go next.
+class Command(Generic[N]):
+    """What a node returns to update the state and choose where to go next, or what a caller
+    passes as the input to resume an interrupted run.
+
+    ``Command`` is generic in the names a node may go to: annotate a node
+    ``-> Command[Literal["a", "b"]]`` and the builder records ``a`` and ``b`` as its possible
+    destinations (as LangGraph does).
 
     Example::
 
-        def route(state) -> Command:
+        def route(state) -> Command[Literal["check"]]:
             return Command(update={"count": state["count"] + 1}, goto="check")
+
+        graph.invoke(Command(resume="yes"), config)  # answers the pending interrupt()
     """
 
-    update: Any = None
-    goto: str | Send | Sequence[str | Send] = ()
     graph: str | None = None
+    update: Any = None
     resume: Any = None
-    #: ``graph=Command.PARENT`` targets the parent graph (not supported yet: raises).
+    goto: str | Send | Sequence[str | Send] = ()
+    #: ``graph=Command.PARENT`` sends the command to the graph that runs this one as a node.
     PARENT: ClassVar[str] = "__parent__"
 
     def gotos(self) -> list[str | Send]:
@@ -76,15 +87,42 @@ class Command:
             return [goto]
         return list(goto)
 
+    def __repr__(self) -> str:
+        # As LangGraph: only the fields that are set.
+        fields = ("graph", "update", "resume", "goto")
+        shown = [f"{k}={getattr(self, k)!r}" for k in fields if getattr(self, k)]
+        return f"Command({', '.join(shown)})"
 
-@dataclass(frozen=True)
+
+@dataclass(init=False)
 class Interrupt:
-    """A pause raised inside a node, reported in ``StateSnapshot.interrupts`` and
-    ``"__interrupt__"`` updates: ``value`` is what the node asked, ``id`` names it for a
-    ``Command(resume=...)``."""
+    """A pause raised by :func:`interrupt` inside a node, reported in
+    ``StateSnapshot.interrupts`` and in ``{"__interrupt__": (Interrupt(...),)}`` stream items:
+    ``value`` is what the node asked, ``id`` names it for ``Command(resume={id: answer})``."""
 
     value: Any
-    id: str = ""
+    id: str
+    response_schema: Any
+
+    def __init__(self, value: Any, id: str = "placeholder-id", *, response_schema: Any = None):
+        self.value = value
+        self.id = id
+        self.response_schema = response_schema
+
+
+class PregelTask(NamedTuple):
+    """A task of a saved step (``StateSnapshot.tasks``): what runs next, or what paused.
+
+    ``interrupts`` holds the :class:`Interrupt` values the task raised; ``state`` is the config
+    of a subgraph's own state; ``result`` the task's writes when it finished."""
+
+    id: str
+    name: str
+    path: tuple[Any, ...]
+    error: Exception | None = None
+    interrupts: tuple[Interrupt, ...] = ()
+    state: Any = None
+    result: Any = None
 
 
 _NO_RETRY = (

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal, Union, cast
 
+from tokentide.errors import GraphBubbleUp
 from tokentide.graph import END, Command, get_stream_writer
 from tokentide.graph._stream import task_scope
 from tokentide.messages import AIMessage, BaseMessage, ToolCall, ToolMessage
@@ -284,6 +285,8 @@ class ToolNode(Runnable[Any, Any]):
 
     def _on_error(self, e: Exception, call: ToolCall) -> ToolMessage:
         flag = self.handle_tool_errors
+        if isinstance(e, GraphBubbleUp):  # interrupt() in a tool pauses the graph
+            raise e
         if not flag or not isinstance(e, _handled_types(flag)):
             raise e
         return ToolMessage(

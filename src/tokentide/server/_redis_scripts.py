@@ -128,7 +128,9 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 if lost then return -1 end
 if redis.call('HGET', KEYS[1], 'ended') == '1' then return 0 end
 local status = redis.call('HGET', KEYS[1], 'status')
-if status == 'success' or status == 'error' or status == 'cancelled' then return 0 end
+if status == 'success' or status == 'error' or status == 'cancelled' or status == 'interrupted' then
+  return 0
+end
 redis.call('HSET', KEYS[1], 'cancel', '1')
 redis.call('PUBLISH', ARGV[3], '1')
 return 1

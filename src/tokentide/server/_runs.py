@@ -7,6 +7,11 @@ event (``metadata`` first, then ``messages`` / ``values`` / ``updates`` / ``cust
 at their own pace, so a slow or departed reader never holds the run up, and a reader can resume
 from any event id.
 
+A graph compiled with a checkpointer runs on a thread (``thread_id``, given or new); a run
+whose graph pauses ends with status ``interrupted`` and an ``interrupt`` event before ``end``,
+and ``POST /v1/runs`` with the ``thread_id`` and ``command: {"resume": ...}`` continues it
+(see ``_runs_threads``).
+
 A cancel request (``POST /v1/runs/{id}/cancel``, on any replica sharing the store) reaches the
 run through ``StreamStore.wait_cancel``; the run task is cancelled, which closes the model
 stream (the upstream HTTP response, the local model's generation loop). A cancelled run keeps
@@ -40,6 +45,7 @@ from tokentide.runtime._base import aclose_quietly
 from ._asgi import HTTPError
 from ._assistants import Assistant, Ticket
 from ._openai_api import error_payload
+from ._runs_threads import interrupts_in, parse_thread
 from ._store import (
     TERMINAL_STATUSES,
     RunNotFound,
@@ -85,6 +91,8 @@ class RunRequest:
     config: RunnableConfig | None
     on_disconnect: OnDisconnect
     stream: bool
+    #: The graph thread (a graph compiled with a checkpointer): given, or a new one.
+    thread_id: str | None = None
 
 
 def _bad(message: str, param: str | None = None) -> HTTPError:
@@ -106,12 +114,16 @@ def parse_run_request(body: Any, assistants: Mapping[str, Assistant]) -> RunRequ
             param="assistant",
             code="assistant_not_found",
         )
-    if "input" not in body:
+    thread_id, command = parse_thread(body, name, assistant.target, assistant.kind)
+    if command is not None:
+        value = command
+    elif "input" not in body:
         raise _bad("'input' is required", "input")
-    try:
-        value = assistant.parse_input(body["input"])
-    except (TypeError, ValueError, KeyError) as exc:
-        raise _bad(f"invalid 'input' for {name!r}: {exc}", "input") from None
+    else:
+        try:
+            value = assistant.parse_input(body["input"])
+        except (TypeError, ValueError, KeyError) as exc:
+            raise _bad(f"invalid 'input' for {name!r}: {exc}", "input") from None
     modes = _modes(body.get("stream_mode"), assistant)
     on_disconnect = body.get("on_disconnect", "cancel")
     if on_disconnect not in ("cancel", "continue"):
@@ -119,7 +131,11 @@ def parse_run_request(body: Any, assistants: Mapping[str, Assistant]) -> RunRequ
     stream = body.get("stream", True)
     if not isinstance(stream, bool):
         raise _bad("'stream' must be a boolean", "stream")
-    return RunRequest(assistant, value, modes, _config(body.get("config")), on_disconnect, stream)
+    config = _config(body.get("config"))
+    if thread_id is not None:
+        config = config or RunnableConfig()
+        config["configurable"] = {**config.get("configurable", {}), "thread_id": thread_id}
+    return RunRequest(assistant, value, modes, config, on_disconnect, stream, thread_id)
 
 
 def _modes(raw: Any, assistant: Assistant) -> tuple[str, ...]:
@@ -185,17 +201,23 @@ class RunTracker:
     one output token per streamed text chunk.
     """
 
-    __slots__ = ("kind", "messages", "counts", "values")
+    __slots__ = ("kind", "messages", "counts", "values", "interrupts")
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self.messages: dict[str, ChunkAccumulator | AIMessage] = {}
         self.counts: dict[str, int] = {}
         self.values: Any = None
+        #: The interrupts the graph paused with (``[{"value", "id"}]``), if it paused.
+        self.interrupts: list[dict[str, Any]] | None = None
 
     def observe(self, mode: str, payload: Any) -> None:
         if mode == "values":
-            self.values = payload
+            found = interrupts_in(payload, dumps)
+            if found is None:
+                self.values = payload
+            else:
+                self.interrupts = (self.interrupts or []) + found
             return
         if mode != "messages":
             return
@@ -294,6 +316,7 @@ class RunManager:
                     "stream_mode": list(request.modes),
                     "on_disconnect": request.on_disconnect,
                 },
+                thread_id=request.thread_id,
             )
             await self.store.create_run(record)
             meta = {
@@ -301,6 +324,8 @@ class RunManager:
                 "assistant": record.assistant,
                 "stream_mode": list(request.modes),
             }
+            if request.thread_id is not None:
+                meta["thread_id"] = request.thread_id
             await self.store.append(run_id, "metadata", dumps(meta))
         except BaseException:
             if ticket is not None:
@@ -395,6 +420,9 @@ class RunManager:
         error: dict[str, Any] | None,
     ) -> None:
         run_id = record.run_id
+        if status == "success" and tracker.interrupts:
+            status = "interrupted"
+            record.interrupts = tracker.interrupts
         record.status = status
         record.output = tracker.output()
         usage = tracker.usage()
@@ -408,6 +436,13 @@ class RunManager:
             if error is not None:
                 await self._retrying(self.store.append, run_id, "error", dumps(error))
             else:
+                if record.interrupts:
+                    paused = {
+                        "run_id": run_id,
+                        "thread_id": record.thread_id,
+                        "interrupts": record.interrupts,
+                    }
+                    await self._retrying(self.store.append, run_id, "interrupt", dumps(paused))
                 end = {"run_id": run_id, "status": status, "usage": record.usage}
                 await self._retrying(self.store.append, run_id, "end", dumps(end))
         finally:

@@ -34,10 +34,12 @@ __all__ = [
     "check_retention",
 ]
 
-RunStatus = Literal["pending", "running", "success", "error", "cancelled", "failed"]
+RunStatus = Literal["pending", "running", "success", "error", "cancelled", "failed", "interrupted"]
 """``error``: the run itself raised; ``failed``: the run was lost (the replica executing it
 stopped renewing its lease: killed, frozen or cut off from the store)."""
-TERMINAL_STATUSES: frozenset[str] = frozenset({"success", "error", "cancelled", "failed"})
+TERMINAL_STATUSES: frozenset[str] = frozenset(
+    {"success", "error", "cancelled", "failed", "interrupted"}
+)
 
 DEFAULT_MAX_FINISHED_RUNS = 10_000
 """Finished runs a store keeps by default (the oldest finished are forgotten first)."""
@@ -70,7 +72,8 @@ class RunEvent:
 
     ``id``: 1 for the first event of the run, then consecutive integers (the SSE ``id:`` field,
     which a client sends back as ``Last-Event-ID``). ``event``: the SSE event name
-    (``metadata``, ``messages``, ``values``, ``updates``, ``custom``, ``end``, ``error``).
+    (``metadata``, ``messages``, ``values``, ``updates``, ``custom``, ``interrupt``, ``end``,
+    ``error``).
     ``data``: the payload, already serialized as one line of JSON text.
     """
 
@@ -103,6 +106,10 @@ class RunRecord:
     usage: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: The graph thread the run ran on (a graph with a checkpointer), to continue it.
+    thread_id: str | None = None
+    #: A run that paused (status ``interrupted``): its interrupts, ``[{"value", "id"}]``.
+    interrupts: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

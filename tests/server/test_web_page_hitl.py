@@ -1,0 +1,189 @@
+"""The web page pauses for approval of a served agent's tool calls (Chromium).
+
+The agent is ``create_agent`` with a ``HumanInTheLoopMiddleware`` gating two tools, on a
+scripted model that calls both. The run pauses: the reply shows one approval card per call
+(name, arguments, Approve / Edit / Reject); a reload shows the same cards; one call is edited,
+the other rejected with a reason, and the reply goes on streaming in the same place; a second
+question's call is approved and its reply is reloaded in the middle of streaming.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from fakes.live_server import LiveServer, live_server
+from tokentide.agents import create_agent
+from tokentide.agents.middleware import HumanInTheLoopMiddleware
+from tokentide.checkpoint import InMemorySaver
+from tokentide.messages import AIMessage, tool_call
+from tokentide.models import FakeChatModel
+from tokentide.server import create_app
+
+pytestmark = [pytest.mark.timeout(90), pytest.mark.once]
+
+SHOTS = Path(os.environ.get("TOKENTIDE_SCREENSHOTS", tempfile.gettempdir()))
+LONG = " ".join(f"word{i}" for i in range(60))
+
+
+def get_weather(city: str) -> str:
+    """Get the weather for a city."""
+    return f"It's always sunny in {city}!"
+
+
+def send_email(to: str, body: str) -> str:
+    """Send an email."""
+    return f"sent to {to}"
+
+
+def _agent() -> Any:
+    first = AIMessage(
+        "Let me check.",
+        tool_calls=[
+            tool_call(name="get_weather", args={"city": "Paris"}, id="call_w"),
+            tool_call(name="send_email", args={"to": "bob", "body": "hi"}, id="call_e"),
+        ],
+    )
+    second = AIMessage(
+        "", tool_calls=[tool_call(name="get_weather", args={"city": "Oslo"}, id="c3")]
+    )
+    replies = [first, "It is **sunny** in Lyon; no email sent.", second, f"Oslo: {LONG} end."]
+    model = FakeChatModel(replies, delay=0.03)
+    gate = HumanInTheLoopMiddleware(
+        interrupt_on={
+            "get_weather": {"allowed_decisions": ["approve", "edit", "reject"]},
+            "send_email": {"allowed_decisions": ["approve", "reject"], "description": "Email?"},
+        }
+    )
+    tools = [get_weather, send_email]
+    return create_agent(model, tools, middleware=[gate], checkpointer=InMemorySaver())
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LiveServer]:
+    with live_server(create_app(graphs={"agent": _agent()}, web=True, heartbeat=5.0)) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail("chromium is not installed (the project's set-up installs it)", pytrace=False)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser, server: LiveServer) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1000, "height": 900}, bypass_csp=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(server.url + "/")
+    page.wait_for_function("document.getElementById('assistant').options.length > 0")
+    yield page
+    context.close()
+    assert errors == [], f"errors in the page: {errors}"
+
+
+def _cards(page: Page) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = page.evaluate(
+        """() => [...document.querySelectorAll('.msg.assistant .approval')].map((c) => ({
+            tool: c.dataset.tool,
+            title: c.querySelector('.approval-title').textContent,
+            description: c.querySelector('.approval-description').textContent,
+            args: c.querySelector('textarea').value,
+            buttons: [...c.querySelectorAll('button')].filter((b) => !b.hidden)
+                .map((b) => b.textContent),
+            decided: c.querySelector('.approval-decided')?.textContent ?? null}))"""
+    )
+    return found
+
+
+def _wait_idle(page: Page) -> None:
+    page.wait_for_function("document.body.dataset.state === 'idle'", timeout=30000)
+
+
+def test_approval_cards_pause_reload_and_continue(page: Page) -> None:
+    page.fill("#prompt", "Weather in Paris, and email Bob?")
+    page.click("#send")
+    page.wait_for_function("document.querySelectorAll('.approval').length === 2", timeout=30000)
+    _wait_idle(page)
+    cards = _cards(page)
+    assert [c["tool"] for c in cards] == ["get_weather", "send_email"]
+    assert json.loads(cards[0]["args"]) == {"city": "Paris"}
+    assert cards[0]["buttons"] == ["Approve", "Edit", "Reject"]
+    assert cards[0]["description"].startswith("Tool execution requires approval")
+    assert (cards[1]["description"], cards[1]["buttons"]) == ("Email?", ["Approve", "Reject"])
+    assert page.locator("#status").inner_text() == "waiting for your decision"
+    assert page.locator(".msg.assistant .body").last.inner_text().startswith("Let me check.")
+    page.screenshot(path=str(SHOTS / "web-approval.png"), full_page=True)
+
+    # A reload shows the same pending cards; sending is held until they are answered.
+    page.reload()
+    page.wait_for_function("document.querySelectorAll('.approval').length === 2")
+    assert _cards(page) == cards
+    page.fill("#prompt", "hello?")
+    page.click("#send")
+    assert "waiting for your decision" in page.locator("#status").inner_text()
+    assert page.locator(".msg.user").count() == 1
+
+    # Edit the weather call, reject the email: the reply goes on in the same turn.
+    weather = page.locator(".approval").first
+    weather.locator("button.edit").click()
+    weather.locator("textarea").fill('{"city": "Lyon"}')
+    weather.locator("button.run-edited").click()
+    page.wait_for_function("document.querySelector('.approval-decided') !== null")
+    email = page.locator(".approval").nth(1)
+    email.locator("input.approval-reason").fill("not today")
+    email.locator("button.reject").click()
+    page.wait_for_function(
+        "document.querySelector('.msg.assistant:last-child strong')?.textContent === 'sunny'",
+        timeout=30000,
+    )
+    _wait_idle(page)
+    assert page.locator(".approval").count() == 0
+    assert page.locator(".msg.assistant").count() == 1
+    summaries = page.locator("details.tool summary").all_inner_texts()
+    assert summaries == ["tool get_weather · done", "tool send_email · failed"]
+    results = page.locator("details.tool .tool-result").all_text_contents()
+    assert results[0].endswith("It's always sunny in Lyon!")
+    assert results[1] == "User rejected the tool call for `send_email` with reason: not today"
+
+    # The next question: approve, then reload while the reply streams.
+    page.fill("#prompt", "And Oslo?")
+    page.click("#send")
+    page.wait_for_function("document.querySelectorAll('.approval').length === 1", timeout=30000)
+    _wait_idle(page)
+    page.locator(".approval button.approve").click()
+    page.wait_for_function(
+        "document.querySelector('.msg.assistant:last-child .body')?.textContent.includes('word5')",
+        timeout=30000,
+    )
+    page.reload()
+    page.wait_for_function(
+        "document.querySelector('.msg.assistant:last-child .body')?.textContent.includes('end.')",
+        timeout=30000,
+    )
+    _wait_idle(page)
+    last = page.locator(".msg.assistant").last.locator(".body").inner_text()
+    assert last.count("word59") == 1 and "Oslo:" in last
+    assert page.locator(".approval").count() == 0
+    saved = json.loads(page.evaluate("() => sessionStorage.getItem('tokentide.chat')"))
+    assert [t["role"] for t in saved["history"]] == ["user", "assistant", "user", "assistant"]
+    assert not any(t.get("pending") for t in saved["history"])

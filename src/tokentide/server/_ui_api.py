@@ -174,11 +174,9 @@ class UIChatService:
     ) -> str:
         metadata = {"chat_id": request.chat_id, "ui_trigger": request.trigger}
         config = RunnableConfig(metadata=metadata)
-        run = RunRequest(assistant, value, modes, config, "continue", True)
         if thread_id is not None:
             config["configurable"] = {"thread_id": thread_id}
-            if hasattr(run, "thread_id"):  # runs that record their thread and interrupts
-                setattr(run, "thread_id", thread_id)  # noqa: B010
+        run = RunRequest(assistant, value, modes, config, "continue", True, thread_id)
         run_id = await self.runs.start(run)
         await self.chats.set_active(request.chat_id, run_id)
         return run_id

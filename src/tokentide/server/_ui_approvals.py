@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ._store import StreamStore
+
 __all__ = [
     "ApprovalResponse",
     "PausedRun",
@@ -135,7 +137,7 @@ class PausedRun:
     interrupts: list[dict[str, Any]]
 
 
-async def paused_run(store: Any, responses: list[ApprovalResponse]) -> PausedRun:
+async def paused_run(store: StreamStore, responses: list[ApprovalResponse]) -> PausedRun:
     """The paused run the approvals answer (`HTTPError` 400 / 404 / 409 saying why not)."""
     from ._asgi import HTTPError
 
@@ -153,8 +155,7 @@ async def paused_run(store: Any, responses: list[ApprovalResponse]) -> PausedRun
             f"the run that asked for approval ({split[0]}) is unknown or expired",
             code="run_not_found",
         )
-    thread_id = getattr(record, "thread_id", None)
-    interrupts = getattr(record, "interrupts", None)
+    thread_id, interrupts = record.thread_id, record.interrupts
     if record.status != "interrupted" or not thread_id or not interrupts:
         raise HTTPError(
             409,

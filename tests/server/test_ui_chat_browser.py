@@ -9,38 +9,19 @@ context), so its ``/api/chat`` is the real endpoint of the live server.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from playwright.sync_api import Page, Response, Route, sync_playwright
 from ui_agents import ANSWER
-from ui_serve import JS, serve
+from ui_serve import chromium_path, page_html, serve
 
 pytestmark = [pytest.mark.timeout(150), pytest.mark.once]
 
 AGENT_DELAY = 0.08  # seconds per word of the agent's answer: about 5 s, time to reload and stop
-
-
-def _bundle(workdir: Path) -> str:
-    """The page's script: chat.jsx with React, @ai-sdk/react and ai, bundled by esbuild."""
-    out = workdir / "chat.js"
-    esbuild = JS / "node_modules" / ".bin" / "esbuild"
-    args = [str(esbuild), "ui_page/chat.jsx", "--bundle", "--format=iife", "--jsx=automatic"]
-    args += [
-        '--define:process.env.NODE_ENV="production"',
-        f"--outfile={out}",
-        "--log-level=warning",
-    ]
-    done = subprocess.run(args, cwd=JS, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, f"esbuild failed:\n{done.stderr}"
-    return out.read_text()
 
 
 @pytest.fixture(scope="module")
@@ -73,14 +54,8 @@ def _run_status(url: str, run_id: str) -> dict[str, Any]:
 
 
 def test_use_chat_streams_tools_resumes_after_reload_and_stops(server: str) -> None:
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("chromium is not installed (the project's set-up installs it)", pytrace=False)
-    with tempfile.TemporaryDirectory(prefix="tokentide-ui-page-") as workdir:
-        script = _bundle(Path(workdir))
-    html = (
-        f'<!doctype html><html><body><div id="root"></div><script>{script}</script></body></html>'
-    )
+    executable = chromium_path()
+    html = page_html("chat.jsx")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=executable, headless=True, args=["--no-sandbox", "--disable-gpu"]

@@ -381,12 +381,31 @@ def _calls_step() -> list[tuple[str, Any]]:
 
 def test_an_interrupt_asks_for_approval_of_the_flagged_calls() -> None:
     chunks = _feed(UIMessageEncoder("m"), *_calls_step())
-    approvals = [c for c in chunks if c["type"] == "tool-approval-request"]
+    approvals = [c for c in chunks if c["type"] == "tool-approval-request" and "reason" in c]
     assert approvals == [
-        {"type": "tool-approval-request", "approvalId": "run_9:0", "toolCallId": "c1"},
-        {"type": "tool-approval-request", "approvalId": "run_9:1", "toolCallId": "c2"},
+        {
+            "type": "tool-approval-request",
+            "approvalId": "run_9:0",
+            "toolCallId": "c1",
+            "reason": "?",
+        },
+        {
+            "type": "tool-approval-request",
+            "approvalId": "run_9:1",
+            "toolCallId": "c2",
+            "reason": "?",
+        },
     ]
-    assert [c["type"] for c in chunks[-3:]] == ["tool-approval-request", "finish-step", "finish"]
+    assert chunks[-4:-2] == [
+        {
+            "type": "tool-approval-request",
+            "approvalId": "run_9:auto-c0",
+            "toolCallId": "c0",
+            "isAutomatic": True,
+        },
+        {"type": "tool-approval-response", "approvalId": "run_9:auto-c0", "approved": True},
+    ]
+    assert [c["type"] for c in chunks[-2:]] == ["finish-step", "finish"]
 
 
 def test_a_resumed_run_skips_the_calls_the_page_has_and_denies_the_rejected() -> None:

@@ -76,3 +76,29 @@ def node_scenario(url: str, scenario: str, model: str | None = None) -> dict[str
     assert done.returncode == 0, f"node failed ({done.returncode}):\n{done.stderr}"
     result: dict[str, Any] = json.loads(done.stdout)
     return result
+
+
+def page_html(source: str) -> str:
+    """An HTML page running ``tests/js/ui_page/<source>`` (React, ``@ai-sdk/react`` and
+    ``ai`` bundled by esbuild) in ``<div id="root">``."""
+    with tempfile.TemporaryDirectory(prefix="tokentide-ui-page-") as workdir:
+        out = Path(workdir) / "page.js"
+        esbuild = JS / "node_modules" / ".bin" / "esbuild"
+        args = [str(esbuild), f"ui_page/{source}", "--bundle", "--format=iife", "--jsx=automatic"]
+        args += ['--define:process.env.NODE_ENV="production"', f"--outfile={out}"]
+        done = subprocess.run(
+            [*args, "--log-level=warning"], cwd=JS, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, f"esbuild failed:\n{done.stderr}"
+        script = out.read_text()
+    return (
+        f'<!doctype html><html><body><div id="root"></div><script>{script}</script></body></html>'
+    )
+
+
+def chromium_path() -> str:
+    """Debian's Chromium (the project's set-up installs it)."""
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail("chromium is not installed (the project's set-up installs it)", pytrace=False)
+    return executable

@@ -5,7 +5,10 @@ ends ``interrupted``, with an ``interrupt`` event holding one request per flagge
 (``{"action_requests": [{"name", "args", "description"}], "review_configs": [...]}``). Each
 request becomes a ``tool-approval-request`` chunk on the matching tool call (same name, in
 order, among the calls of the step), with ``approvalId`` ``"<run id>:<n>"`` (``n``: the
-request's position), so that the answer leads back to the run, its thread and the request.
+request's position), so that the answer leads back to the run, its thread and the request;
+the request's ``description`` is its ``reason`` (``part.approval.requestReason`` on the page).
+The step's other calls (which need no approval, and run once the agent goes on) are approved
+automatically (``isAutomatic``): the page's ``sendAutomaticallyWhen`` waits for every call.
 
 The page answers with ``addToolApprovalResponse({id, approved, reason})``; the next request
 (``sendAutomaticallyWhen: lastAssistantMessageIsCompleteWithApprovalResponses``) carries the
@@ -64,8 +67,33 @@ def approval_requests(data: Mapping[str, Any], calls: list[tuple[str, str]]) -> 
             if match is not None:
                 used.add(match)
                 approval = {"type": "tool-approval-request", "approvalId": f"{run_id}:{position}"}
-                out.append({**approval, "toolCallId": match})
+                approval["toolCallId"] = match
+                description = request.get("description")
+                if isinstance(description, str) and description:
+                    approval["reason"] = description  # the page's approval.requestReason
+                out.append(approval)
             position += 1
+    if out:
+        out += _automatic(run_id, [c for c, _ in calls if c not in used])
+    return out
+
+
+def _automatic(run_id: str, call_ids: list[str]) -> list[Chunk]:
+    """The calls of the paused step that need no approval: approved automatically (they run
+    when the agent goes on), so that the page sees every call of the step answered
+    (``lastAssistantMessageIsCompleteWithApprovalResponses``)."""
+    out: list[Chunk] = []
+    for call_id in call_ids:
+        approval_id = f"{run_id}:auto-{call_id}"
+        out.append(
+            {
+                "type": "tool-approval-request",
+                "approvalId": approval_id,
+                "toolCallId": call_id,
+                "isAutomatic": True,
+            }
+        )
+        out.append({"type": "tool-approval-response", "approvalId": approval_id, "approved": True})
     return out
 
 
@@ -141,7 +169,7 @@ async def paused_run(store: StreamStore, responses: list[ApprovalResponse]) -> P
     """The paused run the approvals answer (`HTTPError` 400 / 404 / 409 saying why not)."""
     from ._asgi import HTTPError
 
-    split = split_approval_id(responses[0].approval_id)
+    split = next((s for r in responses if (s := split_approval_id(r.approval_id))), None)
     if split is None:
         raise HTTPError(
             400,

@@ -153,6 +153,26 @@ SCENARIOS: dict[str, tuple[list[Any], dict[str, Any], dict[str, Any], list[Any]]
         {},
         [],
     ),
+    "when_predicate": (
+        [
+            (
+                "",
+                [
+                    call("delete_file", {"path": "/tmp/x"}, "c1"),
+                    call("delete_file", {"path": "/etc/passwd"}, "c2"),
+                ],
+            ),
+            "One left.",
+        ],
+        {
+            "delete_file": {
+                "allowed_decisions": ["approve", "reject"],
+                "when": lambda request: request.tool_call["args"]["path"].startswith("/etc"),
+            }
+        },
+        {},
+        [{"decisions": [{"type": "reject"}]}],
+    ),
     "edit_to_another_tool_and_callable_description": (
         [("", [call("send_email", {"to": "bob", "body": "hi"}, "c1")]), "Checked."],
         {"send_email": {"allowed_decisions": ["edit"], "description": describe}},
@@ -234,7 +254,7 @@ def _their_sync(use_sync: bool) -> bool:
 
 #: Scenarios whose approved calls run at the same time: how their items interleave is up to
 #: the scheduler (thread or task start order), on either side.
-CONCURRENT = {"mixed_with_pass_through"}
+CONCURRENT = {"mixed_with_pass_through", "when_predicate"}
 CALL_IDS = ("c1", "c2", "c3", "c4")
 
 

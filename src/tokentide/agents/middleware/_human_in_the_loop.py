@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
+from tokentide.graph import interrupt
 from tokentide.messages import AIMessage, BaseMessage, ToolCall, ToolMessage
 
 from ._types import (
@@ -225,7 +226,7 @@ class HumanInTheLoopMiddleware:
                 return {EDITED_TOOL_CALLS_KEY: {}}
             return None
         request, indexes = built
-        return self.apply_decisions(state, indexes, _interrupt(request))
+        return self.apply_decisions(state, indexes, interrupt(request))
 
     # ------------------------------------------------------------------ running edits
 
@@ -263,12 +264,6 @@ class HumanInTheLoopMiddleware:
             content = [block, *content]
         copied: ToolMessage = message.model_copy(update={"content": content})
         return copied
-
-
-def _interrupt(value: Any) -> Any:
-    import tokentide.graph
-
-    return tokentide.graph.interrupt(value)  # type: ignore[attr-defined,unused-ignore]
 
 
 def _decisions_of(response: Any) -> list[Decision]:

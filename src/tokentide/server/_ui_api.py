@@ -171,13 +171,18 @@ class UIChatService:
         modes: tuple[str, ...],
         request: UIChatRequest,
         thread_id: str | None,
+        context: dict[str, Any] | None = None,
     ) -> str:
+        """Start the run and make it the chat's active one (its reading context first, so
+        that no reader on any replica sees the run without it)."""
         metadata = {"chat_id": request.chat_id, "ui_trigger": request.trigger}
         config = RunnableConfig(metadata=metadata)
         if thread_id is not None:
             config["configurable"] = {"thread_id": thread_id}
         run = RunRequest(assistant, value, modes, config, "continue", True, thread_id)
         run_id = await self.runs.start(run)
+        if context:
+            await self.chats.set_context(run_id, context)
         await self.chats.set_active(request.chat_id, run_id)
         return run_id
 
@@ -190,14 +195,12 @@ class UIChatService:
             value = resume_command(paused, request.approvals)
         except ValueError as exc:
             raise HTTPError(400, str(exc), param="messages") from None
-        run_id = await self._start(
-            assistant, value, ("messages", "custom"), request, paused.thread_id
-        )
         denied = [a.tool_call_id for a in request.approvals if not a.approved]
         context: dict[str, Any] = {"skip_calls": request.page_calls, "denied_calls": denied}
         if request.page_message_id:
-            context["message_id"] = request.page_message_id
-        await self.chats.set_context(run_id, context)
+            context["message_id"] = request.page_message_id  # the page's message goes on
+        modes = ("messages", "custom")
+        run_id = await self._start(assistant, value, modes, request, paused.thread_id, context)
         await self._stream(run_id, send, receive)
 
     # ------------------------------------------------------------------ resume and stop

@@ -471,3 +471,20 @@ def test_approval_responses_become_decisions() -> None:
     assert split_approval_id("run_9:1") == ("run_9", 1)
     assert split_approval_id("nonsense") is None
     assert approval_responses([_ui("user", {"type": "text", "text": "hi"})]) == []
+
+
+def test_other_interrupts_are_data_parts() -> None:
+    paused = {
+        "run_id": "run_9",
+        "thread_id": "t",
+        "interrupts": [{"value": {"ask": "name?"}, "id": "i1"}],
+    }
+    chunks = _feed(
+        UIMessageEncoder("m"), META, ("interrupt", paused), ("end", {"status": "interrupted"})
+    )
+    assert chunks[1] == {
+        "type": "data-interrupt",
+        "id": "i1",
+        "data": {"value": {"ask": "name?"}, "runId": "run_9", "threadId": "t"},
+    }
+    assert chunks[-1] == {"type": "finish", "finishReason": "stop"}

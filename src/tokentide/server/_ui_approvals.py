@@ -6,9 +6,11 @@ ends ``interrupted``, with an ``interrupt`` event holding one request per flagge
 request becomes a ``tool-approval-request`` chunk on the matching tool call (same name, in
 order, among the calls of the step), with ``approvalId`` ``"<run id>:<n>"`` (``n``: the
 request's position), so that the answer leads back to the run, its thread and the request;
-the request's ``description`` is its ``reason`` (``part.approval.requestReason`` on the page).
-The step's other calls (which need no approval, and run once the agent goes on) are approved
-automatically (``isAutomatic``): the page's ``sendAutomaticallyWhen`` waits for every call.
+the request's ``description`` is its ``reason`` (``part.approval.requestReason`` on the
+page). The step's other calls (which need no approval, and run once the agent goes on) are
+approved automatically (``isAutomatic``): the page's ``sendAutomaticallyWhen`` waits for
+every call. An interrupt of another kind (a node's own ``interrupt(value)``) becomes a
+``data-interrupt`` part (``{"value", "runId", "threadId"}``).
 
 The page answers with ``addToolApprovalResponse({id, approved, reason})``; the next request
 (``sendAutomaticallyWhen: lastAssistantMessageIsCompleteWithApprovalResponses``) carries the
@@ -60,6 +62,7 @@ def approval_requests(data: Mapping[str, Any], calls: list[tuple[str, str]]) -> 
         value = interrupt.get("value") if isinstance(interrupt, Mapping) else None
         requests = value.get("action_requests") if isinstance(value, Mapping) else None
         if not isinstance(requests, list):
+            out.append(_other_interrupt(data, interrupt))
             continue
         for request in requests:
             name = request.get("name") if isinstance(request, Mapping) else None
@@ -76,6 +79,20 @@ def approval_requests(data: Mapping[str, Any], calls: list[tuple[str, str]]) -> 
     if out:
         out += _automatic(run_id, [c for c, _ in calls if c not in used])
     return out
+
+
+def _other_interrupt(data: Mapping[str, Any], interrupt: Any) -> Chunk:
+    """An interrupt that is no approval request (a node's own ``interrupt(value)``): a
+    ``data-interrupt`` part, for a page that knows what to ask."""
+    value = interrupt.get("value") if isinstance(interrupt, Mapping) else interrupt
+    ident = interrupt.get("id") if isinstance(interrupt, Mapping) else None
+    chunk: Chunk = {
+        "type": "data-interrupt",
+        "data": {"value": value, "runId": data.get("run_id"), "threadId": data.get("thread_id")},
+    }
+    if isinstance(ident, str):
+        chunk["id"] = ident
+    return chunk
 
 
 def _automatic(run_id: str, call_ids: list[str]) -> list[Chunk]:

@@ -119,3 +119,48 @@ async def test_stop_on_b_stops_the_run_on_a(
         assert time.monotonic() - asked < GRACE  # at once, not after the grace period
     assert chunks[-2:] == [{"type": "abort", "reason": "the run was cancelled"}, "[DONE]"]
     assert len(_text(chunks)) < len(STORY)
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+async def test_chat_registries(kind: str, redis_server: RedisServer) -> None:
+    from tokentide.server import MemoryStreamStore
+    from tokentide.server._redis_store import RedisStreamStore
+    from tokentide.server._ui_chats import MemoryChatRegistry, RedisChatRegistry, registry_for
+
+    store: Any = MemoryStreamStore() if kind == "memory" else RedisStreamStore(redis_server.url)
+    try:
+        chats = registry_for(store)
+        assert isinstance(chats, MemoryChatRegistry if kind == "memory" else RedisChatRegistry)
+        chat = f"chat-{time.time_ns()}"
+        assert await chats.active(chat) is None
+        await chats.set_active(chat, "run_1")
+        await chats.set_active(chat, "run_2")
+        assert await chats.active(chat) == "run_2"
+        await chats.clear(chat, "run_1")  # not the active one: stays
+        assert await chats.active(chat) == "run_2"
+        await chats.clear(chat, "run_2")
+        assert await chats.active(chat) is None
+        run = f"run_{time.time_ns()}"
+        assert await chats.generation(run) == 0
+        assert [await chats.attach(run), await chats.attach(run)] == [1, 2]
+        assert await chats.generation(run) == 2
+        assert await chats.context(run) is None
+        await chats.set_context(run, {"skip_calls": ["c1"], "message_id": "m"})
+        assert await chats.context(run) == {"skip_calls": ["c1"], "message_id": "m"}
+    finally:
+        await store.aclose()
+
+
+def test_a_memory_registry_is_bounded() -> None:
+    import asyncio
+
+    from tokentide.server._ui_chats import MemoryChatRegistry
+
+    chats = MemoryChatRegistry(max_entries=3)
+
+    async def fill() -> list[str | None]:
+        for i in range(5):
+            await chats.set_active(f"c{i}", f"r{i}")
+        return [await chats.active(f"c{i}") for i in range(5)]
+
+    assert asyncio.run(fill()) == [None, None, "r2", "r3", "r4"]

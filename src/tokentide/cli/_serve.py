@@ -27,6 +27,7 @@ import sys
 from typing import Any
 
 from ._serve_checkpointer import CHECKPOINTER_HELP, make_checkpointer
+from ._serve_ui import check_ui, register_ui, ui_options
 from ._serve_upstream import check_upstream, register_upstream, upstream_options
 
 __all__ = ["COMMAND", "HELP", "ORDER", "build_app", "register", "run"]
@@ -132,6 +133,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     _register_limits(add)
     register_upstream(add)
+    register_ui(add)
     _register_run_store(parser)
     parser.set_defaults(run=run, parser=parser)
 
@@ -388,8 +390,12 @@ def build_app(args: argparse.Namespace) -> Any:
     check_args(args)
     graphs = _graphs(args.graph)
     specs = args.model or ([] if graphs else ["local"])
+    models = _models(specs, args.base_url, upstream_options(args))
+    problem = check_ui(args, [*models, *graphs])
+    if problem:
+        raise ServeError(problem)
     app = create_app(
-        models=_models(specs, args.base_url, upstream_options(args)),
+        models=models,
         graphs=graphs,
         store=_store(args),
         api_key=args.api_key or None,
@@ -401,6 +407,7 @@ def build_app(args: argparse.Namespace) -> Any:
         cors_origins=args.cors_origin,
         body_timeout=args.body_timeout,
         checkpointer=make_checkpointer(getattr(args, "checkpointer", None)),
+        **ui_options(args),
     )
     return observe_app(app, args)
 
@@ -485,6 +492,9 @@ _ARG_NAMES = (
     "run_ttl",
     "run_lease",
     "checkpointer",
+    "ui_path",
+    "ui_model",
+    "ui_resume_grace",
 )
 
 

@@ -16,6 +16,8 @@ Routes (all under ``/v1`` need ``Authorization: Bearer <api_key>`` when an API k
 - ``POST /v1/messages``: the Anthropic Messages API (key in ``x-api-key``), and
   ``POST /v1/messages/count_tokens``.
 - ``GET /``: the web chat page, when ``web=True`` and ``static/index.html`` exists.
+- ``POST /api/chat`` (``ui_path``), ``GET /api/chat/{chatId}/stream``,
+  ``POST /api/chat/{chatId}/stop``: the Vercel AI SDK's ``useChat`` (UI message stream v1).
 
 Before routing and authentication every request passes the `RequestGuard` (allowed ``Host``,
 allowed ``Origin``; CORS preflights of allowed origins are answered here); JSON bodies must be
@@ -69,6 +71,7 @@ from ._responses_api import ResponsesService
 from ._runs import RunManager, parse_run_request
 from ._runs_http import check_position, reader_error, request_cancel_quietly, store_unavailable
 from ._store import EventsExpired, MemoryStreamStore, RunNotFound, StoreUnavailable, StreamStore
+from ._ui_api import DEFAULT_UI_PATH, UIChatService
 
 __all__ = ["TokentideApp", "create_app"]
 
@@ -108,6 +111,9 @@ class TokentideApp:
         cors_origins: Iterable[str] = (),
         body_timeout: float | None = 60.0,
         checkpointer: Any = None,
+        ui_path: str = DEFAULT_UI_PATH,
+        ui_model: str | None = None,
+        ui_resume_grace: float = 2.0,
     ) -> None:
         if api_key is not None and (not api_key.strip() or api_key != api_key.strip()):
             raise ValueError("api_key must not be empty or start or end with whitespace")
@@ -133,6 +139,16 @@ class TokentideApp:
             heartbeat=heartbeat,
             cancel_wait=cancel_wait,
         )
+        self.ui = UIChatService(
+            self.runs,
+            assistants,
+            self._json,
+            path=ui_path,
+            model=ui_model,
+            grace=ui_resume_grace,
+            heartbeat=heartbeat,
+            max_body_bytes=max_body_bytes,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -154,6 +170,7 @@ class TokentideApp:
     async def aclose(self) -> None:
         """Cancel this replica's runs, close the store and the upstream connections of the
         HTTP models (their kept-alive pool; a model opens new ones if used again)."""
+        await self.ui.aclose()
         await self.runs.aclose()
         await self.agent_server.aclose()
         await self.responses.aclose()
@@ -190,6 +207,10 @@ class TokentideApp:
             return self._web
         if is_agent_server_path(path):
             return self.agent_server.route(method, path, scope)
+        ui_handler = self.ui.route(method, path, scope)
+        if ui_handler is not None:
+            self._authenticate(scope)
+            return ui_handler
         if not path.startswith("/v1/"):
             raise HTTPError(404, f"no route {shorten(path)}", code="not_found")
         if path in ("/v1/messages", "/v1/messages/count_tokens"):
@@ -527,6 +548,9 @@ def create_app(
     cors_origins: Iterable[str] = (),
     body_timeout: float | None = 60.0,
     checkpointer: BaseCheckpointSaver | None = None,
+    ui_path: str = DEFAULT_UI_PATH,
+    ui_model: str | None = None,
+    ui_resume_grace: float = 2.0,
 ) -> TokentideApp:
     """Build the ASGI app serving ``models`` (name -> chat model) and ``graphs`` (name ->
     compiled graph or runnable); mount it in any ASGI server or application.
@@ -551,6 +575,10 @@ def create_app(
       without one (chat completions) run the graph as it was compiled. The LangGraph Agent
       Server API keeps its threads and runs beside it (the SQLite file, the PostgreSQL
       database; memory otherwise), and the threads of served models in it.
+    - ``ui_path``: where the AI SDK's ``useChat`` posts (``/api/chat``; its resume and stop
+      paths hang below it); ``ui_model``: the model or graph it talks to when the request
+      names none; ``ui_resume_grace``: seconds a chat run outlives its last reader, waiting
+      for a reload to resume it, before it is cancelled.
 
     Example::
 
@@ -580,4 +608,7 @@ def create_app(
         cors_origins=cors_origins,
         body_timeout=body_timeout,
         checkpointer=checkpointer,
+        ui_path=ui_path,
+        ui_model=ui_model,
+        ui_resume_grace=ui_resume_grace,
     )

@@ -20,10 +20,7 @@ The public methods add, only when someone listens to the run, the run's events; 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import contextvars
 import json
-import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, ClassVar, cast
 
@@ -40,6 +37,7 @@ from tokentide.messages import (
 )
 from tokentide.messages._ids import fast_uuid4
 from tokentide.runtime._base import aclose_quietly
+from tokentide.runtime._channel import stream_from_thread
 from tokentide.runtime._config import RunnableConfig
 from tokentide.runtime._context import RunContext
 from tokentide.runtime._sink import INVOKED, ChannelClosed
@@ -47,6 +45,9 @@ from tokentide.runtime._sink import INVOKED, ChannelClosed
 from ._model_base import LanguageModel, LanguageModelInput
 
 __all__ = ["BaseChatModel", "LanguageModelInput", "sync_to_async_stream"]
+
+#: How far a blocking provider's worker thread may run ahead of an async consumer.
+SYNC_TO_ASYNC_BUFFER = 64
 
 
 class StreamCall:
@@ -426,49 +427,8 @@ def _json_dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-async def sync_to_async_stream(fn: Any, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-    """Run a blocking generator in a worker thread and hand its items to async code through a
-    bounded queue. Closing the async stream stops the generator at its next item."""
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[tuple[int, Any]] = asyncio.Queue(maxsize=64)
-    stop = threading.Event()
-    ctx = contextvars.copy_context()
-
-    def put(item: tuple[int, Any]) -> None:
-        fut = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
-        while not stop.is_set():
-            try:
-                fut.result(timeout=0.1)
-                return
-            except concurrent.futures.TimeoutError:
-                continue
-
-    def work() -> None:
-        gen = fn(*args, **kwargs)
-        try:
-            for item in gen:
-                if stop.is_set():
-                    break
-                put((0, item))
-            else:
-                put((1, None))
-        except BaseException as exc:
-            put((2, exc))
-        finally:
-            gen.close()
-
-    future = loop.run_in_executor(None, ctx.run, work)
-    try:
-        while True:
-            kind, item = await queue.get()
-            if kind == 0:
-                yield item
-            elif kind == 1:
-                return
-            else:
-                raise item
-    finally:
-        stop.set()
-        while not queue.empty():
-            queue.get_nowait()
-        await asyncio.shield(future)
+def sync_to_async_stream(fn: Any, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+    """Run a blocking generator in a worker thread and hand its items to async code through
+    the runtime's bounded channel (one wake-up per batch of items). Closing the async stream
+    stops the generator at its next item."""
+    return stream_from_thread(lambda _cancel: fn(*args, **kwargs), SYNC_TO_ASYNC_BUFFER)

@@ -33,7 +33,6 @@ from tokentide.messages import (
     ChunkAccumulator,
     UsageMetadata,
     convert_to_messages,
-    message_chunk_to_message,
 )
 from tokentide.messages._ids import fast_uuid4
 from tokentide.runtime._base import aclose_quietly
@@ -43,6 +42,7 @@ from tokentide.runtime._context import RunContext
 from tokentide.runtime._sink import INVOKED, ChannelClosed
 
 from ._model_base import LanguageModel, LanguageModelInput
+from ._streams import AsyncChatStream, ChatStream
 
 __all__ = ["BaseChatModel", "LanguageModelInput", "sync_to_async_stream"]
 
@@ -141,9 +141,12 @@ class BaseChatModel(LanguageModel[AIMessage]):
         *,
         stop: list[str] | None = None,
         **kwargs: Any,
-    ) -> Iterator[AIMessageChunk]:
-        """Yield the reply chunk by chunk. ``break`` stops generation at once."""
-        return self._open(input, config, stop, kwargs)[0]
+    ) -> ChatStream:
+        """Yield the reply chunk by chunk; ``break`` or ``close()`` stops generation at once.
+
+        The `ChatStream` also gives ``.result``: the whole message with its usage and finish
+        reason (after an early close, what was produced and the usage so far)."""
+        return self._open(input, config, stop, kwargs)
 
     def astream(
         self,
@@ -152,9 +155,9 @@ class BaseChatModel(LanguageModel[AIMessage]):
         *,
         stop: list[str] | None = None,
         **kwargs: Any,
-    ) -> AsyncIterator[AIMessageChunk]:
+    ) -> AsyncChatStream:
         """Async :meth:`stream`; ``aclose()`` or cancellation stops generation at once."""
-        return self._aopen(input, config, stop, kwargs)[0]
+        return self._aopen(input, config, stop, kwargs)
 
     def invoke(
         self,
@@ -165,10 +168,10 @@ class BaseChatModel(LanguageModel[AIMessage]):
         **kwargs: Any,
     ) -> AIMessage:
         """The whole reply (the merged stream: listeners still see every token)."""
-        chunks, acc = self._open(input, config, stop, kwargs, tokens=False)
-        for _ in chunks:
-            pass
-        return message_chunk_to_message(acc.result())
+        with self._open(input, config, stop, kwargs, tokens=False) as stream:
+            for _ in stream:
+                pass
+        return stream.result
 
     async def ainvoke(
         self,
@@ -179,13 +182,10 @@ class BaseChatModel(LanguageModel[AIMessage]):
         **kwargs: Any,
     ) -> AIMessage:
         """Async :meth:`invoke`."""
-        chunks, acc = self._aopen(input, config, stop, kwargs, tokens=False)
-        try:
-            async for _ in chunks:
+        async with self._aopen(input, config, stop, kwargs, tokens=False) as stream:
+            async for _ in stream:
                 pass
-        finally:
-            await aclose_quietly(chunks)
-        return message_chunk_to_message(acc.result())
+        return stream.result
 
     def _open(
         self,
@@ -194,9 +194,9 @@ class BaseChatModel(LanguageModel[AIMessage]):
         stop: list[str] | None,
         kwargs: dict[str, Any],
         tokens: bool = True,
-    ) -> tuple[Iterator[AIMessageChunk], ChunkAccumulator]:
-        """Start one call: the chunk stream and the accumulator that it fills (the one fold
-        shared by error partials, the end event and ``invoke``)."""
+    ) -> ChatStream:
+        """Start one call: its stream, with the accumulator that it fills (the one fold
+        shared by error partials, the end event, ``invoke`` and ``.result``)."""
         messages = convert_to_messages(input)
         run = self._new_run(config)
         acc = ChunkAccumulator()
@@ -207,7 +207,7 @@ class BaseChatModel(LanguageModel[AIMessage]):
                 _quiet_tokens(self, run)
             observed = self._observe(run, {"messages": [messages]}, chunks, output=acc)
             chunks = cast(Iterator[AIMessageChunk], observed)
-        return chunks, acc
+        return ChatStream(chunks, acc)
 
     def _aopen(
         self,
@@ -216,7 +216,7 @@ class BaseChatModel(LanguageModel[AIMessage]):
         stop: list[str] | None,
         kwargs: dict[str, Any],
         tokens: bool = True,
-    ) -> tuple[AsyncIterator[AIMessageChunk], ChunkAccumulator]:
+    ) -> AsyncChatStream:
         messages = convert_to_messages(input)
         run = self._new_run(config)
         acc = ChunkAccumulator()
@@ -227,7 +227,7 @@ class BaseChatModel(LanguageModel[AIMessage]):
                 _quiet_tokens(self, run)
             observed = self._aobserve(run, {"messages": [messages]}, chunks, output=acc)
             chunks = cast(AsyncIterator[AIMessageChunk], observed)
-        return chunks, acc
+        return AsyncChatStream(chunks, acc)
 
     # Composition hooks (a model inside a chain gets its input folded from the previous step).
     def _call(self, input: Any, run: RunContext, **kwargs: Any) -> AIMessage:

@@ -63,9 +63,6 @@ class ChatLlamaCpp(LlamaCppModel[AIMessage], BaseChatModel):
 
     default_min_tokens: ClassVar[int] = 1
 
-    last_generation: GenerationStats | None = None
-    """Counts of the latest generation (also of one that was stopped early)."""
-
     def get_name(self) -> str:
         return self.name or "ChatLlamaCpp"
 
@@ -85,7 +82,6 @@ class ChatLlamaCpp(LlamaCppModel[AIMessage], BaseChatModel):
         prompt = runtime.format_chat(render_chat(messages, plan.system_text()))
         if stats is None:
             stats = GenerationStats()
-        self.last_generation = stats
         stops = [*(self.stop or ()), *(stop or ())]
         reply = LocalReply(runtime, sampling, stats, cancel)
         parser = ToolCallParser()

@@ -21,7 +21,7 @@ Where usage goes (per stream, never on the model object, so one model serves man
 from __future__ import annotations
 
 from asyncio import CancelledError as _Cancelled
-from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -35,6 +35,7 @@ from tokentide.runtime._sink import CLOSED_EARLY, ChannelClosed
 
 from ._base import _last_input, _quiet_tokens, sync_to_async_stream
 from ._model_base import LanguageModel, LanguageModelInput
+from ._streams import AsyncModelStream, ModelStream
 
 __all__ = [
     "AsyncCompletionStream",
@@ -163,7 +164,7 @@ def end_output(result: CompletionText) -> dict[str, Any]:
     return {"generations": [[generation]], "llm_output": llm_output or None}
 
 
-class CompletionStream(Iterator[str]):
+class CompletionStream(ModelStream[str]):
     """The ``str`` chunks of one completion; ``result`` is the text so far with its usage.
 
     Closing it (``close()``, ``break`` out of a ``with`` block or a ``for`` loop that drops it)
@@ -177,29 +178,17 @@ class CompletionStream(Iterator[str]):
         stream.result.usage_metadata
     """
 
-    __slots__ = ("_items", "_next", "_state")
+    __slots__ = ("_state",)
 
     def __init__(self, items: Iterator[str], state: _State) -> None:
-        self._items = items
-        self._next = items.__next__
+        super().__init__(items)
         self._state = state
 
     def __iter__(self) -> CompletionStream:
         return self
 
-    def __next__(self) -> str:
-        return self._next()
-
-    def close(self) -> None:
-        close = getattr(self._items, "close", None)
-        if close is not None:
-            close()
-
     def __enter__(self) -> CompletionStream:
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     @property
     def result(self) -> CompletionText:
@@ -211,7 +200,7 @@ class CompletionStream(Iterator[str]):
         return self._state.usage
 
 
-class AsyncCompletionStream(AsyncIterator[str]):
+class AsyncCompletionStream(AsyncModelStream[str]):
     """Async `CompletionStream`: ``aclose()`` or cancellation stops generation at once.
 
     Example::
@@ -222,26 +211,17 @@ class AsyncCompletionStream(AsyncIterator[str]):
         stream.result.usage_metadata
     """
 
-    __slots__ = ("_items", "_state")
+    __slots__ = ("_state",)
 
     def __init__(self, items: AsyncIterator[str], state: _State) -> None:
-        self._items = items
+        super().__init__(items)
         self._state = state
 
     def __aiter__(self) -> AsyncCompletionStream:
         return self
 
-    def __anext__(self) -> Awaitable[str]:
-        return self._items.__anext__()
-
-    async def aclose(self) -> None:
-        await aclose_quietly(self._items)
-
     async def __aenter__(self) -> AsyncCompletionStream:
         return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     @property
     def result(self) -> CompletionText:

@@ -107,20 +107,10 @@ class ChatLlamaCpp(LlamaCppModel[AIMessage], BaseChatModel):
             chunk_position="last",
         )
 
-    def _stream(
-        self, messages: list[BaseMessage], *, stop: list[str] | None = None, **kwargs: Any
-    ) -> Iterator[AIMessageChunk]:
-        return self._generation(messages, stop, kwargs, None)
-
-    def _astream(
-        self, messages: list[BaseMessage], *, stop: list[str] | None = None, **kwargs: Any
-    ) -> AsyncIterator[AIMessageChunk]:
-        # Generation runs in a worker thread, at most one chunk ahead of the consumer; when
-        # the consumer leaves, the cancel event stops it before its next token.
-        return thread_stream(lambda cancel: self._generation(messages, stop, kwargs, cancel))
-
-    # One GenerationStats per call, on the call's state: the guard reads the exact counts of a
-    # generation that was stopped early (after its generator was closed).
+    # The provider stream of one call, with one GenerationStats on the call's state: the guard
+    # reads the exact counts of a generation that was stopped early (after it was closed).
+    # Async: generation runs in a worker thread, at most one chunk ahead of the consumer; when
+    # the consumer leaves, the cancel event stops it before its next token.
     def _start(
         self, call: StreamCall, stop: list[str] | None, kwargs: dict[str, Any]
     ) -> Iterator[AIMessageChunk]:

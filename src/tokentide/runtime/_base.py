@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from ._config import RunnableConfig, merge_configs
-from ._context import RunContext, new_run, resolve_parent, run_in_context
+from ._context import RunContext, new_run, resolve_parent
 from ._fold import NO_INPUT, Accumulator, AddableDict, InputTap, add_dicts, fold
 from ._observer import Folder, RunObserver, left_early
 
@@ -313,11 +313,12 @@ class Runnable(Generic[Input, Output]):
         return_exceptions: bool = False,
         **kwargs: Any,
     ) -> list[Output]:
-        """Invoke on each input in worker threads (at most ``max_concurrency`` at a time)."""
+        """Invoke on each input in worker threads: at most ``max_concurrency`` at a time (with
+        one config per input, the smallest of theirs, so that every config's cap holds)."""
         if not inputs:
             return []
         configs = _configs_for(config, len(inputs))
-        limit = configs[0].get("max_concurrency") or None
+        limit = _concurrency(configs)
 
         def one(pair: tuple[Input, RunnableConfig]) -> Any:
             try:
@@ -348,7 +349,7 @@ class Runnable(Generic[Input, Output]):
         if not inputs:
             return []
         configs = _configs_for(config, len(inputs))
-        limit = configs[0].get("max_concurrency") or None
+        limit = _concurrency(configs)
         semaphore = asyncio.Semaphore(limit) if limit else None
 
         async def one(item: Input, cfg: RunnableConfig) -> Any:
@@ -392,6 +393,13 @@ class Runnable(Generic[Input, Output]):
     ) -> Runnable[Input, Output]:
         """Fix config options of every call (e.g. ``.with_config(tags=["x"])``)."""
         return RunnableBinding(self, config=merge_configs(config, cast(RunnableConfig, options)))
+
+
+def _concurrency(configs: Sequence[RunnableConfig]) -> int | None:
+    """The most calls of a batch that may run at once: every config's ``max_concurrency``
+    holds (``None``: no limit given)."""
+    limits = [c["max_concurrency"] for c in configs if c.get("max_concurrency")]
+    return min(limits) if limits else None  # type: ignore[type-var]
 
 
 def _close(it: Any) -> None:
@@ -497,8 +505,3 @@ async def run_sync_in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) ->
     ctx = contextvars.copy_context()
     call = functools.partial(ctx.run, fn, *args, **kwargs)
     return await loop.run_in_executor(None, call)
-
-
-def call_user(run: RunContext, fn: Callable[..., T], *args: Any) -> T:
-    """Call user code with ``run`` as the current run."""
-    return run_in_context(run, fn, *args)

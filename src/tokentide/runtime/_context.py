@@ -27,9 +27,7 @@ __all__ = [
     "current_run",
     "new_run",
     "resolve_parent",
-    "run_in_context",
     "set_observer",
-    "using_run",
 ]
 
 #: Key under which a config dict handed to user code carries its run (so that passing that
@@ -302,22 +300,3 @@ def _add_tags(base: list[str], more: Sequence[str]) -> list[str]:
     ``add_tags``)."""
     added = list(dict.fromkeys(more))
     return [*(t for t in base if t not in added), *added]
-
-
-@contextmanager
-def using_run(run: RunContext | None) -> Iterator[None]:
-    """Make ``run`` the current run for the code in the ``with`` block (same task/thread)."""
-    token = _CURRENT.set(run)
-    try:
-        yield
-    finally:
-        _CURRENT.reset(token)
-
-
-def run_in_context(run: RunContext | None, fn: Callable[..., T], *args: Any) -> T:
-    """Call ``fn(*args)`` with ``run`` as the current run."""
-    token = _CURRENT.set(run)
-    try:
-        return fn(*args)
-    finally:
-        _CURRENT.reset(token)

@@ -28,7 +28,6 @@ import base64
 import hashlib
 import hmac
 import json
-import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
@@ -70,7 +69,6 @@ from ._store import EventsExpired, MemoryStreamStore, RunNotFound, StoreUnavaila
 
 __all__ = ["TokentideApp", "create_app"]
 
-logger = logging.getLogger("tokentide.server")
 
 STATIC_DIR = Path(__file__).with_name("static")
 _RESPONSE_PATH = re.compile(r"^/v1/responses/([A-Za-z0-9_\-]{1,100})(/cancel)?$")

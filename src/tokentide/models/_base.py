@@ -34,12 +34,14 @@ from tokentide.messages import (
     convert_to_messages,
 )
 from tokentide.messages._ids import fast_uuid4
-from tokentide.runtime._base import aclose_quietly
-from tokentide.runtime._channel import stream_from_thread
-from tokentide.runtime._config import RunnableConfig
-from tokentide.runtime._context import RunContext
-from tokentide.runtime._observer import left_early
-from tokentide.runtime._sink import INVOKED
+from tokentide.runtime import (
+    INVOKED,
+    RunContext,
+    RunnableConfig,
+    aclose_quietly,
+    left_early,
+    stream_from_thread,
+)
 
 from ._model_base import LanguageModel, LanguageModelInput
 from ._streams import AsyncChatStream, ChatStream

@@ -12,7 +12,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Generator, Mapping
 from typing import Any, ClassVar, TypeVar
 
-from tokentide.runtime._channel import stream_from_thread
+from tokentide.runtime import stream_from_thread
 
 from ._llama_runtime import (
     LlamaRuntime,

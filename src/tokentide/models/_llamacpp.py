@@ -13,7 +13,7 @@ from tokentide.messages import (
     ChunkAccumulator,
     UsageMetadata,
 )
-from tokentide.runtime._base import Runnable
+from tokentide.runtime import Runnable
 
 from ._base import BaseChatModel, LanguageModelInput, StreamCall
 from ._llama_model import LlamaCppModel, thread_stream

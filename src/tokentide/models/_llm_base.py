@@ -26,11 +26,14 @@ from typing import Any, ClassVar
 
 from tokentide.errors import StreamError, StreamInterrupted
 from tokentide.messages import BaseMessage, UsageMetadata, convert_to_messages
-from tokentide.runtime._base import aclose_quietly, run_sync_in_thread
-from tokentide.runtime._config import RunnableConfig
-from tokentide.runtime._context import RunContext
-from tokentide.runtime._observer import left_early
-from tokentide.runtime._prompts import get_buffer_string
+from tokentide.runtime import (
+    RunContext,
+    RunnableConfig,
+    aclose_quietly,
+    get_buffer_string,
+    left_early,
+    run_sync_in_thread,
+)
 
 from ._base import _last_input, _quiet_tokens, sync_to_async_stream
 from ._model_base import LanguageModel, LanguageModelInput

@@ -19,7 +19,7 @@ from tokentide.messages import (
     UsageMetadata,
     message_chunk_to_message,
 )
-from tokentide.runtime._base import aclose_quietly
+from tokentide.runtime import aclose_quietly
 
 __all__ = ["AsyncChatStream", "AsyncModelStream", "ChatStream", "ModelStream"]
 

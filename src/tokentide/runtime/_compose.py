@@ -19,7 +19,7 @@ from ._base import (
 )
 from ._channel import Channel, ChannelClosed
 from ._config import RunnableConfig
-from ._context import _CURRENT, RunContext
+from ._context import RunContext, enter_run, leave_run
 
 __all__ = [
     "RunnableAssign",
@@ -206,22 +206,22 @@ class RunnableLambda(Runnable[Any, Any]):
         if self.afunc is None:
             output = await run_sync_in_thread(self._call_func_in_run, input, run)
         else:
-            token = _CURRENT.set(run)
+            token = enter_run(run)
             try:
                 output = await self.afunc(*self._args(input, run))
             finally:
-                _CURRENT.reset(token)
+                leave_run(token)
         if isinstance(output, Runnable):
             return await output.ainvoke(input, run.child_config())
         return output
 
     def _call_func_in_run(self, input: Any, run: RunContext) -> Any:
         assert self.func is not None
-        token = _CURRENT.set(run)
+        token = enter_run(run)
         try:
             return self.func(*self._args(input, run))
         finally:
-            _CURRENT.reset(token)
+            leave_run(token)
 
     def _iter(self, input: Any, run: RunContext, **kwargs: Any) -> Iterator[Any]:
         if self.func is None:
@@ -238,11 +238,11 @@ class RunnableLambda(Runnable[Any, Any]):
         if self.afunc is None:
             output = await run_sync_in_thread(self._call_func_in_run, input, run)
         else:
-            token = _CURRENT.set(run)
+            token = enter_run(run)
             try:
                 output = await self.afunc(*self._args(input, run))
             finally:
-                _CURRENT.reset(token)
+                leave_run(token)
         if isinstance(output, Runnable):
             stream = output.astream(input, run.child_config())
             try:
@@ -304,13 +304,13 @@ class RunnableGenerator(Runnable[Any, Any]):
         gen = self._sync(inputs)
         try:
             while True:
-                token = _CURRENT.set(run)
+                token = enter_run(run)
                 try:
                     chunk = next(gen)
                 except StopIteration:
                     return
                 finally:
-                    _CURRENT.reset(token)
+                    leave_run(token)
                 yield chunk
         finally:
             gen.close()
@@ -327,13 +327,13 @@ class RunnableGenerator(Runnable[Any, Any]):
         gen = self._async(inputs)
         try:
             while True:
-                token = _CURRENT.set(run)
+                token = enter_run(run)
                 try:
                     chunk = await gen.__anext__()
                 except StopAsyncIteration:
                     return
                 finally:
-                    _CURRENT.reset(token)
+                    leave_run(token)
                 yield chunk
         finally:
             await gen.aclose()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from uuid import UUID, uuid4
 
@@ -24,7 +24,10 @@ __all__ = [
     "LOCAL_TAGS_KEY",
     "PARENT_KEY",
     "RunContext",
+    "RunToken",
     "current_run",
+    "enter_run",
+    "leave_run",
     "new_run",
     "resolve_parent",
     "set_observer",
@@ -188,6 +191,21 @@ class RunContext:
 def current_run() -> RunContext | None:
     """The run whose user code is executing now, or ``None`` outside any run."""
     return _CURRENT.get()
+
+
+RunToken = Token["RunContext | None"]
+
+
+def enter_run(run: RunContext | None) -> RunToken:
+    """Make ``run`` the current run of this thread or task, around user code (a lambda, a
+    graph node, a tool) or to attach a sink to a scope; always pair it with
+    :func:`leave_run` in a ``finally``. Internal interface for the layers above the runtime."""
+    return _CURRENT.set(run)
+
+
+def leave_run(token: RunToken) -> None:
+    """Restore the current run that :func:`enter_run` replaced."""
+    _CURRENT.reset(token)
 
 
 def resolve_parent(config: RunnableConfig | None) -> RunContext | None:

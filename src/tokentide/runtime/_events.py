@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from ._base import NO_INPUT, aclose_quietly
 from ._config import RunnableConfig
-from ._context import _CURRENT, PARENT_KEY, RunContext, resolve_parent
+from ._context import PARENT_KEY, RunContext, enter_run, resolve_parent
 from ._sink import Channel, ChannelClosed, RunSink
 
 if TYPE_CHECKING:
@@ -186,7 +186,7 @@ async def stream_events(
     scope = RunContext("", "scope", sink=sink)
 
     async def produce() -> None:
-        _CURRENT.set(scope)  # this task's own context copy
+        enter_run(scope)  # this task's own context copy
         stream = runnable.astream(input, config, **kwargs)
         try:
             async for _ in stream:

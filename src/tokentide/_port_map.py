@@ -149,7 +149,7 @@ MODULES: tuple[ModuleRow, ...] = (
         "tokentide.runnables",
         names=_RUNNABLES,
         unsupported="`RunnableBranch`, `RunnableWithFallbacks`, `RunnableWithMessageHistory`, "
-        "`ConfigurableField`: " + _MISSING + "; `astream_events(version='v1')` gives v2 events",
+        "`ConfigurableField`: " + _MISSING,
     ),
     ModuleRow(
         "langchain_core.runnables.config",

@@ -19,7 +19,7 @@ Example::
         return x
 """
 
-from tokentide.runtime._events import adispatch_custom_event, dispatch_custom_event
+from tokentide.runtime import adispatch_custom_event, dispatch_custom_event
 
 from ._base import AsyncCallbackHandler, BaseCallbackHandler, Callbacks
 from ._handlers import (

@@ -26,10 +26,7 @@ from tokentide.messages import (
     convert_to_messages,
     message_chunk_to_message,
 )
-from tokentide.runtime._context import RunContext
-from tokentide.runtime._fold import NO_INPUT
-from tokentide.runtime._prompts import get_buffer_string
-from tokentide.runtime._sink import RunSink
+from tokentide.runtime import NO_INPUT, RunContext, RunSink, get_buffer_string
 
 from ._outputs import ChatGeneration, ChatGenerationChunk, Generation, GenerationChunk, LLMResult
 

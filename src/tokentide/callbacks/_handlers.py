@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from typing import Any, TextIO
 
 from tokentide.messages import UsageMetadata, add_usage
-from tokentide.runtime._context import handler_in_context
+from tokentide.runtime import handler_in_context
 
 from ._base import AsyncCallbackHandler, BaseCallbackHandler
 

@@ -9,6 +9,6 @@ Example::
         return x
 """
 
-from tokentide.runtime._events import adispatch_custom_event, dispatch_custom_event
+from tokentide.runtime import adispatch_custom_event, dispatch_custom_event
 
 __all__ = ["adispatch_custom_event", "dispatch_custom_event"]

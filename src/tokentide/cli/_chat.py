@@ -368,20 +368,14 @@ class ChatSession:
             metadata["error"] = str(failure)
         message = tracked.message(**metadata)
         if message.usage_metadata is None:
-            message.usage_metadata = _usage_so_far(self.model)
+            message.usage_metadata = _usage_so_far(tracked)
         return message
 
 
-def _usage_so_far(model: BaseChatModel) -> Any:
-    """The usage of a generation that was stopped early, when the model counts it (the local
-    model keeps ``last_generation``); else ``None``."""
-    stats = getattr(model, "last_generation", None)
-    prompt = getattr(stats, "prompt_tokens", None)
-    completion = getattr(stats, "completion_tokens", None)
-    if not isinstance(prompt, int) or not isinstance(completion, int):
+def _usage_so_far(tracked: TrackedStream) -> Any:
+    """The exact usage of a generation that was stopped early, from its stream's ``result``
+    (the local model counts it); ``None`` when the provider did not report it."""
+    result = getattr(tracked.stream, "result", None)
+    if result is None or result.response_metadata.get("usage_estimated"):
         return None
-    return {
-        "input_tokens": prompt,
-        "output_tokens": completion,
-        "total_tokens": prompt + completion,
-    }
+    return result.usage_metadata

@@ -125,6 +125,8 @@ class TrackedStream:
         from tokentide.messages import ChunkAccumulator
 
         self._stream = stream
+        self.stream = stream
+        """The model stream (a `ChatStream` has ``.result``, with the usage after a close)."""
         self._on_first = on_first
         self._clock = clock
         self.accumulator = ChunkAccumulator()

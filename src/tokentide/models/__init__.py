@@ -24,14 +24,17 @@ from ._llm_base import (
     CompletionText,
 )
 from ._openai import ChatOpenAI
+from ._streams import AsyncChatStream, ChatStream
 
 __all__ = [
+    "AsyncChatStream",
     "AsyncCompletionStream",
     "BaseChatModel",
     "BaseLLM",
     "ChatAnthropic",
     "ChatLlamaCpp",
     "ChatOpenAI",
+    "ChatStream",
     "CompletionInfo",
     "CompletionStream",
     "CompletionText",

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from tokentide.errors import APIError
 from tokentide.messages import AIMessageChunk, BaseMessage, ChunkAccumulator, UsageMetadata
-from tokentide.runtime._base import Runnable
+from tokentide.runtime import Runnable
 
 from ._anthropic_core import (
     MessagesEventParser,

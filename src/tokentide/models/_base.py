@@ -19,12 +19,8 @@ The public methods add, only when someone listens to the run, the run's events; 
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import contextvars
 import json
-import threading
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, ClassVar, cast
 
 from tokentide.callbacks._dispatch import NO_TOKENS
@@ -36,32 +32,100 @@ from tokentide.messages import (
     ChunkAccumulator,
     UsageMetadata,
     convert_to_messages,
-    message_chunk_to_message,
 )
 from tokentide.messages._ids import fast_uuid4
-from tokentide.runtime._base import aclose_quietly
-from tokentide.runtime._config import RunnableConfig
-from tokentide.runtime._context import RunContext
-from tokentide.runtime._sink import INVOKED, ChannelClosed
+from tokentide.runtime import (
+    INVOKED,
+    RunContext,
+    RunnableConfig,
+    aclose_quietly,
+    left_early,
+    stream_from_thread,
+)
 
 from ._model_base import LanguageModel, LanguageModelInput
+from ._streams import AsyncChatStream, ChatStream
 
 __all__ = ["BaseChatModel", "LanguageModelInput", "sync_to_async_stream"]
 
+#: How far a blocking provider's worker thread may run ahead of an async consumer.
+SYNC_TO_ASYNC_BUFFER = 64
+
 
 class StreamCall:
-    """The state of one model call, shared by its guard and its provider (never kept on the
-    model, which many threads and tasks share).
+    """The state of one model call, sans-I/O, shared by its guard and its provider (never kept
+    on the model, which many threads and tasks share).
 
-    ``messages``: the call's input; ``stats``: whatever the provider records as it generates
-    (e.g. the local model's token counts), read by :meth:`BaseChatModel._usage_so_far`.
+    ``messages``: the call's input; ``acc``: the fold of its chunks (the one fold shared by
+    error partials, the end event, ``invoke`` and a stream's ``.result``); ``stats``: whatever
+    the provider records as it generates (e.g. the local model's token counts), read by
+    :meth:`BaseChatModel._usage_so_far`. The guards feed it each chunk (:meth:`note`) and the
+    exception that ended the stream (:meth:`failure`), and :meth:`settle` it when the stream
+    ended early.
     """
 
-    __slots__ = ("messages", "stats")
+    __slots__ = ("acc", "messages", "msg_id", "stats", "usage_so_far")
 
-    def __init__(self, messages: list[BaseMessage]) -> None:
+    def __init__(
+        self,
+        messages: list[BaseMessage],
+        usage_so_far: UsageSoFar | None = None,
+    ) -> None:
         self.messages = messages
+        self.acc = ChunkAccumulator()
+        self.msg_id: str | None = None
         self.stats: Any = None
+        self.usage_so_far = usage_so_far
+
+    def note(self, chunk: AIMessageChunk) -> None:
+        """One chunk from the provider: the same message ``id`` on every chunk, then fold."""
+        msg_id = self.msg_id
+        if msg_id is None:
+            msg_id = self.msg_id = chunk.id or f"lc_run--{fast_uuid4()}"
+        if chunk.id is None:
+            chunk.id = msg_id
+        self.acc.add(chunk)
+
+    def failure(self, exc: BaseException) -> BaseException:
+        """What to raise for the exception that ended the provider stream: after the first
+        chunk, a failure becomes a `StreamError` carrying the partial message (with the usage
+        so far); a consumer leaving, or a failure before any chunk, is raised unchanged."""
+        if isinstance(exc, StreamError):
+            if exc.partial is None and self.msg_id is not None:
+                self.settle()
+                exc.partial = self.acc.result()
+            return exc
+        if self.msg_id is None or left_early(exc) or not isinstance(exc, Exception):
+            return exc
+        self.settle()
+        error = StreamInterrupted(
+            f"the stream failed after it had started: {type(exc).__name__}: {exc}",
+            partial=self.acc.result(),
+            retryable=False,
+        )
+        error.__cause__ = exc  # as ``raise error from exc``
+        error.__suppress_context__ = True
+        return error
+
+    def settle(self) -> None:
+        """Give a stream that ended early the usage so far, unless the provider sent some."""
+        acc = self.acc
+        if self.usage_so_far is None or acc.usage_metadata is not None:
+            return
+        found = self.usage_so_far(self, acc)
+        if found is None:
+            return
+        usage, estimated = found
+        acc.add(
+            AIMessageChunk(
+                "",
+                usage_metadata=usage,
+                response_metadata={"usage_estimated": True} if estimated else None,
+            )
+        )
+
+
+UsageSoFar = Callable[[StreamCall, ChunkAccumulator], "tuple[UsageMetadata, bool] | None"]
 
 
 class BaseChatModel(LanguageModel[AIMessage]):
@@ -140,9 +204,12 @@ class BaseChatModel(LanguageModel[AIMessage]):
         *,
         stop: list[str] | None = None,
         **kwargs: Any,
-    ) -> Iterator[AIMessageChunk]:
-        """Yield the reply chunk by chunk. ``break`` stops generation at once."""
-        return self._open(input, config, stop, kwargs)[0]
+    ) -> ChatStream:
+        """Yield the reply chunk by chunk; ``break`` or ``close()`` stops generation at once.
+
+        The `ChatStream` also gives ``.result``: the whole message with its usage and finish
+        reason (after an early close, what was produced and the usage so far)."""
+        return self._open(input, config, stop, kwargs)
 
     def astream(
         self,
@@ -151,9 +218,9 @@ class BaseChatModel(LanguageModel[AIMessage]):
         *,
         stop: list[str] | None = None,
         **kwargs: Any,
-    ) -> AsyncIterator[AIMessageChunk]:
+    ) -> AsyncChatStream:
         """Async :meth:`stream`; ``aclose()`` or cancellation stops generation at once."""
-        return self._aopen(input, config, stop, kwargs)[0]
+        return self._aopen(input, config, stop, kwargs)
 
     def invoke(
         self,
@@ -164,10 +231,10 @@ class BaseChatModel(LanguageModel[AIMessage]):
         **kwargs: Any,
     ) -> AIMessage:
         """The whole reply (the merged stream: listeners still see every token)."""
-        chunks, acc = self._open(input, config, stop, kwargs, tokens=False)
-        for _ in chunks:
-            pass
-        return message_chunk_to_message(acc.result())
+        with self._open(input, config, stop, kwargs, tokens=False) as stream:
+            for _ in stream:
+                pass
+        return stream.result
 
     async def ainvoke(
         self,
@@ -178,13 +245,10 @@ class BaseChatModel(LanguageModel[AIMessage]):
         **kwargs: Any,
     ) -> AIMessage:
         """Async :meth:`invoke`."""
-        chunks, acc = self._aopen(input, config, stop, kwargs, tokens=False)
-        try:
-            async for _ in chunks:
+        async with self._aopen(input, config, stop, kwargs, tokens=False) as stream:
+            async for _ in stream:
                 pass
-        finally:
-            await aclose_quietly(chunks)
-        return message_chunk_to_message(acc.result())
+        return stream.result
 
     def _open(
         self,
@@ -193,20 +257,14 @@ class BaseChatModel(LanguageModel[AIMessage]):
         stop: list[str] | None,
         kwargs: dict[str, Any],
         tokens: bool = True,
-    ) -> tuple[Iterator[AIMessageChunk], ChunkAccumulator]:
-        """Start one call: the chunk stream and the accumulator that it fills (the one fold
-        shared by error partials, the end event and ``invoke``)."""
-        messages = convert_to_messages(input)
-        run = self._new_run(config)
-        acc = ChunkAccumulator()
-        call = StreamCall(messages)
-        chunks = self._guard(self._start(call, stop, kwargs), acc, call)
+    ) -> ChatStream:
+        """Start one call: the guarded provider stream, observed when someone listens."""
+        run, call = self._begin(input, config, tokens)
+        chunks = self._guard(self._start(call, stop, kwargs), call)
         if run.sink is not None:
-            if not tokens:
-                _quiet_tokens(self, run)
-            observed = self._observe(run, {"messages": [messages]}, chunks, output=acc)
+            observed = self._observe(run, {"messages": [call.messages]}, chunks, output=call.acc)
             chunks = cast(Iterator[AIMessageChunk], observed)
-        return chunks, acc
+        return ChatStream(chunks, call.acc)
 
     def _aopen(
         self,
@@ -215,32 +273,33 @@ class BaseChatModel(LanguageModel[AIMessage]):
         stop: list[str] | None,
         kwargs: dict[str, Any],
         tokens: bool = True,
-    ) -> tuple[AsyncIterator[AIMessageChunk], ChunkAccumulator]:
-        messages = convert_to_messages(input)
-        run = self._new_run(config)
-        acc = ChunkAccumulator()
-        call = StreamCall(messages)
-        chunks = self._aguard(self._astart(call, stop, kwargs), acc, call)
+    ) -> AsyncChatStream:
+        run, call = self._begin(input, config, tokens)
+        chunks = self._aguard(self._astart(call, stop, kwargs), call)
         if run.sink is not None:
-            if not tokens:
-                _quiet_tokens(self, run)
-            observed = self._aobserve(run, {"messages": [messages]}, chunks, output=acc)
+            observed = self._aobserve(run, {"messages": [call.messages]}, chunks, output=call.acc)
             chunks = cast(AsyncIterator[AIMessageChunk], observed)
-        return chunks, acc
+        return AsyncChatStream(chunks, call.acc)
+
+    def _begin(
+        self, input: LanguageModelInput, config: RunnableConfig | None, tokens: bool
+    ) -> tuple[RunContext, StreamCall]:
+        run = self._new_run(config)
+        if not tokens and run.sink is not None:
+            _quiet_tokens(self, run)
+        return run, StreamCall(convert_to_messages(input), self._usage_so_far)
 
     # Composition hooks (a model inside a chain gets its input folded from the previous step).
     def _call(self, input: Any, run: RunContext, **kwargs: Any) -> AIMessage:
         return self.invoke(input, run.child_config(), **kwargs)
 
     def _iter(self, input: Any, run: RunContext, **kwargs: Any) -> Iterator[AIMessageChunk]:
-        call = StreamCall(convert_to_messages(input))
-        stop = kwargs.pop("stop", None)
-        return self._guard(self._start(call, stop, kwargs), None, call)
+        call = StreamCall(convert_to_messages(input), self._usage_so_far)
+        return self._guard(self._start(call, kwargs.pop("stop", None), kwargs), call)
 
     def _aiter(self, input: Any, run: RunContext, **kwargs: Any) -> AsyncIterator[AIMessageChunk]:
-        call = StreamCall(convert_to_messages(input))
-        stop = kwargs.pop("stop", None)
-        return self._aguard(self._astart(call, stop, kwargs), None, call)
+        call = StreamCall(convert_to_messages(input), self._usage_so_far)
+        return self._aguard(self._astart(call, kwargs.pop("stop", None), kwargs), call)
 
     def _transform(
         self, inputs: Iterator[Any], run: RunContext, **kwargs: Any
@@ -277,96 +336,42 @@ class BaseChatModel(LanguageModel[AIMessage]):
     # ------------------------------------------------------------------ guards
 
     def _guard(
-        self,
-        chunks: Iterator[AIMessageChunk],
-        acc: ChunkAccumulator | None = None,
-        call: StreamCall | None = None,
+        self, chunks: Iterator[AIMessageChunk], call: StreamCall
     ) -> Iterator[AIMessageChunk]:
-        if acc is None:
-            acc = ChunkAccumulator()
-        msg_id: str | None = None
+        """The provider stream of one call, fed to its `StreamCall` (the sync shell)."""
         done = False
         try:
             for chunk in chunks:
-                if msg_id is None:
-                    msg_id = chunk.id or f"lc_run--{fast_uuid4()}"
-                if chunk.id is None:
-                    chunk.id = msg_id
-                acc.add(chunk)
+                call.note(chunk)
                 yield chunk
             done = True
-        except StreamError as exc:
-            if exc.partial is None and msg_id is not None:
-                self._settle(call, acc)
-                exc.partial = acc.result()
-            raise
-        except (ChannelClosed, GeneratorExit):
-            raise
-        except Exception as exc:
-            if msg_id is None:
-                raise
-            self._settle(call, acc)
-            raise _interrupted(exc, acc) from exc
+        except BaseException as exc:
+            raise call.failure(exc)  # noqa: B904 - failure() chains the cause when it wraps
         finally:
             close = getattr(chunks, "close", None)
             if close is not None:
                 close()
             if not done:
-                self._settle(call, acc)
+                call.settle()
 
     async def _aguard(
-        self,
-        chunks: AsyncIterator[AIMessageChunk],
-        acc: ChunkAccumulator | None = None,
-        call: StreamCall | None = None,
+        self, chunks: AsyncIterator[AIMessageChunk], call: StreamCall
     ) -> AsyncIterator[AIMessageChunk]:
-        if acc is None:
-            acc = ChunkAccumulator()
-        msg_id: str | None = None
+        """The async shell of :meth:`_guard`."""
         done = False
         try:
             async for chunk in chunks:
-                if msg_id is None:
-                    msg_id = chunk.id or f"lc_run--{fast_uuid4()}"
-                if chunk.id is None:
-                    chunk.id = msg_id
-                acc.add(chunk)
+                call.note(chunk)
                 yield chunk
             done = True
-        except StreamError as exc:
-            if exc.partial is None and msg_id is not None:
-                self._settle(call, acc)
-                exc.partial = acc.result()
-            raise
-        except (ChannelClosed, GeneratorExit, asyncio.CancelledError):
-            raise
-        except Exception as exc:
-            if msg_id is None:
-                raise
-            self._settle(call, acc)
-            raise _interrupted(exc, acc) from exc
+        except BaseException as exc:
+            raise call.failure(exc)  # noqa: B904
         finally:
             try:
                 await aclose_quietly(chunks)
             finally:
                 if not done:
-                    self._settle(call, acc)
-
-    def _settle(self, call: StreamCall | None, acc: ChunkAccumulator) -> None:
-        """Give a stream that ended early the usage so far, unless the provider sent some."""
-        if call is None or acc.usage_metadata is not None:
-            return
-        found = self._usage_so_far(call, acc)
-        if found is None:
-            return
-        usage, estimated = found
-        acc.add(
-            AIMessageChunk(
-                "",
-                usage_metadata=usage,
-                response_metadata={"usage_estimated": True} if estimated else None,
-            )
-        )
+                    call.settle()
 
 
 def _quiet_tokens(model: LanguageModel[Any], run: RunContext) -> None:
@@ -377,14 +382,6 @@ def _quiet_tokens(model: LanguageModel[Any], run: RunContext) -> None:
     run.extra[INVOKED] = True
     if not model.streaming and sink is not None and not sink.streams_tokens:
         run.extra[NO_TOKENS] = True
-
-
-def _interrupted(exc: Exception, acc: ChunkAccumulator) -> StreamError:
-    return StreamInterrupted(
-        f"the stream failed after it had started: {type(exc).__name__}: {exc}",
-        partial=acc.result(),
-        retryable=False,
-    )
 
 
 def _usage(n_in: int, n_out: int) -> UsageMetadata:
@@ -426,49 +423,8 @@ def _json_dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-async def sync_to_async_stream(fn: Any, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-    """Run a blocking generator in a worker thread and hand its items to async code through a
-    bounded queue. Closing the async stream stops the generator at its next item."""
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[tuple[int, Any]] = asyncio.Queue(maxsize=64)
-    stop = threading.Event()
-    ctx = contextvars.copy_context()
-
-    def put(item: tuple[int, Any]) -> None:
-        fut = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
-        while not stop.is_set():
-            try:
-                fut.result(timeout=0.1)
-                return
-            except concurrent.futures.TimeoutError:
-                continue
-
-    def work() -> None:
-        gen = fn(*args, **kwargs)
-        try:
-            for item in gen:
-                if stop.is_set():
-                    break
-                put((0, item))
-            else:
-                put((1, None))
-        except BaseException as exc:
-            put((2, exc))
-        finally:
-            gen.close()
-
-    future = loop.run_in_executor(None, ctx.run, work)
-    try:
-        while True:
-            kind, item = await queue.get()
-            if kind == 0:
-                yield item
-            elif kind == 1:
-                return
-            else:
-                raise item
-    finally:
-        stop.set()
-        while not queue.empty():
-            queue.get_nowait()
-        await asyncio.shield(future)
+def sync_to_async_stream(fn: Any, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+    """Run a blocking generator in a worker thread and hand its items to async code through
+    the runtime's bounded channel (one wake-up per batch of items). Closing the async stream
+    stops the generator at its next item."""
+    return stream_from_thread(lambda _cancel: fn(*args, **kwargs), SYNC_TO_ASYNC_BUFFER)

@@ -19,7 +19,7 @@ from tokentide.messages import (
     UsageMetadata,
 )
 from tokentide.messages._ids import fast_uuid4
-from tokentide.runtime._base import Runnable
+from tokentide.runtime import Runnable
 
 from ._base import BaseChatModel, LanguageModelInput, StreamCall
 from ._structured import StructuredMethod, StructuredOutput

@@ -57,7 +57,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
 
@@ -324,33 +324,21 @@ class HTTPTransport:
     def _pump(
         self, response: httpx.Response, handler: EventHandler[T]
     ) -> Generator[Sequence[T], None, None]:
-        decoder = self._decoder()
-        idle = self.idle_timeout
-        clock = time.monotonic
-        deadline = clock() + idle if idle is not None else None
+        body = _BodyFeed(self, handler)
         pieces = _body(response)
         try:
             for piece in pieces:
-                events = decoder.feed(piece)
-                if deadline is not None:
-                    if decoder.progressed:
-                        deadline = clock() + idle  # type: ignore[operator]
-                    elif clock() > deadline:
-                        raise self._idle_failure()
-                if events:
-                    items = handler.feed(events)
-                    if items:
-                        yield items
-                    if handler.failure is not None:
-                        raise handler.failure
-                    if handler.done:
-                        _drain(pieces)
-                        return
+                items = body.feed(piece)
+                if items:
+                    yield items
+                if body.finished():
+                    _drain(pieces)
+                    return
         except httpx.HTTPError as exc:
             raise self._read_failure(exc) from None
         except SSEEventTooLarge as exc:
             raise StreamFailure("protocol", str(exc)) from None
-        yield from _finish(decoder, handler)
+        yield from _finish(body.decoder, handler)
 
     # ------------------------------------------------------------------ async
 
@@ -405,42 +393,62 @@ class HTTPTransport:
     async def _apump(
         self, response: httpx.Response, handler: EventHandler[T]
     ) -> AsyncGenerator[Sequence[T], None]:
-        decoder = self._decoder()
-        idle = self.idle_timeout
-        clock = time.monotonic
-        deadline = clock() + idle if idle is not None else None
+        body = _BodyFeed(self, handler)
         pieces = _abody(response)
         try:
             while True:
                 try:
-                    piece = await _next_piece(pieces, deadline)
+                    piece = await _next_piece(pieces, body.deadline)
                 except StopAsyncIteration:
                     break
                 except TimeoutError:
                     raise self._idle_failure() from None
-                events = decoder.feed(piece)
-                if deadline is not None:
-                    if decoder.progressed:
-                        deadline = clock() + idle  # type: ignore[operator]
-                    elif clock() > deadline:
-                        raise self._idle_failure()
-                if events:
-                    items = handler.feed(events)
-                    if items:
-                        yield items
-                    if handler.failure is not None:
-                        raise handler.failure
-                    if handler.done:
-                        await _adrain(pieces, deadline)
-                        return
+                items = body.feed(piece)
+                if items:
+                    yield items
+                if body.finished():
+                    await _adrain(pieces, body.deadline)
+                    return
         except httpx.HTTPError as exc:
             raise self._read_failure(exc) from None
         except SSEEventTooLarge as exc:
             raise StreamFailure("protocol", str(exc)) from None
         finally:
             await pieces.aclose()  # type: ignore[attr-defined]
-        for items in _finish(decoder, handler):
+        for items in _finish(body.decoder, handler):
             yield items
+
+
+class _BodyFeed(Generic[T]):
+    """The sans-I/O core of reading one event-stream body (both pumps feed it the pieces):
+    decode, keep the idle deadline, hand the events to the protocol's handler."""
+
+    __slots__ = ("deadline", "decoder", "handler", "idle", "model")
+
+    def __init__(self, model: Any, handler: EventHandler[T]) -> None:
+        self.model = model
+        self.decoder: SSEDecoder = model._decoder()
+        self.handler = handler
+        self.idle: float | None = model.idle_timeout
+        self.deadline = time.monotonic() + self.idle if self.idle is not None else None
+
+    def feed(self, piece: bytes) -> Sequence[T]:
+        """The items that ``piece`` completes (raises past the idle deadline)."""
+        decoder = self.decoder
+        events = decoder.feed(piece)
+        if self.deadline is not None and self.idle is not None:
+            if decoder.progressed:
+                self.deadline = time.monotonic() + self.idle
+            elif time.monotonic() > self.deadline:
+                raise self.model._idle_failure()
+        return self.handler.feed(events) if events else ()
+
+    def finished(self) -> bool:
+        """Whether the handler has seen the end (raises the failure it found, if any)."""
+        handler = self.handler
+        if handler.failure is not None:
+            raise handler.failure
+        return handler.done
 
 
 def _is_event_stream(response: httpx.Response) -> bool:

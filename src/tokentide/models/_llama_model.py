@@ -6,13 +6,13 @@ and the worker thread that lets an async consumer drive a generation (`thread_st
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import dataclasses
 import os
 import threading
 from collections.abc import AsyncIterator, Callable, Generator, Mapping
 from typing import Any, ClassVar, TypeVar
+
+from tokentide.runtime import stream_from_thread
 
 from ._llama_runtime import (
     LlamaRuntime,
@@ -134,47 +134,10 @@ def _check_min_tokens(value: Any) -> None:
         raise ValueError(f"min_tokens must be an integer >= 0, got {value!r}")
 
 
-async def thread_stream(
+def thread_stream(
     make: Callable[[threading.Event], Generator[T, None, None]],
 ) -> AsyncIterator[T]:
     """Run the generator ``make(cancel)`` in a worker thread, at most one item ahead of the
     async consumer; when the consumer leaves, ``cancel`` is set and the generator closed, so
     a llama.cpp generation stops before its next token."""
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[tuple[int, Any]] = asyncio.Queue()
-    room = threading.Semaphore(_AHEAD)
-    cancel = threading.Event()
-
-    def deliver(item: tuple[int, Any]) -> None:
-        try:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
-        except RuntimeError:  # the loop is gone: nobody is listening
-            cancel.set()
-
-    def work() -> None:
-        gen = make(cancel)
-        try:
-            for item in gen:
-                while not room.acquire(timeout=0.05):
-                    if cancel.is_set():
-                        return
-                deliver((0, item))
-            deliver((1, None))
-        except BaseException as exc:
-            deliver((2, exc))
-        finally:
-            gen.close()
-
-    future = loop.run_in_executor(None, contextvars.copy_context().run, work)
-    try:
-        while True:
-            kind, item = await queue.get()
-            if kind == 1:
-                return
-            if kind == 2:
-                raise item
-            room.release()
-            yield item
-    finally:
-        cancel.set()
-        await asyncio.shield(future)
+    return stream_from_thread(make, _AHEAD)

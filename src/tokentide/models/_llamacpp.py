@@ -13,7 +13,7 @@ from tokentide.messages import (
     ChunkAccumulator,
     UsageMetadata,
 )
-from tokentide.runtime._base import Runnable
+from tokentide.runtime import Runnable
 
 from ._base import BaseChatModel, LanguageModelInput, StreamCall
 from ._llama_model import LlamaCppModel, thread_stream
@@ -63,9 +63,6 @@ class ChatLlamaCpp(LlamaCppModel[AIMessage], BaseChatModel):
 
     default_min_tokens: ClassVar[int] = 1
 
-    last_generation: GenerationStats | None = None
-    """Counts of the latest generation (also of one that was stopped early)."""
-
     def get_name(self) -> str:
         return self.name or "ChatLlamaCpp"
 
@@ -85,7 +82,6 @@ class ChatLlamaCpp(LlamaCppModel[AIMessage], BaseChatModel):
         prompt = runtime.format_chat(render_chat(messages, plan.system_text()))
         if stats is None:
             stats = GenerationStats()
-        self.last_generation = stats
         stops = [*(self.stop or ()), *(stop or ())]
         reply = LocalReply(runtime, sampling, stats, cancel)
         parser = ToolCallParser()
@@ -111,20 +107,10 @@ class ChatLlamaCpp(LlamaCppModel[AIMessage], BaseChatModel):
             chunk_position="last",
         )
 
-    def _stream(
-        self, messages: list[BaseMessage], *, stop: list[str] | None = None, **kwargs: Any
-    ) -> Iterator[AIMessageChunk]:
-        return self._generation(messages, stop, kwargs, None)
-
-    def _astream(
-        self, messages: list[BaseMessage], *, stop: list[str] | None = None, **kwargs: Any
-    ) -> AsyncIterator[AIMessageChunk]:
-        # Generation runs in a worker thread, at most one chunk ahead of the consumer; when
-        # the consumer leaves, the cancel event stops it before its next token.
-        return thread_stream(lambda cancel: self._generation(messages, stop, kwargs, cancel))
-
-    # One GenerationStats per call, on the call's state: the guard reads the exact counts of a
-    # generation that was stopped early (after its generator was closed).
+    # The provider stream of one call, with one GenerationStats on the call's state: the guard
+    # reads the exact counts of a generation that was stopped early (after it was closed).
+    # Async: generation runs in a worker thread, at most one chunk ahead of the consumer; when
+    # the consumer leaves, the cancel event stops it before its next token.
     def _start(
         self, call: StreamCall, stop: list[str] | None, kwargs: dict[str, Any]
     ) -> Iterator[AIMessageChunk]:

@@ -20,21 +20,24 @@ Where usage goes (per stream, never on the model object, so one model serves man
 
 from __future__ import annotations
 
-from asyncio import CancelledError as _Cancelled
-from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from tokentide.errors import StreamError, StreamInterrupted
 from tokentide.messages import BaseMessage, UsageMetadata, convert_to_messages
-from tokentide.runtime._base import aclose_quietly, run_sync_in_thread
-from tokentide.runtime._config import RunnableConfig
-from tokentide.runtime._context import RunContext
-from tokentide.runtime._prompts import get_buffer_string
-from tokentide.runtime._sink import CLOSED_EARLY, ChannelClosed
+from tokentide.runtime import (
+    RunContext,
+    RunnableConfig,
+    aclose_quietly,
+    get_buffer_string,
+    left_early,
+    run_sync_in_thread,
+)
 
 from ._base import _last_input, _quiet_tokens, sync_to_async_stream
 from ._model_base import LanguageModel, LanguageModelInput
+from ._streams import AsyncModelStream, ModelStream
 
 __all__ = [
     "AsyncCompletionStream",
@@ -111,6 +114,15 @@ class _State:
         self.usage: UsageMetadata | None = None
         self.meta: dict[str, Any] = {}
 
+    def take(self, item: str | CompletionInfo) -> str | None:
+        """Record one item of the provider stream; the text to hand on, if it is text."""
+        if type(item) is not str:
+            self.note(item)
+            if not isinstance(item, str):
+                return None
+        self.parts.append(item)
+        return item
+
     def note(self, item: Any) -> None:
         if isinstance(item, CompletionInfo):
             if item.usage_metadata is not None:
@@ -136,13 +148,32 @@ class _State:
             if exc.partial is None and self.parts:
                 exc.partial = self.result()
             return exc
-        if not self.parts or not isinstance(exc, Exception):
+        if not self.parts or left_early(exc) or not isinstance(exc, Exception):
             return exc
-        return StreamInterrupted(
+        error = StreamInterrupted(
             f"the stream failed after it had started: {type(exc).__name__}: {exc}",
             partial=self.result(),
             retryable=False,
         )
+        error.__cause__ = exc  # as ``raise error from exc``
+        error.__suppress_context__ = True
+        return error
+
+
+class _EndOutput:
+    """The fold a completion run reports at its end: LangChain's ``LLMResult`` shape of the
+    text so far (the stream's `_State` is filled by the guard, so ``add`` does nothing)."""
+
+    __slots__ = ("state",)
+
+    def __init__(self, state: _State) -> None:
+        self.state = state
+
+    def add(self, chunk: Any, /) -> None:
+        pass
+
+    def result(self) -> Any:
+        return end_output(self.state.result())
 
 
 def end_output(result: CompletionText) -> dict[str, Any]:
@@ -163,7 +194,7 @@ def end_output(result: CompletionText) -> dict[str, Any]:
     return {"generations": [[generation]], "llm_output": llm_output or None}
 
 
-class CompletionStream(Iterator[str]):
+class CompletionStream(ModelStream[str]):
     """The ``str`` chunks of one completion; ``result`` is the text so far with its usage.
 
     Closing it (``close()``, ``break`` out of a ``with`` block or a ``for`` loop that drops it)
@@ -177,29 +208,17 @@ class CompletionStream(Iterator[str]):
         stream.result.usage_metadata
     """
 
-    __slots__ = ("_items", "_next", "_state")
+    __slots__ = ("_state",)
 
     def __init__(self, items: Iterator[str], state: _State) -> None:
-        self._items = items
-        self._next = items.__next__
+        super().__init__(items)
         self._state = state
 
     def __iter__(self) -> CompletionStream:
         return self
 
-    def __next__(self) -> str:
-        return self._next()
-
-    def close(self) -> None:
-        close = getattr(self._items, "close", None)
-        if close is not None:
-            close()
-
     def __enter__(self) -> CompletionStream:
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     @property
     def result(self) -> CompletionText:
@@ -211,7 +230,7 @@ class CompletionStream(Iterator[str]):
         return self._state.usage
 
 
-class AsyncCompletionStream(AsyncIterator[str]):
+class AsyncCompletionStream(AsyncModelStream[str]):
     """Async `CompletionStream`: ``aclose()`` or cancellation stops generation at once.
 
     Example::
@@ -222,26 +241,17 @@ class AsyncCompletionStream(AsyncIterator[str]):
         stream.result.usage_metadata
     """
 
-    __slots__ = ("_items", "_state")
+    __slots__ = ("_state",)
 
     def __init__(self, items: AsyncIterator[str], state: _State) -> None:
-        self._items = items
+        super().__init__(items)
         self._state = state
 
     def __aiter__(self) -> AsyncCompletionStream:
         return self
 
-    def __anext__(self) -> Awaitable[str]:
-        return self._items.__anext__()
-
-    async def aclose(self) -> None:
-        await aclose_quietly(self._items)
-
     async def __aenter__(self) -> AsyncCompletionStream:
         return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     @property
     def result(self) -> CompletionText:
@@ -351,12 +361,10 @@ class BaseLLM(LanguageModel[str]):
         kwargs: dict[str, Any],
         tokens: bool = True,
     ) -> CompletionStream:
-        prompt = prompt_from_input(input)
-        run = self._new_run(config)
-        if not tokens and run.sink is not None:
-            _quiet(self, run)
-        state = _State()
-        items = self._drive(run, prompt, self._stream(prompt, stop=stop, **kwargs), state)
+        run, prompt, state = self._begin(input, config, tokens)
+        items = self._text(self._stream(prompt, stop=stop, **kwargs), state)
+        if run.sink is not None:
+            items = self._observe(run, {"prompts": [prompt]}, items, output=_EndOutput(state))
         return CompletionStream(items, state)
 
     def astream(
@@ -378,13 +386,19 @@ class BaseLLM(LanguageModel[str]):
         kwargs: dict[str, Any],
         tokens: bool = True,
     ) -> AsyncCompletionStream:
-        prompt = prompt_from_input(input)
+        run, prompt, state = self._begin(input, config, tokens)
+        items = self._atext(self._astream(prompt, stop=stop, **kwargs), state)
+        if run.sink is not None:
+            items = self._aobserve(run, {"prompts": [prompt]}, items, output=_EndOutput(state))
+        return AsyncCompletionStream(items, state)
+
+    def _begin(
+        self, input: LanguageModelInput, config: RunnableConfig | None, tokens: bool
+    ) -> tuple[RunContext, str, _State]:
         run = self._new_run(config)
         if not tokens and run.sink is not None:
             _quiet(self, run)
-        state = _State()
-        items = self._adrive(run, prompt, self._astream(prompt, stop=stop, **kwargs), state)
-        return AsyncCompletionStream(items, state)
+        return run, prompt_from_input(input), _State()
 
     def invoke(
         self,
@@ -438,121 +452,40 @@ class BaseLLM(LanguageModel[str]):
 
     # Runnable hooks, for completeness (the public methods above do not use them).
     def _iter(self, input: Any, run: RunContext, **kwargs: Any) -> Iterator[str]:
-        prompt = prompt_from_input(input)
-        return self._drive(run, prompt, self._stream(prompt, **kwargs), _State(), events=False)
+        return self._text(self._stream(prompt_from_input(input), **kwargs), _State())
 
     def _aiter(self, input: Any, run: RunContext, **kwargs: Any) -> AsyncIterator[str]:
-        prompt = prompt_from_input(input)
-        chunks = self._astream(prompt, **kwargs)
-        return self._adrive(run, prompt, chunks, _State(), events=False)
+        return self._atext(self._astream(prompt_from_input(input), **kwargs), _State())
 
     # ------------------------------------------------------------------ the stream's life
 
-    def _drive(
-        self,
-        run: RunContext,
-        prompt: str,
-        items: Iterator[str | CompletionInfo],
-        state: _State,
-        *,
-        events: bool = True,
-    ) -> Iterator[str]:
-        sink = run.sink if events else None
-        parts = state.parts
+    @staticmethod
+    def _text(items: Iterator[str | CompletionInfo], state: _State) -> Iterator[str]:
+        """The text of a provider stream, its other items recorded on ``state`` (sync)."""
         try:
-            if sink is None:
-                for item in items:
-                    if isinstance(item, str):
-                        if type(item) is not str:
-                            state.note(item)
-                        parts.append(item)
-                        yield item
-                    else:
-                        state.note(item)
-                return
-            input = {"prompts": [prompt]}
-            sink.on_start(run, input)
-            try:
-                for item in items:
-                    if isinstance(item, str):
-                        if type(item) is not str:
-                            state.note(item)
-                        parts.append(item)
-                        sink.on_stream(run, item)
-                        yield item
-                    else:
-                        state.note(item)
-            except GeneratorExit:
-                run.extra[CLOSED_EARLY] = True
-                sink.on_end(run, end_output(state.result()), input)
-                raise
-            except BaseException as exc:
-                sink.on_error(run, state.failure(exc))
-                raise
-            sink.on_end(run, end_output(state.result()), input)
-        except (ChannelClosed, GeneratorExit):
-            raise
+            for item in items:
+                text = state.take(item)
+                if text is not None:
+                    yield text
         except BaseException as exc:
-            error = state.failure(exc)
-            if error is exc:
-                raise
-            raise error from exc
+            raise state.failure(exc)  # noqa: B904 - failure() chains the cause when it wraps
         finally:
             close = getattr(items, "close", None)
             if close is not None:
                 close()
 
-    async def _adrive(
-        self,
-        run: RunContext,
-        prompt: str,
-        items: AsyncIterator[str | CompletionInfo],
-        state: _State,
-        *,
-        events: bool = True,
+    @staticmethod
+    async def _atext(
+        items: AsyncIterator[str | CompletionInfo], state: _State
     ) -> AsyncIterator[str]:
-        sink = run.sink if events else None
-        parts = state.parts
+        """The async shell of :meth:`_text`."""
         try:
-            if sink is None:
-                async for item in items:
-                    if isinstance(item, str):
-                        if type(item) is not str:
-                            state.note(item)
-                        parts.append(item)
-                        yield item
-                    else:
-                        state.note(item)
-                return
-            input = {"prompts": [prompt]}
-            sink.on_start(run, input)
-            try:
-                async for item in items:
-                    if isinstance(item, str):
-                        if type(item) is not str:
-                            state.note(item)
-                        parts.append(item)
-                        sink.on_stream(run, item)
-                        if sink.backlogged:
-                            await sink.drained()
-                        yield item
-                    else:
-                        state.note(item)
-            except (GeneratorExit, _Cancelled):
-                run.extra[CLOSED_EARLY] = True
-                sink.on_end(run, end_output(state.result()), input)
-                raise
-            except BaseException as exc:
-                sink.on_error(run, state.failure(exc))
-                raise
-            sink.on_end(run, end_output(state.result()), input)
-        except (ChannelClosed, GeneratorExit, _Cancelled):
-            raise
+            async for item in items:
+                text = state.take(item)
+                if text is not None:
+                    yield text
         except BaseException as exc:
-            error = state.failure(exc)
-            if error is exc:
-                raise
-            raise error from exc
+            raise state.failure(exc)  # noqa: B904
         finally:
             await aclose_quietly(items)
 

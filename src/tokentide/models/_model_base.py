@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, TypeVar
 
-from tokentide.runtime._base import Runnable
+from tokentide.runtime import Runnable
 
 __all__ = ["LanguageModel", "LanguageModelInput"]
 

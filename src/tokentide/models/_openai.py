@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 from tokentide.messages import AIMessage, AIMessageChunk, BaseMessage
-from tokentide.runtime._base import Runnable
+from tokentide.runtime import Runnable
 
 from ._base import BaseChatModel, LanguageModelInput
 from ._openai_client import OpenAIClient

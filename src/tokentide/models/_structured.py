@@ -13,8 +13,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, Literal
 
 from tokentide.messages import AIMessageChunk
-from tokentide.runtime._base import Runnable, aclose_quietly
-from tokentide.runtime._context import RunContext
+from tokentide.runtime import RunContext, Runnable, aclose_quietly
 from tokentide.wire import NO_CHANGE, PartialJSONParser
 
 from ._tools import json_schema_for, schema_kind

@@ -50,7 +50,7 @@ def instrument(
 
 def uninstrument() -> None:
     """Stop emitting spans and metrics for new runs."""
-    from tokentide.runtime._context import set_observer
+    from tokentide.runtime import set_observer
 
     set_observer(None)
     import sys

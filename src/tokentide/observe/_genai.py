@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tokentide.runtime._context import RunContext
-from tokentide.runtime._sink import AGENT_RUN
+from tokentide.runtime import AGENT_RUN, RunContext
 
 __all__ = [
     "DURATION_BUCKETS",

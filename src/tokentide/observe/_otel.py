@@ -16,8 +16,7 @@ from typing import Any
 from opentelemetry import metrics, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from tokentide.runtime._context import RunContext, set_observer
-from tokentide.runtime._sink import CLOSED_EARLY, INVOKED, RunSink
+from tokentide.runtime import CLOSED_EARLY, INVOKED, RunContext, RunSink, set_observer
 
 from ._genai import (
     DURATION_BUCKETS,

@@ -14,10 +14,16 @@ from typing_extensions import NotRequired, TypedDict
 from tokentide.graph import END, START, CompiledStateGraph, Send, StateGraph
 from tokentide.graph.message import add_messages
 from tokentide.messages import AIMessage, BaseMessage, SystemMessage
-from tokentide.runtime._base import Runnable, RunnableBinding
-from tokentide.runtime._compose import RunnableLambda
-from tokentide.runtime._config import RunnableConfig
-from tokentide.runtime._context import LOCAL_TAGS_KEY, RunContext, current_run, new_run
+from tokentide.runtime import (
+    LOCAL_TAGS_KEY,
+    RunContext,
+    Runnable,
+    RunnableBinding,
+    RunnableConfig,
+    RunnableLambda,
+    current_run,
+    new_run,
+)
 
 from ._tool_node import ToolNode
 

@@ -20,9 +20,7 @@ from tokentide.errors import GraphBubbleUp
 from tokentide.graph import END, Command, get_stream_writer
 from tokentide.graph._stream import task_scope
 from tokentide.messages import AIMessage, BaseMessage, ToolCall, ToolMessage
-from tokentide.runtime._base import Runnable
-from tokentide.runtime._config import RunnableConfig
-from tokentide.runtime._context import RunContext, current_run
+from tokentide.runtime import RunContext, Runnable, RunnableConfig, current_run
 from tokentide.tools import BaseTool, InjectedToolArg, ToolInputError, ToolRuntime, tool
 
 __all__ = [

@@ -14,12 +14,12 @@ import contextvars
 import functools
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from ._config import RunnableConfig, merge_configs
-from ._context import RunContext, new_run, resolve_parent, run_in_context
+from ._context import RunContext, new_run, resolve_parent
 from ._fold import NO_INPUT, Accumulator, AddableDict, InputTap, add_dicts, fold
-from ._sink import CLOSED_EARLY
+from ._observer import Folder, RunObserver, left_early
 
 if TYPE_CHECKING:
     from ._events import StreamEvent
@@ -132,16 +132,16 @@ class Runnable(Generic[Input, Output]):
     def invoke(self, input: Input, config: RunnableConfig | None = None, **kwargs: Any) -> Output:
         """Run once and return the whole output."""
         run = self._new_run(config)
-        sink = run.sink
-        if sink is None:
+        if run.sink is None:
             return self._call(input, run, **kwargs)
-        sink.on_start(run, input)
+        obs = RunObserver(run, input)
+        obs.start()
         try:
             output = self._call(input, run, **kwargs)
         except BaseException as exc:
-            sink.on_error(run, exc)
+            obs.stopped(exc)
             raise
-        sink.on_end(run, output, input)
+        obs.finished(output)
         return output
 
     async def ainvoke(
@@ -149,18 +149,18 @@ class Runnable(Generic[Input, Output]):
     ) -> Output:
         """Async :meth:`invoke`."""
         run = self._new_run(config)
-        sink = run.sink
-        if sink is None:
+        if run.sink is None:
             return await self._acall(input, run, **kwargs)
-        sink.on_start(run, input)
+        obs = RunObserver(run, input)
+        obs.start()
         try:
             output = await self._acall(input, run, **kwargs)
         except BaseException as exc:
-            sink.on_error(run, exc)
+            obs.stopped(exc)
             raise
-        sink.on_end(run, output, input)
-        if sink.backlogged:
-            await sink.drained()
+        obs.finished(output)
+        if obs.backlogged:
+            await obs.drained()
         return output
 
     # ------------------------------------------------------------------ stream
@@ -210,50 +210,26 @@ class Runnable(Generic[Input, Output]):
         tap: InputTap | None = None,
         output: Folder | None = None,
     ) -> Iterator[Output]:
-        """Report a stream's life to the run's sink. ``output``: an accumulator the producer
-        already fills with the same chunks (then it is not filled twice)."""
-        sink = run.sink
+        """Report a stream's life to the run's sink (the sync shell of a `RunObserver`).
+        ``output``: an accumulator the producer already fills with the same chunks."""
         try:
-            if sink is None:
+            if run.sink is None:
                 yield from chunks
                 return
-            if tap is None:
-                sink.on_start(run, input)
-            own = output is None
-            acc = self._output_accumulator() if output is None else output
+            obs = self._observer(run, input, tap, output)
             try:
                 for chunk in chunks:
-                    if own:
-                        acc.add(chunk)
-                    if tap is not None:
-                        tap.start()
-                    sink.on_stream(run, chunk)
+                    obs.chunk(chunk)
                     yield chunk
-            except GeneratorExit:
-                run.extra[CLOSED_EARLY] = True
-                # Close the producer first, so the output reported is what it produced
-                # until it stopped (a model settles its usage when it is closed).
-                try:
-                    close = getattr(chunks, "close", None)
-                    if close is not None:
-                        close()
-                finally:
-                    _end(run, acc, input, tap)
-                raise
             except BaseException as exc:
-                if tap is not None:
-                    tap.start()
-                sink.on_error(run, exc)
+                if left_early(exc):
+                    _close(chunks)  # first, so the output reported is what it produced
+                obs.stopped(exc)
                 raise
-            _end(run, acc, input, tap)
+            obs.finished()
         finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
-            if upstream is not None:
-                close = getattr(upstream, "close", None)
-                if close is not None:
-                    close()
+            _close(chunks)
+            _close(upstream)
 
     async def _aobserve(
         self,
@@ -264,43 +240,37 @@ class Runnable(Generic[Input, Output]):
         tap: InputTap | None = None,
         output: Folder | None = None,
     ) -> AsyncIterator[Output]:
-        sink = run.sink
+        """The async shell of :meth:`_observe`."""
         try:
-            if sink is None:
+            if run.sink is None:
                 async for chunk in chunks:
                     yield chunk
                 return
-            if tap is None:
-                sink.on_start(run, input)
-            own = output is None
-            acc = self._output_accumulator() if output is None else output
+            obs = self._observer(run, input, tap, output)
             try:
                 async for chunk in chunks:
-                    if own:
-                        acc.add(chunk)
-                    if tap is not None:
-                        tap.start()
-                    sink.on_stream(run, chunk)
-                    if sink.backlogged:
-                        await sink.drained()
+                    obs.chunk(chunk)
+                    if obs.backlogged:
+                        await obs.drained()
                     yield chunk
-            except (GeneratorExit, asyncio.CancelledError):
-                run.extra[CLOSED_EARLY] = True
-                try:
-                    await aclose_quietly(chunks)
-                finally:
-                    _end(run, acc, input, tap)
-                raise
             except BaseException as exc:
-                if tap is not None:
-                    tap.start()
-                sink.on_error(run, exc)
+                if left_early(exc):
+                    await aclose_quietly(chunks)
+                obs.stopped(exc)
                 raise
-            _end(run, acc, input, tap)
+            obs.finished()
         finally:
             await aclose_quietly(chunks)
-            if upstream is not None:
-                await aclose_quietly(upstream)
+            await aclose_quietly(upstream)
+
+    def _observer(
+        self, run: RunContext, input: Any, tap: InputTap | None, output: Folder | None
+    ) -> RunObserver:
+        own = output is None
+        acc = self._output_accumulator() if output is None else output
+        obs = RunObserver(run, input, acc, own=own, tap=tap)
+        obs.start()
+        return obs
 
     # ------------------------------------------------------------------ events
 
@@ -343,11 +313,12 @@ class Runnable(Generic[Input, Output]):
         return_exceptions: bool = False,
         **kwargs: Any,
     ) -> list[Output]:
-        """Invoke on each input in worker threads (at most ``max_concurrency`` at a time)."""
+        """Invoke on each input in worker threads: at most ``max_concurrency`` at a time (with
+        one config per input, the smallest of theirs, so that every config's cap holds)."""
         if not inputs:
             return []
         configs = _configs_for(config, len(inputs))
-        limit = configs[0].get("max_concurrency") or None
+        limit = _concurrency(configs)
 
         def one(pair: tuple[Input, RunnableConfig]) -> Any:
             try:
@@ -378,7 +349,7 @@ class Runnable(Generic[Input, Output]):
         if not inputs:
             return []
         configs = _configs_for(config, len(inputs))
-        limit = configs[0].get("max_concurrency") or None
+        limit = _concurrency(configs)
         semaphore = asyncio.Semaphore(limit) if limit else None
 
         async def one(item: Input, cfg: RunnableConfig) -> Any:
@@ -424,21 +395,17 @@ class Runnable(Generic[Input, Output]):
         return RunnableBinding(self, config=merge_configs(config, cast(RunnableConfig, options)))
 
 
-class Folder(Protocol):
-    """Anything that folds a run's output chunks (``Accumulator``, ``ChunkAccumulator``)."""
+def _concurrency(configs: Sequence[RunnableConfig]) -> int | None:
+    """The most calls of a batch that may run at once: every config's ``max_concurrency``
+    holds (``None``: no limit given)."""
+    limits = [c["max_concurrency"] for c in configs if c.get("max_concurrency")]
+    return min(limits) if limits else None  # type: ignore[type-var]
 
-    def add(self, chunk: Any, /) -> None: ...
 
-    def result(self) -> Any: ...
-
-
-def _end(run: RunContext, acc: Folder, input: Any, tap: InputTap | None) -> None:
-    sink = run.sink
-    assert sink is not None
-    if tap is not None:
-        tap.start()
-        input = tap.acc.result(NO_INPUT)
-    sink.on_end(run, acc.result(), input)
+def _close(it: Any) -> None:
+    close = getattr(it, "close", None)
+    if close is not None:
+        close()
 
 
 class RunnableBinding(Runnable[Input, Output]):
@@ -538,8 +505,3 @@ async def run_sync_in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) ->
     ctx = contextvars.copy_context()
     call = functools.partial(ctx.run, fn, *args, **kwargs)
     return await loop.run_in_executor(None, call)
-
-
-def call_user(run: RunContext, fn: Callable[..., T], *args: Any) -> T:
-    """Call user code with ``run`` as the current run."""
-    return run_in_context(run, fn, *args)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
-import queue
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any
@@ -18,8 +17,9 @@ from ._base import (
     fold,
     run_sync_in_thread,
 )
+from ._channel import Channel, ChannelClosed
 from ._config import RunnableConfig
-from ._context import _CURRENT, RunContext
+from ._context import RunContext, enter_run, leave_run
 
 __all__ = [
     "RunnableAssign",
@@ -31,6 +31,9 @@ __all__ = [
     "chain",
     "coerce_to_runnable",
 ]
+
+#: How many chunks the branches of a sync ``RunnableParallel`` stream may queue for the consumer.
+PARALLEL_BUFFER = 64
 
 
 def coerce_to_runnable(thing: Any) -> Runnable[Any, Any]:
@@ -203,22 +206,22 @@ class RunnableLambda(Runnable[Any, Any]):
         if self.afunc is None:
             output = await run_sync_in_thread(self._call_func_in_run, input, run)
         else:
-            token = _CURRENT.set(run)
+            token = enter_run(run)
             try:
                 output = await self.afunc(*self._args(input, run))
             finally:
-                _CURRENT.reset(token)
+                leave_run(token)
         if isinstance(output, Runnable):
             return await output.ainvoke(input, run.child_config())
         return output
 
     def _call_func_in_run(self, input: Any, run: RunContext) -> Any:
         assert self.func is not None
-        token = _CURRENT.set(run)
+        token = enter_run(run)
         try:
             return self.func(*self._args(input, run))
         finally:
-            _CURRENT.reset(token)
+            leave_run(token)
 
     def _iter(self, input: Any, run: RunContext, **kwargs: Any) -> Iterator[Any]:
         if self.func is None:
@@ -235,11 +238,11 @@ class RunnableLambda(Runnable[Any, Any]):
         if self.afunc is None:
             output = await run_sync_in_thread(self._call_func_in_run, input, run)
         else:
-            token = _CURRENT.set(run)
+            token = enter_run(run)
             try:
                 output = await self.afunc(*self._args(input, run))
             finally:
-                _CURRENT.reset(token)
+                leave_run(token)
         if isinstance(output, Runnable):
             stream = output.astream(input, run.child_config())
             try:
@@ -301,13 +304,13 @@ class RunnableGenerator(Runnable[Any, Any]):
         gen = self._sync(inputs)
         try:
             while True:
-                token = _CURRENT.set(run)
+                token = enter_run(run)
                 try:
                     chunk = next(gen)
                 except StopIteration:
                     return
                 finally:
-                    _CURRENT.reset(token)
+                    leave_run(token)
                 yield chunk
         finally:
             gen.close()
@@ -324,13 +327,13 @@ class RunnableGenerator(Runnable[Any, Any]):
         gen = self._async(inputs)
         try:
             while True:
-                token = _CURRENT.set(run)
+                token = enter_run(run)
                 try:
                     chunk = await gen.__anext__()
                 except StopAsyncIteration:
                     return
                 finally:
-                    _CURRENT.reset(token)
+                    leave_run(token)
                 yield chunk
         finally:
             await gen.aclose()
@@ -448,20 +451,23 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
         yield from self._iter(fold(list(inputs)), run)
 
     def _iter(self, input: Any, run: RunContext, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        out: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=64)
-        stop = threading.Event()
+        # One thread per branch, all handing chunks to this consumer through one channel.
+        out: Channel[tuple[str, Any]] = Channel(PARALLEL_BUFFER)
         done = object()
 
         def pump(key: str, step: Runnable[Any, Any]) -> None:
             stream = step.stream(input, self._config(run, key))
             try:
                 for chunk in stream:
-                    if stop.is_set():
-                        return
                     out.put((key, chunk))
                 out.put((key, done))
+            except ChannelClosed:
+                return  # the consumer left
             except BaseException as exc:
-                out.put((key, exc))
+                try:
+                    out.put((key, exc))
+                except ChannelClosed:
+                    return
             finally:
                 close = getattr(stream, "close", None)
                 if close is not None:
@@ -476,20 +482,19 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
         remaining = len(threads)
         try:
             while remaining:
-                key, item = out.get()
-                if item is done:
-                    remaining -= 1
-                elif isinstance(item, BaseException):
-                    raise item
-                else:
-                    yield AddableDict({key: item})
+                batch = out.take()
+                assert isinstance(batch, list)  # nobody closes ``out``, no timeout
+                for key, item in batch:
+                    if item is done:
+                        remaining -= 1
+                    elif isinstance(item, BaseException):
+                        raise item
+                    else:
+                        yield AddableDict({key: item})
         finally:
-            stop.set()
-            while any(t.is_alive() for t in threads):
-                try:
-                    out.get(timeout=0.05)
-                except queue.Empty:
-                    pass
+            out.cancel()  # blocked and later puts raise: every branch stops at its next chunk
+            for t in threads:
+                t.join()
 
     async def _atransform(
         self, inputs: AsyncIterator[Any], run: RunContext, **kwargs: Any

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from typing import Any, TypedDict, cast
 from uuid import UUID
@@ -32,6 +33,8 @@ class RunnableConfig(TypedDict, total=False):
 
 
 _KNOWN_KEYS = frozenset(RunnableConfig.__annotations__)
+#: Keys of the runtime's own (the parent run handed to a nested call); never a user's.
+_INTERNAL_PREFIX = "__tokentide"
 
 
 def ensure_config(config: RunnableConfig | None = None) -> RunnableConfig:
@@ -44,17 +47,34 @@ def ensure_config(config: RunnableConfig | None = None) -> RunnableConfig:
 
 
 def check_config(config: Any) -> None:
-    """Raise a clear error for a config that is not a mapping or has misspelled keys."""
+    """Raise a clear ``TypeError`` for a config that is not a dict, has a key that
+    ``RunnableConfig`` does not know (a misspelling gets a suggestion: ``'tag'`` -> did you
+    mean ``'tags'``?), or has ``tags`` / ``metadata`` of the wrong type."""
     if not isinstance(config, dict):
         raise TypeError(
             f"config must be a dict (RunnableConfig), got {type(config).__name__}: {config!r:.80}"
         )
+    for key in config:
+        if key not in _KNOWN_KEYS and not (
+            isinstance(key, str) and key.startswith(_INTERNAL_PREFIX)
+        ):
+            raise TypeError(_unknown_key(key))
     tags = config.get("tags")
     if tags is not None and (isinstance(tags, str) or not isinstance(tags, Sequence)):
         raise TypeError(f"config['tags'] must be a list of strings, got {tags!r:.80}")
     metadata = config.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         raise TypeError(f"config['metadata'] must be a dict, got {type(metadata).__name__}")
+
+
+def _unknown_key(key: Any) -> str:
+    known = sorted(_KNOWN_KEYS)
+    close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return (
+        f"unknown config key {key!r}: {hint}a RunnableConfig has {', '.join(map(repr, known))} "
+        "(values for your own code go in config['configurable'])"
+    )
 
 
 def merge_configs(*configs: RunnableConfig | None) -> RunnableConfig:

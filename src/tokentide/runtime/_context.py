@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from uuid import UUID, uuid4
 
@@ -24,12 +24,13 @@ __all__ = [
     "LOCAL_TAGS_KEY",
     "PARENT_KEY",
     "RunContext",
+    "RunToken",
     "current_run",
+    "enter_run",
+    "leave_run",
     "new_run",
     "resolve_parent",
-    "run_in_context",
     "set_observer",
-    "using_run",
 ]
 
 #: Key under which a config dict handed to user code carries its run (so that passing that
@@ -192,6 +193,21 @@ def current_run() -> RunContext | None:
     return _CURRENT.get()
 
 
+RunToken = Token["RunContext | None"]
+
+
+def enter_run(run: RunContext | None) -> RunToken:
+    """Make ``run`` the current run of this thread or task, around user code (a lambda, a
+    graph node, a tool) or to attach a sink to a scope; always pair it with
+    :func:`leave_run` in a ``finally``. Internal interface for the layers above the runtime."""
+    return _CURRENT.set(run)
+
+
+def leave_run(token: RunToken) -> None:
+    """Restore the current run that :func:`enter_run` replaced."""
+    _CURRENT.reset(token)
+
+
 def resolve_parent(config: RunnableConfig | None) -> RunContext | None:
     """The parent of a new run: the run named by ``config`` if any, else the current run."""
     if config:
@@ -302,22 +318,3 @@ def _add_tags(base: list[str], more: Sequence[str]) -> list[str]:
     ``add_tags``)."""
     added = list(dict.fromkeys(more))
     return [*(t for t in base if t not in added), *added]
-
-
-@contextmanager
-def using_run(run: RunContext | None) -> Iterator[None]:
-    """Make ``run`` the current run for the code in the ``with`` block (same task/thread)."""
-    token = _CURRENT.set(run)
-    try:
-        yield
-    finally:
-        _CURRENT.reset(token)
-
-
-def run_in_context(run: RunContext | None, fn: Callable[..., T], *args: Any) -> T:
-    """Call ``fn(*args)`` with ``run`` as the current run."""
-    token = _CURRENT.set(run)
-    try:
-        return fn(*args)
-    finally:
-        _CURRENT.reset(token)

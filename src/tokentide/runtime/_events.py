@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from ._base import NO_INPUT, aclose_quietly
 from ._config import RunnableConfig
-from ._context import _CURRENT, PARENT_KEY, RunContext, resolve_parent
+from ._context import PARENT_KEY, RunContext, enter_run, resolve_parent
 from ._sink import Channel, ChannelClosed, RunSink
 
 if TYPE_CHECKING:
@@ -176,9 +176,9 @@ async def stream_events(
     """Run ``runnable.astream`` in a producer task and yield the events its runs emit."""
     if version not in ("v2", "v1"):
         raise ValueError(
-            f"astream_events supports version='v2' (got {version!r}); 'v1' is accepted for "
-            "old code and gives the same v2 events"
+            f"astream_events supports version='v2' and the older 'v1' (got {version!r})"
         )
+    v1 = version == "v1"
     if config and PARENT_KEY in config:
         config = {k: v for k, v in config.items() if k != PARENT_KEY}  # type: ignore[assignment]
     channel: Channel[StreamEvent] = Channel(EVENT_BUFFER)
@@ -186,7 +186,7 @@ async def stream_events(
     scope = RunContext("", "scope", sink=sink)
 
     async def produce() -> None:
-        _CURRENT.set(scope)  # this task's own context copy
+        enter_run(scope)  # this task's own context copy
         stream = runnable.astream(input, config, **kwargs)
         try:
             async for _ in stream:
@@ -215,7 +215,7 @@ async def stream_events(
                     event["data"] = {**event["data"], "input": input}
             elif event["run_id"] == first_run and event["event"].endswith("_end"):
                 event["data"].pop("input", None)
-            yield event
+            yield _as_v1(event, first_run) if v1 else event
     finally:
         if not task.done():
             channel.cancel()
@@ -225,6 +225,36 @@ async def stream_events(
         except asyncio.CancelledError:
             if not task.cancelled():
                 raise
+
+
+def _as_v1(event: StreamEvent, root: str) -> StreamEvent:
+    """A v2 event in LangChain's "v1" shape: no ``parent_ids``; a nested model's end output is
+    an ``LLMResult`` dict (a chat model's with one ``ChatGenerationChunk``); the root
+    completion model's end output is its text."""
+    event["parent_ids"] = []
+    kind = event["event"]
+    if kind == "on_chat_model_end" and event["run_id"] != root:
+        data = event["data"]
+        data["output"] = _chat_result_v1(data["output"])
+    elif kind == "on_llm_end":
+        data = event["data"]
+        output = data["output"]
+        if event["run_id"] == root:
+            data["output"] = output["generations"][0][0]["text"]
+        else:
+            data["output"] = {**output, "run": None, "type": "LLMResult"}
+    return event
+
+
+def _chat_result_v1(message: Any) -> dict[str, Any]:
+    content = getattr(message, "content", "")
+    generation = {
+        "text": content if isinstance(content, str) else "",
+        "generation_info": dict(getattr(message, "response_metadata", None) or {}) or None,
+        "type": "ChatGenerationChunk",
+        "message": message,
+    }
+    return {"generations": [[generation]], "llm_output": None, "run": None, "type": "LLMResult"}
 
 
 def _custom_target(config: RunnableConfig | None) -> RunContext:

@@ -13,6 +13,8 @@ from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from ._channel import ChannelClosed
+
 if TYPE_CHECKING:
     from ._context import RunContext
 
@@ -81,10 +83,6 @@ class RunSink:
 
     def on_custom(self, run: RunContext, name: str, data: Any) -> None:
         """User code dispatched a custom event."""
-
-
-class ChannelClosed(Exception):
-    """Raised by :meth:`Channel.put` when the consumer has gone away."""
 
 
 class Channel(Generic[T]):

@@ -31,12 +31,12 @@ from tokentide.messages import (
     ToolCall,
     ToolMessage,
 )
-from tokentide.runtime._base import aclose_quietly
+from tokentide.runtime import aclose_quietly
 
 from ._anthropic_encode import MessagesEncoder, anthropic_error
 from ._asgi import EventStream, HTTPError, Receive, Scope, Send, send_json, watch_disconnect
 from ._assistants import Assistant
-from ._openai_api import _get, _upstream_error, collect_reply
+from ._openai_api import collect_reply, typed_field, upstream_error
 
 __all__ = ["AnthropicHTTPError", "MessagesRequest", "check_api_key", "parse_messages_request"]
 
@@ -56,7 +56,7 @@ def as_anthropic(error: HTTPError) -> AnthropicHTTPError:
     return AnthropicHTTPError(error.status, error.message, headers=error.headers)
 
 
-def _bad(message: str) -> AnthropicHTTPError:
+def bad_request(message: str) -> AnthropicHTTPError:
     return AnthropicHTTPError(400, message)
 
 
@@ -89,7 +89,7 @@ def check_api_key(scope: Scope, api_key: str | None) -> None:
 def parse_messages_request(body: Any, *, count_only: bool = False) -> MessagesRequest:
     """Validate a decoded body; 400 ``invalid_request_error`` says what is wrong."""
     if not isinstance(body, dict):
-        raise _bad(f"the request body must be a JSON object, got {type(body).__name__}")
+        raise bad_request(f"the request body must be a JSON object, got {type(body).__name__}")
     try:
         return _parse(body, count_only)
     except HTTPError as exc:
@@ -99,15 +99,15 @@ def parse_messages_request(body: Any, *, count_only: bool = False) -> MessagesRe
 def _parse(body: dict[str, Any], count_only: bool) -> MessagesRequest:
     model = body.get("model")
     if not isinstance(model, str) or not model:
-        raise _bad("model: Field required (a non-empty string)")
-    max_tokens = _get(body, "max_tokens", (int,), "an integer")
+        raise bad_request("model: Field required (a non-empty string)")
+    max_tokens = typed_field(body, "max_tokens", (int,), "an integer")
     if max_tokens is None and not count_only:
-        raise _bad("max_tokens: Field required")
+        raise bad_request("max_tokens: Field required")
     if max_tokens is not None and max_tokens < 1:
-        raise _bad(f"max_tokens: must be at least 1, got {max_tokens}")
+        raise bad_request(f"max_tokens: must be at least 1, got {max_tokens}")
     raw = body.get("messages")
     if not isinstance(raw, list) or not raw:
-        raise _bad("messages: Field required (a non-empty array)")
+        raise bad_request("messages: Field required (a non-empty array)")
     messages: list[BaseMessage] = []
     system = body.get("system")
     if system is not None:
@@ -118,15 +118,15 @@ def _parse(body: dict[str, Any], count_only: bool) -> MessagesRequest:
     if max_tokens is not None:
         options["max_tokens"] = max_tokens
     for name in ("temperature", "top_p"):
-        value = _get(body, name, (int, float), "a number")
+        value = typed_field(body, name, (int, float), "a number")
         if value is not None:
             options[name] = float(value)
-    stops = _get(body, "stop_sequences", (list,), "an array of strings")
+    stops = typed_field(body, "stop_sequences", (list,), "an array of strings")
     if stops:
         if not all(isinstance(s, str) for s in stops):
-            raise _bad("stop_sequences: must be an array of strings")
+            raise bad_request("stop_sequences: must be an array of strings")
         options["stop"] = stops
-    stream = bool(_get(body, "stream", (bool,), "a boolean"))
+    stream = bool(typed_field(body, "stream", (bool,), "a boolean"))
     return MessagesRequest(model, messages, stream, options, _tools(body))
 
 
@@ -134,26 +134,26 @@ def _text(content: Any, where: str) -> str:
     if isinstance(content, str):
         return content
     if not isinstance(content, list):
-        raise _bad(f"{where}: must be a string or an array of content blocks")
+        raise bad_request(f"{where}: must be a string or an array of content blocks")
     parts = []
     for j, block in enumerate(content):
         if not isinstance(block, dict) or block.get("type") != "text":
             kind = block.get("type") if isinstance(block, dict) else type(block).__name__
-            raise _bad(f"{where}.{j}: only text blocks are supported here, got {kind!r}")
+            raise bad_request(f"{where}.{j}: only text blocks are supported here, got {kind!r}")
         parts.append(str(block.get("text", "")))
     return "".join(parts)
 
 
 def _message(message: Any, where: str) -> list[BaseMessage]:
     if not isinstance(message, dict):
-        raise _bad(f"{where}: must be an object with 'role' and 'content'")
+        raise bad_request(f"{where}: must be an object with 'role' and 'content'")
     role, content = message.get("role"), message.get("content")
     if role not in ("user", "assistant"):
-        raise _bad(f"{where}.role: must be 'user' or 'assistant', got {role!r}")
+        raise bad_request(f"{where}.role: must be 'user' or 'assistant', got {role!r}")
     if isinstance(content, str):
         return [HumanMessage(content) if role == "user" else AIMessage(content)]
     if not isinstance(content, list):
-        raise _bad(f"{where}.content: must be a string or an array of content blocks")
+        raise bad_request(f"{where}.content: must be a string or an array of content blocks")
     texts: list[str] = []
     calls: list[ToolCall] = []
     results: list[BaseMessage] = []
@@ -163,7 +163,7 @@ def _message(message: Any, where: str) -> list[BaseMessage]:
             texts.append(str(block.get("text", "")))
         elif kind == "tool_use" and role == "assistant":
             if not isinstance(block.get("id"), str) or not isinstance(block.get("name"), str):
-                raise _bad(f"{where}.content.{j}: tool_use needs string 'id' and 'name'")
+                raise bad_request(f"{where}.content.{j}: tool_use needs string 'id' and 'name'")
             args = block.get("input") or {}
             calls.append(
                 {"name": block["name"], "args": args, "id": block["id"], "type": "tool_call"}
@@ -178,7 +178,9 @@ def _message(message: Any, where: str) -> list[BaseMessage]:
         elif kind in ("thinking", "redacted_thinking") and role == "assistant":
             continue
         else:
-            raise _bad(f"{where}.content.{j}: content blocks of type {kind!r} are not supported")
+            raise bad_request(
+                f"{where}.content.{j}: content blocks of type {kind!r} are not supported"
+            )
     if role == "assistant":
         return [AIMessage("".join(texts), tool_calls=calls)]
     if texts:
@@ -187,12 +189,12 @@ def _message(message: Any, where: str) -> list[BaseMessage]:
 
 
 def _tools(body: Mapping[str, Any]) -> dict[str, Any] | None:
-    tools = _get(body, "tools", (list,), "an array") or []
-    choice = _get(body, "tool_choice", (dict,), "an object")
+    tools = typed_field(body, "tools", (list,), "an array") or []
+    choice = typed_field(body, "tool_choice", (dict,), "an object")
     chat_tools = []
     for i, tool in enumerate(tools):
         if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
-            raise _bad(f"tools.{i}: must be an object with a string 'name'")
+            raise bad_request(f"tools.{i}: must be an object with a string 'name'")
         function = {"name": tool["name"], "parameters": tool.get("input_schema") or {}}
         if tool.get("description"):
             function["description"] = tool["description"]
@@ -207,7 +209,9 @@ def _tools(body: Mapping[str, Any]) -> dict[str, Any] | None:
         elif kind in ("auto", "any", "none"):
             chat_choice = {"auto": "auto", "any": "required", "none": "none"}[kind]
         else:
-            raise _bad(f"tool_choice.type: must be 'auto', 'any', 'tool' or 'none', got {kind!r}")
+            raise bad_request(
+                f"tool_choice.type: must be 'auto', 'any', 'tool' or 'none', got {kind!r}"
+            )
     return {"tools": chat_tools, "tool_choice": chat_choice}
 
 
@@ -245,7 +249,7 @@ async def stream_messages(
             except HTTPError as exc:
                 raise as_anthropic(exc) from exc
             except Exception as exc:
-                raise as_anthropic(_upstream_error(exc)) from exc
+                raise as_anthropic(upstream_error(exc)) from exc
             await events.send(_frames(encoder.start() + encoder.chunk(first)) + PING)
             encode, send_frames = encoder.chunk, events.send
             try:

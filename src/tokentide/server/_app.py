@@ -30,7 +30,6 @@ import base64
 import hashlib
 import hmac
 import json
-import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
@@ -75,7 +74,6 @@ from ._ui_api import DEFAULT_UI_PATH, UIChatService
 
 __all__ = ["TokentideApp", "create_app"]
 
-logger = logging.getLogger("tokentide.server")
 
 STATIC_DIR = Path(__file__).with_name("static")
 _RESPONSE_PATH = re.compile(r"^/v1/responses/([A-Za-z0-9_\-]{1,100})(/cancel)?$")

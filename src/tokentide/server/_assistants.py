@@ -20,7 +20,7 @@ from tokentide.messages import (
 )
 from tokentide.models import BaseChatModel, BaseLLM
 from tokentide.runnables import Runnable, RunnableConfig
-from tokentide.runtime._base import aclose_quietly
+from tokentide.runtime import aclose_quietly
 
 from ._asgi import HTTPError
 

@@ -27,12 +27,12 @@ from tokentide.wire import encode_data
 from ._asgi import EventStream, HTTPError, Receive, Send, send_json, watch_disconnect
 from ._assistants import Assistant
 from ._openai_api import (
-    _bad,
-    _get,
-    _upstream_error,
+    bad_request,
     collect_reply,
     error_payload,
     sampling_options,
+    typed_field,
+    upstream_error,
     usage_to_openai,
 )
 
@@ -59,7 +59,7 @@ def _prompt(body: Mapping[str, Any]) -> str:
     if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
         prompt = prompt[0]
     if not isinstance(prompt, str):
-        raise _bad(
+        raise bad_request(
             "'prompt' is required and must be a string (or an array of one string)", "prompt"
         )
     return prompt
@@ -68,22 +68,22 @@ def _prompt(body: Mapping[str, Any]) -> str:
 def parse_completion_request(body: Any) -> CompletionRequest:
     """Validate a decoded JSON body; `HTTPError` 400 says which field is wrong and why."""
     if not isinstance(body, dict):
-        raise _bad(f"the request body must be a JSON object, got {type(body).__name__}")
+        raise bad_request(f"the request body must be a JSON object, got {type(body).__name__}")
     model = body.get("model")
     if not isinstance(model, str) or not model:
-        raise _bad("'model' is required and must be a non-empty string", "model")
+        raise bad_request("'model' is required and must be a non-empty string", "model")
     prompt = _prompt(body)
     for name in ("n", "best_of"):
-        if _get(body, name, (int,), "an integer") not in (None, 1):
-            raise _bad(f"only {name}=1 is supported", name)
-    if _get(body, "echo", (bool,), "a boolean"):
-        raise _bad("'echo' is not supported", "echo")
+        if typed_field(body, name, (int,), "an integer") not in (None, 1):
+            raise bad_request(f"only {name}=1 is supported", name)
+    if typed_field(body, "echo", (bool,), "a boolean"):
+        raise bad_request("'echo' is not supported", "echo")
     for name in _UNSUPPORTED:
         if body.get(name) is not None:
-            raise _bad(f"'{name}' is not supported", name)
-    stream = bool(_get(body, "stream", (bool,), "a boolean"))
-    stream_options = _get(body, "stream_options", (dict,), "an object") or {}
-    include_usage = bool(_get(stream_options, "include_usage", (bool,), "a boolean"))
+            raise bad_request(f"'{name}' is not supported", name)
+    stream = bool(typed_field(body, "stream", (bool,), "a boolean"))
+    stream_options = typed_field(body, "stream_options", (dict,), "an object") or {}
+    include_usage = bool(typed_field(stream_options, "include_usage", (bool,), "a boolean"))
     return CompletionRequest(model, prompt, stream, include_usage, _options(body))
 
 
@@ -96,7 +96,7 @@ def _options(body: Mapping[str, Any]) -> dict[str, Any]:
         if stop:
             options["stop"] = stop
     elif stop is not None:
-        raise _bad("'stop' must be a string or an array of strings", "stop")
+        raise bad_request("'stop' must be a string or an array of strings", "stop")
     return options
 
 
@@ -200,7 +200,7 @@ async def _produce(source: TextSource, request: CompletionRequest, events: Event
         except StopAsyncIteration:
             first = ""
         except Exception as exc:
-            raise _upstream_error(exc) from exc
+            raise upstream_error(exc) from exc
         parts.append(first)
         if first:
             frames.pieces += 1

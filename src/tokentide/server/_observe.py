@@ -20,8 +20,7 @@ from typing import Any
 
 from tokentide.errors import PoolTimeoutError
 from tokentide.observe._genai import reply_of
-from tokentide.runtime._context import _CURRENT, RunContext
-from tokentide.runtime._sink import CLOSED_EARLY, RunSink
+from tokentide.runtime import CLOSED_EARLY, RunContext, RunSink, enter_run, leave_run
 
 from ._asgi import HTTPError, Message, Receive, Scope, Send, send_error
 from ._store import EventsExpired, RunNotFound
@@ -211,7 +210,7 @@ class ObservedApp:
                 req.responded = True
             await send(message)
 
-        token = _CURRENT.set(RunContext("", "scope", sink=RequestSink(req, self.log_content)))
+        token = enter_run(RunContext("", "scope", sink=RequestSink(req, self.log_content)))
         try:
             await self.app(scope, observed_receive, observed_send)
         except BaseException as exc:
@@ -221,7 +220,7 @@ class ObservedApp:
                 req.error = exc
             raise
         finally:
-            _CURRENT.reset(token)
+            leave_run(token)
             if req.stream:
                 self._in_flight(scope, req, -1)
             self._finish(scope, req)

@@ -29,7 +29,7 @@ from tokentide.errors import (
 )
 from tokentide.messages import AIMessageChunk, BaseMessage, ChunkAccumulator, convert_to_messages
 from tokentide.models._errors import redact_secrets
-from tokentide.runtime._base import aclose_quietly
+from tokentide.runtime import aclose_quietly
 from tokentide.wire import encode_data
 
 from ._asgi import EventStream, HTTPError, Receive, Send, send_json, shorten, watch_disconnect
@@ -69,16 +69,21 @@ class ChatRequest:
     tools: dict[str, Any] | None
 
 
-def _bad(message: str, param: str | None = None) -> HTTPError:
+def bad_request(message: str, param: str | None = None) -> HTTPError:
+    """A 400 answer naming the request field that was wrong (shared by the protocol modules)."""
     return HTTPError(400, message, param=param)
 
 
-def _get(body: Mapping[str, Any], name: str, kinds: tuple[type, ...], what: str) -> Any:
+def typed_field(body: Mapping[str, Any], name: str, kinds: tuple[type, ...], what: str) -> Any:
+    """``body[name]`` if it is one of ``kinds`` (``None`` when absent); else a 400 saying
+    it must be ``what``."""
     value = body.get(name)
     if value is None:
         return None
     if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
-        raise _bad(f"'{name}' must be {what}, got {type(value).__name__}: {shorten(value)}", name)
+        raise bad_request(
+            f"'{name}' must be {what}, got {type(value).__name__}: {shorten(value)}", name
+        )
     return value
 
 
@@ -88,26 +93,28 @@ def sampling_options(body: Mapping[str, Any], names: tuple[str, ...]) -> dict[st
     ``seed`` (a 64-bit integer) of a request body; `HTTPError` 400 for a bad value."""
     options: dict[str, Any] = {}
     for name, (low, high) in _RANGES.items():
-        value = _get(body, name, (int, float), "a number")
+        value = typed_field(body, name, (int, float), "a number")
         if value is not None:
             number = float(value)
             if not (math.isfinite(number) and low <= number <= high):
-                raise _bad(f"'{name}' must be between {low:g} and {high:g}, got {value}", name)
+                raise bad_request(
+                    f"'{name}' must be between {low:g} and {high:g}, got {value}", name
+                )
             options[name] = number
     for name in names:
-        value = _get(body, name, (int,), "an integer")
+        value = typed_field(body, name, (int,), "an integer")
         if value is not None:
             if value < 1:
-                raise _bad(f"'{name}' must be at least 1, got {shorten(value, 30)}", name)
+                raise bad_request(f"'{name}' must be at least 1, got {shorten(value, 30)}", name)
             if value > MAX_TOKENS_LIMIT:
-                raise _bad(
+                raise bad_request(
                     f"'{name}' must be at most {MAX_TOKENS_LIMIT}, got {shorten(value, 30)}", name
                 )
             options["max_tokens"] = value
-    seed = _get(body, "seed", (int,), "an integer")
+    seed = typed_field(body, "seed", (int,), "an integer")
     if seed is not None:
         if not -(2**63) <= seed < 2**63:
-            raise _bad(f"'seed' must be a 64-bit integer, got {shorten(seed, 30)}", "seed")
+            raise bad_request(f"'seed' must be a 64-bit integer, got {shorten(seed, 30)}", "seed")
         options["seed"] = seed
     return options
 
@@ -115,23 +122,23 @@ def sampling_options(body: Mapping[str, Any], names: tuple[str, ...]) -> dict[st
 def parse_chat_request(body: Any) -> ChatRequest:
     """Validate a decoded JSON body; `HTTPError` 400 says which field is wrong and why."""
     if not isinstance(body, dict):
-        raise _bad(f"the request body must be a JSON object, got {type(body).__name__}")
+        raise bad_request(f"the request body must be a JSON object, got {type(body).__name__}")
     model = body.get("model")
     if not isinstance(model, str) or not model:
-        raise _bad("'model' is required and must be a non-empty string", "model")
+        raise bad_request("'model' is required and must be a non-empty string", "model")
     raw = body.get("messages")
     if not isinstance(raw, list) or not raw:
-        raise _bad("'messages' is required and must be a non-empty array", "messages")
+        raise bad_request("'messages' is required and must be a non-empty array", "messages")
     try:
         messages = convert_to_messages(raw)
     except (TypeError, ValueError, KeyError) as exc:
-        raise _bad(f"invalid 'messages': {exc}", "messages") from None
-    stream = bool(_get(body, "stream", (bool,), "a boolean"))
-    stream_options = _get(body, "stream_options", (dict,), "an object") or {}
-    include_usage = _get(stream_options, "include_usage", (bool,), "a boolean")
-    n = _get(body, "n", (int,), "an integer")
+        raise bad_request(f"invalid 'messages': {exc}", "messages") from None
+    stream = bool(typed_field(body, "stream", (bool,), "a boolean"))
+    stream_options = typed_field(body, "stream_options", (dict,), "an object") or {}
+    include_usage = typed_field(stream_options, "include_usage", (bool,), "a boolean")
+    n = typed_field(body, "n", (int,), "an integer")
     if n not in (None, 1):
-        raise _bad("only n=1 is supported", "n")
+        raise bad_request("only n=1 is supported", "n")
     options = sampling_options(body, ("max_tokens", "max_completion_tokens"))
     stop = body.get("stop")
     if isinstance(stop, str):
@@ -140,21 +147,21 @@ def parse_chat_request(body: Any) -> ChatRequest:
         if stop:
             options["stop"] = stop
     elif stop is not None:
-        raise _bad("'stop' must be a string or an array of strings", "stop")
+        raise bad_request("'stop' must be a string or an array of strings", "stop")
     return ChatRequest(model, messages, stream, bool(include_usage), options, _tools(body))
 
 
 def _tools(body: Mapping[str, Any]) -> dict[str, Any] | None:
-    tools = _get(body, "tools", (list,), "an array")
-    choice = _get(body, "tool_choice", (str, dict), "a string or an object")
-    parallel = _get(body, "parallel_tool_calls", (bool,), "true or false")
+    tools = typed_field(body, "tools", (list,), "an array")
+    choice = typed_field(body, "tool_choice", (str, dict), "a string or an object")
+    parallel = typed_field(body, "parallel_tool_calls", (bool,), "true or false")
     if not tools:
         return None
     for i, tool in enumerate(tools):
         if not (isinstance(tool, dict) and isinstance(tool.get("function"), dict)):
-            raise _bad(f"'tools[{i}]' must be an object with a 'function' object", "tools")
+            raise bad_request(f"'tools[{i}]' must be an object with a 'function' object", "tools")
         if not isinstance(tool["function"].get("name"), str):
-            raise _bad(f"'tools[{i}].function.name' must be a string", "tools")
+            raise bad_request(f"'tools[{i}].function.name' must be a string", "tools")
     return {"tools": tools, "tool_choice": choice, "parallel_tool_calls": parallel}
 
 
@@ -311,7 +318,7 @@ class ToolCallIndexer:
         return out
 
 
-def _upstream_error(exc: Exception) -> HTTPError:
+def upstream_error(exc: Exception) -> HTTPError:
     """An error raised before the first token, as the status this server answers with."""
     if isinstance(exc, HTTPError):
         return exc
@@ -380,7 +387,7 @@ async def _produce_chunks(
         except StopAsyncIteration:
             first = AIMessageChunk("")
         except Exception as exc:
-            raise _upstream_error(exc) from exc
+            raise upstream_error(exc) from exc
         acc = ChunkAccumulator()
         acc.add(first)
         await events.send(encoder.role() + encoder.chunk(first))
@@ -428,7 +435,7 @@ async def collect_reply(
             502, f"the model failed mid-reply: {message}", type="upstream_error"
         ) from exc
     except Exception as exc:
-        raise _upstream_error(exc) from exc
+        raise upstream_error(exc) from exc
     finally:
         await items.aclose()
         if ticket is not None:

@@ -32,11 +32,11 @@ from tokentide.messages import (
     convert_to_messages,
     message_chunk_to_message,
 )
-from tokentide.runtime._base import aclose_quietly
+from tokentide.runtime import aclose_quietly
 
 from ._asgi import EventStream, HTTPError, Receive, Send, send_json, watch_disconnect
 from ._assistants import Assistant, Ticket
-from ._openai_api import _upstream_error, collect_reply
+from ._openai_api import collect_reply, upstream_error
 from ._responses_encode import Event, ResponsesEncoder
 from ._responses_input import ResponsesRequest, parse_responses_request
 from ._store import TERMINAL_STATUSES, EventsExpired, RunNotFound, RunRecord, StreamStore
@@ -384,7 +384,7 @@ async def produce_response(
         except StopAsyncIteration:
             first = AIMessageChunk("")
         except Exception as exc:
-            raise _upstream_error(exc) from exc
+            raise upstream_error(exc) from exc
         acc.add(first)
         head = [] if eager else encoder.start()
         await emit(head + encoder.chunk(first))

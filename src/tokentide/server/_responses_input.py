@@ -24,7 +24,7 @@ from tokentide.messages import (
 )
 
 from ._asgi import HTTPError
-from ._openai_api import _get
+from ._openai_api import typed_field
 
 __all__ = ["ResponsesRequest", "input_messages", "parse_responses_request"]
 
@@ -48,37 +48,41 @@ class ResponsesRequest:
     echo: dict[str, Any] = field(default_factory=dict)  # request fields the response repeats
 
 
-def _bad(message: str, param: str | None = None) -> HTTPError:
+def bad_request(message: str, param: str | None = None) -> HTTPError:
     return HTTPError(400, message, param=param)
 
 
 def parse_responses_request(body: Any) -> ResponsesRequest:
     """Validate a decoded JSON body; `HTTPError` 400 says which field is wrong and why."""
     if not isinstance(body, dict):
-        raise _bad(f"the request body must be a JSON object, got {type(body).__name__}")
+        raise bad_request(f"the request body must be a JSON object, got {type(body).__name__}")
     model = body.get("model")
     if not isinstance(model, str) or not model:
-        raise _bad("'model' is required and must be a non-empty string", "model")
+        raise bad_request("'model' is required and must be a non-empty string", "model")
     raw = body.get("input")
     if raw is None:
-        raise _bad("'input' is required: a string or an array of input items", "input")
+        raise bad_request("'input' is required: a string or an array of input items", "input")
     messages = input_messages(raw)
-    instructions = _get(body, "instructions", (str,), "a string")
-    stream = bool(_get(body, "stream", (bool,), "a boolean"))
-    store = _get(body, "store", (bool,), "a boolean")
-    background = bool(_get(body, "background", (bool,), "a boolean"))
+    instructions = typed_field(body, "instructions", (str,), "a string")
+    stream = bool(typed_field(body, "stream", (bool,), "a boolean"))
+    store = typed_field(body, "store", (bool,), "a boolean")
+    background = bool(typed_field(body, "background", (bool,), "a boolean"))
     if background and store is False:
-        raise _bad("background responses need 'store': true (they are kept to be read later)")
-    previous = _get(body, "previous_response_id", (str,), "a string")
+        raise bad_request(
+            "background responses need 'store': true (they are kept to be read later)"
+        )
+    previous = typed_field(body, "previous_response_id", (str,), "a string")
     options: dict[str, Any] = {}
     for name in ("temperature", "top_p"):
-        value = _get(body, name, (int, float), "a number")
+        value = typed_field(body, name, (int, float), "a number")
         if value is not None:
             options[name] = float(value)
-    limit = _get(body, "max_output_tokens", (int,), "an integer")
+    limit = typed_field(body, "max_output_tokens", (int,), "an integer")
     if limit is not None:
         if limit < 1:
-            raise _bad(f"'max_output_tokens' must be at least 1, got {limit}", "max_output_tokens")
+            raise bad_request(
+                f"'max_output_tokens' must be at least 1, got {limit}", "max_output_tokens"
+            )
         options["max_tokens"] = limit
     tools, echo = _tools(body)
     echo.update(
@@ -88,7 +92,7 @@ def parse_responses_request(body: Any) -> ResponsesRequest:
             "temperature": options.get("temperature"),
             "top_p": options.get("top_p"),
             "previous_response_id": previous,
-            "metadata": _get(body, "metadata", (dict,), "an object") or {},
+            "metadata": typed_field(body, "metadata", (dict,), "an object") or {},
             "background": background,
             "store": store is not False,
             "parallel_tool_calls": body.get("parallel_tool_calls", True) is not False,
@@ -109,15 +113,17 @@ def parse_responses_request(body: Any) -> ResponsesRequest:
 
 
 def _tools(body: Mapping[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-    tools = _get(body, "tools", (list,), "an array") or []
-    choice = _get(body, "tool_choice", (str, dict), "a string or an object")
+    tools = typed_field(body, "tools", (list,), "an array") or []
+    choice = typed_field(body, "tool_choice", (str, dict), "a string or an object")
     chat_tools: list[dict[str, Any]] = []
     for i, tool in enumerate(tools):
         if not isinstance(tool, dict) or tool.get("type") != "function":
             kind = tool.get("type") if isinstance(tool, dict) else type(tool).__name__
-            raise _bad(f"'tools[{i}]': only function tools are supported, got {kind!r}", "tools")
+            raise bad_request(
+                f"'tools[{i}]': only function tools are supported, got {kind!r}", "tools"
+            )
         if not isinstance(tool.get("name"), str) or not tool["name"]:
-            raise _bad(f"'tools[{i}].name' must be a non-empty string", "tools")
+            raise bad_request(f"'tools[{i}].name' must be a non-empty string", "tools")
         function = {"name": tool["name"], "parameters": tool.get("parameters") or {}}
         if tool.get("description"):
             function["description"] = tool["description"]
@@ -127,7 +133,7 @@ def _tools(body: Mapping[str, Any]) -> tuple[dict[str, Any] | None, dict[str, An
     chat_choice: Any = choice
     if isinstance(choice, dict):
         if choice.get("type") != "function" or not isinstance(choice.get("name"), str):
-            raise _bad("'tool_choice' object must be {'type': 'function', 'name': ...}")
+            raise bad_request("'tool_choice' object must be {'type': 'function', 'name': ...}")
         chat_choice = {"type": "function", "function": {"name": choice["name"]}}
     echo = {"tools": tools, "tool_choice": choice if choice is not None else "auto"}
     if not chat_tools:
@@ -140,12 +146,14 @@ def input_messages(raw: Any) -> list[BaseMessage]:
     if isinstance(raw, str):
         return [HumanMessage(raw)]
     if not isinstance(raw, list):
-        raise _bad(f"'input' must be a string or an array, got {type(raw).__name__}", "input")
+        raise bad_request(
+            f"'input' must be a string or an array, got {type(raw).__name__}", "input"
+        )
     out: list[BaseMessage] = []
     for i, item in enumerate(raw):
         where = f"input[{i}]"
         if not isinstance(item, dict):
-            raise _bad(f"'{where}' must be an object, got {type(item).__name__}", "input")
+            raise bad_request(f"'{where}' must be an object, got {type(item).__name__}", "input")
         kind = item.get("type", "message")
         if kind == "message" or (kind is None and "role" in item):
             out.append(_message(item, where))
@@ -154,16 +162,16 @@ def input_messages(raw: Any) -> list[BaseMessage]:
         elif kind == "function_call_output":
             call_id = item.get("call_id")
             if not isinstance(call_id, str):
-                raise _bad(f"'{where}.call_id' must be a string", "input")
+                raise bad_request(f"'{where}.call_id' must be a string", "input")
             output = item.get("output")
             text = output if isinstance(output, str) else _text(output, where)
             out.append(ToolMessage(text, tool_call_id=call_id))
         elif kind == "reasoning":
             continue
         else:
-            raise _bad(f"'{where}': input items of type {kind!r} are not supported", "input")
+            raise bad_request(f"'{where}': input items of type {kind!r} are not supported", "input")
     if not out:
-        raise _bad("'input' holds no message", "input")
+        raise bad_request("'input' holds no message", "input")
     return out
 
 
@@ -176,7 +184,7 @@ def _message(item: Mapping[str, Any], where: str) -> BaseMessage:
         return SystemMessage(text)
     if role == "assistant":
         return AIMessage(text)
-    raise _bad(
+    raise bad_request(
         f"'{where}.role' must be 'user', 'system', 'developer' or 'assistant', got {role!r}",
         "input",
     )
@@ -186,12 +194,12 @@ def _text(content: Any, where: str) -> str:
     if isinstance(content, str):
         return content
     if not isinstance(content, list):
-        raise _bad(f"'{where}.content' must be a string or an array of parts", "input")
+        raise bad_request(f"'{where}.content' must be a string or an array of parts", "input")
     parts: list[str] = []
     for j, part in enumerate(content):
         kind = part.get("type") if isinstance(part, dict) else None
         if kind not in _TEXT_PARTS or not isinstance(part.get("text"), str):
-            raise _bad(
+            raise bad_request(
                 f"'{where}.content[{j}]': only text parts are supported, got {kind!r}", "input"
             )
         parts.append(part["text"])
@@ -201,11 +209,11 @@ def _text(content: Any, where: str) -> str:
 def _function_call(out: list[BaseMessage], item: Mapping[str, Any], where: str) -> None:
     name, call_id = item.get("name"), item.get("call_id")
     if not isinstance(name, str) or not isinstance(call_id, str):
-        raise _bad(f"'{where}' needs string 'name' and 'call_id'", "input")
+        raise bad_request(f"'{where}' needs string 'name' and 'call_id'", "input")
     try:
         args = json.loads(item.get("arguments") or "{}")
     except ValueError:
-        raise _bad(f"'{where}.arguments' is not valid JSON", "input") from None
+        raise bad_request(f"'{where}.arguments' is not valid JSON", "input") from None
     call: ToolCall = {"name": name, "args": args, "id": call_id, "type": "tool_call"}
     last = out[-1] if out else None
     if isinstance(last, AIMessage) and not isinstance(last, ToolMessage):

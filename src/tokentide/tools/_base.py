@@ -15,9 +15,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from tokentide.messages import ToolMessage
-from tokentide.runtime._base import Runnable
-from tokentide.runtime._config import RunnableConfig
-from tokentide.runtime._context import RunContext, new_run
+from tokentide.runtime import RunContext, Runnable, RunnableConfig, new_run
 
 from ._execute import (
     ToolInputError,

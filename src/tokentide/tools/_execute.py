@@ -7,8 +7,7 @@ import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from tokentide.runtime._base import run_sync_in_thread
-from tokentide.runtime._context import _CURRENT, RunContext
+from tokentide.runtime import RunContext, enter_run, leave_run, run_sync_in_thread
 
 from ._runtime import ToolRuntime
 from ._schema import ArgSpec, InjectedToolCallId
@@ -169,7 +168,7 @@ def _joined(pieces: list[Any]) -> Any:
 
 def call_sync(fn: Callable[..., Any], kwargs: dict[str, Any], run: RunContext) -> Any:
     """Call ``fn(**kwargs)`` as ``run`` (a generator's pieces stream to the run's sink)."""
-    token = _CURRENT.set(run)
+    token = enter_run(run)
     try:
         result = fn(**kwargs)
         if not inspect.isgenerator(result):
@@ -185,18 +184,18 @@ def call_sync(fn: Callable[..., Any], kwargs: dict[str, Any], run: RunContext) -
             if sink is not None:
                 sink.on_stream(run, piece)
     finally:
-        _CURRENT.reset(token)
+        leave_run(token)
 
 
 async def call_async(fn: Callable[..., Any], kwargs: dict[str, Any], run: RunContext) -> Any:
     """Async :func:`call_sync`: coroutines and async generators run on the loop, anything else
     in a worker thread."""
     if inspect.iscoroutinefunction(fn):
-        token = _CURRENT.set(run)
+        token = enter_run(run)
         try:
             return await fn(**kwargs)
         finally:
-            _CURRENT.reset(token)
+            leave_run(token)
     if inspect.isasyncgenfunction(fn):
         return await _drain_async_generator(fn, kwargs, run)
     return await run_sync_in_thread(call_sync, fn, kwargs, run)
@@ -205,7 +204,7 @@ async def call_async(fn: Callable[..., Any], kwargs: dict[str, Any], run: RunCon
 async def _drain_async_generator(
     fn: Callable[..., Any], kwargs: dict[str, Any], run: RunContext
 ) -> Any:
-    token = _CURRENT.set(run)
+    token = enter_run(run)
     try:
         gen = fn(**kwargs)
         pieces: list[Any] = []
@@ -221,4 +220,4 @@ async def _drain_async_generator(
             await gen.aclose()
         return _joined(pieces)
     finally:
-        _CURRENT.reset(token)
+        leave_run(token)

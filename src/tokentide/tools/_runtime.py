@@ -6,8 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tokentide.runtime._config import RunnableConfig
-from tokentide.runtime._context import RunContext, current_run
+from tokentide.runtime import RunContext, RunnableConfig, current_run
 
 __all__ = ["ToolRuntime", "current_tool_run", "emit_tool_output"]
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, get_args, get_origin
 
 from tokentide.models._tools import type_to_json_schema
-from tokentide.runtime._config import RunnableConfig
+from tokentide.runtime import RunnableConfig
 
 __all__ = [
     "ArgSpec",

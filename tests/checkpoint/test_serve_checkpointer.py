@@ -4,6 +4,7 @@ clear errors for values that cannot work, and served graphs that keep their thre
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import sys
 from collections.abc import Iterator
@@ -83,6 +84,7 @@ def test_build_app_serves_graphs_with_the_checkpointer(
     assistant = app.assistants["chat"]
     assert isinstance(assistant.target.checkpointer, SqliteSaver)
     assert assistant.stateless is chat and chat.checkpointer is None  # the module's graph as is
+    asyncio.run(app.aclose())  # closes the SQLite file it opened
 
 
 def test_a_postgres_url_gives_an_async_saver_on_an_unopened_pool(
@@ -116,9 +118,10 @@ def test_a_postgres_url_gives_an_async_saver_on_an_unopened_pool(
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     db = tmp_path_factory.mktemp("threads") / "threads.db"
-    app = create_app(graphs={"chat": chat}, checkpointer=SqliteSaver(str(db)))
-    with live_server(app) as live:
-        yield live
+    with SqliteSaver(str(db)) as saver:
+        app = create_app(graphs={"chat": chat}, checkpointer=saver)
+        with live_server(app) as live:
+            yield live
 
 
 def _run(server: LiveServer, text: str, thread_id: str | None) -> list[tuple[str, str]]:

@@ -302,10 +302,20 @@ async def test_api_key_is_read_from_x_api_key() -> None:
 
 async def test_threads_and_runs_live_in_the_sqlite_file(tmp_path: Path) -> None:
     path = str(tmp_path / "state.db")
+    savers: list[SqliteSaver] = []
 
     def app() -> Any:
-        return create_app(graphs={"agent": _chat_graph(WORDS, checkpointer=SqliteSaver(path))})
+        savers.append(SqliteSaver(path))
+        return create_app(graphs={"agent": _chat_graph(WORDS, checkpointer=savers[-1])})
 
+    try:
+        await _threads_and_runs_live_in_the_sqlite_file(app)
+    finally:
+        for saver in savers:
+            saver.close()
+
+
+async def _threads_and_runs_live_in_the_sqlite_file(app: Any) -> None:
     with live_server(app()) as live:
         async with get_client(url=live.url, api_key=None) as client:
             thread = await client.threads.create(metadata={"k": "v"})

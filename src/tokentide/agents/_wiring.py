@@ -15,7 +15,7 @@ from typing_extensions import NotRequired
 from tokentide.graph import Command, CompiledStateGraph, StateGraph
 from tokentide.messages import ToolCall, ToolMessage
 from tokentide.prebuilt import ToolNode
-from tokentide.prebuilt._tool_node import _graph_state
+from tokentide.prebuilt._tool_node import current_graph_state
 from tokentide.runtime._config import RunnableConfig
 
 from .middleware import HumanInTheLoopMiddleware
@@ -85,7 +85,7 @@ def wrap_tools(tool_node: ToolNode, hitl: HumanInTheLoopMiddleware) -> Node:
     def prepare(input: Any) -> tuple[Any, dict[str, Action]]:
         if not (isinstance(input, list) and input and input[-1].get("type") == "tool_call"):
             return input, {}
-        state = _graph_state()
+        state = current_graph_state()
         calls: list[ToolCall] = []
         edits: dict[str, Action] = {}
         for call in input:

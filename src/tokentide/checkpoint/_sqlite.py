@@ -89,8 +89,19 @@ class SqliteSaver(BaseCheckpointSaver):
             saver.close()
 
     def close(self) -> None:
+        """Close the database connection if this saver opened it (a path was given)."""
         if self._owns:
             self.conn.close()
+
+    async def aclose(self) -> None:
+        """`close` for async owners (a server closes its checkpointer at shutdown)."""
+        self.close()
+
+    def __enter__(self) -> SqliteSaver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _tuple(self, row: tuple[Any, ...]) -> CheckpointTuple:
         """Call with the lock held."""

@@ -209,7 +209,7 @@ class ToolNode(Runnable[Any, Any]):
         """The tool calls to run, the input's shape, and the state tools may be given."""
         if isinstance(input, list):
             if input and isinstance(input[-1], dict) and input[-1].get("type") == "tool_call":
-                return list(input), "tool_calls", _graph_state()
+                return list(input), "tool_calls", current_graph_state()
             messages: Any = input
             input_type: InputType = "list"
         elif isinstance(input, dict) and input.get("__type") == "tool_call_with_context":
@@ -326,7 +326,7 @@ def _normalize(response: Any) -> Any:
     return response
 
 
-def _graph_state() -> Any:
+def current_graph_state() -> Any:
     """The state of the graph step running this node (for a ``Send`` of bare tool calls)."""
     scope = task_scope(current_run())
     if scope is None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from tokentide.runtime._base import aclose_quietly
+from tokentide.runtime import aclose_quietly
 
 from ._lg_protocol import STREAM_MODES, EventEncoder, interrupt_json, jsonable
 from ._lg_store import ACTIVE_RUN_STATUSES, ThreadStore

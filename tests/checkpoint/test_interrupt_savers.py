@@ -75,14 +75,17 @@ async def _session(checkpointer: BaseCheckpointSaver, sync: bool) -> list[Any]:
     paused = await _invoke(nested, {"topic": "t"}, sync, config)
     (found,) = paused["__interrupt__"]
     trace.append(found.value)
+    if sync:
+        inside = nested.get_state(config, subgraphs=True)
+    else:
+        inside = await nested.aget_state(config, subgraphs=True)
+    (task,) = inside.tasks
+    trace.append((task.name, task.state.values, task.state.next))
     trace.append(await _invoke(nested, Command(resume={found.id: "yes"}), sync, config))
     if sync:
         history = [(h.metadata["source"], h.next) for h in nested.get_state_history(config)]
     else:
-        history = [
-            (found.metadata["source"], tuple(found.checkpoint.get("next", ())))
-            async for found in checkpointer.alist(config)
-        ]
+        history = [(h.metadata["source"], h.next) async for h in nested.aget_state_history(config)]
     trace.append(history)
     return trace
 

@@ -144,7 +144,25 @@ class ThreadState:
         """Async :meth:`get_state`."""
         saver = self._saver()
         found = await saver.aget_tuple(Saving.thread_config(config))
-        return self._snapshot(config, found, subgraphs)
+        return await self._asnapshot(config, found, subgraphs)
+
+    async def _asnapshot(
+        self, config: Any, found: CheckpointTuple | None, subgraphs: bool
+    ) -> StateSnapshot:
+        """`_snapshot` reading subgraph snapshots with the saver's async methods (an async
+        saver such as `AsyncPostgresSaver` has no sync ones)."""
+        snapshot = self._snapshot(config, found, False)
+        if not subgraphs or found is None or self.checkpointer is None:
+            return snapshot
+        tasks = []
+        for task in snapshot.tasks:
+            sub = self.spec.nodes[task.name].runnable if task.name in self.spec.nodes else None
+            if isinstance(sub, ThreadState) and isinstance(task.state, dict):
+                inner = await self.checkpointer.aget_tuple(task.state)
+                if inner is not None:
+                    task = task._replace(state=await sub._asnapshot(task.state, inner, True))
+            tasks.append(task)
+        return snapshot._replace(tasks=tuple(tasks))
 
     def get_state_history(
         self, config: dict[str, Any], *, limit: int | None = None, **kwargs: Any
@@ -159,8 +177,9 @@ class ThreadState:
         self, config: dict[str, Any], *, limit: int | None = None, **kwargs: Any
     ) -> AsyncIterator[StateSnapshot]:
         """Async :meth:`get_state_history`."""
-        for snapshot in self.get_state_history(config, limit=limit):
-            yield snapshot
+        saver = self._saver()
+        async for found in saver.alist(Saving.thread_config(config), limit=limit):
+            yield self._snapshot(config, found)
 
     # ------------------------------------------------------------------ writing
 

@@ -178,6 +178,17 @@ async def test_reject_becomes_an_error_tool_message(http: httpx.AsyncClient) -> 
     assert final["messages"][-1]["content"] == "Done, Bob has it."
 
 
+async def test_the_thread_may_be_named_in_the_config(http: httpx.AsyncClient) -> None:
+    """As LangGraph: ``config.configurable.thread_id`` names the run's thread."""
+    config = {"configurable": {"thread_id": "from-config"}}
+    _, events = await _run(http, assistant="ask", input=USER, config=config)
+    paused = events[-2]["data"]
+    assert paused["thread_id"] == "from-config" and events[0]["data"]["thread_id"] == "from-config"
+    _, events = await _run(http, assistant="ask", command={"resume": "Rome"}, config=config)
+    assert events[-1]["data"]["status"] == "success"
+    assert events[-2]["data"]["messages"][-1]["content"] == "Going to Rome."
+
+
 async def test_a_plain_interrupt_is_answered_with_a_value(http: httpx.AsyncClient) -> None:
     _, events = await _run(http, assistant="ask", input=USER)
     paused = events[-2]["data"]
@@ -203,6 +214,21 @@ async def test_a_plain_interrupt_is_answered_with_a_value(http: httpx.AsyncClien
         ({"assistant": "agent", "thread_id": 3, "input": USER}, "thread_id", "non-empty string"),
         ({"assistant": "model", "thread_id": "t", "input": USER}, "thread_id", "keeps no threads"),
         ({"assistant": "plain", "thread_id": "t", "input": USER}, "thread_id", "checkpointer"),
+        (
+            {"assistant": "agent", "input": USER, "config": {"configurable": {"thread_id": 7}}},
+            "config",
+            "non-empty string",
+        ),
+        (
+            {
+                "assistant": "agent",
+                "thread_id": "a",
+                "input": USER,
+                "config": {"configurable": {"thread_id": "b"}},
+            },
+            "thread_id",
+            "name different threads",
+        ),
     ],
 )
 async def test_bad_thread_and_command_bodies(

@@ -33,6 +33,21 @@ def parse_thread(body: dict[str, Any], name: str, target: Any, kind: str) -> tup
     if thread_id is not None and (not isinstance(thread_id, str) or not thread_id):
         raise _bad("'thread_id' must be a non-empty string", "thread_id")
     has_saver = kind == "graph" and getattr(target, "checkpointer", None) is not None
+    config = body.get("config")
+    configurable = config.get("configurable") if isinstance(config, dict) else None
+    in_config = configurable.get("thread_id") if isinstance(configurable, dict) else None
+    if in_config is not None and has_saver:
+        # as LangGraph: a graph's thread may be named in config.configurable.thread_id (for
+        # other assistants it is only part of the config they are given)
+        if not isinstance(in_config, str) or not in_config:
+            raise _bad("'config.configurable.thread_id' must be a non-empty string", "config")
+        if thread_id is not None and thread_id != in_config:
+            raise _bad(
+                f"'thread_id' ({thread_id!r}) and 'config.configurable.thread_id' "
+                f"({in_config!r}) name different threads: give one of them",
+                "thread_id",
+            )
+        thread_id = in_config
     if (thread_id is not None or command is not None) and not has_saver:
         raise _bad(
             f"{name!r} keeps no threads: 'thread_id' and 'command' need a graph assistant "

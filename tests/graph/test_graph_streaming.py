@@ -238,9 +238,8 @@ async def test_cancelling_the_consumer_task_cancels_nodes() -> None:
 async def test_hand_off_is_bounded(sync: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     """A consumer that stops reading leaves the producer waiting, not buffering everything."""
     channels: list[Any] = []
-    kind = "SyncChannel" if sync else "Channel"
-    made = getattr(_compiled, kind)
-    monkeypatch.setattr(_compiled, kind, lambda n: channels.append(made(n)) or channels[-1])
+    made = _compiled.Channel
+    monkeypatch.setattr(_compiled, "Channel", lambda n: channels.append(made(n)) or channels[-1])
 
     def producer_waits() -> bool:  # the graph waits for room in its hand-off channel
         if not channels:

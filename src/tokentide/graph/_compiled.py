@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from tokentide.errors import GraphInterrupt
 from tokentide.runtime._base import Runnable
+from tokentide.runtime._channel import CLOSED, TIMED_OUT, Channel, ChannelClosed
 from tokentide.runtime._config import RunnableConfig
 from tokentide.runtime._context import RunContext
-from tokentide.runtime._sink import AGENT_RUN, Channel, ChannelClosed, SyncChannel
+from tokentide.runtime._sink import AGENT_RUN
 
 from ._checkpointing import Saving
 from ._loop import GraphRun, run_async, run_sync
@@ -329,7 +330,7 @@ class CompiledStateGraph(ThreadState, Runnable[Any, dict[str, Any]]):
         multi: bool,
         subgraphs: bool,
     ) -> Iterator[Any]:
-        chan: SyncChannel[Any] = SyncChannel(STREAM_BUFFER)
+        chan: Channel[Any] = Channel(STREAM_BUFFER)
         out = GraphOutput(chan.put, modes, multi=multi, subgraphs=subgraphs)
         outer = run.sink
         if outer is not None:
@@ -361,7 +362,8 @@ class CompiledStateGraph(ThreadState, Runnable[Any, dict[str, Any]]):
         thread.start()
         interrupted = False
         try:
-            while batch := chan.take():
+            while (batch := chan.take()) is not CLOSED:
+                assert batch is not TIMED_OUT
                 yield from batch
         except GeneratorExit:
             raise
@@ -418,7 +420,8 @@ class CompiledStateGraph(ThreadState, Runnable[Any, dict[str, Any]]):
 
         task = asyncio.ensure_future(produce())
         try:
-            while batch := await chan.take():
+            while (batch := await chan.atake()) is not CLOSED:
+                assert batch is not TIMED_OUT
                 for item in batch:
                     if outer is not None:
                         outer.on_stream(run, item)

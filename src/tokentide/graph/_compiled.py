@@ -360,7 +360,7 @@ class CompiledStateGraph(ThreadState, Runnable[Any, dict[str, Any]]):
             g = self._prepare(run, input, out, (), config)
         except BaseException as exc:
             if obs is not None:
-                obs.stopped(exc)
+                obs.stopped(exc, None)
             raise
 
         def drive() -> None:

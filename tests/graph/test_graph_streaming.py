@@ -10,6 +10,7 @@ from typing import Any, TypedDict
 import pytest
 
 from fakes.waiting import async_wait_until
+from tokentide.callbacks import BaseCallbackHandler
 from tokentide.graph import START, MessagesState, StateGraph, _compiled, get_stream_writer
 from tokentide.messages import AIMessage, AIMessageChunk, BaseMessage
 from tokentide.models import FakeChatModel
@@ -238,9 +239,8 @@ async def test_cancelling_the_consumer_task_cancels_nodes() -> None:
 async def test_hand_off_is_bounded(sync: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     """A consumer that stops reading leaves the producer waiting, not buffering everything."""
     channels: list[Any] = []
-    kind = "SyncChannel" if sync else "Channel"
-    made = getattr(_compiled, kind)
-    monkeypatch.setattr(_compiled, kind, lambda n: channels.append(made(n)) or channels[-1])
+    made = _compiled.Channel
+    monkeypatch.setattr(_compiled, "Channel", lambda n: channels.append(made(n)) or channels[-1])
 
     def producer_waits() -> bool:  # the graph waits for room in its hand-off channel
         if not channels:
@@ -265,3 +265,63 @@ async def test_hand_off_is_bounded(sync: bool, monkeypatch: pytest.MonkeyPatch) 
         generated = model.generated
         await astream.aclose()  # type: ignore[attr-defined]
     assert generated < 1200  # the buffer (a few hundred items) plus one batch, not 5000
+
+
+class GraphRunEnds(BaseCallbackHandler):
+    """Records how the root run (the graph's) ended: ``end`` (with its outputs) or ``error``."""
+
+    def __init__(self) -> None:
+        self.ends: list[tuple[str, Any]] = []
+
+    def on_chain_end(self, outputs: Any, **kw: Any) -> None:
+        if kw.get("parent_run_id") is None:
+            self.ends.append(("end", outputs))
+
+    def on_chain_error(self, error: BaseException, **kw: Any) -> None:
+        if kw.get("parent_run_id") is None:
+            self.ends.append(("error", error))
+
+
+class Steps(TypedDict, total=False):
+    steps: list[str]
+
+
+def two_steps() -> Any:
+    def first(state: Steps) -> Steps:
+        get_stream_writer()("first")
+        return {"steps": [*state.get("steps", []), "first"]}
+
+    def second(state: Steps) -> Steps:
+        get_stream_writer()("second")
+        return {"steps": [*state.get("steps", []), "second"]}
+
+    builder = StateGraph(Steps)
+    builder.add_node("first", first)
+    builder.add_node("second", second)
+    builder.add_edge(START, "first")
+    builder.add_edge("first", "second")
+    return builder.compile()
+
+
+@pytest.mark.parametrize("mode", ["updates", "custom"])  # the inline and the threaded stream
+async def test_a_graph_stream_left_early_reports_its_end_to_callbacks(
+    sync: bool, mode: str
+) -> None:
+    """The early-exit policy of every run: the graph run gets one end event (never an error)
+    with the state it reached; before, a graph stream closed early reported nothing."""
+    handler = GraphRunEnds()
+    config: Any = {"callbacks": [handler]}
+    graph = two_steps()
+    if sync:
+        stream = graph.stream({"steps": []}, config, stream_mode=mode)
+        for _ in stream:
+            break
+        stream.close()
+    else:
+        astream = graph.astream({"steps": []}, config, stream_mode=mode)
+        async for _ in astream:
+            break
+        await astream.aclose()
+    assert [kind for kind, _ in handler.ends] == ["end"]
+    # The state the producer reached (it may run ahead of the consumer by its buffer).
+    assert handler.ends[0][1]["steps"] in ([], ["first"], ["first", "second"])

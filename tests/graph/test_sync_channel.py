@@ -1,4 +1,5 @@
-"""The thread-to-thread channel behind the sync ``graph.stream()`` (runtime ``SyncChannel``)."""
+"""The thread-to-thread channel behind the sync ``graph.stream()`` (runtime ``SyncChannel``, the
+runtime's one ``Channel``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import threading
 import pytest
 
 from fakes.waiting import wait_until
+from tokentide.runtime._channel import CLOSED, TIMED_OUT
 from tokentide.runtime._sink import ChannelClosed, SyncChannel
 
 
@@ -51,4 +53,13 @@ def test_close_with_error_after_items() -> None:
     assert chan.take() == [1]
     with pytest.raises(ValueError, match="boom"):
         chan.take()
-    assert chan.take() == []
+    assert chan.take() is CLOSED
+
+
+def test_take_tells_closed_from_timed_out_from_items() -> None:
+    chan: SyncChannel[int] = SyncChannel(4)
+    assert chan.take(timeout=0.01) is TIMED_OUT
+    chan.put(1)
+    assert chan.take(timeout=0.01) == [1]
+    chan.close()
+    assert chan.take(timeout=0.01) is CLOSED

@@ -28,12 +28,7 @@ KINDS = [
     "chain",
     "chat model",
     "completion model",
-    pytest.param(
-        "graph",
-        marks=pytest.mark.xfail(
-            strict=False, reason="the graph shell does not report through a RunObserver yet"
-        ),
-    ),
+    "graph",
 ]
 
 EXPECTED = {
@@ -45,6 +40,10 @@ EXPECTED = {
 # What the end event's output holds after an early exit: what was produced (a graph: its state
 # so far, which the node that was cut short has not updated).
 PARTIAL = {"chain": "ab", "chat model": "ab", "completion model": "ab", "graph": ""}
+# A graph's producer (a task, or a driver thread) runs ahead of its consumer by up to its
+# buffer, so after a ``break`` its state is either before the node or after it, as far as the
+# producer got; it is always a state (the node's partial output is never folded into it).
+PARTIAL_AFTER_BREAK = {"graph": ("", "abc")}
 
 
 class Boom(Exception):
@@ -270,7 +269,10 @@ def test_every_kind_of_run_reports_the_same_life(kind: str, outcome: str, sync: 
     else:
         recorder = asyncio.run(run_async(runnable, input, kwargs, outcome))
     assert recorder.events == EXPECTED[outcome]
-    if outcome in ("break", "cancelled"):
+    if outcome == "break" and kind in PARTIAL_AFTER_BREAK:
+        assert isinstance(recorder.outputs[-1], dict)
+        assert text_of(recorder.outputs[-1]) in PARTIAL_AFTER_BREAK[kind]
+    elif outcome in ("break", "cancelled"):
         assert text_of(recorder.outputs[-1]) == PARTIAL[kind]
-    if outcome == "completes" and kind != "graph":
+    if outcome == "completes":
         assert text_of(recorder.outputs[-1]) == "abc"

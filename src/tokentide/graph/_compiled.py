@@ -3,6 +3,12 @@
 Streams are produced by a producer (a task on the loop, or a driver thread for the sync
 ``stream()``) and handed to the consumer through a bounded channel; leaving the loop early
 cancels the producer, which closes the model streams under it.
+
+Every shell (``invoke``, ``ainvoke``, ``stream``, ``astream``) reports the graph's run through a
+:class:`~tokentide.runtime._observer.RunObserver`, so a graph follows the runtime's one
+early-exit policy: the items it yields are its chunks, its state is its output, and a consumer
+that leaves early (``break``, ``aclose()``, cancellation, Ctrl-C) first stops the producer, then
+the run gets its end event (marked closed early) with the state reached so far.
 """
 
 from __future__ import annotations
@@ -16,9 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 from tokentide.errors import GraphInterrupt
 from tokentide.runtime._base import Runnable
+from tokentide.runtime._channel import CLOSED, TIMED_OUT, Channel, ChannelClosed
 from tokentide.runtime._config import RunnableConfig
 from tokentide.runtime._context import RunContext
-from tokentide.runtime._sink import AGENT_RUN, Channel, ChannelClosed, SyncChannel
+from tokentide.runtime._observer import RunObserver, left_early
+from tokentide.runtime._sink import AGENT_RUN
 
 from ._checkpointing import Saving
 from ._loop import GraphRun, run_async, run_sync
@@ -64,6 +72,21 @@ def _nested_thread(run: RunContext) -> tuple[Any, dict[str, Any], bool, dict[str
         return None
     conf = {"configurable": {"thread_id": scope.thread_id, "checkpoint_ns": scope.ns}}
     return scope.saver, conf, scope.task.resuming, scope.parents
+
+
+def _observer(run: RunContext, input: Any) -> RunObserver | None:
+    """The started observer of a graph run someone listens to (``None`` otherwise). Its output
+    is always given (the state), so it folds no chunks."""
+    if run.sink is None:
+        return None
+    obs = RunObserver(run, input, own=False)
+    obs.start()
+    return obs
+
+
+def _values(g: GraphRun | None) -> dict[str, Any] | None:
+    """A graph run's state so far (``None`` before the run was prepared)."""
+    return None if g is None else dict(g.sched.values)
 
 
 def _fresh(input: Any) -> Any:
@@ -214,22 +237,21 @@ class CompiledStateGraph(ThreadState, Runnable[Any, dict[str, Any]]):
         run = self._new_run(config)
         _set_options(run, interrupt_before, interrupt_after)
         out, ns = self._nesting(run) or (_NO_OUTPUT, ())
-        outer = run.sink
-        if outer is not None:
-            outer.on_start(run, input)
+        obs = _observer(run, input)
+        prepared: GraphRun | None = None
         try:
-            g = self._prepare(run, input, out, ns, config)
+            g = prepared = self._prepare(run, input, out, ns, config)
             for _ in run_sync(g, None if g.resumed else _fresh(input)):
                 pass
         except BaseException as exc:
-            if outer is not None:
-                outer.on_error(run, exc)
+            if obs is not None:
+                obs.stopped(exc, _values(prepared))
             raise
         if g.interrupts and ns:
             raise GraphInterrupt(g.interrupts)  # the parent graph's task pauses too
         result = g.result()
-        if outer is not None:
-            outer.on_end(run, result, input)
+        if obs is not None:
+            obs.finished(result)
         return result
 
     async def ainvoke(
@@ -245,23 +267,22 @@ class CompiledStateGraph(ThreadState, Runnable[Any, dict[str, Any]]):
         run = self._new_run(config)
         _set_options(run, interrupt_before, interrupt_after)
         out, ns = self._nesting(run) or (_NO_OUTPUT, ())
-        outer = run.sink
-        if outer is not None:
-            outer.on_start(run, input)
+        obs = _observer(run, input)
+        prepared: GraphRun | None = None
         try:
-            g = await self._aprepare(run, input, out, ns, config)
+            g = prepared = await self._aprepare(run, input, out, ns, config)
             await run_async(g, None if g.resumed else _fresh(input))
         except BaseException as exc:
-            if outer is not None:
-                outer.on_error(run, exc)
+            if obs is not None:
+                obs.stopped(exc, _values(prepared))
             raise
         if g.interrupts and ns:
             raise GraphInterrupt(g.interrupts)  # the parent graph's task pauses too
         result = g.result()
-        if outer is not None:
-            outer.on_end(run, result, input)
-            if outer.backlogged:
-                await outer.drained()
+        if obs is not None:
+            obs.finished(result)
+            if obs.backlogged:
+                await obs.drained()
         return result
 
     # ------------------------------------------------------------------ stream
@@ -300,25 +321,26 @@ class CompiledStateGraph(ThreadState, Runnable[Any, dict[str, Any]]):
     ) -> Iterator[Any]:
         buf: deque[Any] = deque()
         out = GraphOutput(buf.append, modes, multi=multi, subgraphs=subgraphs)
-        outer = run.sink
-        if outer is not None:
-            outer.on_start(run, input)
+        obs = _observer(run, input)
+        prepared: GraphRun | None = None
+        steps: Iterator[None] | None = None
         try:
-            g = self._prepare(run, input, out, (), config)
-            for _ in run_sync(g, None if g.resumed else _fresh(input)):
+            g = prepared = self._prepare(run, input, out, (), config)
+            steps = run_sync(g, None if g.resumed else _fresh(input))
+            for _ in steps:
                 while buf:
                     item = buf.popleft()
-                    if outer is not None:
-                        outer.on_stream(run, item)
+                    if obs is not None:
+                        obs.chunk(item)
                     yield item
-        except GeneratorExit:
-            raise
         except BaseException as exc:
-            if outer is not None:
-                outer.on_error(run, exc)
+            if left_early(exc) and steps is not None:
+                steps.close()  # type: ignore[attr-defined]  # first: the state it reached
+            if obs is not None:
+                obs.stopped(exc, _values(prepared))
             raise
-        if outer is not None:
-            outer.on_end(run, dict(g.sched.values), input)
+        if obs is not None:
+            obs.finished(dict(g.sched.values))
 
     def _stream_threaded(
         self,
@@ -329,14 +351,17 @@ class CompiledStateGraph(ThreadState, Runnable[Any, dict[str, Any]]):
         multi: bool,
         subgraphs: bool,
     ) -> Iterator[Any]:
-        chan: SyncChannel[Any] = SyncChannel(STREAM_BUFFER)
+        chan: Channel[Any] = Channel(STREAM_BUFFER)
         out = GraphOutput(chan.put, modes, multi=multi, subgraphs=subgraphs)
-        outer = run.sink
-        if outer is not None:
-            outer.on_start(run, input)
+        obs = _observer(run, input)  # reports to the sink attached before GraphSink
         if "messages" in modes or "tools" in modes:
-            run.sink = GraphSink(out, outer)
-        g = self._prepare(run, input, out, (), config)
+            run.sink = GraphSink(out, run.sink)
+        try:
+            g = self._prepare(run, input, out, (), config)
+        except BaseException as exc:
+            if obs is not None:
+                obs.stopped(exc, None)
+            raise
 
         def drive() -> None:
             try:
@@ -361,21 +386,27 @@ class CompiledStateGraph(ThreadState, Runnable[Any, dict[str, Any]]):
         thread.start()
         interrupted = False
         try:
-            while batch := chan.take():
-                yield from batch
-        except GeneratorExit:
-            raise
+            while (batch := chan.take()) is not CLOSED:
+                assert batch is not TIMED_OUT
+                for item in batch:
+                    if obs is not None:
+                        obs.chunk(item)
+                    yield item
         except BaseException as exc:
             interrupted = isinstance(exc, KeyboardInterrupt)
-            if outer is not None:
-                outer.on_error(run, exc)
+            if left_early(exc):
+                chan.cancel()  # first: the driver stops, and its state is what it reached
+                if not interrupted:
+                    thread.join()
+            if obs is not None:
+                obs.stopped(exc, dict(g.sched.values))
             raise
         finally:
             chan.cancel()
             if not interrupted:
                 thread.join()
-        if outer is not None:
-            outer.on_end(run, dict(g.sched.values), input)
+        if obs is not None:
+            obs.finished(dict(g.sched.values))
 
     async def astream(
         self,
@@ -395,11 +426,9 @@ class CompiledStateGraph(ThreadState, Runnable[Any, dict[str, Any]]):
         _set_options(run, interrupt_before, interrupt_after)
         chan: Channel[Any] = Channel(STREAM_BUFFER)
         out = GraphOutput(chan.put, modes, multi=multi, subgraphs=subgraphs, achan=chan)
-        outer = run.sink
-        if outer is not None:
-            outer.on_start(run, input)
+        obs = _observer(run, input)  # reports to the sink attached before GraphSink
         if "messages" in modes or "tools" in modes:
-            run.sink = GraphSink(out, outer)
+            run.sink = GraphSink(out, run.sink)
         box: list[GraphRun] = []
 
         async def produce() -> None:
@@ -416,18 +445,7 @@ class CompiledStateGraph(ThreadState, Runnable[Any, dict[str, Any]]):
             else:
                 chan.close()
 
-        task = asyncio.ensure_future(produce())
-        try:
-            while batch := await chan.take():
-                for item in batch:
-                    if outer is not None:
-                        outer.on_stream(run, item)
-                    yield item
-        except BaseException as exc:
-            if outer is not None and not isinstance(exc, GeneratorExit):
-                outer.on_error(run, exc)
-            raise
-        finally:
+        async def stop() -> None:
             if not task.done():
                 chan.cancel()
                 task.cancel()
@@ -436,8 +454,27 @@ class CompiledStateGraph(ThreadState, Runnable[Any, dict[str, Any]]):
             except asyncio.CancelledError:
                 if not task.cancelled():
                     raise
-        if outer is not None and box:
-            outer.on_end(run, dict(box[0].sched.values), input)
+
+        task = asyncio.ensure_future(produce())
+        try:
+            while (batch := await chan.atake()) is not CLOSED:
+                assert batch is not TIMED_OUT
+                for item in batch:
+                    if obs is not None:
+                        obs.chunk(item)
+                        if obs.backlogged:
+                            await obs.drained()
+                    yield item
+        except BaseException as exc:
+            if left_early(exc):
+                await stop()  # first: the producer stops, and its state is what it reached
+            if obs is not None:
+                obs.stopped(exc, _values(box[0] if box else None))
+            raise
+        finally:
+            await stop()
+        if obs is not None:
+            obs.finished(_values(box[0] if box else None))
 
     # ------------------------------------------------------------------ runnable hooks
 

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from tokentide.messages import AIMessageChunk, BaseMessage
 from tokentide.messages._ids import fast_uuid4
+from tokentide.runtime._channel import Channel
 from tokentide.runtime._config import RunnableConfig
 from tokentide.runtime._context import RunContext, current_run
-from tokentide.runtime._sink import Channel, RunSink
+from tokentide.runtime._sink import RunSink
 
 if TYPE_CHECKING:
     from ._scheduler import Task
@@ -273,7 +274,7 @@ class GraphSink(RunSink):
     @property
     def backlogged(self) -> bool:
         chan = self.out.achan
-        if chan is not None and len(chan._items) >= chan.maxsize:
+        if chan is not None and chan.full:
             return True
         return self.outer is not None and self.outer.backlogged
 

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from ._base import NO_INPUT, aclose_quietly
+from ._channel import CLOSED, TIMED_OUT, Channel, ChannelClosed
 from ._config import RunnableConfig
 from ._context import PARENT_KEY, RunContext, enter_run, resolve_parent
-from ._sink import Channel, ChannelClosed, RunSink
+from ._sink import RunSink
 
 if TYPE_CHECKING:
     from ._base import Runnable
@@ -205,17 +206,19 @@ async def stream_events(
     task = asyncio.ensure_future(produce())
     first_run: str | None = None
     try:
-        async for event in channel:
-            # As LangChain: the first event shown carries the input given to astream_events
-            # (a model called directly reports "hello", not its messages), and the end event of
-            # that run carries no input (the first event has it).
-            if first_run is None:
-                first_run = event["run_id"]
-                if isinstance(event["data"], dict):
-                    event["data"] = {**event["data"], "input": input}
-            elif event["run_id"] == first_run and event["event"].endswith("_end"):
-                event["data"].pop("input", None)
-            yield _as_v1(event, first_run) if v1 else event
+        while (batch := await channel.atake()) is not CLOSED:
+            assert batch is not TIMED_OUT
+            for event in batch:
+                # As LangChain: the first event shown carries the input given to
+                # astream_events (a model called directly reports "hello", not its messages),
+                # and the end event of that run carries no input (the first event has it).
+                if first_run is None:
+                    first_run = event["run_id"]
+                    if isinstance(event["data"], dict):
+                        event["data"] = {**event["data"], "input": input}
+                elif event["run_id"] == first_run and event["event"].endswith("_end"):
+                    event["data"].pop("input", None)
+                yield _as_v1(event, first_run) if v1 else event
     finally:
         if not task.done():
             channel.cancel()

@@ -214,9 +214,6 @@ class CompletionStream(ModelStream[str]):
         super().__init__(items)
         self._state = state
 
-    def __iter__(self) -> CompletionStream:
-        return self
-
     def __enter__(self) -> CompletionStream:
         return self
 
@@ -246,9 +243,6 @@ class AsyncCompletionStream(AsyncModelStream[str]):
     def __init__(self, items: AsyncIterator[str], state: _State) -> None:
         super().__init__(items)
         self._state = state
-
-    def __aiter__(self) -> AsyncCompletionStream:
-        return self
 
     async def __aenter__(self) -> AsyncCompletionStream:
         return self

@@ -155,7 +155,8 @@ class InputTap:
 
     def __next__(self) -> Any:
         chunk = next(self.inputs)
-        self.start()
+        if not self.started:
+            self.start()
         self.acc.add(chunk)
         return chunk
 
@@ -164,6 +165,7 @@ class InputTap:
 
     async def __anext__(self) -> Any:
         chunk = await self.inputs.__anext__()
-        self.start()
+        if not self.started:
+            self.start()
         self.acc.add(chunk)
         return chunk

@@ -456,8 +456,13 @@ class BaseLLM(LanguageModel[str]):
     @staticmethod
     def _text(items: Iterator[str | CompletionInfo], state: _State) -> Iterator[str]:
         """The text of a provider stream, its other items recorded on ``state`` (sync)."""
+        append = state.parts.append
         try:
             for item in items:
+                if type(item) is str:  # _State.take, inlined for plain text (per token)
+                    append(item)
+                    yield item
+                    continue
                 text = state.take(item)
                 if text is not None:
                     yield text
@@ -473,8 +478,13 @@ class BaseLLM(LanguageModel[str]):
         items: AsyncIterator[str | CompletionInfo], state: _State
     ) -> AsyncIterator[str]:
         """The async shell of :meth:`_text`."""
+        append = state.parts.append
         try:
             async for item in items:
+                if type(item) is str:
+                    append(item)
+                    yield item
+                    continue
                 text = state.take(item)
                 if text is not None:
                     yield text

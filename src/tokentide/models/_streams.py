@@ -103,7 +103,8 @@ class ChatStream(ModelStream[AIMessageChunk]):
     __slots__ = ("_acc",)
 
     def __init__(self, items: Iterator[AIMessageChunk], acc: ChunkAccumulator) -> None:
-        super().__init__(items)
+        self._items = items  # as ModelStream.__init__ (one call less per model call)
+        self._next = items.__next__
         self._acc = acc
 
     def __enter__(self) -> ChatStream:
@@ -135,7 +136,7 @@ class AsyncChatStream(AsyncModelStream[AIMessageChunk]):
     __slots__ = ("_acc",)
 
     def __init__(self, items: AsyncIterator[AIMessageChunk], acc: ChunkAccumulator) -> None:
-        super().__init__(items)
+        self._items = items
         self._acc = acc
 
     async def __aenter__(self) -> AsyncChatStream:

@@ -264,7 +264,10 @@ class BaseChatModel(LanguageModel[AIMessage]):
         tokens: bool = True,
     ) -> ChatStream:
         """Start one call: the guarded provider stream, observed when someone listens."""
-        run, call = self._begin(input, config, tokens)
+        run = self._new_run(config)
+        if not tokens and run.sink is not None:
+            _quiet_tokens(self, run)
+        call = StreamCall(convert_to_messages(input), self._usage_so_far)
         chunks = self._guard(self._start(call, stop, kwargs), call)
         if run.sink is not None:
             observed = self._observe(run, {"messages": [call.messages]}, chunks, output=call.acc)
@@ -279,20 +282,15 @@ class BaseChatModel(LanguageModel[AIMessage]):
         kwargs: dict[str, Any],
         tokens: bool = True,
     ) -> AsyncChatStream:
-        run, call = self._begin(input, config, tokens)
+        run = self._new_run(config)
+        if not tokens and run.sink is not None:
+            _quiet_tokens(self, run)
+        call = StreamCall(convert_to_messages(input), self._usage_so_far)
         chunks = self._aguard(self._astart(call, stop, kwargs), call)
         if run.sink is not None:
             observed = self._aobserve(run, {"messages": [call.messages]}, chunks, output=call.acc)
             chunks = cast(AsyncIterator[AIMessageChunk], observed)
         return AsyncChatStream(chunks, call.acc)
-
-    def _begin(
-        self, input: LanguageModelInput, config: RunnableConfig | None, tokens: bool
-    ) -> tuple[RunContext, StreamCall]:
-        run = self._new_run(config)
-        if not tokens and run.sink is not None:
-            _quiet_tokens(self, run)
-        return run, StreamCall(convert_to_messages(input), self._usage_so_far)
 
     # Composition hooks (a model inside a chain gets its input folded from the previous step).
     def _call(self, input: Any, run: RunContext, **kwargs: Any) -> AIMessage:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Literal, overload
 
-from ._ai import AIMessage, AIMessageChunk, _Log
+from ._ai import _COMPACT_EVERY, AIMessage, AIMessageChunk, _Log
 from ._base import (
     BaseMessage,
     BaseMessageChunk,
@@ -56,8 +56,13 @@ class ChunkAccumulator:
         text = chunk._content
         if text is None:
             text = chunk.content
-        if text:
-            self._log.append_text(text)
+        if text:  # _Log.append_text, inlined (this is the per-token path)
+            log = self._log
+            parts = log.parts
+            parts.append(text)
+            log.size += len(text)
+            if len(parts) - log.frozen >= _COMPACT_EVERY:
+                log.compact()
         tools = chunk._tcc if chunk._log is None else chunk.tool_call_chunks
         if tools:
             self._log.tools.extend(tools)

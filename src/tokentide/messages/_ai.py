@@ -50,9 +50,14 @@ class _Log:
         parts.append(text)
         self.size += len(text)
         if len(parts) - self.frozen >= _COMPACT_EVERY:
-            start = self.frozen
-            parts[start:] = ["".join(parts[start:])]
-            self.frozen = start + 1
+            self.compact()
+
+    def compact(self) -> None:
+        """Join the pieces appended since the last compaction into one."""
+        parts = self.parts
+        start = self.frozen
+        parts[start:] = ["".join(parts[start:])]
+        self.frozen = start + 1
 
     def text(self, length: int) -> str:
         """The first ``length`` characters."""

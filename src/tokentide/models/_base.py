@@ -78,13 +78,18 @@ class StreamCall:
         self.usage_so_far = usage_so_far
 
     def note(self, chunk: AIMessageChunk) -> None:
-        """One chunk from the provider: the same message ``id`` on every chunk, then fold."""
-        msg_id = self.msg_id
-        if msg_id is None:
-            msg_id = self.msg_id = chunk.id or f"lc_run--{fast_uuid4()}"
+        """One chunk from the provider: the same message ``id`` on every chunk, then fold
+        (the guards do the same inline)."""
         if chunk.id is None:
-            chunk.id = msg_id
+            chunk.id = self.msg_id or self.first_id()
+        elif self.msg_id is None:
+            self.msg_id = chunk.id or self.first_id()
         self.acc.add(chunk)
+
+    def first_id(self) -> str:
+        """A new message id for the call (its first chunk came without one)."""
+        msg_id = self.msg_id = f"lc_run--{fast_uuid4()}"
+        return msg_id
 
     def failure(self, exc: BaseException) -> BaseException:
         """What to raise for the exception that ended the provider stream: after the first
@@ -259,7 +264,10 @@ class BaseChatModel(LanguageModel[AIMessage]):
         tokens: bool = True,
     ) -> ChatStream:
         """Start one call: the guarded provider stream, observed when someone listens."""
-        run, call = self._begin(input, config, tokens)
+        run = self._new_run(config)
+        if not tokens and run.sink is not None:
+            _quiet_tokens(self, run)
+        call = StreamCall(convert_to_messages(input), self._usage_so_far)
         chunks = self._guard(self._start(call, stop, kwargs), call)
         if run.sink is not None:
             observed = self._observe(run, {"messages": [call.messages]}, chunks, output=call.acc)
@@ -274,20 +282,15 @@ class BaseChatModel(LanguageModel[AIMessage]):
         kwargs: dict[str, Any],
         tokens: bool = True,
     ) -> AsyncChatStream:
-        run, call = self._begin(input, config, tokens)
+        run = self._new_run(config)
+        if not tokens and run.sink is not None:
+            _quiet_tokens(self, run)
+        call = StreamCall(convert_to_messages(input), self._usage_so_far)
         chunks = self._aguard(self._astart(call, stop, kwargs), call)
         if run.sink is not None:
             observed = self._aobserve(run, {"messages": [call.messages]}, chunks, output=call.acc)
             chunks = cast(AsyncIterator[AIMessageChunk], observed)
         return AsyncChatStream(chunks, call.acc)
-
-    def _begin(
-        self, input: LanguageModelInput, config: RunnableConfig | None, tokens: bool
-    ) -> tuple[RunContext, StreamCall]:
-        run = self._new_run(config)
-        if not tokens and run.sink is not None:
-            _quiet_tokens(self, run)
-        return run, StreamCall(convert_to_messages(input), self._usage_so_far)
 
     # Composition hooks (a model inside a chain gets its input folded from the previous step).
     def _call(self, input: Any, run: RunContext, **kwargs: Any) -> AIMessage:
@@ -340,9 +343,15 @@ class BaseChatModel(LanguageModel[AIMessage]):
     ) -> Iterator[AIMessageChunk]:
         """The provider stream of one call, fed to its `StreamCall` (the sync shell)."""
         done = False
+        add = call.acc.add
         try:
             for chunk in chunks:
-                call.note(chunk)
+                # StreamCall.note, inlined (this is the per-token path)
+                if chunk.id is None:
+                    chunk.id = call.msg_id or call.first_id()
+                elif call.msg_id is None:
+                    call.msg_id = chunk.id or call.first_id()
+                add(chunk)
                 yield chunk
             done = True
         except BaseException as exc:
@@ -359,9 +368,14 @@ class BaseChatModel(LanguageModel[AIMessage]):
     ) -> AsyncIterator[AIMessageChunk]:
         """The async shell of :meth:`_guard`."""
         done = False
+        add = call.acc.add
         try:
             async for chunk in chunks:
-                call.note(chunk)
+                if chunk.id is None:
+                    chunk.id = call.msg_id or call.first_id()
+                elif call.msg_id is None:
+                    call.msg_id = chunk.id or call.first_id()
+                add(chunk)
                 yield chunk
             done = True
         except BaseException as exc:

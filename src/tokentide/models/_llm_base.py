@@ -214,9 +214,6 @@ class CompletionStream(ModelStream[str]):
         super().__init__(items)
         self._state = state
 
-    def __iter__(self) -> CompletionStream:
-        return self
-
     def __enter__(self) -> CompletionStream:
         return self
 
@@ -246,9 +243,6 @@ class AsyncCompletionStream(AsyncModelStream[str]):
     def __init__(self, items: AsyncIterator[str], state: _State) -> None:
         super().__init__(items)
         self._state = state
-
-    def __aiter__(self) -> AsyncCompletionStream:
-        return self
 
     async def __aenter__(self) -> AsyncCompletionStream:
         return self
@@ -462,8 +456,13 @@ class BaseLLM(LanguageModel[str]):
     @staticmethod
     def _text(items: Iterator[str | CompletionInfo], state: _State) -> Iterator[str]:
         """The text of a provider stream, its other items recorded on ``state`` (sync)."""
+        append = state.parts.append
         try:
             for item in items:
+                if type(item) is str:  # _State.take, inlined for plain text (per token)
+                    append(item)
+                    yield item
+                    continue
                 text = state.take(item)
                 if text is not None:
                     yield text
@@ -479,8 +478,13 @@ class BaseLLM(LanguageModel[str]):
         items: AsyncIterator[str | CompletionInfo], state: _State
     ) -> AsyncIterator[str]:
         """The async shell of :meth:`_text`."""
+        append = state.parts.append
         try:
             async for item in items:
+                if type(item) is str:
+                    append(item)
+                    yield item
+                    continue
                 text = state.take(item)
                 if text is not None:
                     yield text

@@ -27,7 +27,11 @@ C = TypeVar("C")
 
 
 class ModelStream(Iterator[C], Generic[C]):
-    """The chunks of one model call (the common part of `ChatStream` and `CompletionStream`)."""
+    """The chunks of one model call (the common part of `ChatStream` and `CompletionStream`).
+
+    A ``for`` loop iterates the call's generator itself (``__iter__`` returns it), so the
+    stream object adds nothing per chunk; ``next(stream)`` and any mix of the two advance the
+    same generator."""
 
     __slots__ = ("_items", "_next")
 
@@ -35,8 +39,8 @@ class ModelStream(Iterator[C], Generic[C]):
         self._items = items
         self._next = items.__next__
 
-    def __iter__(self) -> ModelStream[C]:
-        return self
+    def __iter__(self) -> Iterator[C]:
+        return self._items
 
     def __next__(self) -> C:
         return self._next()
@@ -55,15 +59,16 @@ class ModelStream(Iterator[C], Generic[C]):
 
 
 class AsyncModelStream(AsyncIterator[C], Generic[C]):
-    """Async `ModelStream`: ``aclose()`` or cancellation stops the call at once."""
+    """Async `ModelStream`: ``aclose()`` or cancellation stops the call at once. An
+    ``async for`` loop iterates the call's async generator itself."""
 
     __slots__ = ("_items",)
 
     def __init__(self, items: AsyncIterator[C]) -> None:
         self._items = items
 
-    def __aiter__(self) -> AsyncModelStream[C]:
-        return self
+    def __aiter__(self) -> AsyncIterator[C]:
+        return self._items
 
     def __anext__(self) -> Awaitable[C]:
         return self._items.__anext__()
@@ -98,11 +103,9 @@ class ChatStream(ModelStream[AIMessageChunk]):
     __slots__ = ("_acc",)
 
     def __init__(self, items: Iterator[AIMessageChunk], acc: ChunkAccumulator) -> None:
-        super().__init__(items)
+        self._items = items  # as ModelStream.__init__ (one call less per model call)
+        self._next = items.__next__
         self._acc = acc
-
-    def __iter__(self) -> ChatStream:
-        return self
 
     def __enter__(self) -> ChatStream:
         return self
@@ -133,11 +136,8 @@ class AsyncChatStream(AsyncModelStream[AIMessageChunk]):
     __slots__ = ("_acc",)
 
     def __init__(self, items: AsyncIterator[AIMessageChunk], acc: ChunkAccumulator) -> None:
-        super().__init__(items)
+        self._items = items
         self._acc = acc
-
-    def __aiter__(self) -> AsyncChatStream:
-        return self
 
     async def __aenter__(self) -> AsyncChatStream:
         return self

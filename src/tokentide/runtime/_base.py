@@ -217,9 +217,15 @@ class Runnable(Generic[Input, Output]):
                 yield from chunks
                 return
             obs = self._observer(run, input, tap, output)
+            fold, on_stream = obs.fold, obs.sink.on_stream
             try:
                 for chunk in chunks:
-                    obs.chunk(chunk)
+                    # RunObserver.chunk, inlined (this is the per-token path)
+                    if fold is not None:
+                        fold(chunk)
+                    if tap is not None and not tap.started:
+                        tap.start()
+                    on_stream(run, chunk)
                     yield chunk
             except BaseException as exc:
                 if left_early(exc):
@@ -247,11 +253,17 @@ class Runnable(Generic[Input, Output]):
                     yield chunk
                 return
             obs = self._observer(run, input, tap, output)
+            sink = obs.sink
+            fold, on_stream = obs.fold, sink.on_stream
             try:
                 async for chunk in chunks:
-                    obs.chunk(chunk)
-                    if obs.backlogged:
-                        await obs.drained()
+                    if fold is not None:
+                        fold(chunk)
+                    if tap is not None and not tap.started:
+                        tap.start()
+                    on_stream(run, chunk)
+                    if sink.backlogged:
+                        await sink.drained()
                     yield chunk
             except BaseException as exc:
                 if left_early(exc):

@@ -119,9 +119,19 @@ class EventStreamSink(RunSink):
     def _visible(self, run: RunContext) -> bool:
         state = run.sink_state
         if state is None:
-            flt = self.filter
-            state = run.sink_state = flt is None or flt.allows(run.name, run.run_type, run.tags)
-        return bool(state)
+            state = self._first_sight(run)
+        return state is not False
+
+    def _first_sight(self, run: RunContext) -> StreamEvent | bool:
+        """This sink's state of ``run`` (``run.sink_state``), made on the run's first event:
+        ``False`` if the filter hides the run, else the template of its stream events (all
+        but ``data``), so that each chunk costs one dict copy."""
+        flt = self.filter
+        state: StreamEvent | bool = False
+        if flt is None or flt.allows(run.name, run.run_type, run.tags):
+            state = self._event(run, _names(run.run_type)[1], {})
+        run.sink_state = state
+        return state
 
     def _event(self, run: RunContext, event: str, data: dict[str, Any]) -> StreamEvent:
         return {
@@ -140,8 +150,13 @@ class EventStreamSink(RunSink):
             self.channel.put(self._event(run, _names(run.run_type)[0], data))
 
     def on_stream(self, run: RunContext, chunk: Any) -> None:
-        if self._visible(run):
-            self.channel.put(self._event(run, _names(run.run_type)[1], {"chunk": chunk}))
+        template = run.sink_state
+        if template is None:
+            template = self._first_sight(run)
+        if template is not False:
+            event = template.copy()
+            event["data"] = {"chunk": chunk}
+            self.channel.put(event)
 
     def on_end(self, run: RunContext, output: Any, input: Any) -> None:
         if self._visible(run):

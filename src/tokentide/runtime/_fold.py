@@ -49,21 +49,24 @@ class Accumulator:
         self._last_wins = last_wins
 
     def add(self, chunk: Any) -> None:
+        # The common cases first (a stream of text, a stream of message chunks); the states
+        # "parts", "chunks" and "value" exclude one another, and last_wins uses only "value".
+        parts = self._parts
+        if parts is not None and isinstance(chunk, str):
+            parts.append(chunk)
+            return
+        chunks = self._chunks
+        if chunks is not None and type(chunk) is AIMessageChunk:
+            chunks.add(chunk)
+            return
         if self._last_wins:
             self._value = chunk
             return
-        chunks = self._chunks
-        if chunks is not None:
-            if type(chunk) is AIMessageChunk:
-                chunks.add(chunk)
-                return
+        if chunks is not None:  # a chunk of another kind after message chunks
             self._value = chunks.result()
             self._chunks = None
-        if self._parts is not None:
-            if isinstance(chunk, str):
-                self._parts.append(chunk)
-                return
-            self._value = "".join(self._parts)
+        elif parts is not None:  # something else than text after text
+            self._value = "".join(parts)
             self._parts = None
         value = self._value
         if value is NO_INPUT:
@@ -155,7 +158,8 @@ class InputTap:
 
     def __next__(self) -> Any:
         chunk = next(self.inputs)
-        self.start()
+        if not self.started:
+            self.start()
         self.acc.add(chunk)
         return chunk
 
@@ -164,6 +168,7 @@ class InputTap:
 
     async def __anext__(self) -> Any:
         chunk = await self.inputs.__anext__()
-        self.start()
+        if not self.started:
+            self.start()
         self.acc.add(chunk)
         return chunk

@@ -31,6 +31,7 @@ normally gets ``on_end`` with its output.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ._channel import ChannelClosed
@@ -88,7 +89,7 @@ class RunObserver:
         obs.finished()
     """
 
-    __slots__ = ("_acc", "_own", "_tap", "input", "run", "sink")
+    __slots__ = ("_acc", "_tap", "fold", "input", "run", "sink")
 
     def __init__(
         self,
@@ -105,7 +106,9 @@ class RunObserver:
         self.sink = sink
         self.input = input
         self._acc: Folder = Accumulator() if acc is None else acc
-        self._own = own
+        #: What :meth:`chunk` does with a chunk before the sink hears it: fold it (``None``
+        #: when the producer folds it already). A shell may inline :meth:`chunk` with it.
+        self.fold: Callable[[Any], None] | None = self._acc.add if own else None
         self._tap = tap
 
     @property
@@ -122,11 +125,14 @@ class RunObserver:
             self.sink.on_start(self.run, self.input)
 
     def chunk(self, chunk: Any) -> None:
-        """The run produced one output chunk."""
-        if self._own:
-            self._acc.add(chunk)
+        """The run produced one output chunk (O(1): fold it, start a transform run on its
+        first chunk, tell the sink). The shells of ``Runnable`` inline these steps, with
+        :attr:`fold` and ``sink.on_stream``."""
+        fold = self.fold
+        if fold is not None:
+            fold(chunk)
         tap = self._tap
-        if tap is not None:
+        if tap is not None and not tap.started:
             tap.start()
         self.sink.on_stream(self.run, chunk)
 

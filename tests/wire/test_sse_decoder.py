@@ -302,3 +302,25 @@ def test_single_event_reads_keep_the_last_event_id() -> None:
     assert decoder.progressed
     assert decoder.feed(b"data: y\r\r") == [ServerSentEvent("message", "y", "3")]
     assert decoder.feed(b"\ndata: z\n\n") == [ServerSentEvent("message", "z", "3")]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(FRAGMENTS, max_size=40), st.lists(st.integers(0, 400), max_size=8))
+def test_blocks_then_decode_is_feed(fragments: list[bytes], cuts: list[int]) -> None:
+    """``decode(blocks(piece))`` gives the events, ``progressed`` and state of ``feed``."""
+    stream = b"".join(fragments)
+    offsets = sorted({min(c, len(stream)) for c in cuts})
+    bounds = [0, *offsets, len(stream)]
+    fed, split = SSEDecoder(), SSEDecoder()
+    for a, b in pairwise(bounds):
+        piece = stream[a:b]
+        events = fed.feed(piece)
+        blocks = split.blocks(piece)
+        assert split.progressed == fed.progressed
+        assert as_tuples(split.decode(blocks)) == as_tuples(events)
+        assert (split.last_event_id, split.retry, split.comments_seen) == (
+            fed.last_event_id,
+            fed.retry,
+            fed.comments_seen,
+        )
+    assert as_tuples(split.flush(strict=False)) == as_tuples(fed.flush(strict=False))

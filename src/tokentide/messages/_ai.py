@@ -22,7 +22,7 @@ from ._tools import (
 )
 from ._usage import UsageMetadata, add_usage
 
-__all__ = ["AIMessage", "AIMessageChunk"]
+__all__ = ["AIMessage", "AIMessageChunk", "text_chunk"]
 
 # Text pieces past this many uncompacted ones are joined into one piece (each character is
 # copied once by compaction, so the fold stays linear and the piece list stays short).
@@ -383,3 +383,29 @@ class AIMessageChunk(AIMessage, BaseMessageChunk):
         position = self.chunk_position
         new.chunk_position = position if position is not None else other.chunk_position
         return new
+
+
+_new = object.__new__
+
+
+def text_chunk(text: str, id: str | None) -> AIMessageChunk:
+    """``AIMessageChunk(text, id=id)``, built without the keyword-argument call: the one chunk
+    a streaming client makes per token (every field set as ``__init__`` sets it).
+
+    Example::
+
+        text_chunk("Hi", "msg_1") == AIMessageChunk("Hi", id="msg_1")  # True
+    """
+    chunk = _new(AIMessageChunk)
+    chunk._content = text
+    chunk._log = None
+    chunk.id = id
+    chunk.name = None
+    chunk.usage_metadata = None
+    chunk._additional_kwargs = None
+    chunk._response_metadata = None
+    chunk.chunk_position = None
+    chunk._tcc = None
+    chunk._tool_calls = None
+    chunk._invalid_tool_calls = None
+    return chunk

@@ -20,6 +20,7 @@ Mapping of the events (dispatched on the ``type`` inside ``data``):
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -31,10 +32,11 @@ from tokentide.messages import (
     ToolMessage,
     UsageMetadata,
 )
-from tokentide.wire import ServerSentEvent
+from tokentide.wire import ServerSentEvent, SSEDecoder
 
 from ._errors import StreamFailure, error_message, error_status
 from ._openai_core import load_data
+from ._text_blocks import JSON_STRING, TextShape, feed_text_blocks
 
 __all__ = [
     "MessagesEventParser",
@@ -50,6 +52,18 @@ _FINISH = {
     "max_tokens": "length",
     "tool_use": "tool_calls",
 }
+# The block of nearly every token, exactly as the Messages API writes it (see _text_blocks):
+#   event: content_block_delta
+#   data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}}
+_TEXT_BLOCK = TextShape(
+    re.compile(
+        rb'event: content_block_delta\ndata: \{"type":"content_block_delta","index":(?:0|[1-9][0-9]*),'
+        rb'"delta":\{"type":"text_delta","text":"(' + JSON_STRING + rb')"\}\}'
+    ),
+    head=b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+    b'"delta":{"type":"text_delta","text":"',
+    tail="}}",
+)
 _ANTHROPIC_STATUS = {"overloaded_error": 529, "api_error": 500, "rate_limit_error": 429}
 
 
@@ -222,6 +236,11 @@ class MessagesEventParser:
             if self.failure is not None or self.done:
                 return out
         return out
+
+    def feed_blocks(self, blocks: list[bytes], decoder: SSEDecoder) -> list[AIMessageChunk]:
+        """:meth:`feed` on raw blocks (see `SSEDecoder.blocks`): the same chunks as
+        ``feed(decoder.decode(blocks))``, text deltas read without a dict (`feed_text_blocks`)."""
+        return feed_text_blocks(self, _TEXT_BLOCK, blocks, decoder)
 
     def end(self) -> list[AIMessageChunk]:
         if not self.done and self.failure is None:

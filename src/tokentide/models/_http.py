@@ -421,27 +421,41 @@ class HTTPTransport:
 
 class _BodyFeed(Generic[T]):
     """The sans-I/O core of reading one event-stream body (both pumps feed it the pieces):
-    decode, keep the idle deadline, hand the events to the protocol's handler."""
+    decode, keep the idle deadline, hand the events to the protocol's handler.
 
-    __slots__ = ("deadline", "decoder", "handler", "idle", "model")
+    A handler with a ``feed_blocks(blocks, decoder)`` method gets the raw blocks of the events
+    instead (see `SSEDecoder.blocks`), to read its protocol's common event without building
+    a `ServerSentEvent` and a dict for it."""
+
+    __slots__ = ("blocks", "deadline", "decoder", "handler", "idle", "model")
 
     def __init__(self, model: Any, handler: EventHandler[T]) -> None:
         self.model = model
         self.decoder: SSEDecoder = model._decoder()
         self.handler = handler
+        self.blocks: Callable[[list[bytes], SSEDecoder], Sequence[T]] | None
+        self.blocks = getattr(handler, "feed_blocks", None)
         self.idle: float | None = model.idle_timeout
         self.deadline = time.monotonic() + self.idle if self.idle is not None else None
 
     def feed(self, piece: bytes) -> Sequence[T]:
         """The items that ``piece`` completes (raises past the idle deadline)."""
         decoder = self.decoder
+        blocks = self.blocks
+        if blocks is not None:
+            raw = decoder.blocks(piece)
+            self._check_idle()
+            return blocks(raw, decoder) if raw else ()
         events = decoder.feed(piece)
+        self._check_idle()
+        return self.handler.feed(events) if events else ()
+
+    def _check_idle(self) -> None:
         if self.deadline is not None and self.idle is not None:
-            if decoder.progressed:
+            if self.decoder.progressed:
                 self.deadline = time.monotonic() + self.idle
             elif time.monotonic() > self.deadline:
                 raise self.model._idle_failure()
-        return self.handler.feed(events) if events else ()
 
     def finished(self) -> bool:
         """Whether the handler has seen the end (raises the failure it found, if any)."""

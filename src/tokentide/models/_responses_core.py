@@ -23,6 +23,7 @@ Mapping of the events (each ``data`` has a ``type``; the ``event:`` line is not 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -34,14 +35,27 @@ from tokentide.messages import (
     ToolMessage,
     UsageMetadata,
 )
-from tokentide.wire import ServerSentEvent
+from tokentide.wire import ServerSentEvent, SSEDecoder
 
 from ._errors import StreamFailure
 from ._openai_core import event_failure, load_data
+from ._text_blocks import JSON_STRING, TextShape, feed_text_blocks
 
 __all__ = ["ResponsesEventParser", "build_responses_body", "map_responses_usage"]
 
 _DELTA = "response.output_text.delta"
+# The block of nearly every token (see _text_blocks): a ``response.output_text.delta`` whose
+# other fields (never ``type`` or ``delta`` again) are integers, plain strings or ``[]``, e.g.
+#   event: response.output_text.delta
+#   data: {"type":"response.output_text.delta","sequence_number":4,"item_id":"msg_1",
+#          "output_index":0,"content_index":0,"delta":"Hi","logprobs":[],"obfuscation":"x1"}
+_FIELD = rb'"(?!type"|delta")[a-z_]+":(?:-?(?:0|[1-9][0-9]*)|"[^"\\\x00-\x1f]*"|\[\])'
+_DELTA_BLOCK = TextShape(
+    re.compile(
+        rb'event: response\.output_text\.delta\ndata: \{"type":"response\.output_text\.delta",'
+        rb"(?:" + _FIELD + rb',)*"delta":"(' + JSON_STRING + rb')"(?:,' + _FIELD + rb")*\}"
+    )
+)
 _RESPONSES_ONLY = frozenset(
     {"previous_response_id", "include", "reasoning", "text", "truncation", "instructions", "store"}
 )
@@ -206,6 +220,11 @@ class ResponsesEventParser:
             if self.failure is not None or self.done:
                 return out
         return out
+
+    def feed_blocks(self, blocks: list[bytes], decoder: SSEDecoder) -> list[AIMessageChunk]:
+        """:meth:`feed` on raw blocks (see `SSEDecoder.blocks`): the same chunks as
+        ``feed(decoder.decode(blocks))``, text deltas read without a dict (`feed_text_blocks`)."""
+        return feed_text_blocks(self, _DELTA_BLOCK, blocks, decoder)
 
     def end(self) -> list[AIMessageChunk]:
         if not self.done and self.failure is None:

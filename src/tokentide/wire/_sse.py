@@ -87,6 +87,17 @@ class ServerSentEvent:
         return f"ServerSentEvent({', '.join(parts)})"
 
 
+def _has_fields(blocks: list[bytes]) -> bool:
+    """Whether any of ``blocks`` holds a line other than a comment or a blank line."""
+    for block in blocks:
+        if block and block[0] != _COLON and block[0] != _LF:
+            return True
+        for line in block.split(b"\n"):
+            if line and line[0] != _COLON:
+                return True
+    return False
+
+
 class SSEDecoder:
     """Incremental ``text/event-stream`` decoder: bytes in, :class:`ServerSentEvent` out.
 
@@ -149,6 +160,31 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """Consume the next piece of the stream; return the events it completed, in order."""
+        if (
+            chunk[:6] == b"data: "
+            and not self._parts
+            and self._started
+            and not self._pending_cr
+            and chunk.find(b"\n") == len(chunk) - 2
+            and chunk[-1] == _LF
+            and b"\r" not in chunk
+        ):  # exactly one "data: ..." event: the typical network read
+            self._line_head = -1
+            self.progressed = True
+            data = chunk[6:-2].decode("utf-8", "replace")
+            return [ServerSentEvent("message", data, self.last_event_id)]
+        blocks = self.blocks(chunk)
+        return self._decode_blocks(blocks)[0] if blocks else []
+
+    def blocks(self, chunk: bytes) -> list[bytes]:
+        """Consume the next piece of the stream; return the raw blocks it completed, in order.
+
+        A block is the bytes of one event's lines (BOM stripped, line ends made ``\\n``)
+        without the blank line that ended it. Turn blocks into events with :meth:`decode`,
+        in the same order and before the next piece: ``decode(blocks(piece))`` is
+        ``feed(piece)``. A client that recognizes its protocol's common blocks itself may
+        decode only the others (``progressed`` is already set).
+        """
         if not self._started:
             chunk = self._strip_bom(chunk)
         if self._pending_cr and chunk:
@@ -162,12 +198,6 @@ class SSEDecoder:
             self._pending_cr = chunk[-1] == _CR
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         parts = self._parts
-        if not parts and chunk[:6] == b"data: " and chunk.find(b"\n") == len(chunk) - 2:
-            if chunk[-1] == _LF:  # exactly one "data: ..." event: the typical network read
-                self._line_head = -1
-                self.progressed = True
-                data = chunk[6:-2].decode("utf-8", "replace")
-                return [ServerSentEvent("message", data, self.last_event_id)]
         if parts:
             if b"\n\n" not in chunk and not (chunk[0] == _LF and parts[-1][-1] == _LF):
                 parts.append(chunk)
@@ -190,16 +220,21 @@ class SSEDecoder:
                 self._too_large()
             self.progressed = self._scan_partial(chunk)
             return []
-        events, fields = self._decode_blocks(blocks)
         self._line_head = -1
         self._pending = len(rest)
+        fields = _has_fields(blocks)
         if rest:
             if self._pending > self._max >= 0:
                 self._too_large()
             parts.append(rest)
             fields = self._scan_partial(rest) or fields
-        self.progressed = fields or bool(events)
-        return events
+        self.progressed = fields
+        return blocks
+
+    def decode(self, blocks: list[bytes]) -> list[ServerSentEvent]:
+        """The events of complete ``blocks`` from :meth:`blocks` (applying their ``id:`` and
+        ``retry:`` fields and counting their comments)."""
+        return self._decode_blocks(blocks)[0]
 
     def flush(self, *, strict: bool = True) -> list[ServerSentEvent]:
         """End the stream; return the events that the end of the stream completes.

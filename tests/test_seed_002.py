@@ -57,9 +57,9 @@ async def model_class(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[Any]:
     if request.param == "local":
-        from tokentide.models import LlamaCpp as OpenAI
+        from tokentide.models import LlamaCpp
 
-        yield OpenAI
+        yield LlamaCpp
         return
     base_url = request.getfixturevalue("llama_server")
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)

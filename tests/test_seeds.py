@@ -61,7 +61,7 @@ def seed_000_stream() -> None:
 def seed_000_streaming_chat() -> None:
     from tokentide.models import ChatLlamaCpp as ChatOpenAI
 
-    def streaming_chat():  # type: ignore[no-untyped-def]
+    def streaming_chat():
         chat = ChatOpenAI(model_name="gpt-4o-mini")
         user_input = input("질문을 입력하세요: ")
 

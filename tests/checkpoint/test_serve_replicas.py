@@ -31,10 +31,11 @@ import pytest
 from fakes.postgres_server import PostgresServer
 from fakes.redis_server import RedisServer, running_redis_server
 from fakes.signals import sigint_default
+from tokentide.runnables import RunnableConfig
+
+from .served import thread_graphs
 
 pytestmark = [pytest.mark.once, pytest.mark.timeout(120)]
-
-SERVED = Path(__file__).resolve().parent / "served"
 
 
 @dataclass
@@ -60,9 +61,10 @@ def redis_server() -> Iterator[RedisServer]:
 def _start(name: str, workdir: str, redis_url: str, database_url: str) -> Replica:
     port = _free_port()
     log = Path(workdir) / f"{name}.log"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SERVED), *sys.path])}
-    args = [sys.executable, "-m", "tokentide.cli", "serve", "--graph", "thread_graphs:chat"]
-    args += ["--graph", "thread_graphs:approve", "--graph", "thread_graphs:mailer"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    graphs = thread_graphs.__name__
+    args = [sys.executable, "-m", "tokentide.cli", "serve", "--graph", f"{graphs}:chat"]
+    args += ["--graph", f"{graphs}:approve", "--graph", f"{graphs}:mailer"]
     args += ["--port", str(port), "--redis-url", redis_url, "--checkpointer", database_url]
     args += ["--no-web", "--log-level", "warning"]
     with open(log, "wb") as out:
@@ -174,21 +176,18 @@ def test_a_thread_started_on_a_is_continued_on_b(
 
 def _checkpoints_of_three_turns() -> int:
     """How many checkpoints three turns of ``chat`` save (run here, on a `MemorySaver`)."""
-    sys.path.insert(0, str(SERVED))
-    from thread_graphs import chat
-
     from tokentide.checkpoint import MemorySaver
 
-    graph = copy.copy(chat)
+    graph = copy.copy(thread_graphs.chat)
     graph.checkpointer = MemorySaver()
-    config = {"configurable": {"thread_id": "local"}}
+    config: RunnableConfig = {"configurable": {"thread_id": "local"}}
 
     async def three_turns() -> None:
         for text in ("one", "two", "three"):
             await graph.ainvoke({"messages": [("user", text)]}, config)
 
     asyncio.run(three_turns())
-    return len(list(graph.get_state_history(config)))
+    return len(list(graph.get_state_history(dict(config))))
 
 
 def test_another_thread_starts_empty_on_either_replica(replicas: tuple[Replica, Replica]) -> None:

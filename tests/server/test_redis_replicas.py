@@ -25,9 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fakes.redis_server import RedisServer, running_redis_server  # noqa: E402
+from fakes.redis_server import RedisServer, running_redis_server
 
 pytestmark = pytest.mark.timeout(90)
 

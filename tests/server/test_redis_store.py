@@ -6,21 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fakes.redis_server import RedisServer, running_redis_server  # noqa: E402
-from fakes.waiting import async_wait_until  # noqa: E402
-from tokentide.server._redis_store import RedisStreamStore  # noqa: E402
-from tokentide.server._store import (  # noqa: E402
+from fakes.redis_server import RedisServer, running_redis_server
+from fakes.waiting import async_wait_until
+from tokentide.server._redis_store import RedisStreamStore
+from tokentide.server._store import (
     EventsExpired,
     RunEvent,
     RunNotFound,

@@ -56,7 +56,12 @@ def _agent() -> Any:
     second = AIMessage(
         "", tool_calls=[tool_call(name="get_weather", args={"city": "Oslo"}, id="c3")]
     )
-    replies = [first, "It is **sunny** in Lyon; no email sent.", second, f"Oslo: {LONG} end."]
+    replies: list[str | AIMessage] = [
+        first,
+        "It is **sunny** in Lyon; no email sent.",
+        second,
+        f"Oslo: {LONG} end.",
+    ]
     model = FakeChatModel(replies, delay=0.03)
     gate = HumanInTheLoopMiddleware(
         interrupt_on={

@@ -91,7 +91,9 @@ def check_stream(out: str) -> list[str]:
 
 
 @pytest.mark.timeout(180)
-async def test_seed_002_cells(model_class: Any, capsys: pytest.CaptureFixture[str]) -> None:
+async def test_completion_model_streams_token_by_token_sync_async_and_as_events(
+    model_class: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     cell_sync(model_class)
     sync_out = capsys.readouterr().out
     sync_pieces = check_stream(sync_out)

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # `fakes`
-
-from fakes.llama_server import llama_server as _llama_server  # noqa: E402
-from fakes.llama_server import missing_deps  # noqa: E402
+from fakes.llama_server import llama_server as _llama_server
+from fakes.llama_server import missing_deps
 
 
 @pytest.fixture(scope="session")

@@ -79,11 +79,7 @@ def test_run_all_merges_rows_in_smoke_size(tmp_path: Path) -> None:
 
 
 def test_common_harness_measures_and_checks_budgets() -> None:
-    sys.path.insert(0, str(ROOT))
-    try:
-        from bench._common import check_budget, close_event_loop, measure, peak_memory
-    finally:
-        sys.path.remove(str(ROOT))
+    from bench._common import check_budget, close_event_loop, measure, peak_memory
 
     async def agen_sum() -> int:
         return sum(range(100))

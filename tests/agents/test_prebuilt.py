@@ -125,8 +125,8 @@ async def test_tool_node_async_runs_calls_concurrently() -> None:
 def test_injected_state_and_runtime() -> None:
     @tool
     def count(
-        state: Annotated[dict, InjectedState],
-        messages: Annotated[list, InjectedState("messages")],
+        state: Annotated[dict[str, Any], InjectedState],
+        messages: Annotated[list[Any], InjectedState("messages")],
         runtime: ToolRuntime,
     ) -> str:
         """Count the messages."""
@@ -246,7 +246,8 @@ async def test_messages_mode_streams_tool_arguments_as_they_arrive() -> None:
     ToolMessage appears once."""
     model = FakeChatModel([calls(("get_weather", {"city": "San Francisco"})), "Sunny."])
     agent = create_react_agent(model, [get_weather])
-    pieces, tool_messages = [], []
+    pieces: list[Any] = []
+    tool_messages: list[Any] = []
     async for chunk, _meta in agent.astream(
         {"messages": [("user", "weather?")]}, stream_mode="messages"
     ):

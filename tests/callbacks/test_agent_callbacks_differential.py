@@ -38,11 +38,11 @@ import tokentide.agents as tt_agents  # noqa: E402
 import tokentide.callbacks as tt_callbacks  # noqa: E402
 import tokentide.prebuilt as tt_prebuilt  # noqa: E402
 import tokentide.tools as tt_tools  # noqa: E402
-from tokentide.messages import AIMessage, AIMessageChunk  # noqa: E402
+from tokentide.messages import AIMessage, AIMessageChunk, ToolCall  # noqa: E402
 from tokentide.models import FakeChatModel  # noqa: E402
 
 INPUT = {"messages": [("human", "add 1 and 2, and 3 and 4")]}
-CALLS = [
+CALLS: list[ToolCall] = [
     {"name": "add", "args": {"a": 1, "b": 2}, "id": "call_1", "type": "tool_call"},
     {"name": "add", "args": {"a": 3, "b": 4}, "id": "call_2", "type": "tool_call"},
 ]
@@ -140,7 +140,7 @@ class Recorder:
     def on_chat_model_start(self, serialized: Any, messages: Any, **kw: Any) -> None:
         self._add("on_chat_model_start", [m.type for m in messages[0]], kw)
 
-    def on_llm_new_token(self, token: str, **kw: Any) -> None:
+    def on_llm_new_token(self, token: str | list[Any], **kw: Any) -> None:
         if token:
             self._add("on_llm_new_token", token, kw)
 
@@ -186,28 +186,34 @@ class TtRecorder(Recorder, tt_callbacks.BaseCallbackHandler):
     pass
 
 
-def agent(lib: str, make: str) -> Any:
-    fake = FakeChatModel(replies())
-    if lib == "tt":
-
-        @tt_tools.tool
-        def add(a: int, b: int) -> int:
-            """Add two numbers."""
-            return a + b
-
-        factory = tt_prebuilt.create_react_agent if make == "react" else tt_agents.create_agent
-        return factory(fake, [add])
-
-    @lc_tools.tool
-    def add(a: int, b: int) -> int:  # noqa: F811
+def _tt_add() -> Any:
+    @tt_tools.tool
+    def add(a: int, b: int) -> int:
         """Add two numbers."""
         return a + b
 
+    return add
+
+
+def _lc_add() -> Any:
+    @lc_tools.tool
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        return a + b
+
+    return add
+
+
+def agent(lib: str, make: str) -> Any:
+    fake = FakeChatModel(replies())
+    if lib == "tt":
+        factory = tt_prebuilt.create_react_agent if make == "react" else tt_agents.create_agent
+        return factory(fake, [_tt_add()])
     if make == "agent":
-        return lc_agents.create_agent(ScriptedLcModel(fake=fake), [add])
+        return lc_agents.create_agent(ScriptedLcModel(fake=fake), [_lc_add()])
     with warnings.catch_warnings():  # LangGraph: create_react_agent moved to langchain.agents
         warnings.simplefilter("ignore")
-        return lg_prebuilt.create_react_agent(ScriptedLcModel(fake=fake), [add])
+        return lg_prebuilt.create_react_agent(ScriptedLcModel(fake=fake), [_lc_add()])
 
 
 async def drive(runnable: Any, how: str, config: Any) -> None:
@@ -310,8 +316,7 @@ async def test_agent_events_match_langgraph(make: str) -> None:
 def test_reported_only_runs_are_not_made_without_listeners(monkeypatch: Any) -> None:
     """The branch and ``call_model`` runs exist only to be reported: a ``messages`` stream
     with no handler makes none of them (its per-step cost does not change)."""
-    import tokentide.graph._loop as loop
-    import tokentide.prebuilt._react as react
+    from tokentide.runtime._context import new_run
 
     made: list[str] = []
 
@@ -322,8 +327,8 @@ def test_reported_only_runs_are_not_made_without_listeners(monkeypatch: Any) -> 
 
         return make
 
-    monkeypatch.setattr(loop, "new_run", counting(loop.new_run))
-    monkeypatch.setattr(react, "new_run", counting(react.new_run))
+    monkeypatch.setattr("tokentide.graph._loop.new_run", counting(new_run))
+    monkeypatch.setattr("tokentide.prebuilt._react.new_run", counting(new_run))
     items = list(agent("tt", "react").stream(INPUT, stream_mode="messages"))
     assert items
     assert made == []

@@ -18,7 +18,7 @@ from tokentide.callbacks import (
     dispatch_custom_event,
 )
 from tokentide.models import FakeChatModel
-from tokentide.runnables import RunnableLambda
+from tokentide.runnables import RunnableConfig, RunnableLambda
 
 
 class Tokens(BaseCallbackHandler):
@@ -87,7 +87,7 @@ async def test_config_callbacks_reach_a_model_called_inside_user_code(sync: bool
 def test_a_handler_is_not_called_twice_when_config_is_passed_on() -> None:
     handler = Tokens()
     model = FakeChatModel([["x"]])
-    config = {"callbacks": [handler]}
+    config: RunnableConfig = {"callbacks": [handler]}
     RunnableLambda(lambda q: model.invoke(q, config)).invoke("hi", config)
     assert handler.events.count("chat_start") == 1
 

@@ -34,6 +34,7 @@ import tokentide.callbacks as tt_callbacks  # noqa: E402
 import tokentide.graph as tt_graph  # noqa: E402
 import tokentide.tools as tt_tools  # noqa: E402
 from tokentide import output_parsers, prompts  # noqa: E402
+from tokentide.messages import ToolCall  # noqa: E402
 from tokentide.models import FakeChatModel  # noqa: E402
 
 TEXT = "hi there you"
@@ -60,7 +61,7 @@ class Recorder:
     def on_llm_start(self, serialized: Any, prompts: Any, **kw: Any) -> None:
         self.calls.append(("on_llm_start", len(prompts)))
 
-    def on_llm_new_token(self, token: str, **kw: Any) -> None:
+    def on_llm_new_token(self, token: str | list[Any], **kw: Any) -> None:
         assert kw["chunk"].message.content == token
         if token:
             self.calls.append(("on_llm_new_token", token))
@@ -283,7 +284,7 @@ def tools(lib: str) -> tuple[Any, Any]:
     return add, boom
 
 
-CALL = {"name": "add", "args": {"a": 1, "b": 2}, "id": "call_1", "type": "tool_call"}
+CALL: ToolCall = {"name": "add", "args": {"a": 1, "b": 2}, "id": "call_1", "type": "tool_call"}
 
 
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])

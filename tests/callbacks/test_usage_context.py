@@ -41,7 +41,7 @@ class LcUsageModel(BaseChatModel):
         usage = {"input_tokens": words, "output_tokens": 2, "total_tokens": words + 2}
         message = LcAIMessage(
             "".join(REPLY),
-            usage_metadata=usage,  # type: ignore[arg-type]
+            usage_metadata=usage,
             response_metadata={"model_name": self.model_name},
         )
         return ChatResult(generations=[LcGeneration(message=message)])

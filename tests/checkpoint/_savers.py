@@ -49,9 +49,12 @@ class Api:
         return dict(await self.saver.aput(config, checkpoint, metadata, versions))
 
     async def get_tuple(self, config: dict[str, Any]) -> CheckpointTuple | None:
+        found: CheckpointTuple | None
         if self.sync:
-            return self.saver.get_tuple(config)
-        return await self.saver.aget_tuple(config)
+            found = self.saver.get_tuple(config)
+        else:
+            found = await self.saver.aget_tuple(config)
+        return found
 
     async def get(self, config: dict[str, Any]) -> Any:
         return self.saver.get(config) if self.sync else await self.saver.aget(config)

@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _savers import SAVERS, Api, open_saver
 
 from tokentide.checkpoint import Checkpoint, MemorySaver
 from tokentide.messages import AIMessage, HumanMessage
+
+from ._savers import SAVERS, Api, open_saver
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -55,7 +56,11 @@ async def save_chain(api: Api, thread: str, count: int, ns: str = "") -> list[di
     parent = conf(thread, ns)
     saved = []
     for i in range(count):
-        meta = {"source": "input" if i == 0 else "loop", "step": i - 1, "parents": {}}
+        meta: dict[str, Any] = {
+            "source": "input" if i == 0 else "loop",
+            "step": i - 1,
+            "parents": {},
+        }
         parent = await api.put(parent, checkpoint(cid(i), i - 1, n=i), meta)
         saved.append(parent)
     return saved
@@ -240,14 +245,15 @@ async def scripted_session(api: Api) -> list[Any]:
     await api.put_writes(a[3], [("x", 1), ("__error__", "boom"), ("y", (2, 3))], "t9", "p")
     await api.put_writes(a[3], [("z", {"k": 1})], "t1")
     await api.put(a[1], checkpoint(cid(7), 2, fork=True), {"source": "fork", "step": 2})
-    for config, options in [
+    cases: list[tuple[Any, dict[str, Any]]] = [
         (conf("a"), {}),
         ({"configurable": {"thread_id": "a"}}, {"limit": 3}),
         (None, {"filter": {"source": "loop"}, "limit": 4}),
         (conf("a"), {"before": conf("a", "", cid(3))}),
         (conf("b"), {"filter": {"step": 0}}),
         (conf("a", "sub:1"), {}),
-    ]:
+    ]
+    for config, options in cases:
         trace.append([tuple(found) for found in await api.list(config, **options)])
     trace.append(tuple(await api.get_tuple(conf("a")) or ()))
     await api.delete_thread("b")

@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 import pytest
-from _savers import SAVERS, open_saver
 
 from tokentide.checkpoint import BaseCheckpointSaver, MemorySaver
 from tokentide.graph import START, Command, StateGraph, interrupt
+
+from ._savers import SAVERS, open_saver
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _savers import SAVERS, Api, open_saver
 from langgraph.checkpoint.memory import InMemorySaver as LangGraphInMemorySaver
+
+from ._savers import SAVERS, Api, open_saver
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -56,7 +57,11 @@ async def session(api: Api) -> list[Any]:
     trace: list[Any] = []
     config = thread("1")
     for i in range(4):
-        meta = {"source": "input" if i == 0 else "loop", "step": i - 1, "parents": {}}
+        meta: dict[str, Any] = {
+            "source": "input" if i == 0 else "loop",
+            "step": i - 1,
+            "parents": {},
+        }
         config = await api.put(config, checkpoint(i, n=i * 10, msgs=["a"] * i), meta)
     child = await api.put(thread("1", "sub:1"), checkpoint(4, n=-1), {"source": "loop", "step": 0})
     await api.put(thread("2"), checkpoint(5, n=5), {"source": "input", "step": -1})

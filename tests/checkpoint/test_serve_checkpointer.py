@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,9 +20,8 @@ from tokentide.cli._serve import ServeError, build_app, check_args
 from tokentide.cli._serve_checkpointer import make_checkpointer, redact
 from tokentide.server import create_app
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "served"))
-
-from thread_graphs import chat  # noqa: E402
+from .served import thread_graphs
+from .served.thread_graphs import chat
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -78,9 +76,10 @@ def test_workers_cannot_share_a_memory_checkpointer() -> None:
 def test_build_app_serves_graphs_with_the_checkpointer(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent / "served"))
     db = tmp_path / "threads.db"
-    app = build_app(_args("--graph", "thread_graphs:chat", "--checkpointer", f"sqlite:///{db}"))
+    app = build_app(
+        _args("--graph", f"{thread_graphs.__name__}:chat", "--checkpointer", f"sqlite:///{db}")
+    )
     assistant = app.assistants["chat"]
     assert isinstance(assistant.target.checkpointer, SqliteSaver)
     assert assistant.stateless is chat and chat.checkpointer is None  # the module's graph as is

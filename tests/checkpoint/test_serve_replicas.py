@@ -14,13 +14,10 @@ import asyncio
 import copy
 import json
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,25 +27,13 @@ import pytest
 
 from fakes.postgres_server import PostgresServer
 from fakes.redis_server import RedisServer, running_redis_server
+from fakes.serve_process import Replica, start_serve, two_replicas
 from fakes.signals import sigint_default
+from tokentide.runnables import RunnableConfig
+
+from .served import thread_graphs
 
 pytestmark = [pytest.mark.once, pytest.mark.timeout(120)]
-
-SERVED = Path(__file__).resolve().parent / "served"
-
-
-@dataclass
-class Replica:
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")
@@ -58,40 +43,13 @@ def redis_server() -> Iterator[RedisServer]:
 
 
 def _start(name: str, workdir: str, redis_url: str, database_url: str) -> Replica:
-    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    graphs = thread_graphs.__name__
+    options = ["--graph", f"{graphs}:chat", "--graph", f"{graphs}:approve"]
+    options += ["--graph", f"{graphs}:mailer", "--redis-url", redis_url]
+    options += ["--checkpointer", database_url, "--no-web", "--log-level", "warning"]
     log = Path(workdir) / f"{name}.log"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SERVED), *sys.path])}
-    args = [sys.executable, "-m", "tokentide.cli", "serve", "--graph", "thread_graphs:chat"]
-    args += ["--graph", "thread_graphs:approve", "--graph", "thread_graphs:mailer"]
-    args += ["--port", str(port), "--redis-url", redis_url, "--checkpointer", database_url]
-    args += ["--no-web", "--log-level", "warning"]
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            args, stdout=out, stderr=subprocess.STDOUT, env=env, preexec_fn=sigint_default
-        )
-    return Replica(f"http://127.0.0.1:{port}", process, log)
-
-
-def _wait_ready(replica: Replica) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and replica.process.poll() is None:
-        try:
-            if httpx.get(replica.url + "/v1/models", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"tokentide serve did not start:\n{replica.log.read_text(errors='replace')}")
-
-
-def _stop(replica: Replica) -> None:
-    if replica.process.poll() is None:
-        replica.process.terminate()
-        try:
-            replica.process.wait(15)
-        except subprocess.TimeoutExpired:
-            replica.process.kill()
-            replica.process.wait(10)
+    return start_serve(options, log, env=env, preexec_fn=sigint_default)
 
 
 @pytest.fixture(scope="module")
@@ -103,15 +61,11 @@ def database(postgres_server: PostgresServer) -> str:
 def replicas(redis_server: RedisServer, database: str) -> Iterator[tuple[Replica, Replica]]:
     with tempfile.TemporaryDirectory(prefix="tokentide-pg-replicas-") as workdir:
         # Started together: both run the schema set-up at once (it must not conflict).
-        a = _start("a", workdir, redis_server.url, database)
-        b = _start("b", workdir, redis_server.url, database)
-        try:
-            _wait_ready(a)
-            _wait_ready(b)
-            yield a, b
-        finally:
-            _stop(a)
-            _stop(b)
+        def start(name: str) -> Replica:
+            return _start(name, workdir, redis_server.url, database)
+
+        with two_replicas(start, timeout=60, stop_timeout=15) as pair:
+            yield pair
 
 
 def _events(body: str) -> list[tuple[str, Any]]:
@@ -174,21 +128,18 @@ def test_a_thread_started_on_a_is_continued_on_b(
 
 def _checkpoints_of_three_turns() -> int:
     """How many checkpoints three turns of ``chat`` save (run here, on a `MemorySaver`)."""
-    sys.path.insert(0, str(SERVED))
-    from thread_graphs import chat
-
     from tokentide.checkpoint import MemorySaver
 
-    graph = copy.copy(chat)
+    graph = copy.copy(thread_graphs.chat)
     graph.checkpointer = MemorySaver()
-    config = {"configurable": {"thread_id": "local"}}
+    config: RunnableConfig = {"configurable": {"thread_id": "local"}}
 
     async def three_turns() -> None:
         for text in ("one", "two", "three"):
             await graph.ainvoke({"messages": [("user", text)]}, config)
 
     asyncio.run(three_turns())
-    return len(list(graph.get_state_history(config)))
+    return len(list(graph.get_state_history(dict(config))))
 
 
 def test_another_thread_starts_empty_on_either_replica(replicas: tuple[Replica, Replica]) -> None:

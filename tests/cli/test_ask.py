@@ -98,7 +98,7 @@ def test_openai_spec_without_chat_openai(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_every_command_module_is_registered() -> None:
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
-    assert "ask" in commands
+    assert commands is not None and "ask" in commands
 
 
 # ------------------------------------------------------------------ bad arguments

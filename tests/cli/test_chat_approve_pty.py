@@ -5,16 +5,15 @@ and the conversation keeps all of it."""
 
 from __future__ import annotations
 
-import io
 import json
-import os
-import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from fakes.chat_terminal import chat_env, chat_terminals
 
 pexpect = pytest.importorskip("pexpect", reason="the terminal tests need pexpect")
 pytestmark = [
@@ -48,38 +47,12 @@ SCRIPT = [
 ]
 
 
-def _default_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 @pytest.fixture
 def child(tmp_path: Path) -> Iterator[Any]:
     (tmp_path / "chat_tools.py").write_text(TOOLS_MODULE, encoding="utf-8")
-    env = {
-        **os.environ,
-        "TERM": "xterm-256color",
-        "PYTHONIOENCODING": "utf-8",
-        "TOKENTIDE_HISTORY_FILE": str(tmp_path / "history"),
-        "TOKENTIDE_FAKE_DELAY": "0.01",
-        "TOKENTIDE_FAKE_REPLY": json.dumps(SCRIPT),
-    }
-    argv = ["-m", "tokentide.cli", "chat", "--model", "fake:slow"]
-    argv += ["--tools", "chat_tools:TOOLS", "--approve"]
-    process = pexpect.spawn(
-        sys.executable,
-        argv,
-        cwd=str(tmp_path),
-        env=env,
-        encoding="utf-8",
-        codec_errors="replace",
-        timeout=30,
-        dimensions=(40, 200),
-        preexec_fn=_default_sigint,
-    )
-    process.logfile_read = io.StringIO()
-    yield process
-    if process.isalive():
-        process.terminate(force=True)
+    env = chat_env(tmp_path, delay=0.01, TOKENTIDE_FAKE_REPLY=json.dumps(SCRIPT))
+    with chat_terminals(env, columns=200, timeout=30, cwd=tmp_path) as start:
+        yield start("--model", "fake:slow", "--tools", "chat_tools:TOOLS", "--approve")
 
 
 def test_approve_edit_and_reject_each_call(child: Any, tmp_path: Path) -> None:

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
-import io
 import json
-import os
-import shlex
 import sys
 import time
 from collections.abc import Iterator
@@ -15,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from fakes.signals import sigint_default
+from fakes.chat_terminal import chat_env, chat_terminals
 from tokentide.cli._conversation import Conversation
 from tokentide.cli._models import FAKE_REPLY
 from tokentide.messages import AIMessage
@@ -33,41 +30,13 @@ SPINNER = "⠋ waiting for the model"
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "TERM": "xterm-256color",
-        "PYTHONIOENCODING": "utf-8",
-        "TOKENTIDE_HISTORY_FILE": str(tmp_path / "history"),
-        "TOKENTIDE_FAKE_DELAY": "0.1",
-    }
+    return chat_env(tmp_path, delay=0.1)
 
 
 @pytest.fixture
 def spawn(env: dict[str, str]) -> Iterator[Any]:
-    children: list[Any] = []
-
-    def start(*args: str, command: str | None = None, timeout: float = 20) -> Any:
-        argv = [sys.executable, "-m", "tokentide.cli", "chat", *args]
-        if command is not None:  # through a shell, e.g. to redirect stdout
-            argv = ["bash", "-c", command.format(chat=shlex.join(argv))]
-        child = pexpect.spawn(
-            argv[0],
-            argv[1:],
-            env=env,
-            encoding="utf-8",
-            codec_errors="replace",
-            timeout=timeout,
-            dimensions=(40, 100),
-            preexec_fn=sigint_default,  # Ctrl-C reaches it even if this run ignores SIGINT
-        )
-        child.logfile_read = io.StringIO()  # everything the terminal showed
-        children.append(child)
-        return child
-
-    yield start
-    for child in children:
-        if child.isalive():
-            child.terminate(force=True)
+    with chat_terminals(env, columns=100) as start:
+        yield start
 
 
 def finish(child: Any) -> int:

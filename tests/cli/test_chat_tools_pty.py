@@ -3,10 +3,7 @@ lines while the answer streams; Ctrl-C while a tool runs returns to the prompt."
 
 from __future__ import annotations
 
-import io
 import json
-import os
-import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -15,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from fakes.chat_terminal import chat_env, chat_terminals
 from tokentide.cli._agent import ToolsSpecError, load_tools
 
 pexpect = pytest.importorskip("pexpect", reason="the terminal tests need pexpect")
@@ -50,44 +48,12 @@ SCRIPT = [
 ]
 
 
-def _default_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 @pytest.fixture
 def spawn(tmp_path: Path) -> Iterator[Any]:
     (tmp_path / "chat_tools.py").write_text(TOOLS_MODULE, encoding="utf-8")
-    env = {
-        **os.environ,
-        "TERM": "xterm-256color",
-        "PYTHONIOENCODING": "utf-8",
-        "TOKENTIDE_HISTORY_FILE": str(tmp_path / "history"),
-        "TOKENTIDE_FAKE_DELAY": "0.05",
-        "TOKENTIDE_FAKE_REPLY": json.dumps(SCRIPT),
-    }
-    children: list[Any] = []
-
-    def start(*args: str) -> Any:
-        argv = [sys.executable, "-m", "tokentide.cli", "chat", *args]
-        child = pexpect.spawn(
-            argv[0],
-            argv[1:],
-            cwd=str(tmp_path),
-            env=env,
-            encoding="utf-8",
-            codec_errors="replace",
-            timeout=30,
-            dimensions=(40, 120),
-            preexec_fn=_default_sigint,
-        )
-        child.logfile_read = io.StringIO()
-        children.append(child)
-        return child
-
-    yield start
-    for child in children:
-        if child.isalive():
-            child.terminate(force=True)
+    env = chat_env(tmp_path, delay=0.05, TOKENTIDE_FAKE_REPLY=json.dumps(SCRIPT))
+    with chat_terminals(env, columns=120, timeout=30, cwd=tmp_path) as start:
+        yield start
 
 
 def test_calls_and_results_are_dim_lines_then_ctrl_c_in_a_tool(spawn: Any, tmp_path: Path) -> None:

@@ -475,7 +475,7 @@ def _event(name: str, payload: dict[str, Any]) -> bytes:
 
 def anthropic_blast_body(n: int, token: str = "tok") -> bytes:
     """An Anthropic Messages stream of ``n`` ``text_delta`` events."""
-    message = {
+    message: dict[str, Any] = {
         "id": "msg_1",
         "type": "message",
         "role": "assistant",

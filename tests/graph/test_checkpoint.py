@@ -13,6 +13,7 @@ from tokentide.checkpoint._serde import dumps, loads
 from tokentide.graph import START, MessagesState, StateGraph
 from tokentide.messages import AIMessage, HumanMessage
 from tokentide.models import FakeChatModel
+from tokentide.runnables import RunnableConfig
 
 from .conftest import run_invoke, run_stream
 
@@ -57,7 +58,7 @@ async def test_thread_continues(saver: Any, sync: bool) -> None:
     assert len(other["messages"]) == 2
     history = list(graph.get_state_history(config))
     # As LangGraph: per turn the input checkpoint, the one after the input, one per step.
-    steps = [(s.metadata["step"], s.metadata["source"], s.next) for s in history]
+    steps = [(m["step"], m["source"], s.next) for s in history if (m := s.metadata) is not None]
     assert [s[:2] for s in steps] == [
         (4, "loop"),
         (3, "loop"),
@@ -83,7 +84,7 @@ async def test_streaming_run_is_saved(saver: Any, sync: bool) -> None:
 
 def test_sqlite_survives_reopen(tmp_path: Path) -> None:
     path = str(tmp_path / "chat.db")
-    config = {"configurable": {"thread_id": "t"}}
+    config: RunnableConfig = {"configurable": {"thread_id": "t"}}
     with SqliteSaver.from_conn_string(path) as saver:
         chat_builder().compile(checkpointer=saver).invoke({"messages": [("user", "hi")]}, config)
     with SqliteSaver.from_conn_string(path) as saver:
@@ -105,7 +106,7 @@ def test_pending_nodes_resume_with_none_input() -> None:
         builder.add_node(name, lambda s, n=name: {"out": [n]})
     builder.add_edge(START, "a").add_edge("a", "b").add_edge("b", "c")
     graph = builder.compile(checkpointer=InMemorySaver())
-    config: dict[str, Any] = {"configurable": {"thread_id": "r"}, "recursion_limit": 1}
+    config: RunnableConfig = {"configurable": {"thread_id": "r"}, "recursion_limit": 1}
     with pytest.raises(Exception, match="Recursion limit of 1"):
         graph.invoke({"out": []}, config)
     assert graph.get_state(config).next == ("b",)

@@ -166,7 +166,7 @@ def send(lib: Lib) -> Any:
 def chat_sync(lib: Lib) -> Any:
     model = lib.model("hello big world", tags=["m"])
 
-    def chat(state, config, writer):  # type: ignore[no-untyped-def]
+    def chat(state, config, writer):
         lib.node_writer(writer)({"progress": "start"})
         reply = model.invoke(state["messages"], lib.node_config(config))
         return {"messages": [reply, lib.AIMessage("note", id="fixed-note")]}
@@ -179,7 +179,7 @@ def chat_async(lib: Lib) -> Any:
     joke = lib.model("why did it cross", tags=["joke"])
     poem = lib.model("roses are red", tags=["poem"])
 
-    async def call_model(state, config, writer):  # type: ignore[no-untyped-def]  # (as in the seed)
+    async def call_model(state, config, writer):  # as in the seed
         writer({"stage": "joke"})
         j = await joke.ainvoke("joke please", lib.node_config(config))
         writer({"stage": "poem"})
@@ -195,7 +195,7 @@ def chat_async(lib: Lib) -> Any:
 def subgraph(lib: Lib) -> Any:
     model = lib.model("sub tok", tags=["inner"])
 
-    def inner(state, config, writer):  # type: ignore[no-untyped-def]
+    def inner(state, config, writer):
         lib.node_writer(writer)({"inner": 1})
         return {"messages": [model.invoke(state["messages"], lib.node_config(config))]}
 

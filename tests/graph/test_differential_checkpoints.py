@@ -133,7 +133,7 @@ def _slow_add(left: Any, right: Any) -> Any:
 
 
 class _SlowState(MessagesState):
-    messages: Annotated[list[Any], _slow_add]  # type: ignore[misc]
+    messages: Annotated[list[Any], _slow_add]
 
 
 def test_returned_message_has_its_id_even_when_read_before_the_reducer() -> None:

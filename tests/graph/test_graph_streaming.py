@@ -203,14 +203,14 @@ async def test_early_exit_stops_generation(sync: bool) -> None:
             taken += 1
             if taken == 5:
                 break
-        stream.close()  # type: ignore[attr-defined]
+        stream.close()
     else:
         astream = graph.astream({"messages": [("user", "hi")]}, stream_mode="messages")
         async for _ in astream:
             taken += 1
             if taken == 5:
                 break
-        await astream.aclose()  # type: ignore[attr-defined]
+        await astream.aclose()
     at_break = model.generated
     await async_wait_until(model.closed.is_set, message="the model's stream was not closed")
     assert model.generated - at_break <= 1
@@ -240,7 +240,12 @@ async def test_hand_off_is_bounded(sync: bool, monkeypatch: pytest.MonkeyPatch) 
     """A consumer that stops reading leaves the producer waiting, not buffering everything."""
     channels: list[Any] = []
     made = _compiled.Channel
-    monkeypatch.setattr(_compiled, "Channel", lambda n: channels.append(made(n)) or channels[-1])
+
+    def recording(n: Any) -> Any:
+        channels.append(made(n))
+        return channels[-1]
+
+    monkeypatch.setattr(_compiled, "Channel", recording)
 
     def producer_waits() -> bool:  # the graph waits for room in its hand-off channel
         if not channels:
@@ -257,13 +262,13 @@ async def test_hand_off_is_bounded(sync: bool, monkeypatch: pytest.MonkeyPatch) 
         next(stream)
         await async_wait_until(producer_waits, message="the producer never waited for room")
         generated = model.generated
-        stream.close()  # type: ignore[attr-defined]
+        stream.close()
     else:
         astream = graph.astream({"messages": [("user", "hi")]}, stream_mode="messages")
         await astream.__anext__()
         await async_wait_until(producer_waits, message="the producer never waited for room")
         generated = model.generated
-        await astream.aclose()  # type: ignore[attr-defined]
+        await astream.aclose()
     assert generated < 1200  # the buffer (a few hundred items) plus one batch, not 5000
 
 

@@ -10,9 +10,10 @@ from typing import Literal, TypedDict
 
 from tokentide.checkpoint.memory import InMemorySaver
 from tokentide.graph import END, StateGraph
-from tokentide.messages import AIMessage
+from tokentide.messages import AIMessage, ToolCall
 from tokentide.models import FakeChatModel as ChatAnthropic
 from tokentide.prebuilt import create_react_agent
+from tokentide.runnables import RunnableConfig
 from tokentide.types import Command, interrupt
 
 # ------------------------------------------------------------------ approve or reject
@@ -66,7 +67,7 @@ def _approval_graph() -> object:
 def test_approve_or_reject() -> None:
     graph = _approval_graph()
     for answer, path in (("approve", "approved"), ("reject", "rejected")):
-        config = {"configurable": {"thread_id": uuid.uuid4()}}
+        config: RunnableConfig = {"configurable": {"thread_id": uuid.uuid4()}}
         result = graph.invoke({}, config=config)  # type: ignore[attr-defined]
         (pending,) = result["__interrupt__"]
         assert pending.value == {
@@ -111,7 +112,7 @@ async def test_review_and_edit_state() -> None:
     builder.add_edge("human_review_edit", "downstream_use")
     builder.add_edge("downstream_use", END)
     graph = builder.compile(checkpointer=InMemorySaver())
-    config = {"configurable": {"thread_id": uuid.uuid4()}}
+    config: RunnableConfig = {"configurable": {"thread_id": uuid.uuid4()}}
     result = await graph.ainvoke({}, config=config)
     assert result["__interrupt__"][0].value["task"].startswith("Please review")
     edited = {"edited_summary": "The cat lay on the rug, gazing peacefully at the night sky."}
@@ -122,7 +123,7 @@ async def test_review_and_edit_state() -> None:
 # ------------------------------------------------------------------ review tool calls
 
 
-def book_hotel(hotel_name: str):  # type: ignore[no-untyped-def]
+def book_hotel(hotel_name: str):
     """Book a hotel"""
     response = interrupt(
         f"Trying to call `book_hotel` with args {{'hotel_name': {hotel_name}}}. "
@@ -138,7 +139,11 @@ def book_hotel(hotel_name: str):  # type: ignore[no-untyped-def]
 
 
 def _model() -> ChatAnthropic:
-    call = {"name": "book_hotel", "args": {"hotel_name": "McKittrick Hotel"}, "id": "call_1"}
+    call: ToolCall = {
+        "name": "book_hotel",
+        "args": {"hotel_name": "McKittrick Hotel"},
+        "id": "call_1",
+    }
     return ChatAnthropic(
         [AIMessage("", tool_calls=[call]), "Your stay at the hotel is booked."],
         model="claude-3-5-sonnet-latest",
@@ -152,7 +157,7 @@ def test_review_tool_calls_accept_and_edit() -> None:
     ):
         checkpointer = InMemorySaver()
         agent = create_react_agent(model=_model(), tools=[book_hotel], checkpointer=checkpointer)
-        config = {"configurable": {"thread_id": "1"}}
+        config: RunnableConfig = {"configurable": {"thread_id": "1"}}
         first = list(
             agent.stream(
                 {"messages": [{"role": "user", "content": "book a stay at McKittrick hotel"}]},
@@ -175,7 +180,7 @@ async def test_static_breakpoint_before_tools() -> None:
         checkpointer=InMemorySaver(),
         interrupt_before=["tools"],
     )
-    config = {"configurable": {"thread_id": "2"}}
+    config: RunnableConfig = {"configurable": {"thread_id": "2"}}
     items = [
         chunk async for chunk in agent.astream({"messages": [("user", "book McKittrick")]}, config)
     ]
@@ -185,7 +190,7 @@ async def test_static_breakpoint_before_tools() -> None:
     assert done["messages"][-1].content == "Your stay at the hotel is booked."
 
 
-def _plain_book_hotel():  # type: ignore[no-untyped-def]
+def _plain_book_hotel():
     def book_hotel(hotel_name: str) -> str:
         """Book a hotel"""
         return f"Booked {hotel_name}."

@@ -10,6 +10,8 @@ import pytest
 
 from tokentide.checkpoint import MemorySaver, SqliteSaver
 from tokentide.graph import END, START, Command, Interrupt, StateGraph, interrupt
+from tokentide.messages import ToolCall
+from tokentide.runnables import RunnableConfig
 from tokentide.tools import tool
 
 from .conftest import run_invoke, run_stream
@@ -44,7 +46,7 @@ def _graph(checkpointer: Any = None, **kw: Any) -> Any:
     return graph
 
 
-def _config(thread: str = "t") -> dict[str, Any]:
+def _config(thread: str = "t") -> RunnableConfig:
     return {"configurable": {"thread_id": thread}}
 
 
@@ -196,7 +198,7 @@ async def test_interrupt_in_a_tool_run_by_tool_node(sync: bool) -> None:
 
     g = StateGraph(MessagesState).add_node("tools", ToolNode([wire], handle_tool_errors=True))
     graph = g.add_edge(START, "tools").compile(checkpointer=MemorySaver())
-    call = {"name": "wire", "args": {"amount": 5}, "id": "c1", "type": "tool_call"}
+    call: ToolCall = {"name": "wire", "args": {"amount": 5}, "id": "c1", "type": "tool_call"}
     config = _config()
     paused = await run_invoke(graph, {"messages": [AIMessage("", tool_calls=[call])]}, sync, config)
     assert paused["__interrupt__"][0].value == {"approve": 5}

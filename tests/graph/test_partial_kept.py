@@ -13,6 +13,7 @@ from tokentide.errors import StreamError
 from tokentide.graph import START, MessagesState, StateGraph
 from tokentide.messages import AIMessage, HumanMessage
 from tokentide.models import FakeChatModel
+from tokentide.runnables import RunnableConfig
 
 WORDS = ["one", " two", " three", " four", " five", " six"]
 
@@ -100,10 +101,11 @@ async def test_nothing_is_written_without_partial_output(sync: bool) -> None:
 
     g = StateGraph(MessagesState).add_node("boom", boom).add_edge(START, "boom")
     graph = g.compile(checkpointer=MemorySaver())
-    config = {"configurable": {"thread_id": "t"}}
+    config: RunnableConfig = {"configurable": {"thread_id": "t"}}
     with pytest.raises(ValueError):
         if sync:
             graph.invoke({"messages": [HumanMessage("x")]}, config)
         else:
             await graph.ainvoke({"messages": [HumanMessage("x")]}, config)
-    assert [s.metadata.get("stopped") for s in graph.get_state_history(config)] == [None, None]
+    history = graph.get_state_history(config)
+    assert [m.get("stopped") for s in history if (m := s.metadata) is not None] == [None, None]

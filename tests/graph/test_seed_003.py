@@ -39,7 +39,7 @@ def build(pass_config: bool, sync_node: bool = False, model_cls: Any = ChatOpenA
         joke_model = model_cls(temperature=0, max_tokens=12, min_tokens=12, tags=["joke"])
         poem_model = model_cls(temperature=0, max_tokens=12, min_tokens=12, tags=["poem"])
 
-    async def call_model(state, config):  # type: ignore[no-untyped-def]
+    async def call_model(state, config):
         topic = state["topic"]
         args = (config,) if pass_config else ()
         joke_response = await joke_model.ainvoke(
@@ -50,7 +50,7 @@ def build(pass_config: bool, sync_node: bool = False, model_cls: Any = ChatOpenA
         )
         return {"joke": joke_response.content, "poem": poem_response.content}
 
-    def call_model_sync(state, config):  # type: ignore[no-untyped-def]
+    def call_model_sync(state, config):
         topic = state["topic"]
         joke_response = joke_model.invoke(f"Write a joke about {topic}")
         poem_response = poem_model.invoke(f"Write a short poem about {topic}")
@@ -137,7 +137,7 @@ async def stream_tokens(
 def build_custom() -> Any:
     model_name = "gpt-4o-mini"
 
-    async def call_model(state, config, writer):  # type: ignore[no-untyped-def]
+    async def call_model(state, config, writer):
         topic = state["topic"]
         joke = ""
         poem = ""

@@ -27,7 +27,7 @@ def anthropic_head(
     usage = {"input_tokens": input_tokens, "output_tokens": 1}
     if cache_read:
         usage["cache_read_input_tokens"] = cache_read
-    message = {
+    message: dict[str, Any] = {
         "id": "msg_1",
         "type": "message",
         "role": "assistant",

@@ -5,9 +5,7 @@ streams, long ``Retry-After``, endless SSE lines, upstream errors that echo cred
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -22,13 +20,11 @@ from test_openai_support import (
     text_of,
 )
 
+from fakes.live_server import live_server
 from tokentide.errors import APIError, ProtocolError, RateLimitError
 from tokentide.models import ChatOpenAI, FakeChatModel
 from tokentide.server import create_app
 from tokentide.wire import DEFAULT_MAX_EVENT_BYTES
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from fakes.live_server import live_server  # noqa: E402
 
 pytestmark = pytest.mark.timeout(60)
 

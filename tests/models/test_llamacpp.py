@@ -6,6 +6,7 @@ import asyncio
 import collections
 import importlib.util
 import sys
+from typing import Any
 
 import pytest
 
@@ -25,7 +26,7 @@ CATS_KO = "고양이에 대한 시를 써줘."
 
 
 async def collect(
-    model: ChatLlamaCpp, prompt: str, *, sync: bool, **kw: object
+    model: ChatLlamaCpp, prompt: str, *, sync: bool, **kw: Any
 ) -> list[AIMessageChunk]:
     if sync:
         return list(model.stream(prompt, **kw))

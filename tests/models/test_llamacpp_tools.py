@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tokentide.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
+from tokentide.messages import AIMessage, AIMessageChunk, HumanMessage, ToolCall, ToolMessage
 
 pytestmark = pytest.mark.local_model
 
@@ -162,7 +162,7 @@ def test_tokentide_tools_and_reply_options() -> None:
 
 
 def test_history_with_calls_and_results_is_rendered() -> None:
-    call = {"name": "add", "args": {"a": 1, "b": 2}, "id": "c1", "type": "tool_call"}
+    call: ToolCall = {"name": "add", "args": {"a": 1, "b": 2}, "id": "c1", "type": "tool_call"}
     chat = render_chat(
         [
             HumanMessage("1+2?"),

@@ -162,7 +162,8 @@ async def test_slow_but_steady_stream_does_not_time_out(sync, server, model) -> 
 async def test_http_status_errors_are_typed_and_not_retried(sync, status, cls, server, model):
     server.push(Script.error(status, f"the server says no ({status})"))
     chunks, err = await collect(model, sync)
-    assert type(err) is cls and err.status_code == status and not err.retryable
+    assert type(err) is cls and isinstance(err, APIStatusError)
+    assert err.status_code == status and not err.retryable
     assert f"the server says no ({status})" in str(err)
     assert chunks == [] and len(server.requests) == 1
 

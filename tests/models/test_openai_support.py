@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fakes.sse_server import (  # noqa: E402
+from fakes.sse_server import (
     Script,
     ScriptedSSEServer,
     chat_chunk,
@@ -21,8 +17,8 @@ from fakes.sse_server import (  # noqa: E402
     sleep,
     usage_chunk,
 )
-from tokentide.messages import AIMessageChunk  # noqa: E402
-from tokentide.models import ChatOpenAI  # noqa: E402
+from tokentide.messages import AIMessageChunk
+from tokentide.models import ChatOpenAI
 
 __all__ = [
     "Script",

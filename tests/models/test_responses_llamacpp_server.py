@@ -10,6 +10,8 @@ it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tokentide.errors import NotFoundError
@@ -19,7 +21,12 @@ pytestmark = [pytest.mark.local_model, pytest.mark.slow]
 
 
 async def test_llama_cpp_server_has_no_responses_api(llama_server: str) -> None:
-    options = {"base_url": llama_server, "model": "smollm2", "max_tokens": 4, "temperature": 0}
+    options: dict[str, Any] = {
+        "base_url": llama_server,
+        "model": "smollm2",
+        "max_tokens": 4,
+        "temperature": 0,
+    }
     async with ChatOpenAI(use_responses_api=True, **options) as responses:
         with pytest.raises(NotFoundError):
             await responses.ainvoke("Say hi.")

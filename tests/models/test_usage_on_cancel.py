@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -37,7 +37,7 @@ async def end_events(runnable: Any, input: Any) -> list[dict[str, Any]]:
     return [ev for ev in events if ev["event"] == "on_chat_model_end"]
 
 
-def stop_after(model: BaseChatModel, k: int, *, sync: bool) -> RunnableLambda[Any, Any]:
+def stop_after(model: BaseChatModel, k: int, *, sync: bool) -> RunnableLambda:
     """A runnable that streams ``model`` and leaves after ``k`` chunks."""
     if sync:
 
@@ -63,7 +63,7 @@ def stop_after(model: BaseChatModel, k: int, *, sync: bool) -> RunnableLambda[An
     return RunnableLambda(atake)
 
 
-def graph_stopped_after(model: BaseChatModel, k: int) -> RunnableLambda[Any, Any]:
+def graph_stopped_after(model: BaseChatModel, k: int) -> RunnableLambda:
     """A runnable that streams a graph (node: ``await model.ainvoke``) in messages mode and
     leaves after ``k`` message chunks."""
 
@@ -85,7 +85,7 @@ def graph_stopped_after(model: BaseChatModel, k: int) -> RunnableLambda[Any, Any
     return RunnableLambda(consume)
 
 
-def single_output(ends: list[dict[str, Any]]) -> AIMessageChunk:
+def single_output(ends: Sequence[Mapping[str, Any]]) -> AIMessageChunk:
     assert len(ends) == 1
     output = ends[0]["data"]["output"]
     assert isinstance(output, AIMessageChunk)

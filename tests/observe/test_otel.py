@@ -40,7 +40,7 @@ class Telemetry:
 
     def points(self, name: str) -> list[Any]:
         data = self.reader.get_metrics_data()
-        out = []
+        out: list[Any] = []
         for rm in data.resource_metrics if data else []:
             for sm in rm.scope_metrics:
                 for metric in sm.metrics:
@@ -106,7 +106,7 @@ async def test_cancelled_stream_is_marked(otel: Telemetry) -> None:
     stream = FakeChatModel([["a", "b", "c", "d"]]).astream("hi")
     async for _ in stream:
         break
-    await stream.aclose()  # type: ignore[attr-defined]
+    await stream.aclose()
     attrs = dict(otel.finished()["chat fake-chat"].attributes)
     assert attrs["gen_ai.response.finish_reasons"] == ("cancelled",)
     assert attrs["tokentide.cancelled"] is True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,7 +108,7 @@ def test_cli_missing_path(tmp_path: Path) -> None:
 
 
 def test_notebook_code_cells(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    nb = {
+    nb: dict[str, Any] = {
         "cells": [
             {"cell_type": "markdown", "metadata": {}, "source": ["from langgraph.graph import x"]},
             {

@@ -298,7 +298,7 @@ def test_passthrough_and_assign(sync: bool) -> None:
         merged.update(chunk)
     assert merged == {"a": 1, "b": 2, "total": 3}
     with pytest.raises(TypeError, match="needs a dict input"):
-        assign.invoke(3)
+        assign.invoke(3)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("sync", [True, False])
@@ -356,7 +356,7 @@ def test_bad_config_is_a_clear_type_error() -> None:
     with pytest.raises(TypeError, match="config must be a dict"):
         Echo().invoke(1, ["tags"])  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="config\\['tags'\\] must be a list"):
-        Echo().invoke(1, {"tags": "a"})  # type: ignore[typeddict-item]
+        Echo().invoke(1, {"tags": "a"})  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------------------- batch

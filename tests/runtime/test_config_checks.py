@@ -16,12 +16,12 @@ def test_a_misspelled_key_is_refused_with_a_suggestion() -> None:
     with pytest.raises(TypeError, match=r"unknown config key 'tag': did you mean 'tags'\?"):
         check_config({"tag": ["x"]})
     with pytest.raises(TypeError, match=r"'max_concurency'.*did you mean 'max_concurrency'"):
-        RunnableLambda(lambda x: x).invoke(1, {"max_concurency": 2})  # type: ignore[typeddict-unknown-key]
+        RunnableLambda(lambda x: x).invoke(1, {"max_concurency": 2})  # type: ignore[arg-type]
 
 
 def test_an_unknown_key_without_a_near_name_says_where_values_go() -> None:
     with pytest.raises(TypeError, match=r"unknown config key 'thread_id': .*configurable"):
-        RunnableLambda(lambda x: x).invoke(1, {"thread_id": "t1"})  # type: ignore[typeddict-unknown-key]
+        RunnableLambda(lambda x: x).invoke(1, {"thread_id": "t1"})  # type: ignore[arg-type]
 
 
 def test_known_keys_pass() -> None:

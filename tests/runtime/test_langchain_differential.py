@@ -66,7 +66,7 @@ async def collect(runnable: Any, input: Any) -> list[dict[str, Any]]:
 def _empty(chunk: Any) -> bool:
     if isinstance(chunk, dict):
         return all(_empty(v) for v in chunk.values())
-    return getattr(chunk, "content", chunk) == ""
+    return bool(getattr(chunk, "content", chunk) == "")
 
 
 def drop_final_empty_chunk(events: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -78,7 +78,7 @@ def test_bad_model_inputs_name_the_element(
 
 def test_bad_model_options() -> None:
     with pytest.raises(TypeError, match="list of replies"):
-        FakeChatModel(responses="hello")  # type: ignore[arg-type]
+        FakeChatModel(responses="hello")
     with pytest.raises(ValueError, match="at least one reply"):
         FakeChatModel(responses=[])
     with pytest.raises(ValueError, match="delay"):

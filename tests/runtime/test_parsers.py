@@ -19,6 +19,7 @@ from tokentide.output_parsers import (
 from tokentide.prompts import ChatPromptTemplate
 from tokentide.runnables import RunnableGenerator, RunnableLambda
 from tokentide.runtime import _parsers
+from tokentide.wire._partial_json import PartialJSONParser
 
 DOC = {"name": "Ada", "langs": ["en", "fr"], "age": 36, "ok": True, "note": None}
 TEXT = json.dumps(DOC)
@@ -123,7 +124,7 @@ def test_error_quotes_only_the_start() -> None:
 
 def test_json_parsing_work_is_linear(monkeypatch: pytest.MonkeyPatch) -> None:
     fed: list[int] = []
-    real = _parsers.PartialJSONParser
+    real = PartialJSONParser
 
     class Counting(real):  # type: ignore[misc, valid-type]
         def feed(self, delta: str) -> Any:

@@ -125,7 +125,7 @@ def test_bad_message_items_name_the_item() -> None:
     with pytest.raises(TypeError, match=r"messages\[0\]"):
         ChatPromptTemplate.from_messages([42])
     with pytest.raises(TypeError, match="list of messages"):
-        ChatPromptTemplate("just a string")  # type: ignore[arg-type]
+        ChatPromptTemplate("just a string")
 
 
 def test_from_template_and_single_variable_non_dict_input() -> None:

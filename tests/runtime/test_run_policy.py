@@ -141,7 +141,7 @@ class State(TypedDict, total=False):
     text: str
 
 
-def make(kind: str, outcome: str) -> tuple[Runnable[Any, Any], Any, dict[str, Any]]:
+def make(kind: str, outcome: str) -> tuple[Runnable[Any, Any] | _Pair, Any, dict[str, Any]]:
     """The runnable of one kind, its input, and the keyword arguments of its stream call."""
     if kind == "chain":
 

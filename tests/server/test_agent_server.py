@@ -25,7 +25,7 @@ pytestmark = pytest.mark.timeout(60)
 
 WORDS = [f"w{i} " for i in range(6)]
 SLOW = [f"s{i} " for i in range(100)]
-USER = {"messages": [{"role": "user", "content": "hi"}]}
+USER: dict[str, Any] = {"messages": [{"role": "user", "content": "hi"}]}
 
 
 def _chat_graph(words: list[str], delay: float = 0.0, checkpointer: Any = None) -> Any:
@@ -323,9 +323,12 @@ async def _threads_and_runs_live_in_the_sqlite_file(app: Any) -> None:
     with live_server(app()) as live:  # as a new process would
         client = get_client(url=live.url, api_key=None)
         again = await client.threads.get(thread["thread_id"])
-        assert again["metadata"]["k"] == "v" and again["status"] == "idle"
+        assert again["metadata"] is not None and again["metadata"]["k"] == "v"
+        assert again["status"] == "idle"
         state = await client.threads.get_state(thread["thread_id"])
-        assert state["values"]["messages"][-1]["content"] == "".join(WORDS)
+        values = state["values"]
+        assert isinstance(values, dict)
+        assert values["messages"][-1]["content"] == "".join(WORDS)
         runs = await client.runs.list(thread["thread_id"])
         assert [r["status"] for r in runs] == ["success"]
         await client.aclose()
@@ -339,6 +342,7 @@ async def test_error_event_in_the_agent_server_shape() -> None:
             error = [p.data for p in parts if p.event == "error"]
             assert error[0]["error"] == "ValueError" and "boom" in error[0]["message"]
             waited = await sdk.runs.wait(None, "broken", input=USER, raise_error=False)
+            assert isinstance(waited, dict)
             assert waited["__error__"]["error"] == "ValueError"
 
 
@@ -573,8 +577,10 @@ async def test_a_run_without_a_thread_leaves_no_checkpoints() -> None:
     with live_server(app) as live:
         async with get_client(url=live.url, api_key=None) as sdk:
             done = await sdk.runs.wait(None, "own", input=USER)
+            assert isinstance(done, dict)
             assert done["messages"][-1]["content"] == "".join(WORDS)
             kept = await sdk.runs.wait(None, "own", input=USER, on_completion="keep")
+            assert isinstance(kept, dict)
             assert kept["messages"][-1]["content"] == "".join(WORDS)
 
             async def saved_threads() -> set[str]:

@@ -7,23 +7,18 @@ reads the thread's state from either, and answers on B an interrupt raised by a 
 from __future__ import annotations
 
 import contextlib
-import socket
 import sqlite3
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from langgraph_sdk import get_client
 
 from fakes.postgres_server import running_postgres_server
 from fakes.redis_server import RedisServer, running_redis_server
+from fakes.serve_process import Replica, assistants_listed, start_serve, two_replicas
 from fakes.waiting import async_wait_until
 
 pytestmark = pytest.mark.timeout(120)
@@ -33,53 +28,11 @@ SLOW_WORDS = [f"s{i} " for i in range(60)]  # as agent_server_graphs.py
 USER = {"messages": [{"role": "user", "content": "count for me"}]}
 
 
-@dataclass
-class Replica:
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-    checkpointer: str
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _start(redis_url: str, checkpointer: str, workdir: str, name: str) -> Replica:
-    port = _free_port()
+    options = ["--graph", "agent_server_graphs:slow", "--graph", "agent_server_graphs:approval"]
+    options += ["--redis-url", redis_url, "--checkpointer", checkpointer, "--log-level", "warning"]
     log = Path(workdir) / f"{name}.log"
-    args = [sys.executable, "-m", "tokentide.cli", "serve", "--graph", "agent_server_graphs:slow"]
-    args += ["--graph", "agent_server_graphs:approval"]
-    args += ["--port", str(port), "--redis-url", redis_url, "--checkpointer", checkpointer]
-    args += ["--log-level", "warning"]
-    with open(log, "wb") as out:
-        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=HERE)
-    return Replica(f"http://127.0.0.1:{port}", process, log, checkpointer)
-
-
-def _wait_ready(replica: Replica) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and replica.process.poll() is None:
-        try:
-            if httpx.post(replica.url + "/assistants/search", json={}, timeout=1).is_success:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"tokentide serve did not start:\n{replica.log.read_text(errors='replace')}")
-
-
-def _stop(replica: Replica) -> None:
-    if replica.process.poll() is None:
-        replica.process.terminate()
-        try:
-            replica.process.wait(10)
-        except subprocess.TimeoutExpired:
-            replica.process.kill()
-            replica.process.wait(10)
+    return start_serve(options, log, cwd=HERE, checkpointer=checkpointer)
 
 
 @pytest.fixture(scope="module")
@@ -104,15 +57,13 @@ def replicas(
     with contextlib.ExitStack() as stack:
         workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="tokentide-agents-"))
         checkpointer = stack.enter_context(_checkpointer(request.param, workdir))
-        a = _start(redis_server.url, checkpointer, workdir, "a")
-        b = _start(redis_server.url, checkpointer, workdir, "b")
-        try:
-            _wait_ready(a)
-            _wait_ready(b)
-            yield a, b
-        finally:
-            _stop(a)
-            _stop(b)
+        pair = stack.enter_context(
+            two_replicas(
+                lambda name: _start(redis_server.url, checkpointer, workdir, name),
+                ready=assistants_listed,
+            )
+        )
+        yield pair
 
 
 @pytest.fixture

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import anthropic
 import httpx
 import pytest
+from anthropic.types import MessageParam
 
 from fakes.live_server import LiveServer, live_server
 from tokentide.messages import AIMessage, AIMessageChunk, BaseMessage, tool_call
@@ -28,7 +29,7 @@ TOOL_REPLY = AIMessage(
 )
 SYNC = pytest.mark.parametrize("sync", [True, False], ids=["sync", "async"])
 KEY = "sk-ant-test"
-USER = [{"role": "user", "content": "Write a poem about cats."}]
+USER: list[MessageParam] = [{"role": "user", "content": "Write a poem about cats."}]
 
 
 class Recorder(FakeChatModel):
@@ -40,7 +41,9 @@ class Recorder(FakeChatModel):
         seen = {"messages": [m.to_dict() for m in messages], "stop": stop, **kwargs}
         yield AIMessageChunk(json.dumps(seen, default=str))
 
-    def bind_tools(self, tools: list[Any], *, tool_choice: Any = None) -> Runnable[Any, Any]:
+    def bind_tools(
+        self, tools: Sequence[Any], *, tool_choice: Any = None, **kwargs: Any
+    ) -> Runnable[Any, Any]:
         return self.bind(tools=tools, tool_choice=tool_choice)
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from fakes.live_server import live_server
 from tokentide.errors import ProviderError
-from tokentide.models import BaseLLM, CompletionInfo, FakeChatModel
+from tokentide.models import BaseChatModel, BaseLLM, CompletionInfo, FakeChatModel
 from tokentide.server import create_app
 
 SYNC = pytest.mark.parametrize("sync", [True, False], ids=["sync", "async"])
@@ -58,7 +58,10 @@ def song() -> Song:
 
 @pytest.fixture
 def server(song: Song) -> Iterator[Any]:
-    models = {"song": song, "chat": FakeChatModel(["Hello there friend"])}
+    models: dict[str, BaseChatModel | BaseLLM] = {
+        "song": song,
+        "chat": FakeChatModel(["Hello there friend"]),
+    }
     with live_server(create_app(models=models)) as srv:
         yield srv
 

@@ -6,12 +6,14 @@ a graph with a tool call; and the embedded local model behind both endpoints."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import anthropic
 import openai
 import pytest
+from anthropic.types import MessageParam, TextBlock
+from openai.types.responses import ResponseFunctionToolCall
 
 from fakes.live_server import LiveServer, live_server
 from tokentide.cli import main
@@ -37,7 +39,9 @@ class ToolModel(FakeChatModel):
 
     offered: list[Any] = []
 
-    def bind_tools(self, tools: list[Any], *, tool_choice: Any = None) -> Runnable[Any, Any]:
+    def bind_tools(
+        self, tools: Sequence[Any], *, tool_choice: Any = None, **kwargs: Any
+    ) -> Runnable[Any, Any]:
         self.offered.append((tools, tool_choice))
         return self.bind(tools=tools, tool_choice=tool_choice)
 
@@ -50,11 +54,15 @@ def _graph() -> Any:
         return {"messages": [await model.ainvoke(state["messages"])]}
 
     def tools(state: MessagesState) -> dict[str, Any]:
-        call = state["messages"][-1].tool_calls[0]
+        message = state["messages"][-1]
+        assert isinstance(message, AIMessage)
+        call = message.tool_calls[0]
+        assert call["id"] is not None
         return {"messages": [ToolMessage("sunny", tool_call_id=call["id"])]}
 
     def route(state: MessagesState) -> str:
-        return "tools" if state["messages"][-1].tool_calls else "__end__"
+        message = state["messages"][-1]
+        return "tools" if isinstance(message, AIMessage) and message.tool_calls else "__end__"
 
     builder = StateGraph(MessagesState).add_node(agent).add_node(tools)
     builder.add_edge(START, "agent").add_conditional_edges("agent", route).add_edge(
@@ -221,7 +229,7 @@ def test_wrong_key_is_a_typed_error(upstream: LiveServer) -> None:
 
 @SYNC
 async def test_official_sdks_stream_a_react_agent(sync: bool, upstream: LiveServer) -> None:
-    messages = [{"role": "user", "content": "weather in Paris?"}]
+    messages: list[MessageParam] = [{"role": "user", "content": "weather in Paris?"}]
     if sync:
         with openai.OpenAI(base_url=upstream.base_url, api_key=KEY, max_retries=0) as sdk:
             response = sdk.responses.create(model="react", input="weather in Paris?")
@@ -249,7 +257,8 @@ async def test_official_sdks_get_a_graphs_calls_to_their_tools(
 ) -> None:
     """A served graph's calls to the request's tools are ``function_call`` items (Responses)
     and ``tool_use`` blocks (Messages), their arguments streamed, as a model's are."""
-    fn = [{"type": "function", "name": "get_weather", "parameters": WEATHER_PARAMS}]
+    # Tool definitions as clients send them (the SDKs' types also require optional fields).
+    fn: Any = [{"type": "function", "name": "get_weather", "parameters": WEATHER_PARAMS}]
     tools: Any = [{"name": "get_weather", "input_schema": WEATHER_PARAMS}]
     messages: Any = [{"role": "user", "content": "weather in Paris?"}]
     if sync:
@@ -280,7 +289,8 @@ async def test_official_sdks_get_a_graphs_calls_to_their_tools(
     assert "response.function_call_arguments.done" in kinds
     [call] = [item for item in response.output if item.type == "function_call"]
     assert (call.name, call.call_id, call.arguments) == ("get_weather", "c2", '{"city": "Paris"}')
-    assert [(i.type, i.name) for i in whole.output] == [("function_call", "get_weather")]
+    [whole_call] = whole.output
+    assert isinstance(whole_call, ResponseFunctionToolCall) and whole_call.name == "get_weather"
     assert len(deltas) > 1 and set(deltas) == {"input_json_delta"}
     [block] = message.content
     assert block.type == "tool_use"
@@ -294,7 +304,7 @@ async def test_official_sdks_get_a_graphs_calls_to_their_tools(
 @pytest.fixture(scope="module")
 def bridge(upstream: LiveServer) -> Iterator[LiveServer]:
     """A server whose models are tokentide clients of the upstream server."""
-    clients = {
+    clients: dict[str, ChatAnthropic | ChatOpenAI] = {
         "via-anthropic": _anthropic(upstream, "fake"),
         "via-responses": _responses(upstream, "fake"),
     }
@@ -310,7 +320,7 @@ async def test_openai_sdk_through_a_chat_anthropic_model(bridge: LiveServer) -> 
             deltas = [e.delta async for e in stream if e.type == "response.output_text.delta"]
             final = await stream.get_final_response()
     assert "".join(deltas) == POEM == final.output_text
-    assert final.usage.output_tokens == len(POEM.split())
+    assert final.usage is not None and final.usage.output_tokens == len(POEM.split())
 
 
 def test_anthropic_sdk_through_a_responses_model(bridge: LiveServer) -> None:
@@ -357,9 +367,11 @@ async def test_official_sdks_stream_from_the_local_model(local: LiveServer) -> N
         ]
     deltas = [e for e in events if e.type == "response.output_text.delta"]
     assert deltas and events[-1].type in ("response.completed", "response.incomplete")
-    assert events[-1].response.usage.output_tokens >= len(deltas)
+    last = events[-1]
+    assert last.type in ("response.completed", "response.incomplete")
+    assert last.response.usage is not None and last.response.usage.output_tokens >= len(deltas)
     async with anthropic.AsyncAnthropic(base_url=local.url, api_key="x", max_retries=0) as asdk:
-        messages = [{"role": "user", "content": "Say hi."}]
+        messages: list[MessageParam] = [{"role": "user", "content": "Say hi."}]
         async with asdk.messages.stream(model="local", max_tokens=8, messages=messages) as stream:
             starts = [e.message.usage async for e in stream if e.type == "message_start"]
             final = await stream.get_final_message()
@@ -374,7 +386,12 @@ async def test_official_sdks_stream_from_the_local_model(local: LiveServer) -> N
         ) as stream:
             tool_starts = [e.message.usage async for e in stream if e.type == "message_start"]
             tool_final = await stream.get_final_message()
-    assert final.content[0].text and final.stop_reason in ("end_turn", "max_tokens")
+    first = final.content[0]
+    assert (
+        isinstance(first, TextBlock)
+        and first.text
+        and final.stop_reason in ("end_turn", "max_tokens")
+    )
     assert final.usage.input_tokens == counted.input_tokens > 3
     # message_start has the exact prompt size before generating, tools' instructions included.
     assert [u.input_tokens for u in starts] == [final.usage.input_tokens]

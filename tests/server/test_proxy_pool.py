@@ -118,7 +118,7 @@ def test_chat_openai_max_connections_bounds_its_pool(paced: ScriptedSSEServer) -
                     pass
             except PoolTimeoutError as exc:
                 error = exc
-            await first.aclose()  # type: ignore[attr-defined]
+            await first.aclose()
         return chunks, error
 
     chunks, error = asyncio.run(main())
@@ -147,7 +147,7 @@ def test_chat_anthropic_max_connections_bounds_its_pool() -> None:
                 pass
         except PoolTimeoutError as exc:
             error = exc
-        await first.aclose()  # type: ignore[attr-defined]
+        await first.aclose()
         await model.aclose()
         return chunks, error
 

@@ -13,9 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -25,21 +22,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fakes.redis_server import RedisServer, running_redis_server  # noqa: E402
+from fakes.redis_server import RedisServer, running_redis_server
+from fakes.serve_process import Replica, start_serve, two_replicas
 
 pytestmark = pytest.mark.timeout(90)
 
 REPLY = " ".join(f"word{i:02d}" for i in range(60)) + " the end."
 DELAY = 0.05  # seconds per word: a run takes about 3 s
-
-
-@dataclass
-class Replica:
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
 
 
 @dataclass(frozen=True)
@@ -52,13 +41,6 @@ class Frame:
     data: str
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def redis_server() -> Iterator[RedisServer]:
     with running_redis_server() as server:
@@ -68,52 +50,16 @@ def redis_server() -> Iterator[RedisServer]:
 def _start_replica(
     redis_url: str, workdir: str, name: str, *options: str, delay: float = DELAY
 ) -> Replica:
-    port = _free_port()
-    log = Path(workdir) / f"{name}.log"
     env = {**os.environ, "TOKENTIDE_FAKE_REPLY": REPLY, "TOKENTIDE_FAKE_DELAY": str(delay)}
-    args = [sys.executable, "-m", "tokentide.cli", "serve", "--model", "fake:slow"]
-    args += ["--port", str(port), "--redis-url", redis_url, "--log-level", "warning", *options]
-    with open(log, "wb") as out:
-        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
-    return Replica(f"http://127.0.0.1:{port}", process, log)
-
-
-def _wait_ready(replica: Replica) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if replica.process.poll() is not None:
-            break
-        try:
-            if httpx.get(replica.url + "/v1/models", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"tokentide serve did not start:\n{replica.log.read_text(errors='replace')}")
-
-
-def _stop(replica: Replica) -> None:
-    if replica.process.poll() is None:
-        replica.process.terminate()
-        try:
-            replica.process.wait(10)
-        except subprocess.TimeoutExpired:
-            replica.process.kill()
-            replica.process.wait(10)
+    options = ("--model", "fake:slow", "--redis-url", redis_url, "--log-level", "warning", *options)
+    return start_serve(list(options), Path(workdir) / f"{name}.log", env=env)
 
 
 @pytest.fixture(scope="module")
 def replicas(redis_server: RedisServer) -> Iterator[tuple[Replica, Replica]]:
     with tempfile.TemporaryDirectory(prefix="tokentide-replicas-") as workdir:
-        a = _start_replica(redis_server.url, workdir, "a")
-        b = _start_replica(redis_server.url, workdir, "b")
-        try:
-            _wait_ready(a)
-            _wait_ready(b)
-            yield a, b
-        finally:
-            _stop(a)
-            _stop(b)
+        with two_replicas(lambda name: _start_replica(redis_server.url, workdir, name)) as pair:
+            yield pair
 
 
 @pytest.fixture
@@ -264,11 +210,9 @@ async def test_a_replica_killed_mid_run_leaves_a_failed_run(
 ) -> None:
     with tempfile.TemporaryDirectory(prefix="tokentide-replicas-") as workdir:
         lease = ("--run-lease", str(LEASE))
-        owner = _start_replica(redis_server.url, workdir, "owner", *lease, delay=0.5)
-        other = _start_replica(redis_server.url, workdir, "other", *lease, delay=0.5)
-        try:
-            _wait_ready(owner)
-            _wait_ready(other)
+        with two_replicas(
+            lambda name: _start_replica(redis_server.url, workdir, name, *lease, delay=0.5)
+        ) as (owner, other):
             async with client.stream(
                 "POST", owner.url + "/v1/runs", json=_start_body()
             ) as response:
@@ -300,6 +244,3 @@ async def test_a_replica_killed_mid_run_leaves_a_failed_run(
             assert cancel.json()["status"] == "failed"
             again = await _follow(client, stream_url, last_id)
             assert [f.raw for f in again] == [f.raw for f in followed]
-        finally:
-            _stop(owner)
-            _stop(other)

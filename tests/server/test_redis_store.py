@@ -5,22 +5,19 @@ trimming, key expiry, cancel across store instances, readers on other replicas).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fakes.redis_server import RedisServer, running_redis_server  # noqa: E402
-from fakes.waiting import async_wait_until  # noqa: E402
-from tokentide.server._redis_store import RedisStreamStore  # noqa: E402
-from tokentide.server._store import (  # noqa: E402
+from fakes.redis_server import RedisServer, running_redis_server
+from fakes.waiting import async_wait_until
+from tokentide.server._redis_store import RedisStreamStore
+from tokentide.server._store import (
     EventsExpired,
     RunEvent,
     RunNotFound,
@@ -240,12 +237,23 @@ LEASE = 1.0  # seconds: renewed every third of a second (tolerates a 0.6 s stall
 LIVE_LEASE = 3.0
 
 
+@contextlib.asynccontextmanager
+async def _replica_stores(
+    url: str, prefix: str, count: int, lease: float
+) -> AsyncIterator[list[RedisStreamStore]]:
+    """``count`` stores on one Redis and key prefix, as replicas have; all closed at the end."""
+    stores = [RedisStreamStore(url, prefix=prefix, lease=lease) for _ in range(count)]
+    try:
+        yield stores
+    finally:
+        for store in stores:
+            await store.aclose()
+
+
 async def test_a_live_owner_keeps_its_run_past_many_leases(
     redis_server: RedisServer, prefix: str
 ) -> None:
-    owner = RedisStreamStore(redis_server.url, prefix=prefix, lease=LIVE_LEASE)
-    other = RedisStreamStore(redis_server.url, prefix=prefix, lease=LIVE_LEASE)
-    try:
+    async with _replica_stores(redis_server.url, prefix, 2, LIVE_LEASE) as (owner, other):
         run_id = await _new_run(owner)
         reader = asyncio.create_task(_collect(other, run_id))
         await asyncio.sleep(2 * LIVE_LEASE)  # silent, but renewed
@@ -254,17 +262,12 @@ async def test_a_live_owner_keeps_its_run_past_many_leases(
         await owner.append(run_id, "messages", '["late"]')
         await owner.end_stream(run_id)
         assert [e.event for e in await asyncio.wait_for(reader, 10)] == ["messages"]
-    finally:
-        await owner.aclose()
-        await other.aclose()
 
 
 async def test_a_run_whose_owner_died_ends_as_failed_for_every_replica(
     redis_server: RedisServer, prefix: str
 ) -> None:
-    owner = RedisStreamStore(redis_server.url, prefix=prefix, lease=LEASE)
-    other = RedisStreamStore(redis_server.url, prefix=prefix, lease=LEASE)
-    try:
+    async with _replica_stores(redis_server.url, prefix, 2, LEASE) as (owner, other):
         run_id = await _new_run(owner)
         await owner.append(run_id, "messages", '["a"]')
         reader = asyncio.create_task(_collect(other, run_id))
@@ -280,17 +283,12 @@ async def test_a_run_whose_owner_died_ends_as_failed_for_every_replica(
         assert await other.request_cancel(run_id) is False
         assert await other.last_event_id(run_id) == 2
         assert [e.event for e in await _collect(other, run_id, after=1)] == ["error"]
-    finally:
-        await other.aclose()
 
 
 async def test_any_replica_ends_a_lost_run_without_a_reader(
     redis_server: RedisServer, prefix: str
 ) -> None:
-    owner = RedisStreamStore(redis_server.url, prefix=prefix, lease=LEASE)
-    other = RedisStreamStore(redis_server.url, prefix=prefix, lease=LEASE)
-    sweeper = RedisStreamStore(redis_server.url, prefix=prefix, lease=LEASE)
-    try:
+    async with _replica_stores(redis_server.url, prefix, 3, LEASE) as (owner, other, sweeper):
         lost = await _new_run(owner)
         await _new_run(sweeper)  # a replica with runs of its own sweeps the lapsed leases
         await owner.aclose()
@@ -302,33 +300,24 @@ async def test_any_replica_ends_a_lost_run_without_a_reader(
                 break
             await asyncio.sleep(0.05)
         assert state == "failed"
-    finally:
-        await other.aclose()
-        await sweeper.aclose()
 
 
 async def test_cancel_of_a_run_whose_owner_died_answers_failed(
     redis_server: RedisServer, prefix: str
 ) -> None:
-    owner = RedisStreamStore(redis_server.url, prefix=prefix, lease=LEASE)
-    other = RedisStreamStore(redis_server.url, prefix=prefix, lease=LEASE)
-    try:
+    async with _replica_stores(redis_server.url, prefix, 2, LEASE) as (owner, other):
         run_id = await _new_run(owner)
         await owner.aclose()
         await asyncio.sleep(LEASE + 0.1)
         assert await other.request_cancel(run_id) is False
         record = await other.get_run(run_id)
         assert record is not None and record.status == "failed"
-    finally:
-        await other.aclose()
 
 
 async def test_an_owner_that_lost_its_lease_is_told_to_stop(
     redis_server: RedisServer, prefix: str
 ) -> None:
-    owner = RedisStreamStore(redis_server.url, prefix=prefix, lease=LEASE)
-    other = RedisStreamStore(redis_server.url, prefix=prefix, lease=LEASE)
-    try:
+    async with _replica_stores(redis_server.url, prefix, 2, LEASE) as (owner, other):
         run_id = await _new_run(owner)
         keeper = owner._keeper
         assert keeper is not None
@@ -343,9 +332,6 @@ async def test_an_owner_that_lost_its_lease_is_told_to_stop(
             await owner.append(run_id, "messages", '["too late"]')
         with pytest.raises(RuntimeError):
             await owner.update_run(RunRecord(run_id=run_id, assistant="fake", status="success"))
-    finally:
-        await owner.aclose()
-        await other.aclose()
 
 
 def test_the_socket_timeout_exceeds_the_block_time(redis_server: RedisServer) -> None:

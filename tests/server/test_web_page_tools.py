@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -18,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
+from web_page_driver import chromium, web_page
 
 from fakes.live_server import LiveServer, live_server
 from tokentide.messages import AIMessage, tool_call
@@ -69,30 +69,14 @@ def server() -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("chromium is not installed (the project's set-up installs it)", pytrace=False)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=["--no-sandbox", "--disable-gpu"]
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium() as browser:
+        yield browser
 
 
 @pytest.fixture
 def page(browser: Browser, server: LiveServer) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1000, "height": 800}, bypass_csp=True)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(server.url + "/")
-    page.wait_for_function("document.getElementById('assistant').options.length > 0")
-    yield page
-    context.close()
-    assert errors == [], f"errors in the page: {errors}"
+    with web_page(browser, server.url, width=1000, height=800) as page:
+        yield page
 
 
 def _tools(page: Page) -> list[dict[str, Any]]:

@@ -134,12 +134,13 @@ def test_tool_exception_handling() -> None:
 
 
 def test_pydantic_args_schema() -> None:
-    pydantic = pytest.importorskip("pydantic")
+    pytest.importorskip("pydantic")
+    from pydantic import BaseModel, Field
 
-    class Query(pydantic.BaseModel):
+    class Query(BaseModel):
         """A query."""
 
-        q: str = pydantic.Field(description="the query")
+        q: str = Field(description="the query")
         n: int = 1
 
     @tool(args_schema=Query)

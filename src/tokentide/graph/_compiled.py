@@ -17,7 +17,7 @@ import asyncio
 import contextvars
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tokentide.errors import GraphInterrupt
@@ -418,7 +418,7 @@ class CompiledStateGraph(ThreadState, Runnable[Any, dict[str, Any]]):
         interrupt_before: Sequence[str] | str | None = None,
         interrupt_after: Sequence[str] | str | None = None,
         **kwargs: Any,
-    ) -> AsyncIterator[Any]:
+    ) -> AsyncGenerator[Any, None]:
         """Async :meth:`stream`: the graph runs in a producer task; leaving the loop early
         (``break``, ``aclose()``, cancellation) cancels it and the model streams under it."""
         modes, multi = _parse_modes(stream_mode)

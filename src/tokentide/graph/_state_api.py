@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from tokentide.errors import InvalidUpdateError
@@ -131,7 +131,7 @@ class ThreadState:
 
     # ------------------------------------------------------------------ reading
 
-    def get_state(self, config: dict[str, Any], *, subgraphs: bool = False) -> StateSnapshot:
+    def get_state(self, config: Mapping[str, Any], *, subgraphs: bool = False) -> StateSnapshot:
         """The saved state of the thread in ``config["configurable"]["thread_id"]``: the
         latest, or the one its ``checkpoint_id`` names. ``next`` names the nodes that run
         next, ``tasks`` their :class:`PregelTask` (with the interrupts of paused ones),
@@ -140,7 +140,9 @@ class ThreadState:
         saver = self._saver()
         return self._snapshot(config, saver.get_tuple(Saving.thread_config(config)), subgraphs)
 
-    async def aget_state(self, config: dict[str, Any], *, subgraphs: bool = False) -> StateSnapshot:
+    async def aget_state(
+        self, config: Mapping[str, Any], *, subgraphs: bool = False
+    ) -> StateSnapshot:
         """Async :meth:`get_state`."""
         saver = self._saver()
         found = await saver.aget_tuple(Saving.thread_config(config))
@@ -165,7 +167,7 @@ class ThreadState:
         return snapshot._replace(tasks=tuple(tasks))
 
     def get_state_history(
-        self, config: dict[str, Any], *, limit: int | None = None, **kwargs: Any
+        self, config: Mapping[str, Any], *, limit: int | None = None, **kwargs: Any
     ) -> Iterator[StateSnapshot]:
         """Every saved state of the thread, newest first (pass one's ``config`` to
         ``invoke(None, config)`` to run again from there: time travel)."""
@@ -174,7 +176,7 @@ class ThreadState:
             yield self._snapshot(config, found)
 
     async def aget_state_history(
-        self, config: dict[str, Any], *, limit: int | None = None, **kwargs: Any
+        self, config: Mapping[str, Any], *, limit: int | None = None, **kwargs: Any
     ) -> AsyncIterator[StateSnapshot]:
         """Async :meth:`get_state_history`."""
         saver = self._saver()
@@ -204,7 +206,7 @@ class ThreadState:
         return saving._make(sched, "update", sched.upcoming())
 
     def update_state(
-        self, config: dict[str, Any], values: Any, as_node: str | None = None
+        self, config: Mapping[str, Any], values: Any, as_node: str | None = None
     ) -> dict[str, Any]:
         """Change the thread's state as if node ``as_node`` had returned ``values`` (by
         default the node that ran last): its reducers apply, the nodes after it run next.
@@ -221,7 +223,7 @@ class ThreadState:
         return saver.put(saving.config, checkpoint, metadata)
 
     async def aupdate_state(
-        self, config: dict[str, Any], values: Any, as_node: str | None = None
+        self, config: Mapping[str, Any], values: Any, as_node: str | None = None
     ) -> dict[str, Any]:
         """Async :meth:`update_state` (an async path function of the node's conditional
         edges is awaited)."""

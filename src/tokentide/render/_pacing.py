@@ -11,7 +11,16 @@ import asyncio
 import math
 import time
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+)
 from typing import Any, Generic, TypeVar
 
 from tokentide.render._segment import last_grapheme_start, unit_ends
@@ -195,7 +204,7 @@ def smooth(
     key: Callable[[T], str] | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
-) -> Iterator[str]:
+) -> Generator[str, None, None]:
     """Re-time a stream of text so that it reads smoothly, in whole words.
 
     Items may be ``str`` or objects with a ``.content`` string (message chunks), or anything
@@ -305,7 +314,7 @@ async def asmooth(
     key: Callable[[T], str] | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-) -> AsyncIterator[str]:
+) -> AsyncGenerator[str, None]:
     """Async twin of `smooth`: re-time an async stream of text so that it reads smoothly.
 
     The producer is read by its own task into a bounded queue, so pieces are released on time

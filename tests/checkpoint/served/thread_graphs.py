@@ -1,4 +1,5 @@
-"""Graphs that the ``tokentide serve`` thread tests serve (``--graph thread_graphs:chat``).
+"""Graphs that the ``tokentide serve`` thread tests serve (``--graph checkpoint.served.thread_graphs:chat``,
+with ``tests`` on the import path).
 
 ``chat`` streams its reply word by word and says which turn of the thread this is and every
 user message it has seen: a reply on a thread continued elsewhere shows whether the earlier
@@ -17,7 +18,7 @@ from typing import Any
 from tokentide.agents import create_agent
 from tokentide.agents.middleware import HumanInTheLoopMiddleware
 from tokentide.graph import START, MessagesState, StateGraph, interrupt
-from tokentide.messages import AIMessage, AIMessageChunk, BaseMessage, ToolMessage
+from tokentide.messages import AIMessage, AIMessageChunk, BaseMessage, ToolCall, ToolMessage
 from tokentide.models import FakeChatModel
 
 
@@ -41,7 +42,7 @@ async def ask(state: MessagesState) -> dict[str, Any]:
 approve = StateGraph(MessagesState).add_node("ask", ask).add_edge(START, "ask").compile()
 
 
-CALL = {"name": "send_email", "args": {"to": "bob", "body": "hi"}, "id": "call-1"}
+CALL: ToolCall = {"name": "send_email", "args": {"to": "bob", "body": "hi"}, "id": "call-1"}
 
 
 class ThreadModel(FakeChatModel):

@@ -57,9 +57,9 @@ async def model_class(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[Any]:
     if request.param == "local":
-        from tokentide.models import LlamaCpp as OpenAI
+        from tokentide.models import LlamaCpp
 
-        yield OpenAI
+        yield LlamaCpp
         return
     base_url = request.getfixturevalue("llama_server")
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
@@ -91,7 +91,9 @@ def check_stream(out: str) -> list[str]:
 
 
 @pytest.mark.timeout(180)
-async def test_seed_002_cells(model_class: Any, capsys: pytest.CaptureFixture[str]) -> None:
+async def test_completion_model_streams_token_by_token_sync_async_and_as_events(
+    model_class: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     cell_sync(model_class)
     sync_out = capsys.readouterr().out
     sync_pieces = check_stream(sync_out)

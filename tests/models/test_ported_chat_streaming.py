@@ -61,7 +61,7 @@ def seed_000_stream() -> None:
 def seed_000_streaming_chat() -> None:
     from tokentide.models import ChatLlamaCpp as ChatOpenAI
 
-    def streaming_chat():  # type: ignore[no-untyped-def]
+    def streaming_chat():
         chat = ChatOpenAI(model_name="gpt-4o-mini")
         user_input = input("질문을 입력하세요: ")
 
@@ -74,19 +74,21 @@ def seed_000_streaming_chat() -> None:
     streaming_chat()
 
 
-def test_seed_000_invoke(printed: Printed) -> None:
+def test_invoke_prints_the_whole_reply_once(printed: Printed) -> None:
     seed_000_invoke()
     assert len(printed.writes) == 1
     assert printed.text.strip()
 
 
-def test_seed_000_stream(printed: Printed) -> None:
+def test_stream_prints_the_reply_chunk_by_chunk(printed: Printed) -> None:
     seed_000_stream()
     assert len([w for w in printed.writes if w]) >= 3  # streamed in several chunks
     assert printed.text.strip()
 
 
-def test_seed_000_streaming_chat(printed: Printed, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_chat_loop_reads_a_question_and_streams_the_answer(
+    printed: Printed, monkeypatch: pytest.MonkeyPatch
+) -> None:
     prompts: list[str] = []
 
     def fake_input(prompt: str = "") -> str:
@@ -123,7 +125,7 @@ async def seed_002_astream_events() -> None:
         print(event)
 
 
-async def test_seed_002_astream_events(printed: Printed) -> None:
+async def test_astream_events_v1_start_then_stream_events_until_truncated(printed: Printed) -> None:
     await seed_002_astream_events()
     assert printed.writes[-1] == "...Truncated\n"
     events = printed.writes[:-1]

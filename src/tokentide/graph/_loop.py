@@ -212,11 +212,12 @@ def run_sync(g: GraphRun, input: Any) -> Iterator[None]:
         tasks = g.sched.prepare()
         if not tasks:
             return
-        if g.stops_before(tasks):
+        if (g.resumed or g.before) and g.stops_before(tasks):
             yield
             return
-        g.step_started(tasks)
-        g.cached(tasks)
+        if g.out.modes:  # nothing to report otherwise
+            g.step_started(tasks)
+            g.cached(tasks)
         try:
             _run_tasks_sync(g, [t for t in tasks if not t.cached])
         except BaseException as exc:
@@ -234,7 +235,7 @@ def run_sync(g: GraphRun, input: Any) -> Iterator[None]:
         if g.saving is not None:
             g.checkpointed(g.saving.save(g.sched, "loop", g.sched.upcoming()))
         yield
-        if g.stops_after(tasks):
+        if g.after and g.stops_after(tasks):
             yield
             return
 

@@ -85,6 +85,9 @@ class Task:
         self.update = output
         if output is None:
             return
+        if type(output) is dict:  # the common case: a plain update
+            self.writes.extend(output.items())
+            return
         commands = output if isinstance(output, (list, tuple)) else [output]
         if commands and all(isinstance(c, Command) for c in commands):
             for command in commands:

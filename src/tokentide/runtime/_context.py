@@ -253,10 +253,12 @@ def new_run(
         check_config(config)
         ctags = config.get("tags")
         cmeta = config.get("metadata")
-        if cmeta:
+        # A config handed on from the parent run (a node's ``config``) repeats the parent's
+        # metadata and configurable: nothing to merge then.
+        if cmeta and cmeta != run_meta:
             run_meta = {**run_meta, **cmeta}
         conf = config.get("configurable")
-        if conf:
+        if conf and conf is not configurable:
             configurable = {**configurable, **conf}
         name = config.get("run_name") or name
         run_id = config.get("run_id")
@@ -316,5 +318,7 @@ def _with_callbacks(callbacks: Any, sink: RunSink | None) -> RunSink | None:
 def _add_tags(base: list[str], more: Sequence[str]) -> list[str]:
     """``base`` with ``more`` appended; a tag already in ``base`` moves to the end (LangChain's
     ``add_tags``)."""
+    if not base:
+        return list(more) if len(more) < 2 else list(dict.fromkeys(more))
     added = list(dict.fromkeys(more))
     return [*(t for t in base if t not in added), *added]

@@ -232,6 +232,8 @@ def new_run(
     own ``tags``/``metadata``; ``callbacks`` (the runnable's own) and ``config["callbacks"]``
     put a callback sink in front of the inherited one."""
     parent = resolve_parent(config)
+    if config and parent is not None and not callbacks and _is_child_config(config):
+        return _child_run(name, run_type, parent, config, tags, metadata)
     observer = _OBSERVER
     if parent is None:
         run_tags: list[str] = []
@@ -304,6 +306,60 @@ def new_run(
         recursion_limit=recursion_limit,
         max_concurrency=max_concurrency,
         run_id=run_id,
+    )
+
+
+_CHILD_KEYS = frozenset({PARENT_KEY, LOCAL_TAGS_KEY})
+
+
+def _is_child_config(config: Any) -> bool:
+    """A config made by :meth:`RunContext.child_config` with nothing else in it."""
+    return type(config) is dict and len(config) <= 2 and _CHILD_KEYS.issuperset(config)
+
+
+def _child_run(
+    name: str,
+    run_type: str,
+    parent: RunContext,
+    config: Any,
+    tags: list[str] | None,
+    metadata: dict[str, Any] | None,
+) -> RunContext:
+    """:func:`new_run` for a child config under a run that is not a scope (no callbacks of
+    its own): everything is inherited from ``parent``."""
+    if parent.run_type == "scope":
+        sink = parent.sink
+        ambient = _AMBIENT_HANDLERS.get()
+        if ambient:
+            sink = _with_callbacks(list(ambient), sink)
+        if _OBSERVER is not None:
+            sink = _OBSERVER(sink)
+    else:
+        sink = parent.sink
+    # The tags of new_run's general path for a config without tags of its own: it carries
+    # the inherited ones, which come after this run's position tags.
+    inherited = run_tags = parent.inheritable_tags
+    inheritable = _add_tags(inherited, inherited) if inherited else inherited
+    local = config.get(LOCAL_TAGS_KEY)
+    if local:
+        run_tags = _add_tags(run_tags, local)
+    elif parent.child_tags:
+        run_tags = _add_tags(run_tags, parent.child_tags)
+    if inherited:
+        run_tags = _add_tags(run_tags, inherited)
+    if tags:
+        run_tags = _add_tags(run_tags, tags)
+    return RunContext(
+        name,
+        run_type,
+        parent=parent,
+        tags=run_tags,
+        inheritable_tags=inheritable,
+        metadata={**parent.metadata, **metadata} if metadata else parent.metadata,
+        sink=sink,
+        configurable=parent.configurable,
+        recursion_limit=parent.recursion_limit,
+        max_concurrency=parent.max_concurrency,
     )
 
 

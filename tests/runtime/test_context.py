@@ -174,7 +174,7 @@ async def test_concurrent_streams_do_not_mix_their_runs() -> None:
 def test_a_run_made_from_a_child_config_is_the_run_of_the_same_full_config(
     inherited: list[str], local: list[str] | None, own_tags: list[str] | None
 ) -> None:
-    from tokentide.runtime._context import LOCAL_TAGS_KEY, RunContext, new_run
+    from tokentide.runtime._context import RunContext, new_run
 
     parent = RunContext(
         "node",

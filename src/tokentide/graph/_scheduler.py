@@ -308,7 +308,8 @@ class Scheduler:
                 continue
             dest = item
             if branch.path_map is not None:
-                if not isinstance(item, Hashable) or item not in branch.path_map:
+                hashable = type(item) is str or isinstance(item, Hashable)
+                if not hashable or item not in branch.path_map:
                     raise InvalidUpdateError(
                         f"At {branch.source!r} node, {branch.name!r} branch returned {item!r}, "
                         f"which is not in its path_map {list(branch.path_map)}"

@@ -232,7 +232,7 @@ def new_run(
     own ``tags``/``metadata``; ``callbacks`` (the runnable's own) and ``config["callbacks"]``
     put a callback sink in front of the inherited one."""
     parent = resolve_parent(config)
-    if config and parent is not None and not callbacks and _is_child_config(config):
+    if config and parent is not None and not callbacks and _is_handed_on(config, parent):
         return _child_run(name, run_type, parent, config, tags, metadata)
     observer = _OBSERVER
     if parent is None:
@@ -309,12 +309,39 @@ def new_run(
     )
 
 
-_CHILD_KEYS = frozenset({PARENT_KEY, LOCAL_TAGS_KEY})
+_HANDED_ON_KEYS = frozenset(
+    {
+        PARENT_KEY,
+        LOCAL_TAGS_KEY,
+        "tags",
+        "metadata",
+        "configurable",
+        "recursion_limit",
+        "max_concurrency",
+    }
+)
 
 
-def _is_child_config(config: Any) -> bool:
-    """A config made by :meth:`RunContext.child_config` with nothing else in it."""
-    return type(config) is dict and len(config) <= 2 and _CHILD_KEYS.issuperset(config)
+def _is_handed_on(config: Any, parent: RunContext) -> bool:
+    """Whether ``config`` only hands ``parent`` on: a :meth:`RunContext.child_config`, or
+    the parent's :meth:`RunContext.as_config` as it was made (a node passing its ``config``
+    to a model), maybe with local tags. Such a config changes nothing that the parent does
+    not already give the new run."""
+    if type(config) is not dict or not _HANDED_ON_KEYS.issuperset(config):
+        return False
+    tags = config.get("tags")
+    if tags is not None and (type(tags) is not list or tags != parent.inheritable_tags):
+        return False
+    metadata = config.get("metadata")
+    if metadata and (type(metadata) is not dict or metadata != parent.metadata):
+        return False
+    configurable = config.get("configurable")
+    if configurable and configurable is not parent.configurable:
+        return False
+    limit = config.get("recursion_limit", parent.recursion_limit)
+    if type(limit) is not int or limit != parent.recursion_limit:
+        return False
+    return config.get("max_concurrency", parent.max_concurrency) == parent.max_concurrency
 
 
 def _child_run(

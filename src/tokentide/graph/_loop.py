@@ -121,7 +121,11 @@ def execute_sync(g: GraphRun, task: Task) -> None:
     try:
         args, kw = g.args(task, run)
         try:
-            output = _retry_sync(task.node, run, args, kw)
+            node = task.node
+            if node.retry is None:
+                output = _call_sync(node, run, args, kw)
+            else:
+                output = _retry_sync(node, run, args, kw)
         except ParentCommand as exc:  # a node of the subgraph this node runs sent it here
             output = replace(exc.command, graph=None)
         branches = g.finished(task, run, output)

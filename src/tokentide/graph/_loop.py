@@ -117,7 +117,8 @@ def _retry_sync(node: NodeSpec, run: RunContext, args: tuple[Any, ...], kw: dict
 def execute_sync(g: GraphRun, task: Task) -> None:
     """Run one task to completion (in the calling thread)."""
     run = g.task_run(task)
-    g.began(task, run)
+    if g.out.modes or run.sink is not None:  # else began/ended do nothing
+        g.began(task, run)
     try:
         args, kw = g.args(task, run)
         try:
@@ -131,7 +132,11 @@ def execute_sync(g: GraphRun, task: Task) -> None:
         branches = g.finished(task, run, output)
         routes = []
         for index, branch in enumerate(branches):
-            result = _route_sync(branch, g.branch_input(task), run, index)
+            state = g.branch_input(task)
+            if run.sink is None:  # no run of its own to report
+                result = _call_path_sync(branch, state, run)
+            else:
+                result = _route_sync(branch, state, run, index)
             routes.extend(g.sched.resolve(branch, result))
         g.sched.record(task, routes)
     except GraphInterrupt as exc:
@@ -140,7 +145,8 @@ def execute_sync(g: GraphRun, task: Task) -> None:
     except BaseException as exc:
         g.failed(task, run, exc)
         raise
-    g.ended(task, run, output)
+    if g.out.modes or run.sink is not None:
+        g.ended(task, run, output)
 
 
 _POOL: ThreadPoolExecutor | None = None

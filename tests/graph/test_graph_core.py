@@ -309,3 +309,39 @@ async def test_unknown_route_at_runtime(sync: bool) -> None:
     )
     with pytest.raises(InvalidUpdateError, match="unknown node 'nowhere'"):
         await run_invoke(graph, {}, sync)
+
+
+def test_conditional_edge_changing_its_state_leaves_the_graph_state_alone() -> None:
+    # The state after a step of one task is the state its conditional edge was shown: what
+    # the edge does to that state (its reduced lists included) is not kept.
+    def path(state: S) -> str:
+        state["out"].append("edge")
+        state["n"] = 99
+        return END
+
+    graph = StateGraph(S)
+    graph.add_node("a", appender("a"))
+    graph.add_edge(START, "a")
+    graph.add_conditional_edges("a", path, [END])
+    assert graph.compile().invoke({"out": ["in"], "n": 1}) == {"out": ["in", "a"], "n": 1}
+
+
+def test_a_step_of_one_task_with_two_edges_gives_each_its_own_state() -> None:
+    seen: list[list[str]] = []
+
+    def first(state: S) -> str:
+        seen.append(list(state["out"]))
+        state["out"].clear()
+        return END
+
+    def second(state: S) -> str:
+        seen.append(list(state["out"]))
+        return END
+
+    graph = StateGraph(S)
+    graph.add_node("a", appender("a"))
+    graph.add_edge(START, "a")
+    graph.add_conditional_edges("a", first, [END])
+    graph.add_conditional_edges("a", second, [END])
+    assert graph.compile().invoke({"out": []}) == {"out": ["a"]}
+    assert seen == [["a"], ["a"]]

@@ -166,3 +166,62 @@ async def test_concurrent_streams_do_not_mix_their_runs() -> None:
         root_id = events[0]["run_id"]
         nested = [e for e in events if e["parent_ids"]]
         assert nested and all(e["parent_ids"] == [root_id] for e in nested)
+
+
+@pytest.mark.parametrize("inherited", [[], ["a"], ["a", "b"]])
+@pytest.mark.parametrize("local", [None, ["seq:step:2"], ["b", "a"]])
+@pytest.mark.parametrize("own_tags", [None, ["t"], ["a"]])
+def test_a_run_made_from_a_child_config_is_the_run_of_the_same_full_config(
+    inherited: list[str], local: list[str] | None, own_tags: list[str] | None
+) -> None:
+    from tokentide.runtime._context import RunContext, new_run
+
+    parent = RunContext(
+        "node",
+        "chain",
+        tags=[*inherited, "graph:step:1"],
+        inheritable_tags=inherited,
+        metadata={"langgraph_node": "node"},
+        configurable={"thread_id": "t"},
+        recursion_limit=7,
+        max_concurrency=3,
+    )
+    parent.child_tags = ["seq:step:1"]
+    child = parent.child_config(local_tags=local)
+    full = {**child, "recursion_limit": 7}  # any key of a RunnableConfig: the general path
+    for meta in (None, {"ls_provider": "x"}):
+        a = new_run("m", "llm", child, tags=own_tags, metadata=meta)
+        b = new_run("m", "llm", full, tags=own_tags, metadata=meta)  # type: ignore[arg-type]
+        for attr in ("tags", "inheritable_tags", "metadata", "configurable", "sink", "parent"):
+            assert getattr(a, attr) == getattr(b, attr), attr
+        assert (a.recursion_limit, a.max_concurrency) == (b.recursion_limit, b.max_concurrency)
+
+
+@pytest.mark.parametrize("inherited", [[], ["a"], ["a", "b"]])
+@pytest.mark.parametrize("local", [None, ["seq:step:2"]])
+@pytest.mark.parametrize(
+    "change",
+    [{}, {"tags": []}, {"tags": ["z"]}, {"metadata": {"k": 2}}, {"recursion_limit": 9}],
+)
+def test_a_run_made_from_a_node_config_handed_on_is_the_run_of_the_general_path(
+    inherited: list[str], local: list[str] | None, change: dict[str, Any]
+) -> None:
+    from tokentide.runtime._context import LOCAL_TAGS_KEY, RunContext, new_run
+
+    parent = RunContext(
+        "node",
+        "chain",
+        tags=[*inherited, "graph:step:1"],
+        inheritable_tags=inherited,
+        metadata={"k": 1},
+        configurable={"thread_id": "t"},
+    )
+    parent.child_tags = ["seq:step:1"]
+    config: dict[str, Any] = {**parent.as_config(), **change}
+    if local is not None:
+        config[LOCAL_TAGS_KEY] = local
+    a = new_run("m", "llm", config)  # type: ignore[arg-type]
+    b = new_run("m", "llm", {**config, "run_name": "m"})  # type: ignore[arg-type]
+    for attr in ("tags", "inheritable_tags", "metadata", "configurable", "sink", "parent"):
+        assert getattr(a, attr) == getattr(b, attr), attr
+    assert a.recursion_limit == b.recursion_limit

@@ -117,17 +117,26 @@ def _retry_sync(node: NodeSpec, run: RunContext, args: tuple[Any, ...], kw: dict
 def execute_sync(g: GraphRun, task: Task) -> None:
     """Run one task to completion (in the calling thread)."""
     run = g.task_run(task)
-    g.began(task, run)
+    if g.out.modes or run.sink is not None:  # else began/ended do nothing
+        g.began(task, run)
     try:
         args, kw = g.args(task, run)
         try:
-            output = _retry_sync(task.node, run, args, kw)
+            node = task.node
+            if node.retry is None:
+                output = _call_sync(node, run, args, kw)
+            else:
+                output = _retry_sync(node, run, args, kw)
         except ParentCommand as exc:  # a node of the subgraph this node runs sent it here
             output = replace(exc.command, graph=None)
         branches = g.finished(task, run, output)
         routes = []
         for index, branch in enumerate(branches):
-            result = _route_sync(branch, g.branch_input(task), run, index)
+            state = g.branch_input(task)
+            if run.sink is None:  # no run of its own to report
+                result = _call_path_sync(branch, state, run)
+            else:
+                result = _route_sync(branch, state, run, index)
             routes.extend(g.sched.resolve(branch, result))
         g.sched.record(task, routes)
     except GraphInterrupt as exc:
@@ -136,7 +145,8 @@ def execute_sync(g: GraphRun, task: Task) -> None:
     except BaseException as exc:
         g.failed(task, run, exc)
         raise
-    g.ended(task, run, output)
+    if g.out.modes or run.sink is not None:
+        g.ended(task, run, output)
 
 
 _POOL: ThreadPoolExecutor | None = None
@@ -212,11 +222,12 @@ def run_sync(g: GraphRun, input: Any) -> Iterator[None]:
         tasks = g.sched.prepare()
         if not tasks:
             return
-        if g.stops_before(tasks):
+        if (g.resumed or g.before) and g.stops_before(tasks):
             yield
             return
-        g.step_started(tasks)
-        g.cached(tasks)
+        if g.out.modes:  # nothing to report otherwise
+            g.step_started(tasks)
+            g.cached(tasks)
         try:
             _run_tasks_sync(g, [t for t in tasks if not t.cached])
         except BaseException as exc:
@@ -234,7 +245,7 @@ def run_sync(g: GraphRun, input: Any) -> Iterator[None]:
         if g.saving is not None:
             g.checkpointed(g.saving.save(g.sched, "loop", g.sched.upcoming()))
         yield
-        if g.stops_after(tasks):
+        if g.after and g.stops_after(tasks):
             yield
             return
 

@@ -164,17 +164,29 @@ class GraphRun:
             recursion_limit=parent.recursion_limit,
             max_concurrency=parent.max_concurrency,
         )
-        run.extra[TASK_KEY] = TaskScope(
-            task,
-            self.ns,
-            self.out,
-            ns=cp_ns,
-            checkpointed=self.persistent,
-            resumes=self.resumes,
-            saver=self.saving.saver if self.saving is not None else None,
-            thread_id=self.saving.config["configurable"]["thread_id"] if self.saving else None,
-            parents=self.saving.checkpoint_map() if self.saving is not None else None,
-        )
+        saving = self.saving
+        if saving is None:
+            scope = TaskScope(
+                task,
+                self.ns,
+                self.out,
+                ns=cp_ns,
+                checkpointed=self.persistent,
+                resumes=self.resumes,
+            )
+        else:
+            scope = TaskScope(
+                task,
+                self.ns,
+                self.out,
+                ns=cp_ns,
+                checkpointed=self.persistent,
+                resumes=self.resumes,
+                saver=saving.saver,
+                thread_id=saving.config["configurable"]["thread_id"],
+                parents=saving.checkpoint_map(),
+            )
+        run.extra[TASK_KEY] = scope
         run.child_tags = _FIRST_STEP
         return run
 

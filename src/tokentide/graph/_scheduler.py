@@ -78,12 +78,18 @@ class Task:
     resuming: bool = False
     #: The interrupts it raised in the saved step (kept with its writes when it finishes).
     earlier: list[Any] = field(default_factory=list)
+    #: The state as this task alone left it (made for its conditional edges; the state after
+    #: the step when it is the step's only task).
+    local: dict[str, Any] | None = None
 
     def state_writes(self, output: Any, schema: StateSchema) -> None:
         """Turn what the node returned into state writes and routes (``Command``, dict,
         ``None``, or a list of ``Command``s)."""
         self.update = output
         if output is None:
+            return
+        if type(output) is dict:  # the common case: a plain update
+            self.writes.extend(output.items())
             return
         commands = output if isinstance(output, (list, tuple)) else [output]
         if commands and all(isinstance(c, Command) for c in commands):
@@ -276,9 +282,20 @@ class Scheduler:
         return str(UUID(bytes=digest.digest()))
 
     def local_values(self, task: Task) -> dict[str, Any]:
-        """The state as ``task`` alone left it (what its conditional edges see)."""
-        values = dict(self.values)
-        self.spec.schema.apply(values, task.writes)
+        """The state as ``task`` alone left it (what its conditional edges see): a new dict
+        each call, whose reduced values are copies (what an edge does to them stays its own)."""
+        local = task.local
+        if local is None:
+            local = task.local = dict(self.values)
+            self.spec.schema.apply(local, task.writes)
+        values = dict(local)
+        reducers = self.spec.schema.reducers
+        for key, _ in task.writes:
+            if key in reducers:
+                value: Any = values.get(key)
+                kind = type(value)
+                if kind is list or kind is dict or kind is set:
+                    values[key] = kind(value)
         return values
 
     def resolve(self, branch: Branch, result: Any) -> list[str | Send]:
@@ -291,7 +308,8 @@ class Scheduler:
                 continue
             dest = item
             if branch.path_map is not None:
-                if not isinstance(item, Hashable) or item not in branch.path_map:
+                hashable = type(item) is str or isinstance(item, Hashable)
+                if not hashable or item not in branch.path_map:
                     raise InvalidUpdateError(
                         f"At {branch.source!r} node, {branch.name!r} branch returned {item!r}, "
                         f"which is not in its path_map {list(branch.path_map)}"
@@ -307,8 +325,16 @@ class Scheduler:
 
     def commit(self, tasks: Sequence[Task]) -> set[str]:
         """Apply the step's writes in task order; collect the next step's triggers."""
-        writes = [w for task in tasks for w in task.writes]
-        updated = self.spec.schema.apply(self.values, writes)
+        local = tasks[0].local if len(tasks) == 1 else None
+        if local is not None:  # the step's only task: its edges saw the state after the step
+            keys = self.spec.schema.keys
+            updated = {k for k, _ in tasks[0].writes if k in keys}
+            values = self.values
+            values.clear()
+            values.update(local)
+        else:
+            writes = [w for task in tasks for w in task.writes]
+            updated = self.spec.schema.apply(self.values, writes)
         for task in tasks:
             if task.path[0] == PULL:
                 self._consume_joins(task.name)

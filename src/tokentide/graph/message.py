@@ -13,11 +13,16 @@ Example::
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, TypedDict, cast
 
 from tokentide.messages import (
+    AIMessage,
     BaseMessage,
     BaseMessageChunk,
+    ChatMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
     convert_to_messages,
     message_chunk_to_message,
 )
@@ -25,15 +30,19 @@ from tokentide.messages._ids import fast_uuid4
 
 __all__ = ["MessagesState", "add_messages"]
 
+#: The finished message classes themselves (a subclass takes the general path).
+_FINISHED = frozenset({AIMessage, ChatMessage, HumanMessage, SystemMessage, ToolMessage})
+
 
 def _as_messages(value: Any) -> list[BaseMessage]:
     if not isinstance(value, list):
         value = [value]
+    finished = _FINISHED
     for msg in value:  # the common case: finished messages that have ids (nothing to do)
-        if not isinstance(msg, BaseMessage) or isinstance(msg, BaseMessageChunk) or msg.id is None:
+        if type(msg) not in finished or msg.id is None:
             break
     else:
-        return list(value)
+        return cast("list[BaseMessage]", value)
     out = convert_to_messages(value)
     for i, msg in enumerate(out):
         if isinstance(msg, BaseMessageChunk):
@@ -54,6 +63,8 @@ def add_messages(left: Any, right: Any) -> list[BaseMessage]:
         # [HumanMessage("hi", id="1"), AIMessage("hello", id="2")]
     """
     merged = _as_messages(left)
+    if merged is left:
+        merged = list(left)  # never change the caller's list
     incoming = _as_messages(right)
     index = {msg.id: i for i, msg in enumerate(merged)}
     for msg in incoming:

@@ -70,6 +70,12 @@ def convert_to_messages(messages: Any) -> list[BaseMessage]:
         convert_to_messages([("system", "Be terse."), {"role": "user", "content": "hi"}])
         # [SystemMessage(content='Be terse.'), HumanMessage(content='hi')]
     """
+    if type(messages) is list:  # the common case: a list of messages (nothing to convert)
+        for item in messages:
+            if not isinstance(item, BaseMessage):
+                break
+        else:
+            return list(messages)
     if isinstance(messages, BaseMessage):
         return [messages]
     if isinstance(messages, str):

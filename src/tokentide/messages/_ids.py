@@ -14,5 +14,5 @@ _VERSION_BITS = (0x4000 << 64) | (0x8000 << 48)
 def fast_uuid4() -> str:
     """A random version-4 UUID string (not for secrets: ids only), about 3x cheaper than
     ``str(uuid.uuid4())``."""
-    h = f"{(_bits(128) & _VERSION_MASK) | _VERSION_BITS:032x}"
+    h = ((_bits(128) & _VERSION_MASK) | _VERSION_BITS).to_bytes(16, "big").hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

@@ -144,6 +144,19 @@ def merge_tool_call_chunks(chunks: Iterable[ToolCallChunk]) -> list[ToolCallChun
             tool_call_chunk(args=": 1}", index=0),
         ])  # [{"name": "add", "args": '{"a": 1}', "id": "c1", "index": 0, ...}]
     """
+    if type(chunks) is list and len(chunks) < 2:  # the common case: a call in one piece
+        if not chunks:
+            return []
+        entry = chunks[0]
+        fragment = entry.get("args")
+        return [
+            tool_call_chunk(
+                name=entry.get("name"),
+                args=fragment if fragment is None or type(fragment) is str else "".join([fragment]),
+                id=entry.get("id"),
+                index=entry.get("index"),
+            )
+        ]
     merged: list[ToolCallChunk] = []
     args_parts: list[list[str]] = []
     by_index: dict[int, int] = {}

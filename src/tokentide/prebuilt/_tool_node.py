@@ -209,7 +209,7 @@ class ToolNode(Runnable[Any, Any]):
         """The tool calls to run, the input's shape, and the state tools may be given."""
         if isinstance(input, list):
             if input and isinstance(input[-1], dict) and input[-1].get("type") == "tool_call":
-                return list(input), "tool_calls", current_graph_state()
+                return list(input), "tool_calls", _GRAPH_STATE
             messages: Any = input
             input_type: InputType = "list"
         elif isinstance(input, dict) and input.get("__type") == "tool_call_with_context":
@@ -256,7 +256,11 @@ class ToolNode(Runnable[Any, Any]):
         self, found: BaseTool, call: ToolCall, state: Any, config: RunnableConfig
     ) -> dict[str, Any]:
         injected = found.schema.injected
+        if not injected and type(call["args"]) is dict:
+            return dict(call["args"])
         args = {k: v for k, v in call["args"].items() if k not in injected}
+        if state is _GRAPH_STATE:
+            state = current_graph_state()
         if isinstance(state, list):
             state = {self.messages_key: state}
         for spec in injected.values():
@@ -316,6 +320,10 @@ class ToolNode(Runnable[Any, Any]):
             return _normalize(response)
         except Exception as e:
             return self._on_error(e, call)
+
+
+#: Stands for the state of the graph step running the node (read only when a tool needs it).
+_GRAPH_STATE: Any = object()
 
 
 def _normalize(response: Any) -> Any:

@@ -94,7 +94,7 @@ class RunnableSequence(Runnable[Any, Any]):
 
     def _configs(self, run: RunContext) -> list[RunnableConfig]:
         # Each step's run is tagged with its position, as LangChain does ("seq:step:1", ...).
-        return [run.child_config([f"seq:step:{i}"]) for i in range(1, len(self.steps) + 1)]
+        return [run.child_config(tags) for tags in _step_tags(len(self.steps))]
 
     def _call(self, input: Any, run: RunContext, **kwargs: Any) -> Any:
         value = input
@@ -156,6 +156,18 @@ def _accepts_config(fn: Callable[..., Any]) -> bool:
         return "config" in inspect.signature(fn).parameters
     except (TypeError, ValueError):
         return False
+
+
+_STEP_TAGS: list[list[str]] = []
+
+
+def _step_tags(count: int) -> list[list[str]]:
+    """``[["seq:step:1"], ..., ["seq:step:<count>"]]`` (made once; never changed)."""
+    global _STEP_TAGS
+    tags = _STEP_TAGS
+    if len(tags) < count:
+        tags = _STEP_TAGS = [[f"seq:step:{i}"] for i in range(1, count + 1)]
+    return tags[:count]
 
 
 class RunnableLambda(Runnable[Any, Any]):

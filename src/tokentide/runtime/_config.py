@@ -35,6 +35,9 @@ class RunnableConfig(TypedDict, total=False):
 _KNOWN_KEYS = frozenset(RunnableConfig.__annotations__)
 #: Keys of the runtime's own (the parent run handed to a nested call); never a user's.
 _INTERNAL_PREFIX = "__tokentide"
+#: The keys of the configs the runtime hands on (the parent run, a callee's local tags): a
+#: config with only these keys needs no key-by-key check.
+_PLAIN_KEYS = _KNOWN_KEYS | {"__tokentide_run", "__tokentide_local_tags"}
 
 
 def ensure_config(config: RunnableConfig | None = None) -> RunnableConfig:
@@ -54,13 +57,18 @@ def check_config(config: Any) -> None:
         raise TypeError(
             f"config must be a dict (RunnableConfig), got {type(config).__name__}: {config!r:.80}"
         )
-    for key in config:
-        if key not in _KNOWN_KEYS and not (
-            isinstance(key, str) and key.startswith(_INTERNAL_PREFIX)
-        ):
-            raise TypeError(_unknown_key(key))
+    if not _PLAIN_KEYS.issuperset(config):
+        for key in config:
+            if key not in _KNOWN_KEYS and not (
+                isinstance(key, str) and key.startswith(_INTERNAL_PREFIX)
+            ):
+                raise TypeError(_unknown_key(key))
     tags = config.get("tags")
-    if tags is not None and (isinstance(tags, str) or not isinstance(tags, Sequence)):
+    if (
+        tags is not None
+        and type(tags) is not list
+        and (isinstance(tags, str) or not isinstance(tags, Sequence))
+    ):
         raise TypeError(f"config['tags'] must be a list of strings, got {tags!r:.80}")
     metadata = config.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):

@@ -232,6 +232,8 @@ def new_run(
     own ``tags``/``metadata``; ``callbacks`` (the runnable's own) and ``config["callbacks"]``
     put a callback sink in front of the inherited one."""
     parent = resolve_parent(config)
+    if config and parent is not None and not callbacks and _is_handed_on(config, parent):
+        return _child_run(name, run_type, parent, config, tags, metadata)
     observer = _OBSERVER
     if parent is None:
         run_tags: list[str] = []
@@ -253,10 +255,12 @@ def new_run(
         check_config(config)
         ctags = config.get("tags")
         cmeta = config.get("metadata")
-        if cmeta:
+        # A config handed on from the parent run (a node's ``config``) repeats the parent's
+        # metadata and configurable: nothing to merge then.
+        if cmeta and cmeta != run_meta:
             run_meta = {**run_meta, **cmeta}
         conf = config.get("configurable")
-        if conf:
+        if conf and conf is not configurable:
             configurable = {**configurable, **conf}
         name = config.get("run_name") or name
         run_id = config.get("run_id")
@@ -305,6 +309,87 @@ def new_run(
     )
 
 
+_HANDED_ON_KEYS = frozenset(
+    {
+        PARENT_KEY,
+        LOCAL_TAGS_KEY,
+        "tags",
+        "metadata",
+        "configurable",
+        "recursion_limit",
+        "max_concurrency",
+    }
+)
+
+
+def _is_handed_on(config: Any, parent: RunContext) -> bool:
+    """Whether ``config`` only hands ``parent`` on: a :meth:`RunContext.child_config`, or
+    the parent's :meth:`RunContext.as_config` as it was made (a node passing its ``config``
+    to a model), maybe with local tags. Such a config changes nothing that the parent does
+    not already give the new run."""
+    if type(config) is not dict or not _HANDED_ON_KEYS.issuperset(config):
+        return False
+    tags = config.get("tags")
+    if tags is not None and (type(tags) is not list or tags != parent.inheritable_tags):
+        return False
+    metadata = config.get("metadata")
+    if metadata and (type(metadata) is not dict or metadata != parent.metadata):
+        return False
+    configurable = config.get("configurable")
+    if configurable and configurable is not parent.configurable:
+        return False
+    limit = config.get("recursion_limit", parent.recursion_limit)
+    if type(limit) is not int or limit != parent.recursion_limit:
+        return False
+    return config.get("max_concurrency", parent.max_concurrency) == parent.max_concurrency
+
+
+def _child_run(
+    name: str,
+    run_type: str,
+    parent: RunContext,
+    config: Any,
+    tags: list[str] | None,
+    metadata: dict[str, Any] | None,
+) -> RunContext:
+    """:func:`new_run` for a child config under a run that is not a scope (no callbacks of
+    its own): everything is inherited from ``parent``."""
+    if parent.run_type == "scope":
+        sink = parent.sink
+        ambient = _AMBIENT_HANDLERS.get()
+        if ambient:
+            sink = _with_callbacks(list(ambient), sink)
+        if _OBSERVER is not None:
+            sink = _OBSERVER(sink)
+    else:
+        sink = parent.sink
+    # The tags of new_run's general path for a config without tags of its own: it carries
+    # the inherited ones, which come after this run's position tags.
+    inherited = run_tags = parent.inheritable_tags
+    inheritable = _add_tags(inherited, inherited) if inherited else inherited
+    local = config.get(LOCAL_TAGS_KEY)
+    if local:
+        run_tags = _add_tags(run_tags, local)
+    elif parent.child_tags:
+        run_tags = _add_tags(run_tags, parent.child_tags)
+    if inherited:
+        run_tags = _add_tags(run_tags, inherited)
+    if tags:
+        run_tags = _add_tags(run_tags, tags)
+    return RunContext(
+        name,
+        run_type,
+        parent=parent,
+        tags=run_tags,
+        inheritable_tags=inheritable,
+        metadata={**parent.metadata, **metadata} if metadata else parent.metadata,
+        sink=sink,
+        configurable=parent.configurable,
+        recursion_limit=parent.recursion_limit,
+        max_concurrency=parent.max_concurrency,
+    )
+
+
 def _with_callbacks(callbacks: Any, sink: RunSink | None) -> RunSink | None:
     # The callback handlers are a subscriber of the run sinks (the observe layer, in
     # ``tokentide.callbacks``): looked up only when a run is given handlers.
@@ -316,5 +401,7 @@ def _with_callbacks(callbacks: Any, sink: RunSink | None) -> RunSink | None:
 def _add_tags(base: list[str], more: Sequence[str]) -> list[str]:
     """``base`` with ``more`` appended; a tag already in ``base`` moves to the end (LangChain's
     ``add_tags``)."""
+    if not base:
+        return list(more) if len(more) < 2 else list(dict.fromkeys(more))
     added = list(dict.fromkeys(more))
     return [*(t for t in base if t not in added), *added]

@@ -234,7 +234,7 @@ class BaseTool(Runnable[Any, Any]):
             callbacks=self.callbacks,
         )
         injected = self.schema.injected
-        shown = {k: v for k, v in args.items() if k not in injected}
+        shown = {k: v for k, v in args.items() if k not in injected} if injected else dict(args)
         run.extra["tool_call_id"] = call_id
         run.extra["tool_input"] = shown
         parent = run.parent

@@ -130,13 +130,12 @@ def bind_arguments(
     """The keyword arguments to call the tool's function with (checked and injected)."""
     schema = tool.schema
     injected = schema.injected
-    given = {k: v for k, v in args.items() if k not in injected}
+    given = {k: v for k, v in args.items() if k not in injected} if injected else dict(args)
     if schema.model is not None:
         kwargs = _model_arguments(tool, given)
     else:
         errors: list[tuple[tuple[Any, ...], str]] = []
         kwargs = {}
-        known = {a.name: a for a in schema.args}
         for spec in schema.args:
             if spec.injected is not None:
                 continue
@@ -148,7 +147,7 @@ def bind_arguments(
                 kwargs[spec.name] = _coerce(spec, given[spec.name])
             except ValueError as exc:
                 errors.append(((spec.name,), str(exc)))
-        if not known:  # a JSON-schema tool without a signature: pass everything through
+        if not schema.args:  # a JSON-schema tool without a signature: pass everything through
             kwargs = dict(given)
             errors = [((name,), "Field required") for name in schema.required if name not in given]
         if errors:

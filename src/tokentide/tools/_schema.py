@@ -101,7 +101,13 @@ class ToolSchema:
 
     @property
     def injected(self) -> dict[str, ArgSpec]:
-        return {a.name: a for a in self.args if a.injected is not None}
+        """The injected arguments by name (made once per list of arguments; read-only)."""
+        args = self.args
+        cached = self.__dict__.get("_injected")
+        if cached is None or cached[0] is not args or cached[1] != len(args):
+            found = {a.name: a for a in args if a.injected is not None}
+            cached = self.__dict__["_injected"] = (args, len(args), found)
+        return cached[2]
 
     def json_schema(self, name: str, description: str) -> dict[str, Any]:
         """The arguments as a JSON schema object (LangChain's ``tool_call_schema`` shape)."""

@@ -433,6 +433,13 @@ def _refuse_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not valid JSON")
 
 
+#: ``json.loads(text, strict=..., parse_constant=_refuse_constant)`` builds a decoder on every
+#: call: the two kinds are made once.
+_DECODERS = {
+    flag: json.JSONDecoder(strict=flag, parse_constant=_refuse_constant) for flag in (True, False)
+}
+
+
 def parse_partial_json(text: str, *, strict: bool = True) -> Any:
     """Return the best-effort value of ``text``, a prefix of a JSON document.
 
@@ -447,6 +454,8 @@ def parse_partial_json(text: str, *, strict: bool = True) -> Any:
         parse_partial_json('{"a": 1, "b": "hel')  # {'a': 1, 'b': 'hel'}
     """
     try:
+        if type(text) is str and not text.startswith("\ufeff"):
+            return _DECODERS[bool(strict)].decode(text)
         return json.loads(text, strict=strict, parse_constant=_refuse_constant)
     except ValueError:
         pass

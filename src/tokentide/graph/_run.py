@@ -165,27 +165,22 @@ class GraphRun:
             max_concurrency=parent.max_concurrency,
         )
         saving = self.saving
-        if saving is None:
-            scope = TaskScope(
-                task,
-                self.ns,
-                self.out,
-                ns=cp_ns,
-                checkpointed=self.persistent,
-                resumes=self.resumes,
-            )
-        else:
-            scope = TaskScope(
-                task,
-                self.ns,
-                self.out,
-                ns=cp_ns,
-                checkpointed=self.persistent,
-                resumes=self.resumes,
-                saver=saving.saver,
-                thread_id=saving.config["configurable"]["thread_id"],
-                parents=saving.checkpoint_map(),
-            )
+        saved: dict[str, Any] = {}
+        if saving is not None:
+            saved = {
+                "saver": saving.saver,
+                "thread_id": saving.config["configurable"]["thread_id"],
+                "parents": saving.checkpoint_map(),
+            }
+        scope = TaskScope(
+            task,
+            self.ns,
+            self.out,
+            ns=cp_ns,
+            checkpointed=self.persistent,
+            resumes=self.resumes,
+            **saved,
+        )
         run.extra[TASK_KEY] = scope
         run.child_tags = _FIRST_STEP
         return run

@@ -446,11 +446,11 @@ def _llm_result(kind: str, output: Any) -> LLMResult:
 
 
 def _wants_tokens(handler: Any) -> bool:
-    """Whether ``handler`` overrides ``on_llm_new_token`` (the base classes' methods do
+    """Whether ``handler``'s ``on_llm_new_token`` is its own (the base classes' methods do
     nothing: calling them per token would only cost time)."""
-    method = getattr(type(handler), "on_llm_new_token", None)
-    if method is None:
-        return hasattr(handler, "on_llm_new_token")  # set on the instance
+    method = getattr(getattr(handler, "on_llm_new_token", None), "__func__", None)
+    if method is None:  # not a method bound to the handler (e.g. set on the instance)
+        return True
     if method in _BASE_TOKEN_METHODS:
         return False
     lc = sys.modules.get("langchain_core.callbacks.base")

@@ -125,6 +125,43 @@ def test_a_failing_handler_is_logged_unless_raise_error(caplog: pytest.LogCaptur
         list(FakeChatModel([["a"]]).stream("hi", {"callbacks": [BrokenLoud()]}))
 
 
+class Ends(BaseCallbackHandler):
+    """Overrides no token method: it gets every other event of the run."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def on_llm_end(self, response: Any, **kw: Any) -> None:
+        self.events.append("llm_end")
+
+
+class AsyncEnds(AsyncCallbackHandler):
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    async def on_llm_end(self, response: Any, **kw: Any) -> None:
+        self.events.append("llm_end")
+
+
+@pytest.mark.parametrize("sync", [True, False], ids=["sync", "async"])
+async def test_token_handlers_among_others(sync: bool) -> None:
+    first, second, ends, async_ends = Tokens(), Tokens(), Ends(), AsyncEnds()
+    seen: list[tuple[str, Any]] = []
+    own = BaseCallbackHandler()  # a handler given its token method on the instance
+    own.on_llm_new_token = lambda token, **kw: seen.append((token, kw["chunk"].text))  # type: ignore[method-assign]
+    config: RunnableConfig = {"callbacks": [ends, first, async_ends, own, second]}
+    model = FakeChatModel([["a", "b"]])
+    if sync:
+        list(model.stream("hi", config))
+    else:
+        async for _ in model.astream("hi", config):
+            pass
+    assert first.tokens == second.tokens == ["a", "b", ""]
+    assert seen == [("a", "a"), ("b", "b"), ("", "")]
+    assert ends.events == ["llm_end"]
+    assert first.events == ["chat_start", "llm_end"]
+
+
 def test_callbacks_must_be_handlers() -> None:
     with pytest.raises(TypeError, match="callbacks must be a list of callback handlers"):
         FakeChatModel(["a"], callbacks=42)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
@@ -28,12 +29,17 @@ from tokentide.messages import (
 )
 from tokentide.runtime import NO_INPUT, RunContext, RunSink, get_buffer_string
 
+from ._base import AsyncCallbackHandler, BaseCallbackHandler
 from ._outputs import ChatGeneration, ChatGenerationChunk, Generation, GenerationChunk, LLMResult
 
 __all__ = ["NO_TOKENS", "CallbackSink", "attach_callbacks", "handlers_of"]
 
 logger = logging.getLogger("tokentide.callbacks")
 _new_chunk = ChatGenerationChunk.__new__
+_BASE_TOKEN_METHODS = (
+    BaseCallbackHandler.on_llm_new_token,
+    AsyncCallbackHandler.on_llm_new_token,
+)
 
 #: ``run.extra`` key a model sets on a run whose tokens handlers must not see (``invoke`` of
 #: a model built without ``streaming=True``, as in LangChain).
@@ -101,7 +107,7 @@ def attach_callbacks(callbacks: Any, outer: RunSink | None) -> RunSink | None:
 class _Run:
     """What the sink knows about one run: ids, kind, and the handlers that want it."""
 
-    __slots__ = ("handlers", "kind", "parent_run_id", "run_id", "tags", "tokens")
+    __slots__ = ("handlers", "kind", "one", "parent_run_id", "run_id", "tags", "tokens")
 
     def __init__(self, run: RunContext, kind: str, handlers: list[Any]) -> None:
         self.kind = kind
@@ -112,20 +118,35 @@ class _Run:
             UUID(parent.run_id) if parent is not None and parent.run_type != "scope" else None
         )
         self.tags = run.tags
+        #: ``on_llm_new_token`` of the handlers that want tokens (``None``: none do).
         self.tokens: list[tuple[Callable[..., Any], Any]] | None = None
+        #: The one entry of ``tokens`` when there is exactly one (the common case).
+        self.one: tuple[Callable[..., Any], Any] | None = None
 
 
 class CallbackSink(RunSink):
     """Calls ``handlers`` for every run under the run it is attached to; forwards every call
     to ``outer`` (the sink attached further out, if any)."""
 
-    __slots__ = ("_busy", "_error", "_key", "_last", "_pending", "_worker", "handlers", "outer")
+    __slots__ = (
+        "_busy",
+        "_error",
+        "_key",
+        "_pending",
+        "_run_of",
+        "_state_of",
+        "_worker",
+        "handlers",
+        "outer",
+    )
 
     def __init__(self, handlers: list[Any], outer: RunSink | None) -> None:
         self.handlers = handlers
         self.outer = outer
         self._key = f"tokentide.callbacks.{id(self)}"
-        self._last: tuple[RunContext | None, _Run | None] = (None, None)
+        #: The run last looked up and its state (a stream's tokens come from one run).
+        self._run_of: RunContext | None = None
+        self._state_of: _Run | None = None
         self._pending: deque[Coroutine[Any, Any, Any]] = deque()
         self._worker: asyncio.Task[None] | None = None
         self._error: BaseException | None = None
@@ -199,7 +220,7 @@ class CallbackSink(RunSink):
 
     def _state(self, run: RunContext) -> _Run | None:
         state: _Run | None = run.extra.get(self._key)
-        self._last = (run, state)
+        self._run_of, self._state_of = run, state
         return state
 
     # ---------------------------------------------------------------- RunSink
@@ -215,9 +236,13 @@ class CallbackSink(RunSink):
             return
         state = _Run(run, kind, handlers)
         run.extra[self._key] = state
-        self._last = (run, state)
+        self._run_of, self._state_of = run, state
         if kind in ("chat", "llm") and not run.extra.get(NO_TOKENS):
-            state.tokens = [(h.on_llm_new_token, h) for h in handlers]
+            calls = [(h.on_llm_new_token, h) for h in handlers if _wants_tokens(h)]
+            if calls:
+                state.tokens = calls
+                if len(calls) == 1:
+                    state.one = calls[0]
         ids = {
             "run_id": state.run_id,
             "parent_run_id": state.parent_run_id,
@@ -229,23 +254,43 @@ class CallbackSink(RunSink):
             _start(self, handler, kind, run, input, ids)
 
     def on_stream(self, run: RunContext, chunk: Any) -> None:
+        # The per-token path: everything constant for the run (which handlers want tokens,
+        # their bound methods, the ids) was resolved in ``on_start``.
         outer = self.outer
         if outer is not None:
             outer.on_stream(run, chunk)
-        last = self._last
-        state = last[1] if last[0] is run else self._state(run)
+        state = self._state_of if self._run_of is run else self._state(run)
         if state is None:
             return
         calls = state.tokens
         if calls is None:
             return
         if type(chunk) is AIMessageChunk:
-            token = chunk.content
+            token = chunk._content
+            if token is None:  # a merged chunk: its text is joined on first read
+                token = chunk.content
             gen: Generation = _new_chunk(ChatGenerationChunk)
             gen.message = chunk  # type: ignore[attr-defined]
         else:
             token = str(chunk)
             gen = GenerationChunk(token)
+        one = state.one
+        if one is not None:
+            method, handler = one
+            try:
+                result = method(
+                    token=token,
+                    chunk=gen,
+                    run_id=state.run_id,
+                    parent_run_id=state.parent_run_id,
+                    tags=state.tags,
+                )
+            except Exception as exc:
+                _failed(handler, "on_llm_new_token", exc)
+                return
+            if result is not None and asyncio.iscoroutine(result):
+                self._schedule(handler, result)
+            return
         rid, pid, tags = state.run_id, state.parent_run_id, state.tags
         for method, handler in calls:
             try:
@@ -263,8 +308,8 @@ class CallbackSink(RunSink):
         state = run.extra.pop(self._key, None)
         if state is None:
             return
-        if self._last[0] is run:
-            self._last = (None, None)
+        if self._run_of is run:
+            self._run_of = self._state_of = None
         kind = state.kind
         kwargs: dict[str, Any] = {
             "run_id": state.run_id,
@@ -288,8 +333,8 @@ class CallbackSink(RunSink):
         state = run.extra.pop(self._key, None)
         if state is None:
             return
-        if self._last[0] is run:
-            self._last = (None, None)
+        if self._run_of is run:
+            self._run_of = self._state_of = None
         method = _ERROR[state.kind]
         for handler in state.handlers:
             self._call(
@@ -398,6 +443,23 @@ def _llm_result(kind: str, output: Any) -> LLMResult:
         ]
         return LLMResult(gens, output.get("llm_output"))
     return LLMResult([[Generation(str(output))]], None)
+
+
+def _wants_tokens(handler: Any) -> bool:
+    """Whether ``handler``'s ``on_llm_new_token`` is its own (the base classes' methods do
+    nothing: calling them per token would only cost time)."""
+    method = getattr(getattr(handler, "on_llm_new_token", None), "__func__", None)
+    if method is None:  # not a method bound to the handler (e.g. set on the instance)
+        return True
+    if method in _BASE_TOKEN_METHODS:
+        return False
+    lc = sys.modules.get("langchain_core.callbacks.base")
+    if lc is not None:
+        for name in ("BaseCallbackHandler", "AsyncCallbackHandler"):
+            base = getattr(lc, name, None)
+            if base is not None and method is getattr(base, "on_llm_new_token", None):
+                return False
+    return True
 
 
 def _failed(handler: Any, method: str, exc: Exception) -> None:

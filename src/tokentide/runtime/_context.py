@@ -272,26 +272,16 @@ def new_run(
     if callbacks:
         sink = _with_callbacks(callbacks, sink)
     if parent is None or parent.run_type == "scope":
-        ambient = _AMBIENT_HANDLERS.get()
-        if ambient:
-            sink = _with_callbacks(list(ambient), sink)
-    if observer is not None and (parent is None or parent.run_type == "scope"):
-        sink = observer(sink)
-    # Tags in LangChain's order: inherited, then this run's position (``seq:step:N``), then
-    # the config's tags (moved to the end if already there), then the runnable's own.
-    # A config without tags carries the inherited ones (LangChain's configs always do).
+        sink = _outermost_sink(sink, observer)
     local: list[str] | None = cast("dict[str, Any]", config).get(LOCAL_TAGS_KEY) if config else None
-    if ctags is None:
-        ctags = run_tags
-    inheritable = _add_tags(run_tags, ctags) if ctags else run_tags
-    if local:
-        run_tags = _add_tags(run_tags, local)
-    elif parent is not None and parent.child_tags:
-        run_tags = _add_tags(run_tags, parent.child_tags)
-    if ctags:
-        run_tags = _add_tags(run_tags, ctags)
-    if tags:
-        run_tags = _add_tags(run_tags, tags)
+    # A config without tags carries the inherited ones (LangChain's configs always do).
+    run_tags, inheritable = _ordered_tags(
+        run_tags,
+        run_tags if ctags is None else ctags,
+        local,
+        parent.child_tags if parent is not None else None,
+        tags,
+    )
     if metadata:
         run_meta = {**run_meta, **metadata}
     return RunContext(
@@ -354,28 +344,14 @@ def _child_run(
 ) -> RunContext:
     """:func:`new_run` for a child config under a run that is not a scope (no callbacks of
     its own): everything is inherited from ``parent``."""
+    sink = parent.sink
     if parent.run_type == "scope":
-        sink = parent.sink
-        ambient = _AMBIENT_HANDLERS.get()
-        if ambient:
-            sink = _with_callbacks(list(ambient), sink)
-        if _OBSERVER is not None:
-            sink = _OBSERVER(sink)
-    else:
-        sink = parent.sink
-    # The tags of new_run's general path for a config without tags of its own: it carries
-    # the inherited ones, which come after this run's position tags.
-    inherited = run_tags = parent.inheritable_tags
-    inheritable = _add_tags(inherited, inherited) if inherited else inherited
-    local = config.get(LOCAL_TAGS_KEY)
-    if local:
-        run_tags = _add_tags(run_tags, local)
-    elif parent.child_tags:
-        run_tags = _add_tags(run_tags, parent.child_tags)
-    if inherited:
-        run_tags = _add_tags(run_tags, inherited)
-    if tags:
-        run_tags = _add_tags(run_tags, tags)
+        sink = _outermost_sink(sink, _OBSERVER)
+    # A handed-on config's tags are the inherited ones (or absent, which means the same).
+    inherited = parent.inheritable_tags
+    run_tags, inheritable = _ordered_tags(
+        inherited, inherited, config.get(LOCAL_TAGS_KEY), parent.child_tags, tags
+    )
     return RunContext(
         name,
         run_type,
@@ -388,6 +364,40 @@ def _child_run(
         recursion_limit=parent.recursion_limit,
         max_concurrency=parent.max_concurrency,
     )
+
+
+def _outermost_sink(sink: RunSink | None, observer: Any) -> RunSink | None:
+    """The sink of a run with no parent run (or under a scope): the ambient callback
+    handlers and the process-wide observer go in front of it."""
+    ambient = _AMBIENT_HANDLERS.get()
+    if ambient:
+        sink = _with_callbacks(list(ambient), sink)
+    if observer is not None:
+        sink = observer(sink)
+    return sink
+
+
+def _ordered_tags(
+    inherited: list[str],
+    config_tags: Sequence[str],
+    local: Sequence[str] | None,
+    child_tags: Sequence[str] | None,
+    own: Sequence[str] | None,
+) -> tuple[list[str], list[str]]:
+    """A run's tags and the tags its children inherit, in LangChain's order: inherited, then
+    this run's position (``local``, else the parent's ``child_tags``, e.g. ``seq:step:N``),
+    then the config's tags (moved to the end if already there), then the runnable's own."""
+    inheritable = _add_tags(inherited, config_tags) if config_tags else inherited
+    run_tags = inherited
+    if local:
+        run_tags = _add_tags(run_tags, local)
+    elif child_tags:
+        run_tags = _add_tags(run_tags, child_tags)
+    if config_tags:
+        run_tags = _add_tags(run_tags, config_tags)
+    if own:
+        run_tags = _add_tags(run_tags, own)
+    return run_tags, inheritable
 
 
 def _with_callbacks(callbacks: Any, sink: RunSink | None) -> RunSink | None:

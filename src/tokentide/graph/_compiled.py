@@ -31,6 +31,7 @@ from tokentide.runtime._sink import AGENT_RUN
 from ._checkpointing import Saving
 from ._loop import GraphRun, run_async, run_sync
 from ._resume import is_resuming, prepare_resume
+from ._run_options import check_run_options
 from ._scheduler import GraphSpec, Scheduler
 from ._state_api import ThreadState, scheduler_at
 from ._stream import GraphOutput, GraphSink, task_scope
@@ -234,6 +235,8 @@ class CompiledStateGraph(ThreadState, Runnable[Any, dict[str, Any]]):
         ``input`` is the graph's input, or ``Command(resume=...)`` / ``None`` to continue a
         paused thread; ``interrupt_before`` / ``interrupt_after`` override the compiled ones
         for this run."""
+        if kwargs:
+            check_run_options("invoke", kwargs)
         run = self._new_run(config)
         _set_options(run, interrupt_before, interrupt_after)
         out, ns = self._nesting(run) or (_NO_OUTPUT, ())
@@ -264,6 +267,8 @@ class CompiledStateGraph(ThreadState, Runnable[Any, dict[str, Any]]):
         **kwargs: Any,
     ) -> dict[str, Any]:
         """Async :meth:`invoke`."""
+        if kwargs:
+            check_run_options("ainvoke", kwargs)
         run = self._new_run(config)
         _set_options(run, interrupt_before, interrupt_after)
         out, ns = self._nesting(run) or (_NO_OUTPUT, ())
@@ -303,6 +308,8 @@ class CompiledStateGraph(ThreadState, Runnable[Any, dict[str, Any]]):
         With a list of modes each item is ``(mode, chunk)``; with ``subgraphs=True`` each item
         is prefixed by the namespace of the graph that produced it. ``break`` stops the run.
         """
+        if kwargs:
+            check_run_options("stream", kwargs)
         modes, multi = _parse_modes(stream_mode)
         run = self._new_run(config)
         _set_options(run, interrupt_before, interrupt_after)
@@ -421,6 +428,8 @@ class CompiledStateGraph(ThreadState, Runnable[Any, dict[str, Any]]):
     ) -> AsyncGenerator[Any, None]:
         """Async :meth:`stream`: the graph runs in a producer task; leaving the loop early
         (``break``, ``aclose()``, cancellation) cancels it and the model streams under it."""
+        if kwargs:
+            check_run_options("astream", kwargs)
         modes, multi = _parse_modes(stream_mode)
         run = self._new_run(config)
         _set_options(run, interrupt_before, interrupt_after)

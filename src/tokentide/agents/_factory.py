@@ -20,7 +20,7 @@ from tokentide.graph.message import add_messages
 from tokentide.messages import AIMessage, BaseMessage, SystemMessage, ToolMessage
 from tokentide.models._tools import convert_to_openai_tool, schema_kind
 from tokentide.prebuilt import ToolNode
-from tokentide.runtime._config import RunnableConfig
+from tokentide.runtime import RunnableConfig
 
 from ._wiring import Node as _Node
 from ._wiring import ReviewedAgent, hitl_state, wire_hitl, wrap_tools

@@ -16,7 +16,7 @@ from tokentide.graph import Command, CompiledStateGraph, StateGraph
 from tokentide.messages import ToolCall, ToolMessage
 from tokentide.prebuilt import ToolNode
 from tokentide.prebuilt._tool_node import current_graph_state
-from tokentide.runtime._config import RunnableConfig
+from tokentide.runtime import RunnableConfig
 
 from .middleware import HumanInTheLoopMiddleware
 from .middleware._human_in_the_loop import EDITED_TOOL_CALLS_KEY

@@ -40,7 +40,7 @@ from tokentide.messages import (
     message_chunk_to_message,
 )
 from tokentide.runnables import RunnableConfig
-from tokentide.runtime._base import aclose_quietly
+from tokentide.runtime import aclose_quietly
 
 from ._asgi import HTTPError
 from ._assistants import Assistant, Ticket

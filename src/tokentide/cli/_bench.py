@@ -3,14 +3,21 @@
 A quick, self-contained check with the scripted fake model (no network, no extra packages):
 the cost per token of ``model.stream()``, ``model.astream()``, ``astream_events``, a
 ``prompt | model | StrOutputParser()`` chain and a graph's ``"messages"`` mode, next to a bare
-generator over the same tokens. The side-by-side comparison with LangChain, LangGraph and the
-openai SDK lives in the repository's ``bench/`` folder (see BENCHMARKS.md).
+generator over the same tokens.
+
+``--check`` also measures the cases the budgets compare (`_bench_check.BUDGETS`): the same
+minimal provider in langchain-core, the same chat graph in langgraph (when they are installed),
+and ``ChatOpenAI`` next to the httpx + ``json.loads`` floor against a loopback server (the case
+definitions are shared with the repository's ``bench/`` scripts: `_bench_cases`). Every budget
+gets a verdict, ``PASS``, ``MISS`` or ``SKIP`` (not measured here, with the reason); the exit
+status is 1 when one misses, or, with ``--strict``, when one was skipped.
 
 Example::
 
     tokentide bench                  # 20,000 tokens, median of 5 runs
     tokentide bench --tokens 5000 --runs 3 --json
     tokentide bench --check          # exit 1 when a budget misses on this machine
+    tokentide bench --check --strict # ... or could not be measured (incumbent not installed)
 
 The CPU model and the Python build are printed first (with ``--json``: a first object with
 ``machine``), since a cost per token is only comparable on the same machine.

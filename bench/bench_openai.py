@@ -1,8 +1,9 @@
 """OpenAI-compatible SSE over loopback: ChatOpenAI vs the openai SDK and langchain-openai.
 
-A local server process on 127.0.0.1 (``tokentide.cli._bench_loopback``, whose body is the one of
-``tests/fakes/sse_server.py --blast N``) answers every request with the same pre-serialized stream of N ``chat.completion.chunk`` events (20,000 by default) as
-fast as it can. In one run, interleaved, each client consumes whole streams:
+A local server process on 127.0.0.1 (``tokentide.cli._bench_loopback``, the server of
+``tokentide bench --check``; its body is that of ``tests/fakes/sse_server.py --blast N``)
+answers every request with the same pre-serialized stream of N ``chat.completion.chunk`` events
+(20,000 by default) as fast as it can. In one run, interleaved, each client consumes whole streams:
 
 - ours: ``tokentide.models.ChatOpenAI.stream()`` and ``.astream()``;
 - the ``openai`` SDK: ``client.chat.completions.create(stream=True)``, sync and async;

@@ -48,8 +48,13 @@ from bench._common import (  # noqa: E402
     write_jsonl,
 )
 
-from tokentide.messages import AIMessageChunk, BaseMessage  # noqa: E402
-from tokentide.models import BaseChatModel, FakeChatModel  # noqa: E402
+from tokentide.cli._bench_cases import (  # noqa: E402  (shared with `tokentide bench --check`)
+    TokenListModel,
+    make_lc_model,
+    make_tokens,
+)
+from tokentide.messages import AIMessageChunk  # noqa: E402
+from tokentide.models import FakeChatModel  # noqa: E402
 
 BENCH = "core"
 OURS = "tokentide"
@@ -63,75 +68,9 @@ CHAIN_EVENTS_SPEEDUP = 30.0
 MEMORY_BYTES_PER_TOKEN = 100.0
 
 
-def make_tokens(n: int) -> list[str]:
-    """Realistic word tokens (a leading space, 2 to 9 letters), deterministic."""
-    words = (
-        "the stream of tokens moves from model to reader through chains graphs and "
-        "servers without copies callbacks or serialization at each hop"
-    ).split()
-    return [f" {words[i % len(words)]}" for i in range(n)]
-
-
 # ---------------------------------------------------------------------------- providers
-
-
-class TokenListModel(BaseChatModel):
-    """Minimal tokentide provider: yields one ``AIMessageChunk(content=t)`` per token."""
-
-    provider = "bench"
-
-    def __init__(self, tokens: list[str]) -> None:
-        super().__init__()
-        self.tokens = tokens
-
-    def _stream(
-        self, messages: list[BaseMessage], *, stop: list[str] | None = None, **kwargs: Any
-    ) -> Iterator[AIMessageChunk]:
-        for t in self.tokens:
-            yield AIMessageChunk(content=t)
-
-    async def _astream(
-        self, messages: list[BaseMessage], *, stop: list[str] | None = None, **kwargs: Any
-    ) -> AsyncIterator[AIMessageChunk]:
-        for t in self.tokens:
-            yield AIMessageChunk(content=t)
-
-
-def make_lc_model(tokens: list[str]) -> Any:
-    """The same minimal provider for langchain-core (``None`` if it is not installed)."""
-    if optional_import("langchain_core") is None:
-        return None
-    from langchain_core.language_models.chat_models import BaseChatModel as LCBaseChatModel
-    from langchain_core.messages import AIMessage as LCAIMessage
-    from langchain_core.messages import AIMessageChunk as LCAIMessageChunk
-    from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-
-    class LCTokenListModel(LCBaseChatModel):
-        tokens: list[str]
-
-        @property
-        def _llm_type(self) -> str:
-            return "bench"
-
-        def _generate(
-            self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any
-        ) -> Any:
-            message = LCAIMessage(content="".join(self.tokens))
-            return ChatResult(generations=[ChatGeneration(message=message)])
-
-        def _stream(
-            self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any
-        ) -> Iterator[Any]:
-            for t in self.tokens:
-                yield ChatGenerationChunk(message=LCAIMessageChunk(content=t))
-
-        async def _astream(
-            self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any
-        ) -> AsyncIterator[Any]:
-            for t in self.tokens:
-                yield ChatGenerationChunk(message=LCAIMessageChunk(content=t))
-
-    return LCTokenListModel(tokens=tokens)
+# ``make_tokens``, ``TokenListModel`` and ``make_lc_model`` live in the package, shared with
+# ``tokentide bench --check`` (imported above).
 
 
 # ---------------------------------------------------------------------------- consumers

@@ -44,6 +44,7 @@ from bench._common import (  # noqa: E402
 from bench.bench_core import TokenListModel, make_lc_model, make_tokens  # noqa: E402
 
 import tokentide.graph as tt_graph  # noqa: E402
+from tokentide.cli._bench_cases import messages_graphs  # noqa: E402  (shared with --check)
 
 BENCH = "graph"
 OURS = "tokentide"
@@ -62,15 +63,6 @@ def build(lib: Any, model: Any, n: int, *, pass_config: bool = False) -> dict[st
     """The four graphs of the bench, built with ``lib`` (``tokentide.graph`` or
     ``langgraph.graph``) around ``model``. ``pass_config``: the async chat node hands its
     ``config`` to the model (LangGraph needs that on Python < 3.11 to stream the tokens)."""
-    ms = lib.MessagesState
-
-    def sync_chat(state: Any) -> dict[str, Any]:
-        return {"messages": [model.invoke(state["messages"])]}
-
-    async def async_chat(state, config):  # type: ignore[no-untyped-def]  # (injected by name)
-        return {
-            "messages": [await model.ainvoke(state["messages"], config if pass_config else None)]
-        }
 
     def sync_writes(state, writer):  # type: ignore[no-untyped-def]
         for i in range(n):
@@ -89,8 +81,7 @@ def build(lib: Any, model: Any, n: int, *, pass_config: bool = False) -> dict[st
         return lib.StateGraph(state).add_node(name, node).add_edge(lib.START, name).compile()
 
     return {
-        "sync_chat": single(ms, sync_chat, "chat"),
-        "async_chat": single(ms, async_chat, "chat"),
+        **messages_graphs(lib, model, pass_config=pass_config),
         "sync_writes": single(WriteState, sync_writes, "write"),
         "async_writes": single(WriteState, async_writes, "write"),
         "one": single(WriteState, one, "one"),

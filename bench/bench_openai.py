@@ -1,8 +1,9 @@
 """OpenAI-compatible SSE over loopback: ChatOpenAI vs the openai SDK and langchain-openai.
 
-A local server process (``tests/fakes/sse_server.py --blast N``) answers every request with
-the same pre-serialized stream of N ``chat.completion.chunk`` events (20,000 by default) as
-fast as it can. In one run, interleaved, each client consumes whole streams:
+A local server process on 127.0.0.1 (``tokentide.cli._bench_loopback``, the server of
+``tokentide bench --check``; its body is that of ``tests/fakes/sse_server.py --blast N``)
+answers every request with the same pre-serialized stream of N ``chat.completion.chunk`` events
+(20,000 by default) as fast as it can. In one run, interleaved, each client consumes whole streams:
 
 - ours: ``tokentide.models.ChatOpenAI.stream()`` and ``.astream()``;
 - the ``openai`` SDK: ``client.chat.completions.create(stream=True)``, sync and async;
@@ -23,11 +24,8 @@ Run::
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -44,64 +42,21 @@ from _common import (
     print_table,
     write_jsonl,
 )
+from tokentide.cli._bench_cases import (  # shared with `tokentide bench --check`
+    BODY,
+    MESSAGES,
+    blast_server,
+    floor_async,
+    floor_sync,
+)
 from tokentide.models import ChatOpenAI
 
 BENCH = "openai"
-ROOT = Path(__file__).resolve().parents[1]
-SERVER = ROOT / "tests" / "fakes" / "sse_server.py"
-MESSAGES = [{"role": "user", "content": "hi"}]
-BODY = {"model": "m", "messages": MESSAGES, "stream": True}
-
-
-@contextmanager
-def blast_server(n: int) -> Iterator[str]:
-    """A server process streaming ``n`` chunks per request; yields its base URL."""
-    proc = subprocess.Popen(
-        [sys.executable, str(SERVER), "--blast", str(n)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert proc.stdout is not None
-        port = int(proc.stdout.readline())
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        if proc.stdout is not None:
-            proc.stdout.close()
 
 
 # ------------------------------------------------------------------------------ floors
-
-
-def _events(buffer: bytes) -> tuple[list[bytes], bytes]:
-    blocks = buffer.split(b"\n\n")
-    return blocks, blocks.pop()
-
-
-def floor_sync(client: httpx.Client, url: str) -> int:
-    n = 0
-    with client.stream("POST", url + "/chat/completions", json=BODY) as response:
-        rest = b""
-        for piece in response.iter_raw():
-            blocks, rest = _events(rest + piece)
-            for block in blocks:
-                if block != b"data: [DONE]":
-                    json.loads(block[6:])
-                    n += 1
-    return n
-
-
-async def floor_async(client: httpx.AsyncClient, url: str) -> int:
-    n = 0
-    async with client.stream("POST", url + "/chat/completions", json=BODY) as response:
-        rest = b""
-        async for piece in response.aiter_raw():
-            blocks, rest = _events(rest + piece)
-            for block in blocks:
-                if block != b"data: [DONE]":
-                    json.loads(block[6:])
-                    n += 1
-    return n
+# ``blast_server``, ``floor_sync`` and ``floor_async`` live in the package, shared with
+# ``tokentide bench --check`` (imported above).
 
 
 async def floor_lines_async(client: httpx.AsyncClient, url: str) -> int:

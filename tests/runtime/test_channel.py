@@ -9,6 +9,7 @@ import asyncio
 import threading
 
 import pytest
+from _runtime_helpers import start_producer
 
 from fakes.waiting import async_wait_until, wait_until
 from tokentide.runtime._channel import CLOSED, TIMED_OUT, Channel, ChannelClosed
@@ -83,17 +84,7 @@ def test_a_producer_thread_waits_while_full_and_goes_on_after_a_take() -> None:
 
 def test_cancel_releases_a_blocked_producer_and_refuses_later_puts() -> None:
     chan: Channel[int] = Channel(2)
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            for i in range(100):
-                chan.put(i)
-        except ChannelClosed as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=run)
-    thread.start()
+    thread, errors = start_producer(chan, 100)
     wait_until(lambda: chan._producers_waiting == 1)
     chan.cancel()
     thread.join(30)

@@ -6,10 +6,11 @@ from __future__ import annotations
 import threading
 
 import pytest
+from _runtime_helpers import start_producer
 
 from fakes.waiting import wait_until
 from tokentide.runtime._channel import CLOSED, TIMED_OUT
-from tokentide.runtime._sink import ChannelClosed, SyncChannel
+from tokentide.runtime._sink import SyncChannel
 
 
 def test_items_arrive_in_order_and_close_ends() -> None:
@@ -28,17 +29,7 @@ def test_items_arrive_in_order_and_close_ends() -> None:
 
 def test_put_blocks_when_full_and_cancel_releases() -> None:
     chan: SyncChannel[int] = SyncChannel(4)
-    errors: list[BaseException] = []
-
-    def produce() -> None:
-        try:
-            for i in range(100):
-                chan.put(i)
-        except ChannelClosed as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=produce)
-    thread.start()
+    thread, errors = start_producer(chan, 100)
     wait_until(lambda: len(chan._items) == 4)
     assert thread.is_alive()  # bounded: the producer waits
     chan.cancel()

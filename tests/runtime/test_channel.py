@@ -13,6 +13,7 @@ from _runtime_helpers import start_producer
 
 from fakes.waiting import async_wait_until, wait_until
 from tokentide.runtime._channel import CLOSED, TIMED_OUT, Channel, ChannelClosed
+from tokentide.runtime._sink import SyncChannel
 
 N = 20_000
 
@@ -48,8 +49,9 @@ def test_thread_to_thread_in_order_then_closed() -> None:
     assert chan.take() is CLOSED  # stays closed
 
 
-def test_take_distinguishes_timed_out_from_closed() -> None:
-    chan: Channel[int] = Channel(4)
+@pytest.mark.parametrize("make", [Channel, SyncChannel], ids=["Channel", "SyncChannel"])
+def test_take_distinguishes_timed_out_from_closed(make: type[Channel[int]]) -> None:
+    chan: Channel[int] = make(4)
     assert chan.take(timeout=0.01) is TIMED_OUT
     chan.put(1)
     assert chan.take(timeout=0.01) == [1]

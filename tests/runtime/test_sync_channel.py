@@ -1,5 +1,6 @@
 """The thread-to-thread channel behind the sync ``graph.stream()`` (runtime ``SyncChannel``, the
-runtime's one ``Channel``)."""
+runtime's one ``Channel``; ``take`` with a timeout is tested on both names in
+``test_channel.py``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from _runtime_helpers import start_producer
 
 from fakes.waiting import wait_until
-from tokentide.runtime._channel import CLOSED, TIMED_OUT
+from tokentide.runtime._channel import CLOSED
 from tokentide.runtime._sink import SyncChannel
 
 
@@ -45,12 +46,3 @@ def test_close_with_error_after_items() -> None:
     with pytest.raises(ValueError, match="boom"):
         chan.take()
     assert chan.take() is CLOSED
-
-
-def test_take_tells_closed_from_timed_out_from_items() -> None:
-    chan: SyncChannel[int] = SyncChannel(4)
-    assert chan.take(timeout=0.01) is TIMED_OUT
-    chan.put(1)
-    assert chan.take(timeout=0.01) == [1]
-    chan.close()
-    assert chan.take(timeout=0.01) is CLOSED

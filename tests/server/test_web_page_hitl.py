@@ -84,7 +84,7 @@ def server() -> Iterator[LiveServer]:
         yield live
 
 
-PAGE_SIZE = (1000, 900)
+PAGE_SIZE = (1000, 900)  # the window of the `page` fixture (conftest.py)
 
 
 def _cards(page: Page) -> list[dict[str, Any]]:

@@ -59,7 +59,7 @@ def server() -> Iterator[LiveServer]:
         yield live
 
 
-PAGE_SIZE = (1000, 800)
+PAGE_SIZE = (1000, 800)  # the window of the `page` fixture (conftest.py)
 
 
 def _tools(page: Page) -> list[dict[str, Any]]:

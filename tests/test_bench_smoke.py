@@ -6,11 +6,26 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = sorted((ROOT / "bench").glob("bench_*.py"))
+
+
+def _run_smoke(script: Path, tmp_path: Path, *flags: str) -> tuple[str, list[dict[str, Any]]]:
+    """Run ``script FLAGS --smoke --jsonl FILE`` (it must succeed); its output and rows."""
+    jsonl = tmp_path / "rows.jsonl"
+    proc = subprocess.run(
+        [sys.executable, str(script), *flags, "--smoke", "--jsonl", str(jsonl)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout, [json.loads(line) for line in jsonl.read_text("utf-8").splitlines()]
 
 
 @pytest.mark.timeout(300)
@@ -22,21 +37,12 @@ def test_bench_script_runs_in_smoke_size(script: Path, tmp_path: Path) -> None:
     assert "--smoke" in help_text and "--jsonl" in help_text, (
         f"{script.name} must take the --smoke/--jsonl options of bench/_common.py"
     )
-    jsonl = tmp_path / "rows.jsonl"
-    proc = subprocess.run(
-        [sys.executable, str(script), "--smoke", "--jsonl", str(jsonl)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=280,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    rows = [json.loads(line) for line in jsonl.read_text("utf-8").splitlines()]
+    stdout, rows = _run_smoke(script, tmp_path)
     kinds = {row["kind"] for row in rows}
     assert "env" in kinds
     env = next(row for row in rows if row["kind"] == "env")
     assert env["cpu_model"] and env["python_build"]
-    assert "machine: CPU " in proc.stdout, "every bench prints its CPU model and Python build"
+    assert "machine: CPU " in stdout, "every bench prints its CPU model and Python build"
     assert "result" in kinds
     for row in rows:
         if row["kind"] == "result":
@@ -46,17 +52,7 @@ def test_bench_script_runs_in_smoke_size(script: Path, tmp_path: Path) -> None:
 @pytest.mark.timeout(300)
 def test_bench_server_proxy_completes_every_stream_in_smoke_size(tmp_path: Path) -> None:
     """``bench_server.py --proxy``: the load through an ``openai:<name>`` proxy completes."""
-    jsonl = tmp_path / "rows.jsonl"
-    script = ROOT / "bench" / "bench_server.py"
-    proc = subprocess.run(
-        [sys.executable, str(script), "--proxy", "--smoke", "--jsonl", str(jsonl)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=280,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    rows = [json.loads(line) for line in jsonl.read_text("utf-8").splitlines()]
+    _, rows = _run_smoke(ROOT / "bench" / "bench_server.py", tmp_path, "--proxy")
     completed = [r for r in rows if r["kind"] == "result" and r["impl"] == "completed streams"]
     assert [r["value"] for r in completed] == [20], rows
     assert "proxy" in completed[0]["case"]

@@ -2,8 +2,9 @@
 
 Each recipe builds its agent from a :class:`Lib`: tokentide's names, or LangChain's /
 LangGraph's. Both sides get the same scripted replies: LangChain's model is a thin
-``langchain_core`` chat model that streams the very pieces tokentide's ``FakeChatModel``
-streams (converted chunk by chunk), so any difference comes from the agents, not the models.
+``langchain_core`` chat model (``fakes.langchain_model``) that streams the very pieces
+tokentide's ``FakeChatModel`` streams (converted chunk by chunk), so any difference comes
+from the agents, not the models.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import re
 import sys
 import warnings
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,68 +19,17 @@ import langchain.agents as lc_agents
 import langchain.tools as lc_tools
 import langchain_core.messages as lc_messages
 import langgraph.prebuilt as lg_prebuilt
-from langchain_core.language_models import BaseChatModel as LCBaseChatModel
-from langchain_core.language_models.chat_models import generate_from_stream
-from langchain_core.messages.tool import tool_call_chunk as lc_tool_call_chunk
-from langchain_core.outputs import ChatGenerationChunk, ChatResult
 
 import tokentide.agents as tt_agents
 import tokentide.graph as tt_graph
 import tokentide.messages as tt_messages
 import tokentide.prebuilt as tt_prebuilt
 import tokentide.tools as tt_tools
+from differential_support import UUID, comparable_fields
+from fakes.langchain_model import ScriptedLCModel
 from tokentide.models import FakeChatModel
 
 __all__ = ["LANGCHAIN", "TOKENTIDE", "Lib", "norm", "normalize"]
-
-
-class ScriptedLCModel(LCBaseChatModel):
-    """A LangChain chat model streaming what a tokentide ``FakeChatModel`` streams."""
-
-    fake: Any
-
-    @property
-    def _llm_type(self) -> str:
-        return "scripted"
-
-    def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
-        return self
-
-    @staticmethod
-    def _convert(chunk: tt_messages.AIMessageChunk) -> lc_messages.AIMessageChunk:
-        return lc_messages.AIMessageChunk(
-            content=chunk.content,
-            tool_call_chunks=[
-                lc_tool_call_chunk(name=c["name"], args=c["args"], id=c["id"], index=c["index"])
-                for c in chunk.tool_call_chunks
-            ],
-            usage_metadata=chunk.usage_metadata,  # type: ignore[arg-type]
-            response_metadata=dict(chunk.response_metadata),
-            chunk_position=chunk.chunk_position,
-        )
-
-    def _stream(
-        self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any
-    ) -> Iterator[ChatGenerationChunk]:
-        for chunk in self.fake.stream("x"):
-            gen = ChatGenerationChunk(message=self._convert(chunk))
-            if run_manager is not None:
-                run_manager.on_llm_new_token(chunk.content, chunk=gen)
-            yield gen
-
-    async def _astream(
-        self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any
-    ) -> AsyncIterator[ChatGenerationChunk]:
-        for chunk in self.fake.stream("x"):
-            gen = ChatGenerationChunk(message=self._convert(chunk))
-            if run_manager is not None:
-                await run_manager.on_llm_new_token(chunk.content, chunk=gen)
-            yield gen
-
-    def _generate(
-        self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any
-    ) -> ChatResult:
-        return generate_from_stream(self._stream(messages, stop, run_manager, **kw))
 
 
 @dataclass
@@ -142,16 +91,6 @@ LANGCHAIN = Lib("langchain", lc_tools, lc_messages, _lg_writer)
 
 # ------------------------------------------------------------------------------- normalizer
 
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_META_KEYS = (
-    "langgraph_step",
-    "langgraph_node",
-    "langgraph_triggers",
-    "langgraph_path",
-    "langgraph_checkpoint_ns",
-    "checkpoint_ns",
-    "tags",
-)
 _BASE_MESSAGES = (lc_messages.BaseMessage, tt_messages.BaseMessage)
 
 
@@ -176,12 +115,9 @@ def norm(value: Any) -> Any:
     if isinstance(value, str):
         if value.startswith("1 validation error for "):
             return value.split("\n", 2)[:2]  # pydantic's text goes on with its own details
-        return _UUID.sub("<id>", value)
+        return UUID.sub("<id>", value)
     if isinstance(value, dict):
-        if "timestamp" in value and "payload" in value:
-            value = {k: v for k, v in value.items() if k != "timestamp"}
-        if "langgraph_node" in value:
-            value = {k: v for k, v in value.items() if k in _META_KEYS}
+        value = comparable_fields(value)
         return {
             k: norm(v) for k, v in value.items() if k not in ("id", "metadata", "remaining_steps")
         }

@@ -27,6 +27,7 @@ import langgraph.types as lg_types  # noqa: E402
 import tokentide.agents.middleware as tt_middleware  # noqa: E402
 import tokentide.checkpoint as tt_checkpoint  # noqa: E402
 import tokentide.graph as tt_graph  # noqa: E402
+from differential_support import cases  # noqa: E402
 
 from ._lib import LANGCHAIN, TOKENTIDE, Lib, norm  # noqa: E402
 
@@ -237,17 +238,6 @@ async def run_all(lib: Lib, scenario: str, use_sync: bool, mode: Any) -> list[An
 MODES: list[Any] = ["updates", "values", "tasks", "debug", ["updates", "messages", "tools"]]
 
 
-def _cases() -> list[Any]:
-    cases = []
-    for scenario in SCENARIOS:
-        for mode in MODES:
-            for use_sync in (True, False):
-                mode_id = "+".join(mode) if isinstance(mode, list) else mode
-                ident = f"{scenario}-{mode_id}-{'sync' if use_sync else 'async'}"
-                cases.append(pytest.param(scenario, mode, use_sync, id=ident))
-    return cases
-
-
 def _their_sync(use_sync: bool) -> bool:
     return use_sync or sys.version_info < (3, 11)
 
@@ -280,7 +270,7 @@ def assert_same(ours: list[Any], theirs: list[Any], concurrent: bool) -> None:
             ], cid
 
 
-@pytest.mark.parametrize(("scenario", "mode", "use_sync"), _cases())
+@pytest.mark.parametrize(("scenario", "mode", "use_sync"), cases(SCENARIOS, MODES))
 async def test_same_pauses_items_and_messages(scenario: str, mode: Any, use_sync: bool) -> None:
     ours = await run_all(TOKENTIDE, scenario, use_sync, mode)
     theirs = await run_all(LANGCHAIN, scenario, _their_sync(use_sync), mode)

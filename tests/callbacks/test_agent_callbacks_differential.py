@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 import sys
 import warnings
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -26,19 +25,15 @@ pytest.importorskip("langchain.agents")
 
 import langchain.agents as lc_agents  # noqa: E402
 import langchain_core.callbacks as lc_callbacks  # noqa: E402
-import langchain_core.messages as lc_messages  # noqa: E402
 import langchain_core.tools as lc_tools  # noqa: E402
 import langgraph.prebuilt as lg_prebuilt  # noqa: E402
-from langchain_core.language_models import BaseChatModel as LcBaseChatModel  # noqa: E402
-from langchain_core.language_models.chat_models import generate_from_stream  # noqa: E402
-from langchain_core.messages.tool import tool_call_chunk  # noqa: E402
-from langchain_core.outputs import ChatGenerationChunk, ChatResult  # noqa: E402
 
 import tokentide.agents as tt_agents  # noqa: E402
 import tokentide.callbacks as tt_callbacks  # noqa: E402
 import tokentide.prebuilt as tt_prebuilt  # noqa: E402
 import tokentide.tools as tt_tools  # noqa: E402
-from tokentide.messages import AIMessage, AIMessageChunk, ToolCall  # noqa: E402
+from fakes.langchain_model import ScriptedLCModel  # noqa: E402
+from tokentide.messages import AIMessage, ToolCall  # noqa: E402
 from tokentide.models import FakeChatModel  # noqa: E402
 
 INPUT = {"messages": [("human", "add 1 and 2, and 3 and 4")]}
@@ -52,51 +47,12 @@ def replies() -> list[Any]:
     return [AIMessage("let me add", tool_calls=CALLS), re.split(r"(\s)", "3 and 7")]
 
 
-class ScriptedLcModel(LcBaseChatModel):
-    """A LangChain chat model streaming what a tokentide ``FakeChatModel`` streams."""
+class ScriptedLcModel(ScriptedLCModel):
+    """The agent suites' scripted model, without usage or response metadata and, like
+    tokentide's, reporting tokens from ``invoke`` only when streamed."""
 
-    fake: Any
-
-    @property
-    def _llm_type(self) -> str:
-        return "scripted"
-
-    def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
-        return self
-
-    @staticmethod
-    def _convert(chunk: AIMessageChunk) -> lc_messages.AIMessageChunk:
-        return lc_messages.AIMessageChunk(
-            content=chunk.content,
-            tool_call_chunks=[
-                tool_call_chunk(name=c["name"], args=c["args"], id=c["id"], index=c["index"])
-                for c in chunk.tool_call_chunks
-            ],
-            chunk_position=chunk.chunk_position,
-        )
-
-    def _stream(
-        self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any
-    ) -> Iterator[ChatGenerationChunk]:
-        for chunk in self.fake.stream("x"):
-            gen = ChatGenerationChunk(message=self._convert(chunk))
-            if run_manager is not None:
-                run_manager.on_llm_new_token(chunk.content, chunk=gen)
-            yield gen
-
-    async def _astream(
-        self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any
-    ) -> AsyncIterator[ChatGenerationChunk]:
-        for chunk in self.fake.stream("x"):
-            gen = ChatGenerationChunk(message=self._convert(chunk))
-            if run_manager is not None:
-                await run_manager.on_llm_new_token(chunk.content, chunk=gen)
-            yield gen
-
-    def _generate(
-        self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any
-    ) -> ChatResult:
-        return generate_from_stream(self._stream(messages, stop))  # no tokens, as ours
+    with_metadata = False
+    tokens_from_invoke = False
 
 
 class Recorder:

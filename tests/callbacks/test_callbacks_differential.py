@@ -184,9 +184,7 @@ async def test_chain_callbacks_match_langchain(how: str, kind: str) -> None:
     await drive(chain("lc"), {"q": "hello"}, how, {"callbacks": [lc]})
     await drive(chain("tt"), {"q": "hello"}, how, {"callbacks": [lc_in_tt, tt]})
     assert lc.calls, "LangChain reported nothing"
-    assert lc_in_tt.calls == lc.calls
-    assert tt.calls == lc.calls
-    assert tt.tags == lc_in_tt.tags == lc.tags
+    assert_same_calls(lc, lc_in_tt, tt)
     tokens = [d for m, d in lc.calls if m == "on_llm_new_token"]
     assert tokens == (["hi", " ", "there", " ", "you"] if how.endswith("stream") else [])
 
@@ -203,9 +201,7 @@ async def test_graph_callbacks_match_langgraph(mode: str, asynchronous: bool) ->
     await drive(graph("lc", asynchronous), input, how, {"callbacks": [lc]}, **kw)
     await drive(graph("tt", asynchronous), input, how, {"callbacks": [lc_in_tt, tt]}, **kw)
     assert lc.calls, "LangGraph reported nothing"
-    assert lc_in_tt.calls == lc.calls
-    assert tt.calls == lc.calls
-    assert tt.tags == lc_in_tt.tags == lc.tags
+    assert_same_calls(lc, lc_in_tt, tt)
     tokens = [d for m, d in lc.calls if m == "on_llm_new_token"]
     # A node's invoke() streams its tokens to handlers only in "messages" mode, as in LangGraph.
     assert tokens == (["hi", " ", "there", " ", "you"] if mode == "messages" else [])
@@ -248,9 +244,7 @@ async def test_conditional_edge_runs_match_langgraph(how: str) -> None:
         "a",
         "route",
     ]
-    assert lc_in_tt.calls == lc.calls
-    assert tt.calls == lc.calls
-    assert tt.tags == lc_in_tt.tags == lc.tags
+    assert_same_calls(lc, lc_in_tt, tt)
 
 
 async def test_conditional_edge_events_match_langgraph() -> None:
@@ -287,6 +281,14 @@ def tools(lib: str) -> tuple[Any, Any]:
 CALL: ToolCall = {"name": "add", "args": {"a": 1, "b": 2}, "id": "call_1", "type": "tool_call"}
 
 
+def assert_same_calls(lc: Any, lc_in_tt: Any, tt: Any) -> None:
+    """The LangChain handler on LangChain, a LangChain handler on tokentide and a tokentide
+    handler on tokentide recorded the same calls, with the same tags."""
+    assert lc_in_tt.calls == lc.calls
+    assert tt.calls == lc.calls
+    assert tt.tags == lc_in_tt.tags == lc.tags
+
+
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
 async def test_tool_callbacks_match_langchain(asynchronous: bool) -> None:
     lc, lc_in_tt, tt = handlers("chat")
@@ -302,9 +304,7 @@ async def test_tool_callbacks_match_langchain(asynchronous: bool) -> None:
         "on_tool_start",
         "on_tool_error",
     ]
-    assert lc_in_tt.calls == lc.calls
-    assert tt.calls == lc.calls
-    assert tt.tags == lc_in_tt.tags == lc.tags
+    assert_same_calls(lc, lc_in_tt, tt)
 
 
 def test_tool_in_a_graph_node_matches_langgraph() -> None:
@@ -322,9 +322,7 @@ def test_tool_in_a_graph_node_matches_langgraph() -> None:
         builder.add_edge("act", lib_graph.END)
         builder.compile().invoke({"messages": []}, config)
     assert ("on_tool_end", ("ToolMessage", "3")) in lc.calls
-    assert lc_in_tt.calls == lc.calls
-    assert tt.calls == lc.calls
-    assert tt.tags == lc_in_tt.tags == lc.tags
+    assert_same_calls(lc, lc_in_tt, tt)
 
 
 def test_agent_callbacks_match_langgraph() -> None:
@@ -365,7 +363,5 @@ def test_agent_callbacks_match_langgraph() -> None:
         "on_chat_model_start",
         "on_llm_end",
     ]
-    assert lc_in_tt.calls == lc.calls
-    assert tt.calls == lc.calls
-    assert tt.tags == lc_in_tt.tags == lc.tags
+    assert_same_calls(lc, lc_in_tt, tt)
     assert lc.calls[0] == ("on_chain_start", "LangGraph")

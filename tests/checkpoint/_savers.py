@@ -115,3 +115,9 @@ async def open_saver(
         await asaver.setup()
         clear_tables(url)
         yield asaver
+
+
+async def assert_same_trace(session: Any, api: Api, reference: Any) -> None:
+    """``session(api)`` traces what ``session`` traces on the ``reference`` saver (sync)."""
+    expected = await session(Api(reference, True))
+    assert await session(api) == expected

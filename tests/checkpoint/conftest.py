@@ -1,12 +1,16 @@
-"""The real PostgreSQL server of the checkpointer tests (one per test session)."""
+"""Fixtures of the checkpointer tests: the real PostgreSQL server (one per test session) and
+the saver of each kind, sync and async, behind one ``Api``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
 from fakes.postgres_server import PostgresServer, running_postgres_server
+
+from ._savers import SAVERS, Api, open_saver
 
 
 @pytest.fixture(scope="session")
@@ -15,3 +19,11 @@ def postgres_server() -> Iterator[PostgresServer]:
     session; tests that use it are marked ``once``."""
     with running_postgres_server() as server:
         yield server
+
+
+@pytest.fixture(params=SAVERS)
+async def api(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Api]:
+    """Each saver kind, sync and async, fresh and empty (PostgreSQL: the shared test database, emptied)."""
+    kind, sync = request.param
+    async with open_saver(kind, sync, tmp_path, request) as saver:
+        yield Api(saver, sync)

@@ -6,8 +6,6 @@ scripted session of calls gives item for item what `MemorySaver` gives.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,16 +13,9 @@ import pytest
 from tokentide.checkpoint import Checkpoint, MemorySaver
 from tokentide.messages import AIMessage, HumanMessage
 
-from ._savers import SAVERS, Api, open_saver
+from ._savers import Api, assert_same_trace
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture(params=SAVERS)
-async def api(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Api]:
-    kind, sync = request.param
-    async with open_saver(kind, sync, tmp_path, request) as saver:
-        yield Api(saver, sync)
 
 
 def conf(thread: str, ns: str = "", cid: str | None = None) -> dict[str, Any]:
@@ -262,5 +253,4 @@ async def scripted_session(api: Api) -> list[Any]:
 
 
 async def test_every_saver_gives_what_the_memory_saver_gives(api: Api) -> None:
-    expected = await scripted_session(Api(MemorySaver(), True))
-    assert await scripted_session(api) == expected
+    await assert_same_trace(scripted_session, api, MemorySaver())

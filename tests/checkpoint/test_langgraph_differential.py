@@ -5,23 +5,14 @@ namespaces, every thread) and pending writes, item by item."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver as LangGraphInMemorySaver
 
-from ._savers import SAVERS, Api, open_saver
+from ._savers import Api, assert_same_trace
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture(params=SAVERS)
-async def api(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Api]:
-    kind, sync = request.param
-    async with open_saver(kind, sync, tmp_path, request) as saver:
-        yield Api(saver, sync)
 
 
 def checkpoint(i: int, **values: Any) -> dict[str, Any]:
@@ -99,5 +90,4 @@ async def session(api: Api) -> list[Any]:
 
 
 async def test_the_same_calls_give_what_langgraph_gives(api: Api) -> None:
-    expected = await session(Api(LangGraphInMemorySaver(), True))
-    assert await session(api) == expected
+    await assert_same_trace(session, api, LangGraphInMemorySaver())

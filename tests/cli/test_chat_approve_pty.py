@@ -5,7 +5,6 @@ and the conversation keeps all of it."""
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from fakes.chat_terminal import chat_env, chat_terminals
+from fakes.chat_terminal import save_and_quit, tool_chat_terminals
 
 pexpect = pytest.importorskip("pexpect", reason="the terminal tests need pexpect")
 pytestmark = [
@@ -49,9 +48,7 @@ SCRIPT = [
 
 @pytest.fixture
 def child(tmp_path: Path) -> Iterator[Any]:
-    (tmp_path / "chat_tools.py").write_text(TOOLS_MODULE, encoding="utf-8")
-    env = chat_env(tmp_path, delay=0.01, TOKENTIDE_FAKE_REPLY=json.dumps(SCRIPT))
-    with chat_terminals(env, columns=200, timeout=30, cwd=tmp_path) as start:
+    with tool_chat_terminals(tmp_path, TOOLS_MODULE, SCRIPT, delay=0.01, columns=200) as start:
         yield start("--model", "fake:slow", "--tools", "chat_tools:TOOLS", "--approve")
 
 
@@ -98,16 +95,7 @@ def test_approve_edit_and_reject_each_call(child: Any, tmp_path: Path) -> None:
     child.expect_exact("Fine, no Rome.")
     child.expect_exact(PROMPT)
 
-    child.sendline(f"/save {tmp_path / 'chat.json'}")
-    child.expect_exact("[saved 12 messages")
-    child.expect_exact(PROMPT)
-    child.sendeof()
-    child.expect(pexpect.EOF)
-    child.close()
-    assert (child.exitstatus, child.signalstatus) == (0, None)
-    assert "Traceback" not in child.logfile_read.getvalue()
-
-    saved = json.loads((tmp_path / "chat.json").read_text(encoding="utf-8"))["messages"]
+    saved = save_and_quit(child, tmp_path / "chat.json", 12)
     assert [m["type"] for m in saved] == ["human", "ai", "tool", "ai"] * 3
     tools = [m for m in saved if m["type"] == "tool"]
     assert tools[0]["content"] == "It's always sunny in Paris!"

@@ -3,7 +3,6 @@ lines while the answer streams; Ctrl-C while a tool runs returns to the prompt."
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Iterator
@@ -12,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from fakes.chat_terminal import chat_env, chat_terminals
+from fakes.chat_terminal import save_and_quit, tool_chat_terminals
 from tokentide.cli._agent import ToolsSpecError, load_tools
 
 pexpect = pytest.importorskip("pexpect", reason="the terminal tests need pexpect")
@@ -50,9 +49,7 @@ SCRIPT = [
 
 @pytest.fixture
 def spawn(tmp_path: Path) -> Iterator[Any]:
-    (tmp_path / "chat_tools.py").write_text(TOOLS_MODULE, encoding="utf-8")
-    env = chat_env(tmp_path, delay=0.05, TOKENTIDE_FAKE_REPLY=json.dumps(SCRIPT))
-    with chat_terminals(env, columns=120, timeout=30, cwd=tmp_path) as start:
+    with tool_chat_terminals(tmp_path, TOOLS_MODULE, SCRIPT, delay=0.05, columns=120) as start:
         yield start
 
 
@@ -75,16 +72,7 @@ def test_calls_and_results_are_dim_lines_then_ctrl_c_in_a_tool(spawn: Any, tmp_p
     child.expect_exact("[interrupted]", timeout=10)
     assert time.monotonic() - started < 5
     child.expect_exact(PROMPT)
-    child.sendline(f"/save {tmp_path / 'chat.json'}")
-    child.expect_exact("[saved 4 messages")  # the call without a result is not kept
-    child.expect_exact(PROMPT)
-    child.sendeof()
-    child.expect(pexpect.EOF)
-    child.close()
-    assert (child.exitstatus, child.signalstatus) == (0, None)
-    assert "Traceback" not in child.logfile_read.getvalue()
-
-    saved = json.loads((tmp_path / "chat.json").read_text(encoding="utf-8"))["messages"]
+    saved = save_and_quit(child, tmp_path / "chat.json", 4)  # the call without a result is not kept
     assert [m["type"] for m in saved] == ["human", "ai", "tool", "ai"]
     assert saved[1]["tool_calls"][0]["name"] == "get_weather"
     assert saved[2]["content"] == "It's always sunny in Paris!"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import shlex
 import sys
@@ -63,3 +64,32 @@ def chat_terminals(
         for child in children:
             if child.isalive():
                 child.terminate(force=True)
+
+
+@contextmanager
+def tool_chat_terminals(
+    tmp_path: Path, tools_module: str, script: list[Any], *, delay: float, columns: int
+) -> Iterator[Callable[..., Any]]:
+    """``chat_terminals`` for chats whose fake model replies ``script`` (words ``delay`` seconds
+    apart) with the tools of ``tools_module``, written to ``tmp_path`` as ``chat_tools``."""
+    (tmp_path / "chat_tools.py").write_text(tools_module, encoding="utf-8")
+    env = chat_env(tmp_path, delay=delay, TOKENTIDE_FAKE_REPLY=json.dumps(script))
+    with chat_terminals(env, columns=columns, timeout=30, cwd=tmp_path) as start:
+        yield start
+
+
+def save_and_quit(child: Any, path: Path, count: int) -> list[dict[str, Any]]:
+    """``/save PATH`` (it says ``count`` messages were saved), then Ctrl-D at the prompt: the
+    chat exits with 0 and no traceback. Returns the saved messages."""
+    import pexpect
+
+    child.sendline(f"/save {path}")
+    child.expect_exact(f"[saved {count} messages")
+    child.expect_exact("> ")
+    child.sendeof()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert (child.exitstatus, child.signalstatus) == (0, None)
+    assert "Traceback" not in child.logfile_read.getvalue()
+    messages: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))["messages"]
+    return messages

@@ -21,6 +21,8 @@ from contextlib import contextmanager
 
 import httpx
 
+from fakes.serve_process import terminate
+
 __all__ = ["SERVER_DEPS", "gguf_path", "llama_server", "missing_deps"]
 
 SERVER_DEPS = (
@@ -73,9 +75,4 @@ def llama_server(ready_timeout: float = 90.0) -> Iterator[str]:
             time.sleep(0.2)
         yield base_url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        terminate(proc)

@@ -11,9 +11,12 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+
+from fakes.signals import sigint_default
 
 
 @dataclass
@@ -73,15 +76,47 @@ def wait_ready(
     pytest.fail(f"tokentide serve did not start:\n{replica.log.read_text(errors='replace')}")
 
 
+def terminate(process: subprocess.Popen[Any], *, timeout: float = 10) -> None:
+    """Terminate ``process`` (kill it if it does not exit within ``timeout``)."""
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
+
+
 def stop(replica: Replica, *, timeout: float = 10) -> None:
     """Terminate the replica (kill it if it does not exit within ``timeout``)."""
     if replica.process.poll() is None:
-        replica.process.terminate()
+        terminate(replica.process, timeout=timeout)
+
+
+def popen_serve(
+    options: list[str], port: int, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """``python -m tokentide.cli serve OPTIONS --port PORT`` with its stderr piped (text), and
+    Ctrl-C (``SIGINT``) restored so that the test can stop it the way a user would."""
+    args = [sys.executable, "-m", "tokentide.cli", "serve", *options, "--port", str(port)]
+    return subprocess.Popen(
+        args, env=env, stderr=subprocess.PIPE, text=True, preexec_fn=sigint_default
+    )
+
+
+def wait_serving(process: subprocess.Popen[str], port: int, *, timeout: float = 30) -> None:
+    """Wait until the server of ``process`` on ``port`` answers ``/v1/models``; if it exits or
+    never does, kill it and fail with its stderr."""
+    deadline = time.monotonic() + timeout
+    while True:
         try:
-            replica.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            replica.process.kill()
-            replica.process.wait(10)
+            httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=0.5)
+            return
+        except httpx.TransportError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                _, err = process.communicate()
+                raise AssertionError(f"the server did not start: {err}") from None
+            time.sleep(0.05)
 
 
 @contextmanager

@@ -114,13 +114,20 @@ def chat_chunk(
     if tool_calls is not None:
         d["tool_calls"] = tool_calls
     d.update(delta)
+    choice = {"index": 0, "delta": d, "logprobs": None, "finish_reason": finish_reason}
+    return _chunk(id, model, [choice], usage)
+
+
+def _chunk(
+    id: str, model: str, choices: list[dict[str, Any]], usage: dict[str, Any] | None
+) -> dict[str, Any]:
     return {
         "id": id,
         "object": "chat.completion.chunk",
         "created": 1700000000,
         "model": model,
         "system_fingerprint": "fp_fake",
-        "choices": [{"index": 0, "delta": d, "logprobs": None, "finish_reason": finish_reason}],
+        "choices": choices,
         "usage": usage,
     }
 
@@ -140,15 +147,7 @@ def usage_chunk(
         "total_tokens": prompt + completion,
         **extra,
     }
-    return {
-        "id": id,
-        "object": "chat.completion.chunk",
-        "created": 1700000000,
-        "model": model,
-        "system_fingerprint": "fp_fake",
-        "choices": [],
-        "usage": usage,
-    }
+    return _chunk(id, model, [], usage)
 
 
 @dataclass

@@ -35,14 +35,12 @@ import langgraph.types as lg_types  # noqa: E402
 import tokentide.errors as tt_errors  # noqa: E402
 import tokentide.graph as tt_graph  # noqa: E402
 import tokentide.messages as tt_messages  # noqa: E402
+from differential_support import UUID, GraphLib, comparable_fields  # noqa: E402
 from tokentide.models import FakeChatModel  # noqa: E402
 
 
 @dataclass
-class Lib:
-    name: str
-    graph: Any
-    types: Any
+class Lib(GraphLib):
     writer: Callable[[], Any]
     AIMessage: Any
     recursion_error: type[BaseException]
@@ -276,28 +274,14 @@ MODES: list[Any] = [
 
 # ------------------------------------------------------------------------------- normalizer
 
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_META_KEYS = (
-    "langgraph_step",
-    "langgraph_node",
-    "langgraph_triggers",
-    "langgraph_path",
-    "langgraph_checkpoint_ns",
-    "checkpoint_ns",
-    "tags",
-)
-
 
 def norm(value: Any) -> Any:
     if isinstance(value, (lc_messages.BaseMessage, tt_messages.BaseMessage)):
         return (type(value).__name__, value.content, value.id is not None)
     if isinstance(value, str):
-        return _UUID.sub("<id>", value)
+        return UUID.sub("<id>", value)
     if isinstance(value, dict):
-        if "timestamp" in value and "payload" in value:
-            value = {k: v for k, v in value.items() if k != "timestamp"}
-        if "langgraph_node" in value:
-            value = {k: v for k, v in value.items() if k in _META_KEYS}
+        value = comparable_fields(value)
         return {k: norm(v) for k, v in value.items() if k != "id"}
     if isinstance(value, (list, tuple)):
         return type(value)(norm(v) for v in value)

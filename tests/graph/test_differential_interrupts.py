@@ -32,13 +32,11 @@ import langgraph.types as lg_types  # noqa: E402
 import tokentide.checkpoint.memory as tt_memory  # noqa: E402
 import tokentide.graph as tt_graph  # noqa: E402
 import tokentide.types as tt_types  # noqa: E402
+from differential_support import GraphLib, cases  # noqa: E402
 
 
 @dataclass
-class Lib:
-    name: str
-    graph: Any
-    types: Any
+class Lib(GraphLib):
     saver: Callable[[], Any]
 
 
@@ -338,18 +336,7 @@ GOLDEN = Path(__file__).with_name("differential_interrupts_golden.json")
 RECORDED: dict[str, str] = json.loads(GOLDEN.read_text("utf-8")) if GOLDEN.exists() else {}
 
 
-def _cases() -> list[Any]:
-    cases = []
-    for scenario in SCENARIOS:
-        for mode in MODES:
-            for use_sync in (True, False):
-                mode_id = "+".join(mode) if isinstance(mode, list) else mode
-                ident = f"{scenario}-{mode_id}-{'sync' if use_sync else 'async'}"
-                cases.append(pytest.param(scenario, mode, use_sync, id=ident))
-    return cases
-
-
-@pytest.mark.parametrize(("scenario", "mode", "use_sync"), _cases())
+@pytest.mark.parametrize(("scenario", "mode", "use_sync"), cases(SCENARIOS, MODES))
 async def test_same_transcript_as_langgraph(
     request: pytest.FixtureRequest, scenario: str, mode: Any, use_sync: bool
 ) -> None:

@@ -9,20 +9,12 @@ from typing import Any, TypedDict
 
 import pytest
 
+from differential_support import LANGGRAPH_KEYS
 from tokentide.graph import START, MessagesState, StateGraph  # noqa: F401  (as in the seed)
 from tokentide.models import FakeChatModel as ChatOpenAI
 
 JOKE = "Why was the cat sitting on the computer? Because it wanted to keep an eye on the mouse!"
 POEM = "In sunlit patches, sleek and sly, whiskers twitch as shadows fly."
-
-LANGGRAPH_KEYS = [
-    "langgraph_step",
-    "langgraph_node",
-    "langgraph_triggers",
-    "langgraph_path",
-    "langgraph_checkpoint_ns",
-    "checkpoint_ns",
-]
 
 
 class State(TypedDict):

@@ -92,6 +92,16 @@ async function waitForEnd(runId, since) {
   }
 }
 
+// Asks for a long story and aborts the request after its third text delta.
+async function storyAbortedAfter3() {
+  const controller = new AbortController();
+  return send(transport(), [userMessage('Tell me a long story.')], {
+    abortAfter: 3,
+    abortSignal: controller.signal,
+    controller,
+  });
+}
+
 const textOf = (message) =>
   (message?.parts ?? []).filter((p) => p.type === 'text').map((p) => p.text).join('');
 
@@ -137,12 +147,7 @@ const scenarios = {
   },
   // The client aborts (useChat's stop(), a closed tab): the run is cancelled after the grace.
   async abort() {
-    const controller = new AbortController();
-    const result = await send(transport(), [userMessage('Tell me a long story.')], {
-      abortAfter: 3,
-      abortSignal: controller.signal,
-      controller,
-    });
+    const result = await storyAbortedAfter3();
     const abortedAt = Date.now();
     const end = await waitForEnd(runIds[0], abortedAt);
     const resume = await transport().reconnectToStream({ chatId });
@@ -184,12 +189,7 @@ const scenarios = {
   // A reload mid-answer: the connection closes, the page reconnects and gets the whole answer
   // (a replay from its start, then the rest live).
   async resume() {
-    const controller = new AbortController();
-    const first = await send(transport(), [userMessage('Tell me a long story.')], {
-      abortAfter: 3,
-      abortSignal: controller.signal,
-      controller,
-    });
+    const first = await storyAbortedAfter3();
     const stream = await transport().reconnectToStream({ chatId });
     if (stream === null) return { first, resumed: null, runIds };
     const types = [];

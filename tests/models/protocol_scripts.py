@@ -7,9 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from test_openai_support import Script, raw
-
-from fakes.sse_server import Step
+from fakes.sse_server import Script, Step, raw
 
 
 def event(name: str, payload: dict[str, Any]) -> Step:

@@ -11,11 +11,12 @@ from typing import Any
 import httpx
 import pytest
 
-from fakes.waiting import async_wait_until
 from tokentide.models import ChatLlamaCpp, CompletionText, LlamaCpp, OpenAI
 from tokentide.models._llama_runtime import GenerationStats
 from tokentide.output_parsers import StrOutputParser
 from tokentide.prompts import PromptTemplate
+
+from .llama_support import aclose_after, cancel_mid_stream, close_after
 
 pytestmark = pytest.mark.local_model
 
@@ -92,43 +93,16 @@ async def test_stop_strings(sync: bool, greedy: LlamaCpp) -> None:
 
 def test_close_stops_generation_within_one_token(greedy: LlamaCpp) -> None:
     stream = greedy.stream(PROMPT, max_tokens=200)
-    for n, _ in enumerate(stream, 1):
-        if n == 5:
-            break
-    before = greedy.tokens_generated
-    stream.close()
-    assert greedy.tokens_generated - before <= 1
+    close_after(greedy, stream)
     assert greedy.invoke("Hi", max_tokens=2)  # the model is free again
 
 
 async def test_aclose_stops_generation_within_one_token(greedy: LlamaCpp) -> None:
-    stream = greedy.astream(PROMPT, max_tokens=200)
-    n = 0
-    async for _ in stream:
-        n += 1
-        if n == 5:
-            break
-    before = greedy.tokens_generated
-    await stream.aclose()
-    await async_wait_until(lambda: not greedy.runtime.lock.locked(), message="still generating")
-    assert greedy.tokens_generated - before <= 1
+    await aclose_after(greedy, greedy.astream(PROMPT, max_tokens=200))
 
 
 async def test_cancellation_stops_generation(greedy: LlamaCpp) -> None:
-    seen = asyncio.Event()
-
-    async def consume() -> None:
-        async for _ in greedy.astream(PROMPT, max_tokens=200):
-            seen.set()
-
-    task = asyncio.create_task(consume())
-    await asyncio.wait_for(seen.wait(), 30)
-    before = greedy.tokens_generated
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    await async_wait_until(lambda: not greedy.runtime.lock.locked(), message="still generating")
-    assert greedy.tokens_generated - before <= 1
+    await cancel_mid_stream(greedy, PROMPT)
 
 
 @SYNC

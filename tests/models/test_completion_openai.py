@@ -9,17 +9,8 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from test_openai_support import (
-    Script,
-    ScriptedSSEServer,
-    collect,
-    comment,
-    data,
-    end,
-    reset,
-    sleep,
-)
 
+from fakes.sse_server import Script, ScriptedSSEServer, comment, data, end, reset, sleep
 from tokentide.errors import (
     APIError,
     AuthenticationError,
@@ -31,7 +22,7 @@ from tokentide.errors import (
 from tokentide.models import CompletionText, OpenAI
 from tokentide.wire import ServerSentEvent
 
-SYNC = pytest.mark.parametrize("sync", [True, False], ids=["sync", "async"])
+from .openai_support import SYNC, collect
 
 
 def text_chunk(text: str, finish_reason: str | None = None, **extra: Any) -> dict[str, Any]:

@@ -5,38 +5,23 @@ streams, long ``Retry-After``, endless SSE lines, upstream errors that echo cred
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import httpx
 import pytest
-from test_openai_support import (
-    Script,
-    ScriptedSSEServer,
-    chat_chunk,
-    collect,
-    data,
-    make_model,
-    raw,
-    text_of,
-)
 
 from fakes.live_server import live_server
+from fakes.sse_server import Script, ScriptedSSEServer, chat_chunk, data, raw
 from tokentide.errors import APIError, ProtocolError, RateLimitError
 from tokentide.models import ChatOpenAI, FakeChatModel
 from tokentide.server import create_app
 from tokentide.wire import DEFAULT_MAX_EVENT_BYTES
 
+from .openai_support import SYNC, collect, make_model, text_of
+
 pytestmark = pytest.mark.timeout(60)
 
-SYNC = pytest.mark.parametrize("sync", [True, False], ids=["sync", "async"])
 TOKENS = ["Hel", "lo", " wor", "ld"]
 SECRET = "sk-proj-TOPsecret0123456789abcdef"
-
-
-@pytest.fixture
-def server() -> Iterator[ScriptedSSEServer]:
-    with ScriptedSSEServer() as srv:
-        yield srv
 
 
 # ---------------------------------------------------------------------------- 5: compression
@@ -50,12 +35,11 @@ async def test_compressed_event_streams_are_decoded(
     script = Script.tokens(TOKENS)
     for _ in range(4):  # more than the retries: every request is compressed
         server.push(Script(script.steps, encoding=encoding))
-    model = make_model(server)
-    for _ in range(4):
-        chunks, error = await collect(model, sync)
-        assert error is None and text_of(chunks) == "Hello world"
-    assert "gzip" in server.requests[0].headers["accept-encoding"]
-    await model.aclose()
+    async with make_model(server) as model:
+        for _ in range(4):
+            chunks, error = await collect(model, sync)
+            assert error is None and text_of(chunks) == "Hello world"
+        assert "gzip" in server.requests[0].headers["accept-encoding"]
 
 
 # ---------------------------------------------------------------------------- 10: odd answers
@@ -66,13 +50,12 @@ async def test_an_html_200_is_a_clear_error_not_retried(
     server: ScriptedSSEServer, sync: bool
 ) -> None:
     server.push(Script.page(b"<!doctype html><html><title>Sign in</title>" + b"x" * 5000))
-    model = make_model(server, max_retries=2)
-    chunks, error = await collect(model, sync)
-    assert chunks == [] and type(error) is APIError
-    assert "text/html" in str(error) and "not an event stream" in str(error)
-    assert "Sign in" in str(error) and len(str(error)) < 600
-    assert len(server.requests) == 1
-    await model.aclose()
+    async with make_model(server, max_retries=2) as model:
+        chunks, error = await collect(model, sync)
+        assert chunks == [] and type(error) is APIError
+        assert "text/html" in str(error) and "not an event stream" in str(error)
+        assert "Sign in" in str(error) and len(str(error)) < 600
+        assert len(server.requests) == 1
 
 
 @SYNC
@@ -80,22 +63,20 @@ async def test_retry_after_beyond_the_cap_is_reported_not_retried(
     server: ScriptedSSEServer, sync: bool
 ) -> None:
     server.push(Script.error(429, "slow down", retry_after=120, code="rate_limit_exceeded"))
-    model = make_model(server, max_retries=3)
-    _, error = await collect(model, sync)
-    assert isinstance(error, RateLimitError) and error.retry_after == 120
-    assert "retry after 120 s" in str(error) and "not retried" in str(error)
-    assert len(server.requests) == 1
-    await model.aclose()
+    async with make_model(server, max_retries=3) as model:
+        _, error = await collect(model, sync)
+        assert isinstance(error, RateLimitError) and error.retry_after == 120
+        assert "retry after 120 s" in str(error) and "not retried" in str(error)
+        assert len(server.requests) == 1
 
 
 @SYNC
 async def test_short_retry_after_is_still_retried(server: ScriptedSSEServer, sync: bool) -> None:
     server.push(Script.error(429, "slow down", retry_after=0.05), Script.tokens(TOKENS))
-    model = make_model(server, max_retries=1)
-    chunks, error = await collect(model, sync)
-    assert error is None and text_of(chunks) == "Hello world"
-    assert len(server.requests) == 2
-    await model.aclose()
+    async with make_model(server, max_retries=1) as model:
+        chunks, error = await collect(model, sync)
+        assert error is None and text_of(chunks) == "Hello world"
+        assert len(server.requests) == 2
 
 
 # ---------------------------------------------------------------------------- 12: SSE size
@@ -108,11 +89,10 @@ async def test_an_endless_sse_line_is_a_protocol_error(
     first = data(chat_chunk("Hi", role="assistant"))
     line = b'data: {"choices":[{"delta":{"content":"' + b"a" * (DEFAULT_MAX_EVENT_BYTES + 10)
     server.push(Script([first, raw(line)]))
-    model = make_model(server)
-    chunks, error = await collect(model, sync)
-    assert text_of(chunks) == "Hi"
-    assert isinstance(error, ProtocolError) and "max_event_bytes" in str(error)
-    await model.aclose()
+    async with make_model(server) as model:
+        chunks, error = await collect(model, sync)
+        assert text_of(chunks) == "Hi"
+        assert isinstance(error, ProtocolError) and "max_event_bytes" in str(error)
 
 
 # ---------------------------------------------------------------------------- 9: secrets
@@ -136,18 +116,17 @@ def _echoing_error(status: int) -> Script:
 @SYNC
 async def test_upstream_errors_never_carry_the_key(server: ScriptedSSEServer, sync: bool) -> None:
     server.push(_echoing_error(401))
-    model = make_model(server, api_key=SECRET, max_retries=0)
-    _, error = await collect(model, sync)
-    assert isinstance(error, APIError)
-    assert SECRET not in str(error) and SECRET not in json.dumps(error.body)
-    assert "[redacted]" in str(error) and "401" in str(error)
-    server.push(
-        Script([data(chat_chunk("Hi", role="assistant")), data({"error": _echo_payload()})])
-    )
-    _, error = await collect(model, sync)
-    assert error is not None and SECRET not in str(error)
-    assert SECRET not in json.dumps(getattr(error, "body", None))
-    await model.aclose()
+    async with make_model(server, api_key=SECRET, max_retries=0) as model:
+        _, error = await collect(model, sync)
+        assert isinstance(error, APIError)
+        assert SECRET not in str(error) and SECRET not in json.dumps(error.body)
+        assert "[redacted]" in str(error) and "401" in str(error)
+        server.push(
+            Script([data(chat_chunk("Hi", role="assistant")), data({"error": _echo_payload()})])
+        )
+        _, error = await collect(model, sync)
+        assert error is not None and SECRET not in str(error)
+        assert SECRET not in json.dumps(getattr(error, "body", None))
 
 
 def _echo_payload() -> dict[str, str]:
@@ -190,13 +169,12 @@ async def test_an_emoji_split_across_chunks_is_joined(
     server: ScriptedSSEServer, sync: bool
 ) -> None:
     server.push(Script.tokens(["Hi ", "\ud83d", "\ude00", "!"]))
-    model = make_model(server)
-    chunks, error = await collect(model, sync)
-    assert error is None
-    assert text_of(chunks) == "Hi \U0001f600!"
-    for chunk in chunks:
-        chunk.content.encode("utf-8")  # valid Unicode: no lone surrogate in any chunk
-    await model.aclose()
+    async with make_model(server) as model:
+        chunks, error = await collect(model, sync)
+        assert error is None
+        assert text_of(chunks) == "Hi \U0001f600!"
+        for chunk in chunks:
+            chunk.content.encode("utf-8")  # valid Unicode: no lone surrogate in any chunk
 
 
 def test_a_split_emoji_passes_a_proxy_whole(server: ScriptedSSEServer) -> None:

@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
-from fakes.waiting import async_wait_until
 from tokentide.errors import MissingDependencyError
 from tokentide.messages import AIMessageChunk
 from tokentide.models import ChatLlamaCpp
 from tokentide.models._llama_runtime import StopMatcher, load_runtime
+
+from .llama_support import aclose_after, cancel_mid_stream, close_after
 
 pytestmark = pytest.mark.local_model
 
@@ -183,12 +184,7 @@ def test_system_message_and_history() -> None:
 
 def test_break_stops_generation_at_once(greedy: ChatLlamaCpp) -> None:
     stream = greedy.stream(CATS_EN, max_tokens=200)
-    for n, _ in enumerate(stream, 1):
-        if n == 5:
-            break
-    before = greedy.tokens_generated
-    stream.close()
-    assert greedy.tokens_generated - before <= 1
+    close_after(greedy, stream)
     usage = stream.result.usage_metadata  # exact counts of the stopped generation
     assert usage is not None and 5 <= usage["output_tokens"] <= 6
     # the model is free again
@@ -197,34 +193,13 @@ def test_break_stops_generation_at_once(greedy: ChatLlamaCpp) -> None:
 
 async def test_aclose_stops_generation_at_once(greedy: ChatLlamaCpp) -> None:
     stream = greedy.astream(CATS_EN, max_tokens=200)
-    n = 0
-    async for _ in stream:
-        n += 1
-        if n == 5:
-            break
-    before = greedy.tokens_generated
-    await stream.aclose()
-    await async_wait_until(lambda: not greedy.runtime.lock.locked(), message="still generating")
-    assert greedy.tokens_generated - before <= 1
+    await aclose_after(greedy, stream)
     usage = stream.result.usage_metadata
     assert usage is not None and 5 <= usage["output_tokens"] <= 8
 
 
 async def test_task_cancellation_stops_generation(greedy: ChatLlamaCpp) -> None:
-    seen = asyncio.Event()
-
-    async def consume() -> None:
-        async for _ in greedy.astream(CATS_EN, max_tokens=200):
-            seen.set()
-
-    task = asyncio.create_task(consume())
-    await seen.wait()
-    before = greedy.tokens_generated
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    await async_wait_until(lambda: not greedy.runtime.lock.locked(), message="still generating")
-    assert greedy.tokens_generated - before <= 1
+    await cancel_mid_stream(greedy, CATS_EN)
 
 
 async def test_concurrent_streams_take_turns() -> None:

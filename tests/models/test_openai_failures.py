@@ -7,25 +7,22 @@ import asyncio
 import gc
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
-from test_openai_support import (
+
+from fakes.sse_server import (
     Script,
     ScriptedSSEServer,
     chat_chunk,
-    collect,
     comment,
     data,
     end,
-    make_model,
     raw,
     reset,
     sleep,
-    text_of,
     usage_chunk,
 )
-
 from tokentide.errors import (
     APIConnectionError,
     APIError,
@@ -43,18 +40,14 @@ from tokentide.errors import (
 )
 from tokentide.models import ChatOpenAI
 
-SYNC = pytest.mark.parametrize("sync", [True, False], ids=["sync", "async"])
+from .openai_support import SYNC, break_after, collect, make_model, text_of
+
 TOKENS = ["Hel", "lo", " wor", "ld"]
 
 
 @pytest.fixture
-def server() -> Iterator[ScriptedSSEServer]:
-    with ScriptedSSEServer() as srv:
-        yield srv
-
-
-@pytest.fixture
 async def model(server: ScriptedSSEServer) -> AsyncIterator[ChatOpenAI]:
+    """The shared model fixture's, with a short idle timeout."""
     chat = make_model(server, idle_timeout=0.4)
     yield chat
     await chat.aclose()
@@ -283,22 +276,8 @@ async def test_break_closes_the_upstream_within_50ms(sync, server, model) -> Non
     delays = []
     for _ in range(5):
         server.push(_stream_script())
-        n = 0
-        if sync:
-            for _chunk in model.stream("hi"):
-                n += 1
-                if n == 5:
-                    t0 = time.monotonic()
-                    break
-        else:
-            stream = model.astream("hi")
-            async for _chunk in stream:
-                n += 1
-                if n == 5:
-                    break
-            t0 = time.monotonic()
-            await stream.aclose()
-        delays.append(server.wait_closed() - t0)
+        left = await break_after(model, sync)
+        delays.append(server.wait_closed() - left)
     assert max(delays) < 0.05, delays
     assert len(server.requests) == 5
 

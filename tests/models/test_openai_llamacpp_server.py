@@ -15,13 +15,13 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from test_openai_support import collect, text_of
 
 from tokentide.messages import ChunkAccumulator
 from tokentide.models import ChatOpenAI
 
+from .openai_support import SYNC, collect, text_of
+
 pytestmark = [pytest.mark.local_model, pytest.mark.slow]
-SYNC = pytest.mark.parametrize("sync", [True, False], ids=["sync", "async"])
 PROMPT = "Name three colors."
 
 

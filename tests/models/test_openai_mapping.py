@@ -4,40 +4,17 @@ request bodies and configuration."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from test_openai_support import (
-    Script,
-    ScriptedSSEServer,
-    chat_chunk,
-    collect,
-    data,
-    make_model,
-    text_of,
-    usage_chunk,
-)
 
+from fakes.sse_server import Script, chat_chunk, data, usage_chunk
 from tokentide.errors import APIError
 from tokentide.messages import AIMessageChunk, ChunkAccumulator
 from tokentide.models import ChatOpenAI
 from tokentide.models._openai_core import ChatChunkParser
 from tokentide.wire import SSEDecoder
 
-SYNC = pytest.mark.parametrize("sync", [True, False], ids=["sync", "async"])
-
-
-@pytest.fixture
-def server() -> Iterator[ScriptedSSEServer]:
-    with ScriptedSSEServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-async def model(server: ScriptedSSEServer) -> AsyncIterator[ChatOpenAI]:
-    chat = make_model(server)
-    yield chat
-    await chat.aclose()
+from .openai_support import SYNC, collect, make_model, text_of
 
 
 def _body(*payloads: object) -> bytes:

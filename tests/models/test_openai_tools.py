@@ -3,32 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
 from typing import Literal
 
 import pytest
 from pydantic import BaseModel, ValidationError
-from test_openai_support import Script, ScriptedSSEServer, chat_chunk, collect, data, make_model
 from typing_extensions import NotRequired, TypedDict
 
+from fakes.sse_server import Script, chat_chunk, data
 from tokentide.messages import ChunkAccumulator
-from tokentide.models import ChatOpenAI
 from tokentide.models._tools import convert_to_openai_tool
 
-SYNC = pytest.mark.parametrize("sync", [True, False], ids=["sync", "async"])
-
-
-@pytest.fixture
-def server() -> Iterator[ScriptedSSEServer]:
-    with ScriptedSSEServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-async def model(server: ScriptedSSEServer) -> AsyncIterator[ChatOpenAI]:
-    chat = make_model(server)
-    yield chat
-    await chat.aclose()
+from .openai_support import SYNC, collect
 
 
 def get_weather(city: str, unit: Literal["c", "f"] = "c", days: int | None = None) -> str:

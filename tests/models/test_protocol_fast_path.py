@@ -254,22 +254,6 @@ ANTHROPIC_BODIES = {
 }
 
 
-def anthropic_body(name: str, *, crlf: bool = False, tail: bool = True) -> bytes:
-    body = ANTHROPIC_HEAD + b"".join(ANTHROPIC_BODIES[name]) + (ANTHROPIC_TAIL if tail else b"")
-    return body.replace(b"\n", b"\r\n") if crlf else body
-
-
-@pytest.mark.parametrize("name", sorted(ANTHROPIC_BODIES))
-def test_anthropic_fast_path_gives_what_the_full_parse_gives(name: str) -> None:
-    check(MessagesEventParser, anthropic_body(name))
-
-
-@pytest.mark.parametrize("name", ["plain", "unicode escapes and surrogate pairs", "in-band error"])
-def test_anthropic_fast_path_with_crlf_and_no_end(name: str) -> None:
-    check(MessagesEventParser, anthropic_body(name, crlf=True))
-    check(MessagesEventParser, anthropic_body(name, tail=False))
-
-
 class CountingDecoder(SSEDecoder):
     """Records the blocks that went the full way (to events)."""
 
@@ -352,20 +336,44 @@ RESPONSES_BODIES = {
 }
 
 
-def responses_body(name: str, *, crlf: bool = False, tail: bool = True) -> bytes:
-    body = RESPONSES_HEAD + b"".join(RESPONSES_BODIES[name]) + (RESPONSES_TAIL if tail else b"")
+# Each protocol: its parser, and the head, named middles and tail of its event streams.
+PROTOCOLS: dict[str, tuple[Callable[[], Parser], bytes, dict[str, list[bytes]], bytes]] = {
+    "anthropic": (MessagesEventParser, ANTHROPIC_HEAD, ANTHROPIC_BODIES, ANTHROPIC_TAIL),
+    "responses": (ResponsesEventParser, RESPONSES_HEAD, RESPONSES_BODIES, RESPONSES_TAIL),
+}
+
+
+def body_of(protocol: str, name: str, *, crlf: bool = False, tail: bool = True) -> bytes:
+    _, head, bodies, end = PROTOCOLS[protocol]
+    body = head + b"".join(bodies[name]) + (end if tail else b"")
     return body.replace(b"\n", b"\r\n") if crlf else body
 
 
-@pytest.mark.parametrize("name", sorted(RESPONSES_BODIES))
-def test_responses_fast_path_gives_what_the_full_parse_gives(name: str) -> None:
-    check(ResponsesEventParser, responses_body(name))
+def anthropic_body(name: str) -> bytes:
+    return body_of("anthropic", name)
 
 
+def responses_body(name: str) -> bytes:
+    return body_of("responses", name)
+
+
+@pytest.mark.parametrize(
+    ("protocol", "name"),
+    [
+        (protocol, name)
+        for protocol, (_, _, bodies, _) in PROTOCOLS.items()
+        for name in sorted(bodies)
+    ],
+)
+def test_fast_path_gives_what_the_full_parse_gives(protocol: str, name: str) -> None:
+    check(PROTOCOLS[protocol][0], body_of(protocol, name))
+
+
+@pytest.mark.parametrize("protocol", list(PROTOCOLS))
 @pytest.mark.parametrize("name", ["plain", "unicode escapes and surrogate pairs", "in-band error"])
-def test_responses_fast_path_with_crlf_and_no_end(name: str) -> None:
-    check(ResponsesEventParser, responses_body(name, crlf=True))
-    check(ResponsesEventParser, responses_body(name, tail=False))
+def test_fast_path_with_crlf_and_no_end(protocol: str, name: str) -> None:
+    check(PROTOCOLS[protocol][0], body_of(protocol, name, crlf=True))
+    check(PROTOCOLS[protocol][0], body_of(protocol, name, tail=False))
 
 
 def test_responses_fast_path_reads_text_deltas_without_events() -> None:

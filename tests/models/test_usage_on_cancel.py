@@ -7,19 +7,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 import pytest
-from test_openai_support import Script, ScriptedSSEServer, make_model, reset
 
+from fakes.sse_server import Script, ScriptedSSEServer, reset
 from tokentide.errors import StreamError
 from tokentide.graph import START, MessagesState, StateGraph
 from tokentide.messages import AIMessageChunk
 from tokentide.models import BaseChatModel, ChatLlamaCpp, ChatOpenAI, FakeChatModel
 from tokentide.runnables import RunnableLambda
 
-SYNC = pytest.mark.parametrize("sync", [True, False], ids=["sync", "async"])
+from .openai_support import SYNC, read_upto
+
 WORDS = " ".join(f"w{i}" for i in range(40))
 PROMPT = "tell me a long story"
 K = 3
@@ -52,13 +53,8 @@ def stop_after(model: BaseChatModel, k: int, *, sync: bool) -> RunnableLambda:
         return RunnableLambda(take)
 
     async def atake(prompt: str) -> int:
-        n = 0
         async with contextlib.aclosing(model.astream(prompt)) as chunks:
-            async for _ in chunks:
-                n += 1
-                if n == k:
-                    break
-        return n
+            return await read_upto(chunks, k)
 
     return RunnableLambda(atake)
 
@@ -73,16 +69,23 @@ def graph_stopped_after(model: BaseChatModel, k: int) -> RunnableLambda:
     graph = StateGraph(MessagesState).add_node("chat", node).add_edge(START, "chat").compile()
 
     async def consume(prompt: str) -> int:
-        n = 0
         stream = graph.astream({"messages": [("user", prompt)]}, stream_mode="messages")
         async with contextlib.aclosing(stream) as items:
-            async for _ in items:
-                n += 1
-                if n == k:
-                    break
-        return n
+            return await read_upto(items, k)
 
     return RunnableLambda(consume)
+
+
+async def failed_partial(model: BaseChatModel, sync: bool) -> AIMessageChunk:
+    """Stream ``model`` sync or async to its ``StreamError``; return the error's partial."""
+    with pytest.raises(StreamError) as info:
+        if sync:
+            list(model.stream(PROMPT))
+        else:
+            [c async for c in model.astream(PROMPT)]
+    partial = info.value.partial
+    assert partial is not None
+    return cast(AIMessageChunk, partial)
 
 
 def single_output(ends: Sequence[Mapping[str, Any]]) -> AIMessageChunk:
@@ -132,14 +135,7 @@ async def test_fake_cancelled_ainvoke_in_lambda() -> None:
 
 @SYNC
 async def test_fake_failure_partial_has_usage(sync: bool) -> None:
-    model = FakeChatModel([WORDS], error_after=K)
-    with pytest.raises(StreamError) as info:
-        if sync:
-            list(model.stream(PROMPT))
-        else:
-            [c async for c in model.astream(PROMPT)]
-    partial = info.value.partial
-    assert partial is not None
+    partial = await failed_partial(FakeChatModel([WORDS], error_after=K), sync)
     assert partial.usage_metadata == {"input_tokens": 5, "output_tokens": K, "total_tokens": 8}
 
 
@@ -237,53 +233,35 @@ async def test_local_finished_stream_keeps_its_usage(sync: bool, local: ChatLlam
 TOKENS = [f" t{i}" for i in range(30)]
 
 
-@pytest.fixture
-def server() -> Iterator[ScriptedSSEServer]:
-    with ScriptedSSEServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-async def openai(server: ScriptedSSEServer) -> AsyncIterator[ChatOpenAI]:
-    chat = make_model(server)
-    yield chat
-    chat.close()
-    await chat.aclose()
+def assert_estimated(message: Any) -> None:
+    """``message`` holds the first ``K`` tokens and their estimated usage."""
+    assert message.content == "".join(TOKENS[:K])
+    assert message.usage_metadata == {"input_tokens": 0, "output_tokens": K, "total_tokens": K}
+    assert message.response_metadata["usage_estimated"] is True
 
 
 @SYNC
 async def test_openai_closed_early_estimates_usage(
-    sync: bool, server: ScriptedSSEServer, openai: ChatOpenAI
+    sync: bool, server: ScriptedSSEServer, model: ChatOpenAI
 ) -> None:
     server.push(Script.tokens(TOKENS, rate=0.005))
-    output = single_output(await end_events(stop_after(openai, K, sync=sync), PROMPT))
-    assert output.content == "".join(TOKENS[:K])
-    assert output.usage_metadata == {"input_tokens": 0, "output_tokens": K, "total_tokens": K}
-    assert output.response_metadata["usage_estimated"] is True
+    output = single_output(await end_events(stop_after(model, K, sync=sync), PROMPT))
+    assert_estimated(output)
 
 
 @SYNC
 async def test_openai_failure_partial_estimates_usage(
-    sync: bool, server: ScriptedSSEServer, openai: ChatOpenAI
+    sync: bool, server: ScriptedSSEServer, model: ChatOpenAI
 ) -> None:
     server.push(Script.tokens(TOKENS[:K], after=[reset()]))
-    with pytest.raises(StreamError) as info:
-        if sync:
-            list(openai.stream(PROMPT))
-        else:
-            [c async for c in openai.astream(PROMPT)]
-    partial = info.value.partial
-    assert partial is not None
-    assert partial.content == "".join(TOKENS[:K])
-    assert partial.usage_metadata == {"input_tokens": 0, "output_tokens": K, "total_tokens": K}
-    assert partial.response_metadata["usage_estimated"] is True
+    assert_estimated(await failed_partial(model, sync))
 
 
 @SYNC
 async def test_openai_finished_stream_keeps_server_usage(
-    sync: bool, server: ScriptedSSEServer, openai: ChatOpenAI
+    sync: bool, server: ScriptedSSEServer, model: ChatOpenAI
 ) -> None:
     server.push(Script.tokens(TOKENS, usage=(7, 31)))
-    output = single_output(await end_events(stop_after(openai, 10_000, sync=sync), PROMPT))
+    output = single_output(await end_events(stop_after(model, 10_000, sync=sync), PROMPT))
     assert output.usage_metadata == {"input_tokens": 7, "output_tokens": 31, "total_tokens": 38}
     assert "usage_estimated" not in output.response_metadata

@@ -8,6 +8,7 @@ import textwrap
 from typing import Any
 
 import pytest
+from _kernel import new_notebook
 
 HAS_LOCAL = (
     importlib.util.find_spec("llama_cpp") is not None
@@ -53,13 +54,8 @@ def _record_displays(nbclient: Any, messages: list[tuple[str, str | None]]) -> A
 
 
 def test_display_stream_of_the_local_model_in_a_real_kernel() -> None:
-    nbformat = pytest.importorskip("nbformat", reason="needs the notebook test extras")
-    nbclient = pytest.importorskip("nbclient", reason="needs the notebook test extras")
-    pytest.importorskip("ipykernel", reason="needs the notebook test extras")
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells.append(nbformat.v4.new_code_cell(CELL))
     # A second cell prints the returned message, so that the test can read it back.
-    notebook.cells.append(nbformat.v4.new_code_cell("print(RESULT)"))
+    notebook, nbclient = new_notebook(CELL, "print(RESULT)")
     messages: list[tuple[str, str | None]] = []
     client = _record_displays(nbclient, messages)(notebook, timeout=120, kernel_name="python3")
     client.execute()

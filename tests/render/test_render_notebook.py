@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from _kernel import new_notebook
 
 from tokentide.render import adisplay_stream, display_stream, in_notebook
 
@@ -110,11 +111,7 @@ NOTEBOOK_CELL = textwrap.dedent(
 
 
 def test_real_kernel_shows_one_output_updated_in_place() -> None:
-    nbformat = pytest.importorskip("nbformat", reason="needs the notebook test extras")
-    nbclient = pytest.importorskip("nbclient", reason="needs the notebook test extras")
-    pytest.importorskip("ipykernel", reason="needs the notebook test extras")
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells.append(nbformat.v4.new_code_cell(NOTEBOOK_CELL))
+    notebook, nbclient = new_notebook(NOTEBOOK_CELL)
     client = nbclient.NotebookClient(notebook, timeout=60, kernel_name="python3")
     client.execute()
     outputs = notebook.cells[0].outputs

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 import regex
@@ -286,16 +286,24 @@ async def test_asmooth_with_a_fake_sleep_releases_word_by_word() -> None:
     assert out[:3] == ["one ", "two ", "three "]
 
 
-async def test_asmooth_early_exit_cancels_the_reader_and_closes_the_producer() -> None:
-    closed = asyncio.Event()
+def _endless_words(closed: asyncio.Event, *, pause: float) -> Callable[[], AsyncIterator[str]]:
+    """A producer of ``"word "`` every ``pause`` seconds, for ever; ``closed`` is set when it
+    is closed."""
 
     async def producer() -> AsyncIterator[str]:
         try:
             while True:
                 yield "word "
-                await asyncio.sleep(0.001)
+                await asyncio.sleep(pause)
         finally:
             closed.set()
+
+    return producer
+
+
+async def test_asmooth_early_exit_cancels_the_reader_and_closes_the_producer() -> None:
+    closed = asyncio.Event()
+    producer = _endless_words(closed, pause=0.001)
 
     tasks_before = len(asyncio.all_tasks())
     stream = asmooth(producer(), rate=1000.0)
@@ -320,14 +328,7 @@ async def test_asmooth_raises_the_producer_error_after_the_text_before_it() -> N
 
 async def test_asmooth_cancellation_closes_the_producer() -> None:
     closed = asyncio.Event()
-
-    async def producer() -> AsyncIterator[str]:
-        try:
-            while True:
-                yield "word "
-                await asyncio.sleep(0.01)
-        finally:
-            closed.set()
+    producer = _endless_words(closed, pause=0.01)
 
     async def consume() -> None:
         async for _ in asmooth(producer(), rate=1000.0):

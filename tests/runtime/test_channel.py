@@ -9,9 +9,11 @@ import asyncio
 import threading
 
 import pytest
+from _runtime_helpers import start_producer
 
 from fakes.waiting import async_wait_until, wait_until
 from tokentide.runtime._channel import CLOSED, TIMED_OUT, Channel, ChannelClosed
+from tokentide.runtime._sink import SyncChannel
 
 N = 20_000
 
@@ -47,8 +49,9 @@ def test_thread_to_thread_in_order_then_closed() -> None:
     assert chan.take() is CLOSED  # stays closed
 
 
-def test_take_distinguishes_timed_out_from_closed() -> None:
-    chan: Channel[int] = Channel(4)
+@pytest.mark.parametrize("make", [Channel, SyncChannel], ids=["Channel", "SyncChannel"])
+def test_take_distinguishes_timed_out_from_closed(make: type[Channel[int]]) -> None:
+    chan: Channel[int] = make(4)
     assert chan.take(timeout=0.01) is TIMED_OUT
     chan.put(1)
     assert chan.take(timeout=0.01) == [1]
@@ -83,17 +86,7 @@ def test_a_producer_thread_waits_while_full_and_goes_on_after_a_take() -> None:
 
 def test_cancel_releases_a_blocked_producer_and_refuses_later_puts() -> None:
     chan: Channel[int] = Channel(2)
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            for i in range(100):
-                chan.put(i)
-        except ChannelClosed as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=run)
-    thread.start()
+    thread, errors = start_producer(chan, 100)
     wait_until(lambda: chan._producers_waiting == 1)
     chan.cancel()
     thread.join(30)

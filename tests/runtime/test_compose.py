@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from _runtime_helpers import collect, events_of
+from _runtime_helpers import InFlight, collect, events_of
 
 from fakes.waiting import DEADLINE, async_wait_until, wait_until
 from tokentide.models import FakeChatModel
@@ -360,22 +360,6 @@ def test_bad_config_is_a_clear_type_error() -> None:
 
 
 # ---------------------------------------------------------------------------------- batch
-
-
-class InFlight:
-    def __init__(self) -> None:
-        self.now = 0
-        self.peak = 0
-        self.lock = threading.Lock()
-
-    def enter(self) -> None:
-        with self.lock:
-            self.now += 1
-            self.peak = max(self.peak, self.now)
-
-    def leave(self) -> None:
-        with self.lock:
-            self.now -= 1
 
 
 def test_batch_respects_max_concurrency() -> None:

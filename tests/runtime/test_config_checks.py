@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 import pytest
+from _runtime_helpers import InFlight
 
 from tokentide.runnables import RunnableLambda
 from tokentide.runtime._config import check_config
@@ -38,27 +39,8 @@ def test_known_keys_pass() -> None:
     )
 
 
-class _Peak:
-    """Counts how many calls run at once."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.now = 0
-        self.peak = 0
-        self.release = threading.Event()
-
-    def enter(self) -> None:
-        with self.lock:
-            self.now += 1
-            self.peak = max(self.peak, self.now)
-
-    def leave(self) -> None:
-        with self.lock:
-            self.now -= 1
-
-
 def test_batch_honours_every_configs_max_concurrency() -> None:
-    peak = _Peak()
+    peak = InFlight()
     started = threading.Semaphore(0)
 
     def work(x: int) -> int:

@@ -168,25 +168,32 @@ async def test_concurrent_streams_do_not_mix_their_runs() -> None:
         assert nested and all(e["parent_ids"] == [root_id] for e in nested)
 
 
-@pytest.mark.parametrize("inherited", [[], ["a"], ["a", "b"]])
-@pytest.mark.parametrize("local", [None, ["seq:step:2"], ["b", "a"]])
-@pytest.mark.parametrize("own_tags", [None, ["t"], ["a"]])
-def test_a_run_made_from_a_child_config_is_the_run_of_the_same_full_config(
-    inherited: list[str], local: list[str] | None, own_tags: list[str] | None
-) -> None:
-    from tokentide.runtime._context import RunContext, new_run
+def _node_run(inherited: list[str], metadata: dict[str, Any], **kwargs: Any) -> Any:
+    """The run of a graph node at step 1 whose child runs are a sequence's first step."""
+    from tokentide.runtime._context import RunContext
 
     parent = RunContext(
         "node",
         "chain",
         tags=[*inherited, "graph:step:1"],
         inheritable_tags=inherited,
-        metadata={"langgraph_node": "node"},
+        metadata=metadata,
         configurable={"thread_id": "t"},
-        recursion_limit=7,
-        max_concurrency=3,
+        **kwargs,
     )
     parent.child_tags = ["seq:step:1"]
+    return parent
+
+
+@pytest.mark.parametrize("inherited", [[], ["a"], ["a", "b"]])
+@pytest.mark.parametrize("local", [None, ["seq:step:2"], ["b", "a"]])
+@pytest.mark.parametrize("own_tags", [None, ["t"], ["a"]])
+def test_a_run_made_from_a_child_config_is_the_run_of_the_same_full_config(
+    inherited: list[str], local: list[str] | None, own_tags: list[str] | None
+) -> None:
+    from tokentide.runtime._context import new_run
+
+    parent = _node_run(inherited, {"langgraph_node": "node"}, recursion_limit=7, max_concurrency=3)
     child = parent.child_config(local_tags=local)
     full = {**child, "recursion_limit": 7}  # any key of a RunnableConfig: the general path
     for meta in (None, {"ls_provider": "x"}):
@@ -206,17 +213,9 @@ def test_a_run_made_from_a_child_config_is_the_run_of_the_same_full_config(
 def test_a_run_made_from_a_node_config_handed_on_is_the_run_of_the_general_path(
     inherited: list[str], local: list[str] | None, change: dict[str, Any]
 ) -> None:
-    from tokentide.runtime._context import LOCAL_TAGS_KEY, RunContext, new_run
+    from tokentide.runtime._context import LOCAL_TAGS_KEY, new_run
 
-    parent = RunContext(
-        "node",
-        "chain",
-        tags=[*inherited, "graph:step:1"],
-        inheritable_tags=inherited,
-        metadata={"k": 1},
-        configurable={"thread_id": "t"},
-    )
-    parent.child_tags = ["seq:step:1"]
+    parent = _node_run(inherited, {"k": 1})
     config: dict[str, Any] = {**parent.as_config(), **change}
     if local is not None:
         config[LOCAL_TAGS_KEY] = local

@@ -11,7 +11,7 @@ two hooks:
 
 Every store made by the hooks is closed by the contract (``aclose()``). Example::
 
-    from store_contract import StreamStoreContract
+    from .store_contract import StreamStoreContract
 
     class TestMemoryStore(StreamStoreContract):
         async def new_store(self, *, max_events, ttl, **options):
@@ -82,6 +82,13 @@ class StreamStoreContract:
         await store.create_run(RunRecord(run_id=run_id, assistant=assistant))
         return run_id
 
+    async def started_record(self, store: StreamStore) -> tuple[str, RunRecord]:
+        """A run created in ``store``: its id and the record the store gives back."""
+        run_id = await self.started(store)
+        record = await store.get_run(run_id)
+        assert record is not None
+        return run_id, record
+
     # ------------------------------------------------------------------ records
 
     async def test_is_a_stream_store(self) -> None:
@@ -104,9 +111,7 @@ class StreamStoreContract:
 
     async def test_get_run_returns_a_copy(self) -> None:
         async with self.opened() as store:
-            run_id = await self.started(store)
-            got = await store.get_run(run_id)
-            assert got is not None
+            run_id, got = await self.started_record(store)
             got.status = "error"
             got.metadata["x"] = 1
             again = await store.get_run(run_id)
@@ -293,9 +298,7 @@ class StreamStoreContract:
     async def test_cancel_of_unknown_or_finished_run_is_refused(self) -> None:
         async with self.opened() as store:
             assert await store.request_cancel("run_nope") is False
-            run_id = await self.started(store)
-            record = await store.get_run(run_id)
-            assert record is not None
+            run_id, record = await self.started_record(store)
             record.status = "success"
             await store.update_run(record)
             await store.end_stream(run_id)
@@ -317,9 +320,7 @@ class StreamStoreContract:
 
     async def test_update_after_end_raises(self) -> None:
         async with self.opened() as store:
-            run_id = await self.started(store)
-            record = await store.get_run(run_id)
-            assert record is not None
+            run_id, record = await self.started_record(store)
             record.status = "success"
             await store.update_run(record)
             await store.end_stream(run_id)

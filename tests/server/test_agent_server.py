@@ -21,6 +21,8 @@ from tokentide.messages import AIMessage
 from tokentide.models import FakeChatModel
 from tokentide.server import create_app
 
+from .cors import preflight
+
 pytestmark = pytest.mark.timeout(60)
 
 WORDS = [f"w{i} " for i in range(6)]
@@ -411,13 +413,8 @@ async def test_cors_preflight_and_exposed_headers() -> None:
     with live_server(app) as live:
         async with httpx.AsyncClient(base_url=live.url) as http:
             origin = {"origin": "https://app.example"}
-            pre = await http.options(
-                "/threads",
-                headers={
-                    **origin,
-                    "access-control-request-method": "POST",
-                    "access-control-request-headers": "content-type, x-api-key",
-                },
+            pre = await preflight(
+                http, "/threads", "https://app.example", "content-type, x-api-key"
             )
             assert pre.status_code == 204
             assert "x-api-key" in pre.headers["access-control-allow-headers"]

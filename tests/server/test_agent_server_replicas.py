@@ -17,7 +17,7 @@ import pytest
 from langgraph_sdk import get_client
 
 from fakes.postgres_server import running_postgres_server
-from fakes.redis_server import RedisServer, running_redis_server
+from fakes.redis_server import RedisServer
 from fakes.serve_process import Replica, assistants_listed, start_serve, two_replicas
 from fakes.waiting import async_wait_until
 
@@ -33,12 +33,6 @@ def _start(redis_url: str, checkpointer: str, workdir: str, name: str) -> Replic
     options += ["--redis-url", redis_url, "--checkpointer", checkpointer, "--log-level", "warning"]
     log = Path(workdir) / f"{name}.log"
     return start_serve(options, log, cwd=HERE, checkpointer=checkpointer)
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    with running_redis_server() as server:
-        yield server
 
 
 @contextlib.contextmanager

@@ -20,9 +20,11 @@ from tokentide.models import FakeChatModel
 from tokentide.runnables import Runnable
 from tokentide.server import create_app
 
+from .api_models import POEM, poem_models
+from .run_events import sdk_events
+
 pytestmark = pytest.mark.timeout(60)
 
-POEM = "Soft paws on the windowsill, a cat keeps watch, serene and still."
 TOOL_REPLY = AIMessage(
     "Let me look.",
     tool_calls=[tool_call(name="get_weather", args={"city": "Paris"}, id="toolu_1")],
@@ -69,14 +71,9 @@ class Tracking(FakeChatModel):
 @pytest.fixture(scope="module")
 def server() -> Iterator[LiveServer]:
     app = create_app(
-        models={
-            "claude-fake": FakeChatModel([POEM]),
-            "slow": FakeChatModel([POEM], delay=0.2),
-            "broken": FakeChatModel([POEM], error_after=3),
-            "tooly": FakeChatModel([TOOL_REPLY]),
-            "recorder": Recorder(),
-            "tracking": Tracking(),
-        },
+        models=poem_models(
+            "claude-fake", FakeChatModel([TOOL_REPLY]), recorder=Recorder(), tracking=Tracking()
+        ),
         api_key=KEY,
         heartbeat=0.05,
     )
@@ -97,9 +94,7 @@ async def aclient(server: LiveServer) -> AsyncIterator[anthropic.AsyncAnthropic]
 
 
 async def _events(client: Any, aclient: Any, sync: bool, **kwargs: Any) -> list[Any]:
-    if sync:
-        return list(client.messages.create(stream=True, **kwargs))
-    return [event async for event in await aclient.messages.create(stream=True, **kwargs)]
+    return await sdk_events(client, aclient, sync, "messages", **kwargs)
 
 
 @SYNC

@@ -66,6 +66,10 @@ def server(song: Song) -> Iterator[Any]:
         yield srv
 
 
+# A streamed completion whose last chunk carries the usage.
+STREAMED: dict[str, Any] = {"stream": True, "stream_options": {"include_usage": True}}
+
+
 async def create(server: Any, sync: bool, **kwargs: Any) -> Any:
     """``completions.create`` with the sync or async SDK; streams are read to the end."""
     if sync:
@@ -86,8 +90,7 @@ async def test_streamed_completion_with_the_openai_sdk(sync: bool, server: Any, 
         sync,
         model="song",
         prompt="Write me a song",
-        stream=True,
-        stream_options={"include_usage": True},
+        **STREAMED,
         max_tokens=9,
         temperature=0,
         stop=["\n\n\n"],
@@ -195,8 +198,7 @@ async def test_local_completion_model_with_the_openai_sdk(sync: bool) -> None:
             sync,
             model="local",
             prompt="Once upon a time",
-            stream=True,
-            stream_options={"include_usage": True},
+            **STREAMED,
         )
     texts = [c.choices[0].text for c in chunks if c.choices]
     assert len(texts) > 10 and "".join(texts) == expected

@@ -17,7 +17,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -29,11 +28,13 @@ import psutil
 import pytest
 
 from fakes.live_server import live_server
-from fakes.signals import sigint_default
+from fakes.serve_process import free_port, popen_serve, wait_serving
 from tokentide.cli import build_parser
 from tokentide.cli._serve import ServeError, build_app, check_args
 from tokentide.models import FakeChatModel
 from tokentide.server import ServerLimits, create_app, uvicorn_options
+
+from .cors import preflight
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -44,13 +45,6 @@ MiB = 1024 * 1024
 
 
 # ---------------------------------------------------------------------------- a real server
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Served:
@@ -70,39 +64,12 @@ class Served:
 @pytest.fixture(scope="module")
 def served() -> Iterator[Served]:
     """``tokentide serve`` with an API key and short header, body and keep-alive timeouts."""
-    port = _free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "tokentide.cli",
-        "serve",
-        "--model",
-        "fake",
-        "--port",
-        str(port),
-        "--header-timeout",
-        "2",
-        "--body-timeout",
-        "2",
-        "--keep-alive-timeout",
-        "2",
-        "--log-level",
-        "warning",
-    ]
+    port = free_port()
+    options = ["--model", "fake", "--header-timeout", "2", "--body-timeout", "2"]
+    options += ["--keep-alive-timeout", "2", "--log-level", "warning"]
     env = {**os.environ, "TOKENTIDE_API_KEY": KEY, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        cmd, env=env, stderr=subprocess.PIPE, text=True, preexec_fn=sigint_default
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=0.5)
-            break
-        except httpx.TransportError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise AssertionError(f"the server did not start: {proc.communicate()[1]}") from None
-            time.sleep(0.05)
+    proc = popen_serve(options, port, env)
+    wait_serving(proc, port)
     try:
         yield Served(proc, port)
     finally:
@@ -362,18 +329,13 @@ async def test_same_origin_and_cors_origins(http: httpx.AsyncClient) -> None:
     )
     assert res.status_code == 200 and "access-control-allow-origin" not in res.headers
     app_origin = {"Origin": "http://localhost:3000"}
-    preflight = await http.options(
-        "/v1/chat/completions",
-        headers={
-            **app_origin,
-            "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "authorization, content-type",
-        },
+    pre = await preflight(
+        http, "/v1/chat/completions", "http://localhost:3000", "authorization, content-type"
     )
-    assert preflight.status_code == 204
-    assert preflight.headers["access-control-allow-origin"] == "http://localhost:3000"
-    assert "POST" in preflight.headers["access-control-allow-methods"]
-    assert "content-type" in preflight.headers["access-control-allow-headers"]
+    assert pre.status_code == 204
+    assert pre.headers["access-control-allow-origin"] == "http://localhost:3000"
+    assert "POST" in pre.headers["access-control-allow-methods"]
+    assert "content-type" in pre.headers["access-control-allow-headers"]
     res = await http.post(
         "/v1/runs", json={"assistant": "m", "input": "hi"}, headers={**app_origin, **JSON}
     )

@@ -104,6 +104,16 @@ def test_bad_max_concurrency_is_a_usage_error(paced: ScriptedSSEServer) -> None:
         _proxy_app(paced, "--upstream-timeout", "0")
 
 
+async def _pool_timeout(model: Any) -> BaseException | None:
+    """Stream ``model`` to its end; the ``PoolTimeoutError`` that stopped it, if one did."""
+    try:
+        async for _ in model.astream("hi"):
+            pass
+    except PoolTimeoutError as exc:
+        return exc
+    return None
+
+
 def test_chat_openai_max_connections_bounds_its_pool(paced: ScriptedSSEServer) -> None:
     async def main() -> tuple[list[str], BaseException | None]:
         model = ChatOpenAI(
@@ -112,12 +122,7 @@ def test_chat_openai_max_connections_bounds_its_pool(paced: ScriptedSSEServer) -
         async with model:
             first = model.astream("hi")
             chunks = [(await first.__anext__()).content]  # holds the only connection
-            error: BaseException | None = None
-            try:
-                async for _ in model.astream("hi"):
-                    pass
-            except PoolTimeoutError as exc:
-                error = exc
+            error = await _pool_timeout(model)
             await first.aclose()
         return chunks, error
 
@@ -141,12 +146,7 @@ def test_chat_anthropic_max_connections_bounds_its_pool() -> None:
         chunks = [(await first.__anext__()).content]  # holds the only connection
         while chunks[-1] != "tok":
             chunks.append((await first.__anext__()).content)
-        error: BaseException | None = None
-        try:
-            async for _ in model.astream("hi"):
-                pass
-        except PoolTimeoutError as exc:
-            error = exc
+        error = await _pool_timeout(model)
         await first.aclose()
         await model.aclose()
         return chunks, error

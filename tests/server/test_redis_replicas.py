@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fakes.redis_server import RedisServer, running_redis_server
+from fakes.redis_server import RedisServer
 from fakes.serve_process import Replica, start_serve, two_replicas
 
 pytestmark = pytest.mark.timeout(90)
@@ -39,12 +39,6 @@ class Frame:
     id: int | None
     event: str
     data: str
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    with running_redis_server() as server:
-        yield server
 
 
 def _start_replica(

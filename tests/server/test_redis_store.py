@@ -9,12 +9,12 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
 
-from fakes.redis_server import RedisServer, running_redis_server
+from fakes.redis_server import RedisServer
 from fakes.waiting import async_wait_until
 from tokentide.server._redis_store import RedisStreamStore
 from tokentide.server._store import (
@@ -26,12 +26,6 @@ from tokentide.server._store import (
 )
 
 pytestmark = pytest.mark.timeout(30)
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    with running_redis_server() as server:
-        yield server
 
 
 @pytest.fixture

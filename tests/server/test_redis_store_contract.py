@@ -5,24 +5,19 @@ instances (separate connections) on the same prefix, as separate server processe
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from store_contract import StreamStoreContract
 
-from fakes.redis_server import RedisServer, running_redis_server
+from fakes.redis_server import RedisServer
 from tokentide.server import StreamStore
 from tokentide.server._redis_store import RedisStreamStore
 
+from .store_contract import StreamStoreContract
+
 pytestmark = pytest.mark.timeout(30)
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    with running_redis_server() as server:
-        yield server
 
 
 class TestRedisStreamStore(StreamStoreContract):

@@ -19,9 +19,11 @@ from tokentide.models import FakeChatModel
 from tokentide.runnables import Runnable
 from tokentide.server import create_app
 
+from .api_models import POEM, poem_models
+from .run_events import sdk_events
+
 pytestmark = pytest.mark.timeout(60)
 
-POEM = "Soft paws on the windowsill, a cat keeps watch, serene and still."
 TOOL_REPLY = AIMessage(
     "", tool_calls=[tool_call(name="get_weather", args={"city": "Paris"}, id="call_1")]
 )
@@ -59,36 +61,15 @@ class LengthModel(FakeChatModel):
 @pytest.fixture(scope="module")
 def server() -> Iterator[LiveServer]:
     app = create_app(
-        models={
-            "fake": FakeChatModel([POEM]),
-            "slow": FakeChatModel([POEM], delay=0.2),
-            "broken": FakeChatModel([POEM], error_after=3),
-            "tooly": ToolModel([TOOL_REPLY]),
-            "echo": EchoModel(),
-            "length": LengthModel(),
-        },
+        models=poem_models("fake", ToolModel([TOOL_REPLY]), echo=EchoModel(), length=LengthModel()),
         heartbeat=0.05,
     )
     with live_server(app) as live:
         yield live
 
 
-@pytest.fixture
-def client(server: LiveServer) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0) as c:
-        yield c
-
-
-@pytest.fixture
-async def aclient(server: LiveServer) -> AsyncIterator[openai.AsyncOpenAI]:
-    async with openai.AsyncOpenAI(base_url=server.base_url, api_key="unused", max_retries=0) as c:
-        yield c
-
-
 async def _events(client: Any, aclient: Any, sync: bool, **kwargs: Any) -> list[Any]:
-    if sync:
-        return list(client.responses.create(stream=True, **kwargs))
-    return [event async for event in await aclient.responses.create(stream=True, **kwargs)]
+    return await sdk_events(client, aclient, sync, "responses", **kwargs)
 
 
 @SYNC

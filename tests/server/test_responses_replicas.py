@@ -12,10 +12,11 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from test_redis_replicas import REPLY, _start_replica
 
 from fakes.redis_server import RedisServer, running_redis_server
 from fakes.serve_process import Replica, two_replicas
+
+from .test_redis_replicas import REPLY, _start_replica
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from fakes.live_server import LiveServer, live_server
-from fakes.redis_server import RedisServer, running_redis_server
+from fakes.redis_server import RedisServer
 from tokentide.agents import create_agent
 from tokentide.agents.middleware import HumanInTheLoopMiddleware
 from tokentide.checkpoint import InMemorySaver
@@ -24,6 +24,8 @@ from tokentide.models import FakeChatModel
 from tokentide.server import create_app
 from tokentide.server._redis_store import RedisStreamStore
 from tokentide.wire import SSEDecoder
+
+from .asking_graph import asking_graph
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -43,20 +45,7 @@ def _agent() -> Any:
 
 
 def _asking_graph() -> Any:
-    from tokentide.graph import interrupt
-
-    def ask(state: MessagesState) -> dict[str, Any]:
-        answer = interrupt({"question": "Which city?"})
-        return {"messages": [AIMessage(f"Going to {answer}.")]}
-
-    builder = StateGraph(MessagesState).add_node(ask).add_edge(START, "ask")
-    return builder.compile(checkpointer=InMemorySaver())
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    with running_redis_server() as server:
-        yield server
+    return asking_graph(lambda answer: f"Going to {answer}.")
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -259,37 +259,13 @@ def test_serve_json_logs_and_metrics_port() -> None:
     access line per request, and the metrics on their own port."""
     import os
     import signal
-    import socket
-    import subprocess
-    import sys
 
-    from fakes.signals import sigint_default
-
-    def free_port() -> int:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            return int(sock.getsockname()[1])
+    from fakes.serve_process import free_port, popen_serve
 
     port, metrics_port = free_port(), free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "tokentide.cli",
-        "serve",
-        "--model",
-        "fake",
-        "--port",
-        str(port),
-        "--metrics-port",
-        str(metrics_port),
-        "--log-format",
-        "json",
-        "--no-web",
-    ]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        cmd, env=env, stderr=subprocess.PIPE, text=True, preexec_fn=sigint_default
-    )
+    options = ["--model", "fake", "--metrics-port", str(metrics_port)]
+    options += ["--log-format", "json", "--no-web"]
+    proc = popen_serve(options, port, {**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         base = f"http://127.0.0.1:{port}"
 

@@ -17,6 +17,7 @@ import pytest
 pytest.importorskip("prometheus_client")
 
 from fakes.live_server import LiveServer, live_server  # noqa: E402
+from fakes.serve_process import terminate  # noqa: E402
 from tokentide.cli import build_parser  # noqa: E402
 from tokentide.cli._serve import build_app  # noqa: E402
 
@@ -65,12 +66,7 @@ def prometheus(served: LiveServer, tmp_path: Path) -> Iterator[str]:
         wait(lambda: _ready(url), "Prometheus to start", proc)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        terminate(proc)
         if proc.stderr is not None:
             proc.stderr.close()
 

@@ -21,9 +21,10 @@ from tokentide.models import FakeChatModel
 from tokentide.runnables import Runnable
 from tokentide.server import create_app
 
+from .api_models import POEM, poem_models
+
 pytestmark = pytest.mark.timeout(60)
 
-POEM = "Soft paws on the windowsill, a cat keeps watch, serene and still."
 TOOL_REPLY = AIMessage(
     "", tool_calls=[tool_call(name="get_weather", args={"city": "Paris"}, id="call_1")]
 )
@@ -66,30 +67,14 @@ def recorder() -> RecordingModel:
 @pytest.fixture(scope="module")
 def server(recorder: RecordingModel) -> Iterator[LiveServer]:
     app = create_app(
-        models={
-            "gpt-4o-mini": FakeChatModel([POEM]),
-            "slow": FakeChatModel([POEM], delay=0.15),
-            "broken": FakeChatModel([POEM], error_after=3),
-            "tooly": FakeChatModel([TOOL_REPLY]),
-            "recorder": recorder,
-        },
+        models=poem_models(
+            "gpt-4o-mini", FakeChatModel([TOOL_REPLY]), slow_delay=0.15, recorder=recorder
+        ),
         graphs={"poet-graph": _graph()},
         heartbeat=0.05,
     )
     with live_server(app) as live:
         yield live
-
-
-@pytest.fixture
-def client(server: LiveServer) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0) as c:
-        yield c
-
-
-@pytest.fixture
-async def aclient(server: LiveServer) -> AsyncIterator[openai.AsyncOpenAI]:
-    async with openai.AsyncOpenAI(base_url=server.base_url, api_key="unused", max_retries=0) as c:
-        yield c
 
 
 USER: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Write a poem about cats."}]

@@ -18,6 +18,8 @@ from tokentide.models import FakeChatModel
 from tokentide.server import TokentideApp, create_app
 from tokentide.wire import SSEDecoder
 
+from .run_events import run_events
+
 pytestmark = pytest.mark.timeout(60)
 
 WORDS = [f"w{i} " for i in range(40)]
@@ -65,14 +67,6 @@ def sync_http(server: LiveServer) -> Iterator[httpx.Client]:
         yield client
 
 
-def _events(body: bytes) -> list[dict[str, Any]]:
-    decoder = SSEDecoder()
-    out = []
-    for sse in [*decoder.feed(body), *decoder.flush()]:
-        out.append({"event": sse.event, "id": sse.id, "data": json.loads(sse.data)})
-    return out
-
-
 def _text(events: list[dict[str, Any]]) -> str:
     return "".join(e["data"][0]["content"] for e in events if e["event"] == "messages")
 
@@ -80,7 +74,7 @@ def _text(events: list[dict[str, Any]]) -> str:
 async def _start(http: httpx.AsyncClient, **body: Any) -> tuple[str, list[dict[str, Any]]]:
     res = await http.post("/v1/runs", json=body)
     assert res.status_code == 200, res.text
-    return res.headers["x-run-id"], _events(res.content)
+    return res.headers["x-run-id"], run_events(res.content)
 
 
 # ---------------------------------------------------------------------- streams
@@ -102,7 +96,7 @@ async def test_model_run_streams_ids_and_events(
     assert res.headers["cache-control"] == "no-cache"
     assert res.headers["x-accel-buffering"] == "no"
     assert "content-encoding" not in res.headers
-    events = _events(res.content)
+    events = run_events(res.content)
     assert [int(e["id"]) for e in events] == list(range(1, len(events) + 1))
     assert events[0]["event"] == "metadata" and events[0]["data"]["run_id"] == run_id
     assert events[-1]["event"] == "end" and events[-1]["data"]["status"] == "success"
@@ -143,7 +137,7 @@ async def test_background_run_without_stream(http: httpx.AsyncClient) -> None:
     assert res.status_code == 201
     run_id = res.json()["run_id"]
     stream = await http.get(f"/v1/runs/{run_id}/stream")
-    assert _text(_events(stream.content)) == TEXT
+    assert _text(run_events(stream.content)) == TEXT
 
 
 # ---------------------------------------------------------------------- resume
@@ -169,7 +163,7 @@ async def test_resume_with_last_event_id_is_byte_identical(
     headers = {"Last-Event-ID": last_id} if how == "header" else {}
     params = {"last_event_id": last_id} if how == "query" else {}
     res = await http.get(f"/v1/runs/{run_id}/stream", headers=headers, params=params)
-    rest = _events(res.content)
+    rest = run_events(res.content)
     assert int(rest[0]["id"]) == int(last_id) + 1
     assert b"".join(first) + _text(rest).encode() == TEXT.encode()
     assert rest[-1]["event"] == "end"
@@ -177,7 +171,7 @@ async def test_resume_with_last_event_id_is_byte_identical(
 
 async def test_join_from_the_start_and_after_the_end(http: httpx.AsyncClient) -> None:
     run_id, events = await _start(http, assistant="fast", input=USER)
-    again = _events((await http.get(f"/v1/runs/{run_id}/stream")).content)
+    again = run_events((await http.get(f"/v1/runs/{run_id}/stream")).content)
     assert again == events
     tail = await http.get(f"/v1/runs/{run_id}/stream", headers={"Last-Event-ID": events[-1]["id"]})
     assert tail.status_code == 200 and tail.content == b""
@@ -188,7 +182,7 @@ async def test_several_live_readers(http: httpx.AsyncClient) -> None:
     run_id = res.json()["run_id"]
     readers = [http.get(f"/v1/runs/{run_id}/stream") for _ in range(3)]
     for res in await asyncio.gather(*readers):
-        assert _text(_events(res.content)) == TEXT
+        assert _text(run_events(res.content)) == TEXT
 
 
 # ---------------------------------------------------------------------- cancel
@@ -213,7 +207,7 @@ async def test_cancel_keeps_partial_output_and_usage(
     assert content and TEXT.startswith(content) and content != TEXT
     produced = len(content.split())
     assert record["usage"]["output_tokens"] == produced
-    events = _events((await http.get(f"/v1/runs/{run_id}/stream")).content)
+    events = run_events((await http.get(f"/v1/runs/{run_id}/stream")).content)
     assert events[-1]["event"] == "end" and events[-1]["data"]["status"] == "cancelled"
     assert _text(events) == content
     again = await http.post(url)  # idempotent
@@ -229,7 +223,7 @@ async def test_on_disconnect_cancel_and_continue(http: httpx.AsyncClient) -> Non
             async for _ in res.aiter_raw():
                 break
     await async_wait_until(lambda: _status(http, ids["cancel"]), is_="cancelled", interval=0.02)
-    events = _events((await http.get(f"/v1/runs/{ids['continue']}/stream")).content)
+    events = run_events((await http.get(f"/v1/runs/{ids['continue']}/stream")).content)
     assert _text(events) == TEXT and events[-1]["data"]["status"] == "success"
 
 
@@ -336,7 +330,7 @@ async def test_trimmed_events_give_an_error_event() -> None:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
         run_id, _ = await _start(http, assistant="fast", input=USER)
-        events = _events((await http.get(f"/v1/runs/{run_id}/stream")).content)
+        events = run_events((await http.get(f"/v1/runs/{run_id}/stream")).content)
     assert events == [
         {
             "event": "error",
@@ -364,7 +358,7 @@ async def test_heartbeat_comments_while_quiet(server: LiveServer) -> None:
                 "/v1/chat/completions", json={"model": "pause", "messages": USER, "stream": True}
             )
     assert res.content.count(b": ping\n\n") >= 3
-    assert _text(_events(res.content.replace(b": ping\n\n", b""))) == "ab"
+    assert _text(run_events(res.content.replace(b": ping\n\n", b""))) == "ab"
     assert chat.content.count(b": ping\n\n") >= 2  # after the first token
 
 
@@ -392,5 +386,5 @@ async def test_last_event_id_past_the_live_end_is_a_400(http: httpx.AsyncClient)
     ahead = await http.get(f"/v1/runs/{run_id}/stream", headers={"Last-Event-ID": "1000"})
     assert ahead.status_code == 400
     assert ahead.json()["error"]["code"] == "last_event_id_out_of_range"
-    rest = _events((await http.get(f"/v1/runs/{run_id}/stream")).content)
+    rest = run_events((await http.get(f"/v1/runs/{run_id}/stream")).content)
     assert rest[-1]["event"] == "end"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from store_contract import StreamStoreContract
 
 from tokentide.server import MemoryStreamStore, RunRecord, StreamStore
+
+from .store_contract import StreamStoreContract
 
 pytestmark = pytest.mark.timeout(30)
 

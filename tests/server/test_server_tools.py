@@ -12,11 +12,7 @@ import importlib.util
 import json
 import os
 import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +26,7 @@ from openai.types.chat import (
 )
 
 from fakes.live_server import LiveServer, live_server
-from fakes.signals import sigint_default
+from fakes.serve_process import free_port, popen_serve, wait_serving
 from fakes.sse_server import Script, ScriptedSSEServer, chat_chunk, data, usage_chunk
 from tokentide.graph import START, MessagesState, StateGraph
 from tokentide.messages import AIMessage, ToolMessage, tool_call
@@ -161,18 +157,6 @@ def server(upstream: ScriptedSSEServer) -> Iterator[LiveServer]:
     with live_server(create_app(models=models, graphs=graphs, heartbeat=1.0)) as live:
         yield live
         live.call(proxy.aclose())  # its connections to the upstream belong to the server's loop
-
-
-@pytest.fixture
-def client(server: LiveServer) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0) as c:
-        yield c
-
-
-@pytest.fixture
-async def aclient(server: LiveServer) -> AsyncIterator[openai.AsyncOpenAI]:
-    async with openai.AsyncOpenAI(base_url=server.base_url, api_key="unused", max_retries=0) as c:
-        yield c
 
 
 async def _helper_stream(
@@ -348,13 +332,6 @@ agent = create_react_agent(
 '''
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _sse(lines: Iterator[str]) -> Iterator[tuple[str, Any]]:
     event = "message"
     for line in lines:
@@ -366,24 +343,12 @@ def _sse(lines: Iterator[str]) -> Iterator[tuple[str, Any]]:
 
 def test_served_agent_streams_calls_and_results_through_runs(tmp_path: Path) -> None:
     (tmp_path / "agent_app.py").write_text(AGENT_APP, encoding="utf-8")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
-    cmd = [sys.executable, "-m", "tokentide.cli", "serve", "--graph", "agent_app:agent"]
-    cmd += ["--port", str(port), "--log-level", "warning"]
-    proc = subprocess.Popen(
-        cmd, env=env, stderr=subprocess.PIPE, text=True, preexec_fn=sigint_default
-    )
+    proc = popen_serve(["--graph", "agent_app:agent", "--log-level", "warning"], port, env)
     try:
+        wait_serving(proc, port)
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{base}/v1/models", timeout=0.5)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise AssertionError("the server did not start") from None
-                time.sleep(0.05)
         body = {
             "assistant": "agent",
             "input": {"messages": [{"role": "user", "content": "Weather and time in Paris?"}]},

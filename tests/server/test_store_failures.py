@@ -40,21 +40,14 @@ from tokentide.server import (
 from tokentide.server._assistants import build_assistants
 from tokentide.server._redis_store import RedisStreamStore
 from tokentide.server._runs import RunManager, parse_run_request
-from tokentide.wire import SSEDecoder
+
+from .run_events import run_events
 
 pytestmark = pytest.mark.timeout(120)
 
 WORDS = [f"w{i} " for i in range(100)]
 USER = [{"role": "user", "content": "hi"}]
 SILENCE = 6.5  # seconds: longer than redis-py's default socket timeout (5 s)
-
-
-def _events(body: bytes) -> list[dict[str, Any]]:
-    decoder = SSEDecoder()
-    out = []
-    for sse in [*decoder.feed(body), *decoder.flush()]:
-        out.append({"event": sse.event, "id": sse.id, "data": json.loads(sse.data)})
-    return out
 
 
 def _pausing_graph(seconds: float) -> Any:
@@ -160,7 +153,7 @@ async def test_a_run_silent_longer_than_the_socket_timeout_ends_normally(
         assert pause is not None
         reconnections = await pause
         await raw.aclose()
-    for events in (_events(started), _events(followed.content)):
+    for events in (run_events(started), run_events(followed.content)):
         assert [e["event"] for e in events] == ["metadata", "custom", "custom", "end"]
         assert [e["data"] for e in events[1:3]] == [{"step": "before"}, {"step": "after"}]
         assert events[-1]["data"]["status"] == "success"
@@ -207,7 +200,7 @@ async def _assert_runs_endpoints_answer_503(
 async def _a_run_works(http: httpx.AsyncClient) -> str:
     response = await http.post("/v1/runs", json={"assistant": "fast", "input": USER})
     assert response.status_code == 200, response.text
-    events = _events(response.content)
+    events = run_events(response.content)
     assert events[0]["event"] == "metadata"
     assert events[-1]["event"] == "end" and events[-1]["data"]["status"] == "success"
     run_id: str = response.headers["x-run-id"]
@@ -232,7 +225,7 @@ async def test_redis_killed_mid_run_then_restarted(problems: _Problems) -> None:
                         if received.count(b"event: messages") >= 3 and redis.process:
                             if redis.process.poll() is None:
                                 redis.kill()
-                events = _events(received)
+                events = run_events(received)
                 assert received.endswith(b"\n\n")  # whole events only, then a clean end
                 assert events[-1]["event"] == "error", "the stream ended without an error event"
                 error = events[-1]["data"]
@@ -265,7 +258,7 @@ async def test_a_server_started_while_redis_is_down(problems: _Problems) -> None
                 redis.start()
                 run_id = await _a_run_works(http)
                 again = await http.get(f"/v1/runs/{run_id}/stream")
-                assert _events(again.content)[-1]["event"] == "end"
+                assert run_events(again.content)[-1]["event"] == "end"
             server.call(_collect_garbage())
     assert problems.seen == []
 

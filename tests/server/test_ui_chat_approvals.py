@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import pytest
 from playwright.sync_api import sync_playwright
-from ui_approval_agent import DONE
-from ui_serve import chromium_path, node_scenario, page_html, serve
+
+from .ui_approval_agent import DONE
+from .ui_serve import chromium_path, node_scenario, page_html, serve
 
 pytestmark = [pytest.mark.timeout(150), pytest.mark.once]
 

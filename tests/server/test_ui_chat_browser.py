@@ -16,8 +16,9 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import Page, Response, Route, sync_playwright
-from ui_agents import ANSWER
-from ui_serve import chromium_path, page_html, serve
+
+from .ui_agents import ANSWER
+from .ui_serve import chromium_path, page_html, serve
 
 pytestmark = [pytest.mark.timeout(150), pytest.mark.once]
 

@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from ui_agents import ANSWER, HELLO, STORY
-from ui_serve import node_scenario, serve
+
+from .ui_agents import ANSWER, HELLO, STORY
+from .ui_serve import node_scenario, serve
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.once]
 

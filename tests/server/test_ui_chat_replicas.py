@@ -13,21 +13,16 @@ from typing import Any
 
 import httpx
 import pytest
-from ui_agents import STORY
-from ui_serve import serve
 
-from fakes.redis_server import RedisServer, running_redis_server
+from fakes.redis_server import RedisServer
 from fakes.waiting import async_wait_until
+
+from .ui_agents import STORY
+from .ui_serve import serve
 
 pytestmark = pytest.mark.timeout(90)
 
 GRACE = 1.0
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    with running_redis_server() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -19,10 +19,11 @@ import httpx
 import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page
-from web_page_driver import chromium, web_page
 
 from tokentide.models import FakeChatModel
 from tokentide.server import create_app
+
+from .web_page_driver import chromium, web_page
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.once]
 

@@ -17,17 +17,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page
-from web_page_driver import chromium, web_page
+from playwright.sync_api import Page
 
 from fakes.live_server import LiveServer, live_server
 from tokentide.agents import create_agent
 from tokentide.agents.middleware import HumanInTheLoopMiddleware
 from tokentide.checkpoint import InMemorySaver
-from tokentide.graph import START, MessagesState, StateGraph, interrupt
 from tokentide.messages import AIMessage, tool_call
 from tokentide.models import FakeChatModel
 from tokentide.server import create_app
+
+from .asking_graph import asking_graph
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.once]
 
@@ -74,12 +74,7 @@ def _agent() -> Any:
 
 
 def _asking_graph() -> Any:
-    def ask(state: MessagesState) -> dict[str, Any]:
-        answer = interrupt({"question": "Which city?"})
-        return {"messages": [AIMessage(f"Going to {answer['city']}.")]}
-
-    builder = StateGraph(MessagesState).add_node(ask).add_edge(START, "ask")
-    return builder.compile(checkpointer=InMemorySaver())
+    return asking_graph(lambda answer: f"Going to {answer['city']}.")
 
 
 @pytest.fixture(scope="module")
@@ -89,16 +84,7 @@ def server() -> Iterator[LiveServer]:
         yield live
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as browser:
-        yield browser
-
-
-@pytest.fixture
-def page(browser: Browser, server: LiveServer) -> Iterator[Page]:
-    with web_page(browser, server.url, width=1000, height=900) as page:
-        yield page
+PAGE_SIZE = (1000, 900)  # the window of the `page` fixture (conftest.py)
 
 
 def _cards(page: Page) -> list[dict[str, Any]]:

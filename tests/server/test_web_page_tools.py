@@ -17,15 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page
-from web_page_driver import chromium, web_page
+from playwright.sync_api import Page
 
 from fakes.live_server import LiveServer, live_server
 from tokentide.messages import AIMessage, tool_call
 from tokentide.models import FakeChatModel
 from tokentide.prebuilt import create_react_agent
 from tokentide.server import create_app
-from tokentide.tools import ToolException, tool
+from tokentide.tools import tool
+
+from .ui_agents import get_time  # fails with a ToolException, shown as an error result
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.once]
 
@@ -38,15 +39,6 @@ def get_weather(city: str, days: int = 1) -> str:
     """Get the weather for a city."""
     time.sleep(0.8)  # slow enough to see the call waiting for its result
     return f"It's always sunny in {city}!"
-
-
-@tool
-def get_time(city: str) -> str:
-    """Get the local time in a city."""
-    raise ToolException(f"no clock in {city}")
-
-
-get_time.handle_tool_error = True  # the error becomes a ToolMessage with status="error"
 
 
 def _agent() -> Any:
@@ -67,16 +59,7 @@ def server() -> Iterator[LiveServer]:
         yield live
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as browser:
-        yield browser
-
-
-@pytest.fixture
-def page(browser: Browser, server: LiveServer) -> Iterator[Page]:
-    with web_page(browser, server.url, width=1000, height=800) as page:
-        yield page
+PAGE_SIZE = (1000, 800)  # the window of the `page` fixture (conftest.py)
 
 
 def _tools(page: Page) -> list[dict[str, Any]]:

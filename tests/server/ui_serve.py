@@ -19,6 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
+from fakes.serve_process import terminate
+
 HERE = Path(__file__).resolve().parent
 JS = HERE.parent / "js"
 
@@ -47,12 +49,7 @@ def serve(options: list[str], env: dict[str, str] | None = None) -> Iterator[str
             _wait_ready(process, url, log)
             yield url
         finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+            terminate(process)
 
 
 def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Any) -> None:

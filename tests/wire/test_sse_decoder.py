@@ -125,12 +125,21 @@ FRAGMENTS = st.sampled_from(
 )
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.lists(FRAGMENTS, max_size=40), st.lists(st.integers(0, 400), max_size=8))
-def test_random_streams_random_splits(fragments: list[bytes], cuts: list[int]) -> None:
+# A stream of random fragments, and where to cut it.
+STREAM_AND_CUTS = (st.lists(FRAGMENTS, max_size=40), st.lists(st.integers(0, 400), max_size=8))
+
+
+def split_bounds(fragments: list[bytes], cuts: list[int]) -> tuple[bytes, list[int]]:
+    """The stream of ``fragments``, and the bounds of its pieces when cut at ``cuts``."""
     stream = b"".join(fragments)
     offsets = sorted({min(c, len(stream)) for c in cuts})
-    bounds = [0, *offsets, len(stream)]
+    return stream, [0, *offsets, len(stream)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(*STREAM_AND_CUTS)
+def test_random_streams_random_splits(fragments: list[bytes], cuts: list[int]) -> None:
+    stream, bounds = split_bounds(fragments, cuts)
     pieces = [stream[a:b] for a, b in pairwise(bounds)]
     assert decode_pieces(pieces) == reference_decode(stream)
 
@@ -305,12 +314,10 @@ def test_single_event_reads_keep_the_last_event_id() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(FRAGMENTS, max_size=40), st.lists(st.integers(0, 400), max_size=8))
+@given(*STREAM_AND_CUTS)
 def test_blocks_then_decode_is_feed(fragments: list[bytes], cuts: list[int]) -> None:
     """``decode(blocks(piece))`` gives the events, ``progressed`` and state of ``feed``."""
-    stream = b"".join(fragments)
-    offsets = sorted({min(c, len(stream)) for c in cuts})
-    bounds = [0, *offsets, len(stream)]
+    stream, bounds = split_bounds(fragments, cuts)
     fed, split = SSEDecoder(), SSEDecoder()
     for a, b in pairwise(bounds):
         piece = stream[a:b]

@@ -1,5 +1,5 @@
 """`ToolNode`, `tools_condition`, `create_react_agent`, `create_agent`: behaviour of our own
-(the item-by-item comparison with LangGraph is in ``test_agent_differential.py``)."""
+(the item-by-item comparison with LangGraph is in ``tests/agents/test_agent_differential.py``)."""
 
 # No `from __future__ import annotations`: tools annotate with local names.
 import asyncio

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
 
-from fakes.signals import sigint_default
+from fakes.serve_process import free_port, popen_serve, wait_serving
 from tokentide.cli import build_parser, main
 from tokentide.cli._serve import ServeError, build_app
 
@@ -102,43 +99,13 @@ def test_redis_url_without_the_store_is_a_clear_error(monkeypatch: pytest.Monkey
         build_app(_args("--model", "fake", "--redis-url", "redis://127.0.0.1:1/0"))  # type: ignore[arg-type]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def test_serve_subprocess_with_api_key() -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "tokentide.cli",
-        "serve",
-        "--model",
-        "gpt-4o-mini=fake",
-        "--port",
-        str(port),
-        "--api-key",
-        "k3y-k3y-k3y",
-        "--log-level",
-        "warning",
-    ]
-    proc = subprocess.Popen(
-        cmd, env=env, stderr=subprocess.PIPE, text=True, preexec_fn=sigint_default
-    )
+    options = ["--model", "gpt-4o-mini=fake", "--api-key", "k3y-k3y-k3y", "--log-level", "warning"]
+    proc = popen_serve(options, port, env)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=0.5)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise AssertionError("the server did not start") from None
-                time.sleep(0.05)
+        wait_serving(proc, port, timeout=20)
         base = f"http://127.0.0.1:{port}/v1"
         with openai.OpenAI(base_url=base, api_key="k3y-k3y-k3y", max_retries=0) as client:
             stream = client.chat.completions.create(

@@ -1,15 +1,17 @@
 """The thread-to-thread channel behind the sync ``graph.stream()`` (runtime ``SyncChannel``, the
-runtime's one ``Channel``)."""
+runtime's one ``Channel``; ``take`` with a timeout is tested on both names in
+``test_channel.py``)."""
 
 from __future__ import annotations
 
 import threading
 
 import pytest
+from _runtime_helpers import start_producer
 
 from fakes.waiting import wait_until
-from tokentide.runtime._channel import CLOSED, TIMED_OUT
-from tokentide.runtime._sink import ChannelClosed, SyncChannel
+from tokentide.runtime._channel import CLOSED
+from tokentide.runtime._sink import SyncChannel
 
 
 def test_items_arrive_in_order_and_close_ends() -> None:
@@ -28,17 +30,7 @@ def test_items_arrive_in_order_and_close_ends() -> None:
 
 def test_put_blocks_when_full_and_cancel_releases() -> None:
     chan: SyncChannel[int] = SyncChannel(4)
-    errors: list[BaseException] = []
-
-    def produce() -> None:
-        try:
-            for i in range(100):
-                chan.put(i)
-        except ChannelClosed as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=produce)
-    thread.start()
+    thread, errors = start_producer(chan, 100)
     wait_until(lambda: len(chan._items) == 4)
     assert thread.is_alive()  # bounded: the producer waits
     chan.cancel()
@@ -54,12 +46,3 @@ def test_close_with_error_after_items() -> None:
     with pytest.raises(ValueError, match="boom"):
         chan.take()
     assert chan.take() is CLOSED
-
-
-def test_take_tells_closed_from_timed_out_from_items() -> None:
-    chan: SyncChannel[int] = SyncChannel(4)
-    assert chan.take(timeout=0.01) is TIMED_OUT
-    chan.put(1)
-    assert chan.take(timeout=0.01) == [1]
-    chan.close()
-    assert chan.take(timeout=0.01) is CLOSED

@@ -145,12 +145,7 @@ class ResponsesService:
             )
         return convert_to_messages(record.metadata.get("conversation") or [])
 
-    async def _stream(
-        self,
-        turn: _Turn,
-        send: Send,
-        receive: Receive,
-    ) -> None:
+    async def _stream(self, turn: _Turn, send: Send, receive: Receive) -> None:
         ticket = turn.reserve()
 
         async def produce(events: EventStream) -> None:
@@ -171,12 +166,7 @@ class ResponsesService:
         if turn.request.store and turn.encoder.seq:
             await self._save(turn, background=False)
 
-    async def _whole(
-        self,
-        turn: _Turn,
-        send: Send,
-        receive: Receive,
-    ) -> None:
+    async def _whole(self, turn: _Turn, send: Send, receive: Receive) -> None:
         ticket = turn.reserve()
 
         async def collect() -> None:
@@ -226,12 +216,7 @@ class ResponsesService:
 
     # ------------------------------------------------------------------ background
 
-    async def _background(
-        self,
-        turn: _Turn,
-        send: Send,
-        receive: Receive,
-    ) -> None:
+    async def _background(self, turn: _Turn, send: Send, receive: Receive) -> None:
         ticket = turn.reserve()
         response_id = turn.encoder.id
         turn.encoder.status = "queued"
@@ -256,11 +241,7 @@ class ResponsesService:
             queued = {**record.output, "status": "queued"}
             await send_json(send, 200, queued)
 
-    async def _run_background(
-        self,
-        turn: _Turn,
-        ticket: Ticket | None,
-    ) -> None:
+    async def _run_background(self, turn: _Turn, ticket: Ticket | None) -> None:
         response_id = turn.encoder.id
         task = asyncio.current_task()
         watcher = asyncio.create_task(self._watch_cancel(response_id, task))

@@ -11,32 +11,5 @@ Example::
     value.to_messages()  # [SystemMessage(...), HumanMessage(...)]
 """
 
-from tokentide.runtime._prompts import (
-    AIMessagePromptTemplate,
-    BasePromptTemplate,
-    ChatPromptTemplate,
-    ChatPromptValue,
-    HumanMessagePromptTemplate,
-    MessagesPlaceholder,
-    MissingVariablesError,
-    PromptTemplate,
-    PromptValue,
-    StringPromptValue,
-    SystemMessagePromptTemplate,
-    get_buffer_string,
-)
-
-__all__ = [
-    "AIMessagePromptTemplate",
-    "BasePromptTemplate",
-    "ChatPromptTemplate",
-    "ChatPromptValue",
-    "HumanMessagePromptTemplate",
-    "MessagesPlaceholder",
-    "MissingVariablesError",
-    "PromptTemplate",
-    "PromptValue",
-    "StringPromptValue",
-    "SystemMessagePromptTemplate",
-    "get_buffer_string",
-]
+from tokentide.runtime._prompts import *  # noqa: F403 - the names of its __all__
+from tokentide.runtime._prompts import __all__ as __all__

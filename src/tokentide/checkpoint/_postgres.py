@@ -1,36 +1,24 @@
 """`PostgresSaver`: checkpoints in PostgreSQL (psycopg 3), so every server replica sees every
-thread. The SQL lives in ``_postgres_sql``; this is its synchronous shell."""
+thread. What each call does lives in ``_postgres_ops`` (its SQL in ``_postgres_sql``); this is
+its synchronous shell."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._base import BaseCheckpointSaver, Checkpoint, CheckpointTuple, list_scope
-from ._postgres_sql import (
-    CURRENT_VERSION,
-    DELETE_TASK_WRITES,
-    DELETE_THREAD,
-    INSERT_WRITE,
-    LOCK,
-    MIGRATIONS_TABLE,
-    PUT,
-    RECORD_MIGRATION,
-    get_query,
-    list_query,
-    migrations_after,
-    put_params,
-    row_tuple,
-    writes_params,
-)
+from . import _postgres_ops as ops
+from ._base import BaseCheckpointSaver, Checkpoint, CheckpointTuple
 
 if TYPE_CHECKING:
     import psycopg
     from psycopg_pool import ConnectionPool
 
 __all__ = ["PostgresSaver", "require_psycopg"]
+
+T = TypeVar("T")
 
 
 def require_psycopg() -> None:
@@ -97,23 +85,30 @@ class PostgresSaver(BaseCheckpointSaver):
             with conn.cursor(row_factory=tuple_row) as cur:
                 yield cur
 
+    def _run(self, op: ops.Operation[T]) -> T:
+        """Run a plan of ``_postgres_ops`` on a cursor; its result."""
+        plan, result = op.plan, None
+        with self._cursor(atomic=op.atomic) as cur:
+            try:
+                while True:
+                    step = plan.send(result)
+                    if step.many:
+                        cur.executemany(step.sql, step.params)
+                    else:
+                        cur.execute(step.sql, step.params)
+                    if step.fetch == "one":
+                        result = cur.fetchone()
+                    else:
+                        result = cur.fetchall() if step.fetch else None
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+
     def setup(self) -> None:
         """Create the tables, or bring them up to this version's schema (idempotent)."""
-        with self._cursor() as cur:
-            cur.execute(LOCK)
-            cur.execute(MIGRATIONS_TABLE)
-            cur.execute(CURRENT_VERSION)
-            row = cur.fetchone()
-            for version, sql in migrations_after(int(row[0]) if row else 0):
-                cur.execute(sql)
-                cur.execute(RECORD_MIGRATION, (version,))
+        self._run(ops.setup())
 
     def get_tuple(self, config: dict[str, Any]) -> CheckpointTuple | None:
-        query, params = get_query(config)
-        with self._cursor(atomic=False) as cur:
-            cur.execute(query, params)
-            row = cur.fetchone()
-        return row_tuple(row) if row is not None else None
+        return self._run(ops.get_tuple(config))
 
     def list(
         self,
@@ -123,12 +118,7 @@ class PostgresSaver(BaseCheckpointSaver):
         before: dict[str, Any] | None = None,
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
-        query, params = list_query(list_scope(config, before), filter, limit)
-        with self._cursor(atomic=False) as cur:
-            cur.execute(query, params)
-            rows = cur.fetchall()
-        for row in rows:
-            yield row_tuple(row)
+        yield from self._run(ops.list_tuples(config, filter, before, limit))
 
     def put(
         self,
@@ -137,10 +127,7 @@ class PostgresSaver(BaseCheckpointSaver):
         metadata: dict[str, Any],
         new_versions: Any = None,
     ) -> dict[str, Any]:
-        params, saved = put_params(config, checkpoint, metadata)
-        with self._cursor(atomic=False) as cur:
-            cur.execute(PUT, params)
-        return saved
+        return self._run(ops.put(config, checkpoint, metadata))
 
     def put_writes(
         self,
@@ -149,16 +136,10 @@ class PostgresSaver(BaseCheckpointSaver):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        task, rows = writes_params(config, writes, task_id, task_path)
-        with self._cursor() as cur:
-            cur.execute(DELETE_TASK_WRITES, task)
-            if rows:
-                cur.executemany(INSERT_WRITE, rows)
+        self._run(ops.put_writes(config, writes, task_id, task_path))
 
     def delete_thread(self, thread_id: str) -> None:
-        with self._cursor() as cur:
-            for sql in DELETE_THREAD:
-                cur.execute(sql, (str(thread_id),))
+        self._run(ops.delete_thread(thread_id))
 
 
 def _scope(conn: Any, atomic: bool) -> AbstractContextManager[Any]:

@@ -1,5 +1,5 @@
-"""`AsyncPostgresSaver`: the asyncio shell of the PostgreSQL checkpointer (``_postgres_sql``
-holds the SQL), for ``ainvoke`` / ``astream`` and the server."""
+"""`AsyncPostgresSaver`: the asyncio shell of the PostgreSQL checkpointer (``_postgres_ops``
+holds what each call does), for ``ainvoke`` / ``astream`` and the server."""
 
 from __future__ import annotations
 
@@ -9,24 +9,9 @@ from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._base import BaseCheckpointSaver, Checkpoint, CheckpointTuple, list_scope
+from . import _postgres_ops as ops
+from ._base import BaseCheckpointSaver, Checkpoint, CheckpointTuple
 from ._postgres import require_psycopg
-from ._postgres_sql import (
-    CURRENT_VERSION,
-    DELETE_TASK_WRITES,
-    DELETE_THREAD,
-    INSERT_WRITE,
-    LOCK,
-    MIGRATIONS_TABLE,
-    PUT,
-    RECORD_MIGRATION,
-    get_query,
-    list_query,
-    migrations_after,
-    put_params,
-    row_tuple,
-    writes_params,
-)
 
 if TYPE_CHECKING:
     import psycopg
@@ -121,23 +106,30 @@ class AsyncPostgresSaver(BaseCheckpointSaver):
             async with conn.cursor(row_factory=tuple_row) as cur:
                 yield cur
 
+    async def _arun(self, op: ops.Operation[T]) -> T:
+        """Run a plan of ``_postgres_ops`` on a cursor; its result."""
+        plan, result = op.plan, None
+        async with self._cursor(atomic=op.atomic) as cur:
+            try:
+                while True:
+                    step = plan.send(result)
+                    if step.many:
+                        await cur.executemany(step.sql, step.params)
+                    else:
+                        await cur.execute(step.sql, step.params)
+                    if step.fetch == "one":
+                        result = await cur.fetchone()
+                    else:
+                        result = await cur.fetchall() if step.fetch else None
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+
     async def setup(self) -> None:
         """Create the tables, or bring them up to this version's schema (idempotent)."""
-        async with self._cursor() as cur:
-            await cur.execute(LOCK)
-            await cur.execute(MIGRATIONS_TABLE)
-            await cur.execute(CURRENT_VERSION)
-            row = await cur.fetchone()
-            for version, sql in migrations_after(int(row[0]) if row else 0):
-                await cur.execute(sql)
-                await cur.execute(RECORD_MIGRATION, (version,))
+        await self._arun(ops.setup())
 
     async def aget_tuple(self, config: dict[str, Any]) -> CheckpointTuple | None:
-        query, params = get_query(config)
-        async with self._cursor(atomic=False) as cur:
-            await cur.execute(query, params)
-            row = await cur.fetchone()
-        return row_tuple(row) if row is not None else None
+        return await self._arun(ops.get_tuple(config))
 
     async def alist(
         self,
@@ -147,12 +139,8 @@ class AsyncPostgresSaver(BaseCheckpointSaver):
         before: dict[str, Any] | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
-        query, params = list_query(list_scope(config, before), filter, limit)
-        async with self._cursor(atomic=False) as cur:
-            await cur.execute(query, params)
-            rows = await cur.fetchall()
-        for row in rows:
-            yield row_tuple(row)
+        for item in await self._arun(ops.list_tuples(config, filter, before, limit)):
+            yield item
 
     async def aput(
         self,
@@ -161,10 +149,7 @@ class AsyncPostgresSaver(BaseCheckpointSaver):
         metadata: dict[str, Any],
         new_versions: Any = None,
     ) -> dict[str, Any]:
-        params, saved = put_params(config, checkpoint, metadata)
-        async with self._cursor(atomic=False) as cur:
-            await cur.execute(PUT, params)
-        return saved
+        return await self._arun(ops.put(config, checkpoint, metadata))
 
     async def aput_writes(
         self,
@@ -173,16 +158,10 @@ class AsyncPostgresSaver(BaseCheckpointSaver):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        task, rows = writes_params(config, writes, task_id, task_path)
-        async with self._cursor() as cur:
-            await cur.execute(DELETE_TASK_WRITES, task)
-            if rows:
-                await cur.executemany(INSERT_WRITE, rows)
+        await self._arun(ops.put_writes(config, writes, task_id, task_path))
 
     async def adelete_thread(self, thread_id: str) -> None:
-        async with self._cursor() as cur:
-            for sql in DELETE_THREAD:
-                await cur.execute(sql, (str(thread_id),))
+        await self._arun(ops.delete_thread(thread_id))
 
     # ---------------------------------------------------------------- sync, from other threads
 

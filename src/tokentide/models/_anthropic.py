@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from types import TracebackType
 from typing import Any, ClassVar
 
 from tokentide.errors import APIError
@@ -21,6 +20,7 @@ from ._anthropic_core import (
 )
 from ._base import BaseChatModel, LanguageModelInput, StreamCall
 from ._http import HTTPTransport
+from ._http_model import HTTPModel
 from ._structured import StructuredMethod, StructuredOutput
 from ._tools import convert_to_openai_tool
 
@@ -35,7 +35,7 @@ _NO_CONFIG = (
 )
 
 
-class ChatAnthropic(BaseChatModel):
+class ChatAnthropic(HTTPModel, BaseChatModel):
     """Chat model streaming from the Anthropic Messages API (``POST /v1/messages``).
 
     Configuration comes from the arguments or the environment (``ANTHROPIC_API_KEY``,
@@ -125,11 +125,6 @@ class ChatAnthropic(BaseChatModel):
             default_headers=headers,
             max_connections=max_connections,
         )
-
-    @property
-    def model(self) -> str:
-        """The model name sent to the server (same as ``model_name``)."""
-        return self.model_name
 
     def get_name(self) -> str:
         return self.name or "ChatAnthropic"
@@ -238,35 +233,3 @@ class ChatAnthropic(BaseChatModel):
                 f"ChatAnthropic supports method='function_calling' only, got {method!r}"
             )
         return StructuredOutput.for_model(self, schema, method=method, strict=strict)
-
-    # ------------------------------------------------------------------ lifecycle
-
-    def close(self) -> None:
-        """Close the sync HTTP client (its pooled connections)."""
-        self._transport.close()
-
-    async def aclose(self) -> None:
-        """Close the HTTP clients of this model (sync, and the running loop's async one)."""
-        await self._transport.aclose()
-
-    def __enter__(self) -> ChatAnthropic:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    async def __aenter__(self) -> ChatAnthropic:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

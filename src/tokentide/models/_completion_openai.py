@@ -26,7 +26,7 @@ from tokentide.wire import ServerSentEvent
 
 from ._errors import StreamFailure
 from ._llm_base import BaseLLM, CompletionInfo
-from ._openai_client import OpenAIClient
+from ._openai_client import OpenAIClient, client_args
 from ._openai_core import event_failure, map_usage
 
 __all__ = ["CompletionChunkParser", "OpenAI", "build_completion_body"]
@@ -203,31 +203,8 @@ class OpenAI(OpenAIClient[str], BaseLLM):
         callbacks: Any = None,
         streaming: bool = False,
     ) -> None:
-        super().__init__(
-            model=model,
-            model_name=model_name,
-            base_url=base_url,
-            api_key=api_key,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            seed=seed,
-            timeout=timeout,
-            idle_timeout=idle_timeout,
-            max_retries=max_retries,
-            max_connections=max_connections,
-            stream_usage=stream_usage,
-            default_headers=default_headers,
-            stop=stop,
-            top_p=top_p,
-            model_kwargs=model_kwargs,
-            openai_api_key=openai_api_key,
-            openai_api_base=openai_api_base,
-            name=name,
-            tags=tags,
-            metadata=metadata,
-            callbacks=callbacks,
-            streaming=streaming,
-        )
+        arguments = locals()  # the parameters, handed on to OpenAIClient
+        super().__init__(**client_args(arguments))
 
     def get_name(self) -> str:
         return self.name or "OpenAI"

@@ -268,43 +268,47 @@ class FakeChatModel(BaseChatModel):
     def _fail(self, n: int) -> StreamInterrupted:
         return StreamInterrupted(f"scripted failure after {n} chunks (error_after={n})")
 
+    def _script(
+        self, messages: list[BaseMessage], stop: list[str] | None
+    ) -> tuple[Sequence[str | AIMessageChunk], str, AIMessageChunk | StreamInterrupted]:
+        """What one stream sends: its pieces, their message id and how it ends (the last chunk
+        with the usage, or the scripted failure after ``error_after`` pieces): the sans-I/O
+        core of :meth:`_stream` and :meth:`_astream`, which add only the pacing."""
+        pieces, message, n_in = self._plan(messages)
+        pieces, hit = cut_at_stop(pieces, stop)
+        error_after = self.error_after
+        end: AIMessageChunk | StreamInterrupted
+        if error_after is not None and error_after <= len(pieces):
+            pieces, end = pieces[:error_after], self._fail(error_after)
+        else:
+            end = self._final(n_in, len(pieces), message, hit)
+        return pieces, f"lc_run--{fast_uuid4()}", end
+
     def _stream(
         self, messages: list[BaseMessage], *, stop: list[str] | None = None, **kwargs: Any
     ) -> Iterator[AIMessageChunk]:
-        pieces, message, n_in = self._plan(messages)
-        pieces, hit = cut_at_stop(pieces, stop)
-        msg_id = f"lc_run--{fast_uuid4()}"
-        delay, error_after = self.delay, self.error_after
-        n = 0
+        pieces, msg_id, end = self._script(messages, stop)
+        delay = self.delay
         for text in pieces:
-            if error_after is not None and n >= error_after:
-                raise self._fail(n)
             if delay:
                 time.sleep(delay)
             yield _as_chunk(text, msg_id)
-            n += 1
-        if error_after is not None and n >= error_after:
-            raise self._fail(n)
-        yield self._final(n_in, n, message, hit)
+        if isinstance(end, StreamInterrupted):
+            raise end
+        yield end
 
     async def _astream(
         self, messages: list[BaseMessage], *, stop: list[str] | None = None, **kwargs: Any
     ) -> AsyncIterator[AIMessageChunk]:
-        pieces, message, n_in = self._plan(messages)
-        pieces, hit = cut_at_stop(pieces, stop)
-        msg_id = f"lc_run--{fast_uuid4()}"
-        delay, error_after = self.delay, self.error_after
-        n = 0
+        pieces, msg_id, end = self._script(messages, stop)
+        delay = self.delay
         for text in pieces:
-            if error_after is not None and n >= error_after:
-                raise self._fail(n)
             if delay:
                 await asyncio.sleep(delay)
             yield _as_chunk(text, msg_id)
-            n += 1
-        if error_after is not None and n >= error_after:
-            raise self._fail(n)
-        yield self._final(n_in, n, message, hit)
+        if isinstance(end, StreamInterrupted):
+            raise end
+        yield end
 
 
 def cut_at_stop(

@@ -9,7 +9,7 @@ from tokentide.messages import AIMessage, AIMessageChunk, BaseMessage
 from tokentide.runtime import Runnable
 
 from ._base import BaseChatModel, LanguageModelInput
-from ._openai_client import OpenAIClient
+from ._openai_client import OpenAIClient, client_args
 from ._openai_core import ChatChunkParser, build_chat_body
 from ._responses_core import ResponsesEventParser, build_responses_body, wants_responses_api
 from ._structured import StructuredMethod, StructuredOutput
@@ -104,32 +104,9 @@ class ChatOpenAI(OpenAIClient[AIMessage], BaseChatModel):
         callbacks: Any = None,
         streaming: bool = False,
     ) -> None:
+        arguments = locals()  # the parameters, handed on to OpenAIClient
         self.use_responses_api = use_responses_api
-        super().__init__(
-            model=model,
-            model_name=model_name,
-            base_url=base_url,
-            api_key=api_key,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            seed=seed,
-            timeout=timeout,
-            idle_timeout=idle_timeout,
-            max_retries=max_retries,
-            max_connections=max_connections,
-            stream_usage=stream_usage,
-            default_headers=default_headers,
-            stop=stop,
-            top_p=top_p,
-            model_kwargs=model_kwargs,
-            openai_api_key=openai_api_key,
-            openai_api_base=openai_api_base,
-            name=name,
-            tags=tags,
-            metadata=metadata,
-            callbacks=callbacks,
-            streaming=streaming,
-        )
+        super().__init__(**client_args(arguments, "use_responses_api"))
 
     def get_name(self) -> str:
         return self.name or "ChatOpenAI"

@@ -1,32 +1,38 @@
 """`OpenAIClient`: what the OpenAI chat and completion clients share.
 
 Configuration from the arguments or the environment (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``),
-the sampling options sent with every request, and the `HTTPTransport` with its lifecycle
-(``close`` / ``aclose``, ``with`` / ``async with``). `ChatOpenAI` and `OpenAI` add their own
-request body and chunk parser.
+the sampling options sent with every request, and the `HTTPTransport` (its lifecycle is
+`HTTPModel`'s). `ChatOpenAI` and `OpenAI` add their own request body and chunk parser.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from types import TracebackType
 from typing import Any, ClassVar, TypeVar
 
 from tokentide.errors import APIError
 
 from ._http import HTTPTransport
+from ._http_model import HTTPModel
 from ._model_base import LanguageModel
 
-__all__ = ["DEFAULT_BASE_URL", "OpenAIClient"]
+__all__ = ["DEFAULT_BASE_URL", "OpenAIClient", "client_args"]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 Output = TypeVar("Output")
-Client = TypeVar("Client", bound="OpenAIClient[Any]")
 
 
-class OpenAIClient(LanguageModel[Output]):
+def client_args(arguments: Mapping[str, Any], *own: str) -> dict[str, Any]:
+    """The keyword arguments a subclass constructor hands on to `OpenAIClient.__init__`: its
+    ``locals()`` (taken first thing, so they are its parameters) without ``self``, the
+    ``__class__`` cell of ``super()`` and the parameters named in ``own``, which it keeps."""
+    dropped = {"self", "__class__", *own}
+    return {name: value for name, value in arguments.items() if name not in dropped}
+
+
+class OpenAIClient(HTTPModel, LanguageModel[Output]):
     """Base of `ChatOpenAI` and `OpenAI`.
 
     A subclass names its ``default_model`` (when neither ``model`` nor ``model_name`` is
@@ -93,11 +99,6 @@ class OpenAIClient(LanguageModel[Output]):
             max_connections=max_connections,
         )
 
-    @property
-    def model(self) -> str:
-        """The model name sent to the server (same as ``model_name``)."""
-        return self.model_name
-
     def _options(self) -> dict[str, Any]:
         """The model's sampling options for a request body (``model_kwargs`` win)."""
         return {
@@ -107,35 +108,3 @@ class OpenAIClient(LanguageModel[Output]):
             "top_p": self.top_p,
             **self.model_kwargs,
         }
-
-    # ------------------------------------------------------------------ lifecycle
-
-    def close(self) -> None:
-        """Close the sync HTTP client (its pooled connections)."""
-        self._transport.close()
-
-    async def aclose(self) -> None:
-        """Close the HTTP clients of this model (sync, and the running loop's async one)."""
-        await self._transport.aclose()
-
-    def __enter__(self: Client) -> Client:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    async def __aenter__(self: Client) -> Client:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

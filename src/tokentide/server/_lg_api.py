@@ -141,8 +141,8 @@ class AgentServerAPI:
             "/assistants/search": {"POST": self._search_assistants},
             "/threads": {"POST": self._create_thread},
             "/threads/search": {"POST": self._search_threads},
-            "/runs/stream": {"POST": self._stream_stateless},
-            "/runs/wait": {"POST": self._wait_stateless},
+            "/runs/stream": {"POST": self._stream_run},
+            "/runs/wait": {"POST": self._wait_run},
         }
         if path in fixed:
             return by_method(fixed[path], method, path)
@@ -414,40 +414,25 @@ class AgentServerAPI:
     # ---------------------------------------------------------------- run endpoints
 
     async def _stream_run(self, scope: Scope, receive: Receive, send: Send) -> None:
-        spec = parse_run(await self._body(scope, receive), stream=True)
-        await self._stream_new(scope["lg_thread"], spec, send, receive)
-
-    async def _stream_stateless(self, scope: Scope, receive: Receive, send: Send) -> None:
-        spec = parse_run(await self._body(scope, receive), stream=True)
-        await self._stream_new(None, spec, send, receive)
-
-    async def _stream_new(
-        self, thread_id: str | None, spec: RunSpec, send: Send, receive: Receive
-    ) -> None:
-        run_id, _ = await self._start(spec, thread_id, stream=True)
-        where = f"/threads/{thread_id}/runs/{run_id}" if thread_id else f"/runs/{run_id}"
-        headers = [(b"content-location", where.encode())]
-        if spec.stream_resumable and thread_id is not None:
-            headers.append((b"location", f"{where}/stream".encode()))
-        await self._send_events(send, receive, run_id, 0, spec.on_disconnect, headers)
+        await self._new_run(scope, receive, send, stream=True)
 
     async def _wait_run(self, scope: Scope, receive: Receive, send: Send) -> None:
-        spec = parse_run(await self._body(scope, receive), stream=False)
-        await self._wait_new(scope["lg_thread"], spec, send, receive)
+        await self._new_run(scope, receive, send, stream=False)
 
-    async def _wait_stateless(self, scope: Scope, receive: Receive, send: Send) -> None:
-        spec = parse_run(await self._body(scope, receive), stream=False)
-        await self._wait_new(None, spec, send, receive)
-
-    async def _wait_new(
-        self, thread_id: str | None, spec: RunSpec, send: Send, receive: Receive
-    ) -> None:
-        run_id, _ = await self._start(spec, thread_id, stream=False)
+    async def _new_run(self, scope: Scope, receive: Receive, send: Send, *, stream: bool) -> None:
+        """``POST .../runs/stream`` or ``.../runs/wait``: on the thread of the path, or
+        stateless (``/runs/...``, no thread)."""
+        spec = parse_run(await self._body(scope, receive), stream=stream)
+        thread_id: str | None = scope.get("lg_thread")
+        run_id, _ = await self._start(spec, thread_id, stream=stream)
         where = f"/threads/{thread_id}/runs/{run_id}" if thread_id else f"/runs/{run_id}"
         headers = [(b"content-location", where.encode())]
-        if thread_id is not None:
-            headers.append((b"location", f"{where}/join".encode()))
-        await self._send_result(send, receive, run_id, thread_id, spec.on_disconnect, headers)
+        if thread_id is not None and (spec.stream_resumable or not stream):
+            headers.append((b"location", f"{where}/{'stream' if stream else 'join'}".encode()))
+        if stream:
+            await self._send_events(send, receive, run_id, 0, spec.on_disconnect, headers)
+        else:
+            await self._send_result(send, receive, run_id, thread_id, spec.on_disconnect, headers)
 
     async def _create_run(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = await self._body(scope, receive)

@@ -21,6 +21,7 @@ import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -45,6 +46,25 @@ __all__ = ["ResponsesService"]
 
 Emit = Callable[[list[Event]], Awaitable[None]]
 _STATUS = {"completed": "success", "incomplete": "success", "failed": "error"}
+
+
+@dataclass(slots=True)
+class _Turn:
+    """One response being made: the request, its model, the messages sent to the model, the
+    conversation to store (without the instructions) and the encoder and accumulator of the
+    reply."""
+
+    assistant: Assistant
+    request: ResponsesRequest
+    messages: list[BaseMessage]
+    conversation: list[BaseMessage]
+    encoder: ResponsesEncoder
+    acc: ChunkAccumulator = field(default_factory=ChunkAccumulator)
+
+    def reserve(self) -> Ticket | None:
+        """A place in the model's queue (``None``: the model has no gate)."""
+        gate = self.assistant.gate
+        return gate.reserve() if gate is not None else None
 
 
 def frames(events: list[Event]) -> bytes:
@@ -103,14 +123,13 @@ class ResponsesService:
         base = {"created_at": int(time.time()), "model": request.model, **request.echo}
         encoder = ResponsesEncoder(f"resp_{uuid.uuid4().hex}", base)
         conversation = [*history, *request.messages]
+        turn = _Turn(assistant, request, messages, conversation, encoder)
         if request.background:
-            await self._background(
-                assistant, request, messages, conversation, encoder, send, receive
-            )
+            await self._background(turn, send, receive)
         elif request.stream:
-            await self._stream(assistant, request, messages, conversation, encoder, send, receive)
+            await self._stream(turn, send, receive)
         else:
-            await self._whole(assistant, request, messages, conversation, encoder, send, receive)
+            await self._whole(turn, send, receive)
 
     async def _history(self, previous: str | None) -> list[BaseMessage]:
         if previous is None:
@@ -126,18 +145,8 @@ class ResponsesService:
             )
         return convert_to_messages(record.metadata.get("conversation") or [])
 
-    async def _stream(
-        self,
-        assistant: Assistant,
-        request: ResponsesRequest,
-        messages: list[BaseMessage],
-        conversation: list[BaseMessage],
-        encoder: ResponsesEncoder,
-        send: Send,
-        receive: Receive,
-    ) -> None:
-        ticket = assistant.gate.reserve() if assistant.gate is not None else None
-        acc = ChunkAccumulator()
+    async def _stream(self, turn: _Turn, send: Send, receive: Receive) -> None:
+        ticket = turn.reserve()
 
         async def produce(events: EventStream) -> None:
             async def emit(batch: list[Event]) -> None:
@@ -146,54 +155,47 @@ class ResponsesService:
             try:
                 if ticket is not None:
                     await ticket.wait()
-                await produce_response(assistant, request, messages, encoder, acc, emit)
+                await produce_response(turn, emit)
             finally:
                 if ticket is not None:
                     ticket.release()
 
         disconnected = await EventStream(send, receive, heartbeat=self.heartbeat).run(produce)
-        if disconnected and encoder.status == "in_progress":
-            encoder.cancelled()
-        if request.store and encoder.seq:
-            await self._save(encoder, conversation, acc, background=False)
+        if disconnected and turn.encoder.status == "in_progress":
+            turn.encoder.cancelled()
+        if turn.request.store and turn.encoder.seq:
+            await self._save(turn, background=False)
 
-    async def _whole(
-        self,
-        assistant: Assistant,
-        request: ResponsesRequest,
-        messages: list[BaseMessage],
-        conversation: list[BaseMessage],
-        encoder: ResponsesEncoder,
-        send: Send,
-        receive: Receive,
-    ) -> None:
-        ticket = assistant.gate.reserve() if assistant.gate is not None else None
-        acc = ChunkAccumulator()
+    async def _whole(self, turn: _Turn, send: Send, receive: Receive) -> None:
+        ticket = turn.reserve()
 
         async def collect() -> None:
-            chunks = assistant.chat(messages, request.options, request.tools)
-            await collect_reply(chunks, ticket, acc.add)
+            chunks = turn.assistant.chat(turn.messages, turn.request.options, turn.request.tools)
+            await collect_reply(chunks, ticket, turn.acc.add)
 
         disconnected, _ = await watch_disconnect(receive, collect())
         if disconnected:
             return
-        encoder.chunk(acc.result())
-        encoder.finish()
-        if request.store:
-            await self._save(encoder, conversation, acc, background=False)
-        await send_json(send, 200, encoder.response())
+        turn.encoder.chunk(turn.acc.result())
+        turn.encoder.finish()
+        if turn.request.store:
+            await self._save(turn, background=False)
+        await send_json(send, 200, turn.encoder.response())
 
     async def _save(
         self,
-        encoder: ResponsesEncoder,
-        conversation: list[BaseMessage],
-        acc: ChunkAccumulator,
+        turn: _Turn,
         *,
         background: bool,
         create: bool = True,
     ) -> None:
+        encoder, acc = turn.encoder, turn.acc
         reply = message_chunk_to_message(acc.result())
-        turns = [*conversation, reply] if (reply.content or reply.tool_calls) else conversation
+        turns = (
+            [*turn.conversation, reply]
+            if (reply.content or reply.tool_calls)
+            else turn.conversation
+        )
         record = RunRecord(
             run_id=encoder.id,
             assistant=str(encoder.base.get("model")),
@@ -214,23 +216,14 @@ class ResponsesService:
 
     # ------------------------------------------------------------------ background
 
-    async def _background(
-        self,
-        assistant: Assistant,
-        request: ResponsesRequest,
-        messages: list[BaseMessage],
-        conversation: list[BaseMessage],
-        encoder: ResponsesEncoder,
-        send: Send,
-        receive: Receive,
-    ) -> None:
-        ticket = assistant.gate.reserve() if assistant.gate is not None else None
-        response_id = encoder.id
-        encoder.status = "queued"
+    async def _background(self, turn: _Turn, send: Send, receive: Receive) -> None:
+        ticket = turn.reserve()
+        response_id = turn.encoder.id
+        turn.encoder.status = "queued"
         record = RunRecord(
             run_id=response_id,
-            assistant=request.model,
-            output=encoder.response(),
+            assistant=turn.request.model,
+            output=turn.encoder.response(),
             metadata={"kind": "response", "background": True, "conversation": []},
         )
         try:
@@ -239,28 +232,17 @@ class ResponsesService:
             if ticket is not None:
                 ticket.release()
             raise
-        encoder.status = "in_progress"
-        task = asyncio.create_task(
-            self._run_background(assistant, request, messages, conversation, encoder, ticket)
-        )
+        turn.encoder.status = "in_progress"
+        task = asyncio.create_task(self._run_background(turn, ticket))
         self._tasks[response_id] = task
-        if request.stream:
+        if turn.request.stream:
             await self._replay(response_id, 0, send, receive)
         else:
             queued = {**record.output, "status": "queued"}
             await send_json(send, 200, queued)
 
-    async def _run_background(
-        self,
-        assistant: Assistant,
-        request: ResponsesRequest,
-        messages: list[BaseMessage],
-        conversation: list[BaseMessage],
-        encoder: ResponsesEncoder,
-        ticket: Ticket | None,
-    ) -> None:
-        response_id = encoder.id
-        acc = ChunkAccumulator()
+    async def _run_background(self, turn: _Turn, ticket: Ticket | None) -> None:
+        response_id = turn.encoder.id
         task = asyncio.current_task()
         watcher = asyncio.create_task(self._watch_cancel(response_id, task))
 
@@ -274,21 +256,21 @@ class ResponsesService:
             record = await self.store.get_run(response_id)
             if record is not None:
                 record.status = "running"
-                record.output = encoder.response()
+                record.output = turn.encoder.response()
                 await self.store.update_run(record)
-            await emit(encoder.start())
+            await emit(turn.encoder.start())
             try:
-                await produce_response(assistant, request, messages, encoder, acc, emit, eager=True)
+                await produce_response(turn, emit, eager=True)
             except HTTPError as exc:
-                await emit(encoder.fail(exc.code or exc.type, exc.message))
+                await emit(turn.encoder.fail(exc.code or exc.type, exc.message))
         except asyncio.CancelledError:
-            encoder.cancelled()
+            turn.encoder.cancelled()
         finally:
             if ticket is not None:
                 ticket.release()
             watcher.cancel()
             self._tasks.pop(response_id, None)
-        await self._save(encoder, conversation, acc, background=True, create=False)
+        await self._save(turn, background=True, create=False)
 
     async def _watch_cancel(self, response_id: str, task: asyncio.Task[Any] | None) -> None:
         await self.store.wait_cancel(response_id)
@@ -364,11 +346,7 @@ def _json(value: Mapping[str, Any]) -> str:
 
 
 async def produce_response(
-    assistant: Assistant,
-    request: ResponsesRequest,
-    messages: list[BaseMessage],
-    encoder: ResponsesEncoder,
-    acc: ChunkAccumulator,
+    turn: _Turn,
     emit: Emit,
     *,
     eager: bool = False,
@@ -376,10 +354,13 @@ async def produce_response(
     """Run the model and emit the events of its reply. Before the first token a failure is
     an `HTTPError` (a status for a live stream); after it, ``response.failed``. ``eager``:
     ``response.created`` was already emitted."""
+    encoder, acc = turn.encoder, turn.acc
     stream: Any = None
     try:
         try:
-            stream = assistant.open_chat(messages, request.options, request.tools)
+            stream = turn.assistant.open_chat(
+                turn.messages, turn.request.options, turn.request.tools
+            )
             first = await stream.__anext__()
         except StopAsyncIteration:
             first = AIMessageChunk("")

@@ -104,6 +104,10 @@ class CompletionText(str):
         return f"CompletionText({str(self)!r}, usage_metadata={self.usage_metadata!r})"
 
 
+_Call = tuple[LanguageModelInput, "RunnableConfig | None", "list[str] | None", dict[str, Any]]
+"""A stream call's arguments as the public method received them: input, config, stop, kwargs."""
+
+
 class _State:
     """The text, usage and metadata of one stream so far."""
 
@@ -345,21 +349,7 @@ class BaseLLM(LanguageModel[str]):
         **kwargs: Any,
     ) -> CompletionStream:
         """Yield the completion as ``str`` chunks. ``close()`` stops generation at once."""
-        return self._open(input, config, stop, kwargs)
-
-    def _open(
-        self,
-        input: LanguageModelInput,
-        config: RunnableConfig | None,
-        stop: list[str] | None,
-        kwargs: dict[str, Any],
-        tokens: bool = True,
-    ) -> CompletionStream:
-        run, prompt, state = self._begin(input, config, tokens)
-        items = self._text(self._stream(prompt, stop=stop, **kwargs), state)
-        if run.sink is not None:
-            items = self._observe(run, {"prompts": [prompt]}, items, output=_EndOutput(state))
-        return CompletionStream(items, state)
+        return self._open((input, config, stop, kwargs))
 
     def astream(
         self,
@@ -370,16 +360,18 @@ class BaseLLM(LanguageModel[str]):
         **kwargs: Any,
     ) -> AsyncCompletionStream:
         """Async :meth:`stream`; ``aclose()`` or cancellation stops generation at once."""
-        return self._aopen(input, config, stop, kwargs)
+        return self._aopen((input, config, stop, kwargs))
 
-    def _aopen(
-        self,
-        input: LanguageModelInput,
-        config: RunnableConfig | None,
-        stop: list[str] | None,
-        kwargs: dict[str, Any],
-        tokens: bool = True,
-    ) -> AsyncCompletionStream:
+    def _open(self, call: _Call, tokens: bool = True) -> CompletionStream:
+        input, config, stop, kwargs = call
+        run, prompt, state = self._begin(input, config, tokens)
+        items = self._text(self._stream(prompt, stop=stop, **kwargs), state)
+        if run.sink is not None:
+            items = self._observe(run, {"prompts": [prompt]}, items, output=_EndOutput(state))
+        return CompletionStream(items, state)
+
+    def _aopen(self, call: _Call, tokens: bool = True) -> AsyncCompletionStream:
+        input, config, stop, kwargs = call
         run, prompt, state = self._begin(input, config, tokens)
         items = self._atext(self._astream(prompt, stop=stop, **kwargs), state)
         if run.sink is not None:
@@ -403,7 +395,7 @@ class BaseLLM(LanguageModel[str]):
         **kwargs: Any,
     ) -> CompletionText:
         """The whole completion (the merged stream: listeners still see every chunk)."""
-        stream = self._open(input, config, stop, kwargs, tokens=False)
+        stream = self._open((input, config, stop, kwargs), tokens=False)
         try:
             for _ in stream:
                 pass
@@ -420,7 +412,7 @@ class BaseLLM(LanguageModel[str]):
         **kwargs: Any,
     ) -> CompletionText:
         """Async :meth:`invoke`."""
-        stream = self._aopen(input, config, stop, kwargs, tokens=False)
+        stream = self._aopen((input, config, stop, kwargs), tokens=False)
         try:
             async for _ in stream:
                 pass

@@ -5,12 +5,12 @@ its synchronous shell."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _postgres_ops as ops
-from ._base import BaseCheckpointSaver, Checkpoint, CheckpointTuple
+from ._postgres_shell import PlannedSaver
 
 if TYPE_CHECKING:
     import psycopg
@@ -31,7 +31,7 @@ def require_psycopg() -> None:
         raise MissingDependencyError("psycopg", "postgres", "The PostgreSQL checkpointer") from exc
 
 
-class PostgresSaver(BaseCheckpointSaver):
+class PostgresSaver(PlannedSaver):
     """Saves checkpoints in PostgreSQL: one row per step (one ``INSERT``, one transaction),
     pending writes in a second table. Threads outlive the process and are shared by every
     process that uses the same database.
@@ -85,7 +85,7 @@ class PostgresSaver(BaseCheckpointSaver):
             with conn.cursor(row_factory=tuple_row) as cur:
                 yield cur
 
-    def _run(self, op: ops.Operation[T]) -> T:
+    def _run_op(self, op: ops.Operation[T]) -> T:
         """Run a plan of ``_postgres_ops`` on a cursor; its result."""
         plan, result = op.plan, None
         with self._cursor(atomic=op.atomic) as cur:
@@ -105,41 +105,7 @@ class PostgresSaver(BaseCheckpointSaver):
 
     def setup(self) -> None:
         """Create the tables, or bring them up to this version's schema (idempotent)."""
-        self._run(ops.setup())
-
-    def get_tuple(self, config: dict[str, Any]) -> CheckpointTuple | None:
-        return self._run(ops.get_tuple(config))
-
-    def list(
-        self,
-        config: dict[str, Any] | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: dict[str, Any] | None = None,
-        limit: int | None = None,
-    ) -> Iterator[CheckpointTuple]:
-        yield from self._run(ops.list_tuples(config, filter, before, limit))
-
-    def put(
-        self,
-        config: dict[str, Any],
-        checkpoint: Checkpoint,
-        metadata: dict[str, Any],
-        new_versions: Any = None,
-    ) -> dict[str, Any]:
-        return self._run(ops.put(config, checkpoint, metadata))
-
-    def put_writes(
-        self,
-        config: dict[str, Any],
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        self._run(ops.put_writes(config, writes, task_id, task_path))
-
-    def delete_thread(self, thread_id: str) -> None:
-        self._run(ops.delete_thread(thread_id))
+        self._run_op(ops.setup())
 
 
 def _scope(conn: Any, atomic: bool) -> AbstractContextManager[Any]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _postgres_ops as ops
-from ._base import BaseCheckpointSaver, Checkpoint, CheckpointTuple
+from ._base import Checkpoint, CheckpointTuple
 from ._postgres import require_psycopg
+from ._postgres_shell import PlannedSaver
 
 if TYPE_CHECKING:
     import psycopg
@@ -22,7 +23,7 @@ __all__ = ["AsyncPostgresSaver"]
 T = TypeVar("T")
 
 
-class AsyncPostgresSaver(BaseCheckpointSaver):
+class AsyncPostgresSaver(PlannedSaver):
     """Saves checkpoints in PostgreSQL from asyncio code: the same tables, rows and behaviour
     as `PostgresSaver`, with ``await`` on every database call.
 
@@ -179,42 +180,8 @@ class AsyncPostgresSaver(BaseCheckpointSaver):
             )
         return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
-    def get_tuple(self, config: dict[str, Any]) -> CheckpointTuple | None:
-        return self._run(self.aget_tuple(config))
-
-    def list(
-        self,
-        config: dict[str, Any] | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: dict[str, Any] | None = None,
-        limit: int | None = None,
-    ) -> Iterator[CheckpointTuple]:
-        async def collect() -> list[CheckpointTuple]:
-            return [t async for t in self.alist(config, filter=filter, before=before, limit=limit)]
-
-        yield from self._run(collect())
-
-    def put(
-        self,
-        config: dict[str, Any],
-        checkpoint: Checkpoint,
-        metadata: dict[str, Any],
-        new_versions: Any = None,
-    ) -> dict[str, Any]:
-        return self._run(self.aput(config, checkpoint, metadata))
-
-    def put_writes(
-        self,
-        config: dict[str, Any],
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        self._run(self.aput_writes(config, writes, task_id, task_path))
-
-    def delete_thread(self, thread_id: str) -> None:
-        self._run(self.adelete_thread(thread_id))
+    def _run_op(self, op: ops.Operation[T]) -> T:
+        return self._run(self._arun(op))
 
 
 def _scope(conn: Any, atomic: bool) -> AbstractAsyncContextManager[Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Literal, overload
 
-from ._ai import _COMPACT_EVERY, AIMessage, AIMessageChunk, _Log
+from ._ai import _COMPACT_EVERY, AIMessage, AIMessageChunk, _Extra, _Log
 from ._base import (
     BaseMessage,
     BaseMessageChunk,
@@ -63,21 +63,31 @@ class ChunkAccumulator:
             log.size += len(text)
             if len(parts) - log.frozen >= _COMPACT_EVERY:
                 log.compact()
-        tools = chunk._tcc if chunk._log is None else chunk.tool_call_chunks
-        if tools:
-            self._log.tools.extend(tools)
-        if chunk.id is not None and chunk.id != self._id:
-            self._id = merge_ids(self._id, chunk.id)
+        extra = chunk._x
+        if chunk._log is not None:
+            tools = chunk.tool_call_chunks
+            if tools:
+                self._log.tools.extend(tools)
+        elif extra is not None and extra.tcc:
+            self._log.tools.extend(extra.tcc)
+        cid = chunk.id
+        if cid is not None and cid != self._id:
+            self._id = merge_ids(self._id, cid)
+        if extra is not None:
+            self._add_fields(extra)
+
+    def _add_fields(self, extra: _Extra) -> None:
+        """Fold the fields a chunk rarely has (name, usage, metadata, position)."""
         if self._name is None:
-            self._name = chunk.name
-        if chunk.usage_metadata is not None:
-            self._usage = add_usage(self._usage, chunk.usage_metadata)
-        if chunk._additional_kwargs:
-            self._kwargs = _merge_optional(self._kwargs, chunk._additional_kwargs)
-        if chunk._response_metadata:
-            self._metadata = _merge_optional(self._metadata, chunk._response_metadata)
-        if chunk.chunk_position is not None:
-            self._position = chunk.chunk_position
+            self._name = extra.name
+        if extra.usage is not None:
+            self._usage = add_usage(self._usage, extra.usage)
+        if extra.kwargs:
+            self._kwargs = _merge_optional(self._kwargs, extra.kwargs)
+        if extra.metadata:
+            self._metadata = _merge_optional(self._metadata, extra.metadata)
+        if extra.position is not None:
+            self._position = extra.position
 
     @property
     def text(self) -> str:

@@ -253,7 +253,17 @@ class GraphSink(RunSink):
     tool runs into ``"tools"`` items; forwards every call to the sink that was attached before
     (``astream_events``), if any."""
 
-    __slots__ = ("_cache", "_key", "_last_id", "_tool_key", "outer", "out", "partials")
+    __slots__ = (
+        "_cache",
+        "_key",
+        "_last_id",
+        "_queued",
+        "_room",
+        "_tool_key",
+        "outer",
+        "out",
+        "partials",
+    )
     streams_tokens = True
 
     def __init__(self, out: GraphOutput, outer: RunSink | None) -> None:
@@ -266,6 +276,10 @@ class GraphSink(RunSink):
         #: ended (kept in the thread if the run fails or is cancelled).
         self.partials: dict[RunContext, Any] | None = None
         self._tool_key = f"tokentide.graph.tool.{id(self)}"
+        # What `backlogged` reads after every token (``Channel.full`` without its two calls).
+        chan = out.achan
+        self._queued = chan.queued if chan is not None else None
+        self._room = chan.maxsize if chan is not None else 0
 
     @property
     def wants_chain_runs(self) -> bool:
@@ -273,10 +287,11 @@ class GraphSink(RunSink):
 
     @property
     def backlogged(self) -> bool:
-        chan = self.out.achan
-        if chan is not None and chan.full:
+        queued = self._queued
+        if queued is not None and len(queued) >= self._room:
             return True
-        return self.outer is not None and self.outer.backlogged
+        outer = self.outer
+        return outer is not None and outer.backlogged
 
     async def drained(self) -> None:
         chan = self.out.achan

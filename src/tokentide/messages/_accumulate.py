@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Literal, overload
 
-from ._ai import _COMPACT_EVERY, AIMessage, AIMessageChunk, _Extra, _Log
+from ._ai import _COMPACT_EVERY, AIMessage, AIMessageChunk, _Extra
 from ._base import (
     BaseMessage,
     BaseMessageChunk,
@@ -37,10 +37,25 @@ class ChunkAccumulator:
         acc.text                # the text so far
     """
 
-    __slots__ = ("_log", "_id", "_name", "_usage", "_kwargs", "_metadata", "_position", "count")
+    __slots__ = (
+        "_frozen",
+        "_id",
+        "_kwargs",
+        "_metadata",
+        "_name",
+        "_parts",
+        "_position",
+        "_tools",
+        "_usage",
+        "count",
+    )
 
     def __init__(self) -> None:
-        self._log = _Log("", [])
+        # The text is "".join(_parts); the first _frozen pieces were joined already (each
+        # character is copied once by compaction, so the fold stays linear).
+        self._parts: list[str] = []
+        self._frozen = 0
+        self._tools: list[ToolCallChunk] = []
         self._id: str | None = None
         self._name: str | None = None
         self._usage: UsageMetadata | None = None
@@ -51,30 +66,36 @@ class ChunkAccumulator:
         """How many chunks were added."""
 
     def add(self, chunk: AIMessageChunk) -> None:
-        """Merge ``chunk`` into the accumulated message."""
+        """Merge ``chunk`` into the accumulated message (this is the per-token path: a text
+        chunk costs one list append)."""
         self.count += 1
         text = chunk._content
         if text is None:
             text = chunk.content
-        if text:  # _Log.append_text, inlined (this is the per-token path)
-            log = self._log
-            parts = log.parts
+        if text:
+            parts = self._parts
             parts.append(text)
-            log.size += len(text)
-            if len(parts) - log.frozen >= _COMPACT_EVERY:
-                log.compact()
+            if len(parts) - self._frozen >= _COMPACT_EVERY:
+                self._compact()
         extra = chunk._x
         if chunk._log is not None:
             tools = chunk.tool_call_chunks
             if tools:
-                self._log.tools.extend(tools)
+                self._tools.extend(tools)
         elif extra is not None and extra.tcc:
-            self._log.tools.extend(extra.tcc)
+            self._tools.extend(extra.tcc)
         cid = chunk.id
         if cid is not None and cid != self._id:
             self._id = merge_ids(self._id, cid)
         if extra is not None:
             self._add_fields(extra)
+
+    def _compact(self) -> None:
+        """Join the pieces added since the last compaction into one."""
+        parts = self._parts
+        start = self._frozen
+        parts[start:] = ["".join(parts[start:])]
+        self._frozen = start + 1
 
     def _add_fields(self, extra: _Extra) -> None:
         """Fold the fields a chunk rarely has (name, usage, metadata, position)."""
@@ -92,12 +113,16 @@ class ChunkAccumulator:
     @property
     def text(self) -> str:
         """The text accumulated so far."""
-        return self._log.text(self._log.size)
+        parts = self._parts
+        if len(parts) > 1:
+            parts[:] = ["".join(parts)]
+            self._frozen = 1
+        return parts[0] if parts else ""
 
     @property
     def tool_call_chunks(self) -> list[ToolCallChunk]:
         """The tool-call pieces so far, merged by index."""
-        return merge_tool_call_chunks(self._log.tools)
+        return merge_tool_call_chunks(self._tools)
 
     @property
     def usage_metadata(self) -> UsageMetadata | None:

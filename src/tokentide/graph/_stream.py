@@ -254,7 +254,8 @@ class GraphSink(RunSink):
     (``astream_events``), if any."""
 
     __slots__ = (
-        "_cache",
+        "_cached_run",
+        "_cached_stream",
         "_key",
         "_last_id",
         "_queued",
@@ -269,7 +270,9 @@ class GraphSink(RunSink):
     def __init__(self, out: GraphOutput, outer: RunSink | None) -> None:
         self.out = out
         self.outer = outer
-        self._cache: tuple[RunContext | None, _ModelStream] = (None, _NO_STREAM)
+        # The model run that streamed last, and what the sink knows about it.
+        self._cached_run: RunContext | None = None
+        self._cached_stream = _NO_STREAM
         self._last_id: Any = None
         self._key = f"tokentide.graph.sink.{id(self)}"
         #: When the graph saves its state: the chunks so far of each model run not yet
@@ -323,15 +326,15 @@ class GraphSink(RunSink):
         state: _ModelStream | None = run.extra.get(self._key)
         if state is None:
             state = _NO_STREAM
-        self._cache = (run, state)
+        self._cached_run = run
+        self._cached_stream = state
         return state
 
     def on_stream(self, run: RunContext, chunk: Any) -> None:
         outer = self.outer
         if outer is not None:
             outer.on_stream(run, chunk)
-        cache = self._cache
-        state = cache[1] if cache[0] is run else self._stream_of(run)
+        state = self._cached_stream if self._cached_run is run else self._stream_of(run)
         if state is _NO_STREAM:
             if run.run_type == "tool":
                 self._tool_event(run, "tool-output-delta", "delta", chunk)

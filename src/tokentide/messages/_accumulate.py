@@ -38,6 +38,7 @@ class ChunkAccumulator:
     """
 
     __slots__ = (
+        "_counted",
         "_frozen",
         "_id",
         "_kwargs",
@@ -47,14 +48,15 @@ class ChunkAccumulator:
         "_position",
         "_tools",
         "_usage",
-        "count",
     )
 
     def __init__(self) -> None:
-        # The text is "".join(_parts); the first _frozen pieces were joined already (each
-        # character is copied once by compaction, so the fold stays linear).
+        # The text is "".join(_parts), one piece per chunk added; the first _frozen pieces were
+        # joined already (each character is copied once by compaction, so the fold stays
+        # linear), and _counted chunks more than the pieces left were added.
         self._parts: list[str] = []
         self._frozen = 0
+        self._counted = 0
         self._tools: list[ToolCallChunk] = []
         self._id: str | None = None
         self._name: str | None = None
@@ -62,21 +64,17 @@ class ChunkAccumulator:
         self._kwargs: dict[str, Any] | None = None
         self._metadata: dict[str, Any] | None = None
         self._position: Literal["last"] | None = None
-        self.count = 0
-        """How many chunks were added."""
 
     def add(self, chunk: AIMessageChunk) -> None:
         """Merge ``chunk`` into the accumulated message (this is the per-token path: a text
-        chunk costs one list append)."""
-        self.count += 1
+        chunk costs one list append and allocates nothing)."""
         text = chunk._content
         if text is None:
             text = chunk.content
-        if text:
-            parts = self._parts
-            parts.append(text)
-            if len(parts) - self._frozen >= _COMPACT_EVERY:
-                self._compact()
+        parts = self._parts
+        parts.append(text)  # even "": one piece per chunk is the count
+        if len(parts) - self._frozen >= _COMPACT_EVERY:
+            self._compact()
         extra = chunk._x
         if chunk._log is not None:
             tools = chunk.tool_call_chunks
@@ -94,8 +92,18 @@ class ChunkAccumulator:
         """Join the pieces added since the last compaction into one."""
         parts = self._parts
         start = self._frozen
+        self._counted += len(parts) - start - 1
         parts[start:] = ["".join(parts[start:])]
         self._frozen = start + 1
+
+    @property
+    def count(self) -> int:
+        """How many chunks were added."""
+        return self._counted + len(self._parts)
+
+    @count.setter
+    def count(self, value: int) -> None:
+        self._counted = value - len(self._parts)
 
     def _add_fields(self, extra: _Extra) -> None:
         """Fold the fields a chunk rarely has (name, usage, metadata, position)."""
@@ -115,6 +123,7 @@ class ChunkAccumulator:
         """The text accumulated so far."""
         parts = self._parts
         if len(parts) > 1:
+            self._counted += len(parts) - 1
             parts[:] = ["".join(parts)]
             self._frozen = 1
         return parts[0] if parts else ""

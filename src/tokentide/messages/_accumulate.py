@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Literal, overload
 
-from ._ai import _COMPACT_EVERY, AIMessage, AIMessageChunk, _Extra
+from ._ai import _COMPACT_EVERY, AIMessage, AIMessageChunk, _Extra, text_chunk
 from ._base import (
     BaseMessage,
     BaseMessageChunk,
@@ -140,16 +140,17 @@ class ChunkAccumulator:
 
     def result(self) -> AIMessageChunk:
         """The merged chunk (a new object on every call)."""
-        return AIMessageChunk(
-            self.text,
-            id=self._id,
-            name=self._name,
-            tool_call_chunks=self.tool_call_chunks,
-            usage_metadata=self._usage,
-            additional_kwargs=dict(self._kwargs) if self._kwargs else None,
-            response_metadata=dict(self._metadata) if self._metadata else None,
-            chunk_position=self._position,
-        )
+        chunk = text_chunk(self.text, self._id)
+        tools = self.tool_call_chunks if self._tools else None
+        name, usage, position = self._name, self._usage, self._position
+        kwargs, metadata = self._kwargs, self._metadata
+        if tools or name is not None or usage is not None or position is not None:
+            chunk._x = _Extra(name, usage, None, None, position, tools)
+        if kwargs or metadata:
+            extra = chunk._extra()
+            extra.kwargs = dict(kwargs) if kwargs else None
+            extra.metadata = dict(metadata) if metadata else None
+        return chunk
 
 
 def merge_message_chunks(chunks: Iterable[AIMessageChunk]) -> AIMessageChunk:
@@ -183,15 +184,20 @@ def message_chunk_to_message(chunk: BaseMessage) -> BaseMessage:
         message_chunk_to_message(AIMessageChunk("hi"))  # AIMessage(content='hi')
     """
     if isinstance(chunk, AIMessageChunk):
+        if chunk._x is None and chunk._log is None:  # text only
+            return AIMessage(chunk.content, id=chunk.id)
+        calls, invalid = chunk.tool_calls, chunk.invalid_tool_calls
+        extra = chunk._extra()
+        kwargs, metadata = extra.kwargs, extra.metadata
         return AIMessage(
             chunk.content,
             id=chunk.id,
-            name=chunk.name,
-            tool_calls=list(chunk.tool_calls),
-            invalid_tool_calls=list(chunk.invalid_tool_calls),
-            usage_metadata=chunk.usage_metadata,
-            additional_kwargs=dict(chunk._additional_kwargs) if chunk._additional_kwargs else None,
-            response_metadata=dict(chunk._response_metadata) if chunk._response_metadata else None,
+            name=extra.name,
+            tool_calls=list(calls),
+            invalid_tool_calls=list(invalid),
+            usage_metadata=extra.usage,
+            additional_kwargs=dict(kwargs) if kwargs else None,
+            response_metadata=dict(metadata) if metadata else None,
         )
     if not isinstance(chunk, BaseMessageChunk):
         return chunk

@@ -179,22 +179,41 @@ class _Extra:
     def __init__(
         self,
         name: str | None = None,
-        usage: UsageMetadata | None = None,
-        kwargs: dict[str, Any] | None = None,
-        metadata: dict[str, Any] | None = None,
-        position: Literal["last"] | None = None,
-        tcc: list[ToolCallChunk] | None = None,
-        calls: list[ToolCall] | None = None,
-        invalid: list[InvalidToolCall] | None = None,
+        usage_metadata: UsageMetadata | None = None,
+        additional_kwargs: dict[str, Any] | None = None,
+        response_metadata: dict[str, Any] | None = None,
+        chunk_position: Literal["last"] | None = None,
+        tool_call_chunks: list[ToolCallChunk] | None = None,
+        tool_calls: list[ToolCall] | None = None,
+        invalid_tool_calls: list[InvalidToolCall] | None = None,
     ) -> None:
+        # The parameters are AIMessageChunk's keyword arguments: _Extra(**fields) binds them.
         self.name = name
-        self.usage = usage
-        self.kwargs = kwargs
-        self.metadata = metadata
-        self.position = position
-        self.tcc = tcc
-        self.calls = calls
-        self.invalid = invalid
+        self.usage = usage_metadata
+        self.kwargs = additional_kwargs
+        self.metadata = response_metadata
+        self.position = chunk_position
+        if tool_calls and tool_call_chunks is None:
+            tool_call_chunks = chunks_from_tool_calls(tool_calls)
+        self.tcc = tool_call_chunks
+        self.calls = tool_calls
+        self.invalid = invalid_tool_calls
+
+    @classmethod
+    def restore(cls, state: tuple[Any, ...]) -> _Extra:
+        """The `_Extra` whose `state` is ``state`` (as it was: nothing derived again)."""
+        extra = object.__new__(cls)
+        (
+            extra.name,
+            extra.usage,
+            extra.kwargs,
+            extra.metadata,
+            extra.position,
+            extra.tcc,
+            extra.calls,
+            extra.invalid,
+        ) = state
+        return extra
 
     def state(self) -> tuple[Any, ...]:
         return (
@@ -210,7 +229,8 @@ class _Extra:
 
 
 class _ChunkFields(TypedDict, total=False):
-    """The keyword arguments of `AIMessageChunk` besides ``content`` and ``id``."""
+    """The keyword arguments of `AIMessageChunk` besides ``content`` and ``id`` (the
+    parameters of `_Extra`)."""
 
     name: str | None
     tool_call_chunks: list[ToolCallChunk] | None
@@ -222,30 +242,12 @@ class _ChunkFields(TypedDict, total=False):
     chunk_position: Literal["last"] | None
 
 
-_FIELD_NAMES = frozenset(_ChunkFields.__annotations__)
-
-
-def _extra_of(fields: _ChunkFields) -> _Extra | None:
-    """The `_Extra` of a chunk built with ``fields`` (``None`` when every field is unset)."""
-    unknown = fields.keys() - _FIELD_NAMES
-    if unknown:
-        raise TypeError(
-            f"AIMessageChunk.__init__() got an unexpected keyword argument {min(unknown)!r}"
-        )
-    tcc, calls = fields.get("tool_call_chunks"), fields.get("tool_calls")
-    if calls and tcc is None:
-        tcc = chunks_from_tool_calls(calls)
-    extra = _Extra(
-        fields.get("name"),
-        fields.get("usage_metadata"),
-        fields.get("additional_kwargs"),
-        fields.get("response_metadata"),
-        fields.get("chunk_position"),
-        tcc,
-        calls,
-        fields.get("invalid_tool_calls"),
-    )
-    return None if extra.state() == _NO_STATE else extra
+def _extra_of(fields: _ChunkFields) -> _Extra:
+    """The `_Extra` of a chunk built with ``fields``."""
+    try:
+        return _Extra(**fields)
+    except TypeError as exc:
+        raise TypeError(str(exc).replace("_Extra", "AIMessageChunk")) from None
 
 
 _NO_STATE = (None,) * 8
@@ -509,7 +511,7 @@ class AIMessageChunk(AIMessage, BaseMessageChunk):
         self._content = content
         self._log = None
         self.id = id
-        self._x = None if fields is None else _Extra(*fields)
+        self._x = None if fields is None else _Extra.restore(fields)
 
     # ------------------------------------------------------------------ merging
 

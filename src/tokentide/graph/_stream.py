@@ -253,19 +253,36 @@ class GraphSink(RunSink):
     tool runs into ``"tools"`` items; forwards every call to the sink that was attached before
     (``astream_events``), if any."""
 
-    __slots__ = ("_cache", "_key", "_last_id", "_tool_key", "outer", "out", "partials")
+    __slots__ = (
+        "_cached_run",
+        "_cached_stream",
+        "_key",
+        "_last_id",
+        "_queued",
+        "_room",
+        "_tool_key",
+        "outer",
+        "out",
+        "partials",
+    )
     streams_tokens = True
 
     def __init__(self, out: GraphOutput, outer: RunSink | None) -> None:
         self.out = out
         self.outer = outer
-        self._cache: tuple[RunContext | None, _ModelStream] = (None, _NO_STREAM)
+        # The model run that streamed last, and what the sink knows about it.
+        self._cached_run: RunContext | None = None
+        self._cached_stream = _NO_STREAM
         self._last_id: Any = None
         self._key = f"tokentide.graph.sink.{id(self)}"
         #: When the graph saves its state: the chunks so far of each model run not yet
         #: ended (kept in the thread if the run fails or is cancelled).
         self.partials: dict[RunContext, Any] | None = None
         self._tool_key = f"tokentide.graph.tool.{id(self)}"
+        # What `backlogged` reads after every token (``Channel.full`` without its two calls).
+        chan = out.achan
+        self._queued = chan.queued if chan is not None else None
+        self._room = chan.maxsize if chan is not None else 0
 
     @property
     def wants_chain_runs(self) -> bool:
@@ -273,10 +290,11 @@ class GraphSink(RunSink):
 
     @property
     def backlogged(self) -> bool:
-        chan = self.out.achan
-        if chan is not None and chan.full:
+        queued = self._queued
+        if queued is not None and len(queued) >= self._room:
             return True
-        return self.outer is not None and self.outer.backlogged
+        outer = self.outer
+        return outer is not None and outer.backlogged
 
     async def drained(self) -> None:
         chan = self.out.achan
@@ -308,15 +326,15 @@ class GraphSink(RunSink):
         state: _ModelStream | None = run.extra.get(self._key)
         if state is None:
             state = _NO_STREAM
-        self._cache = (run, state)
+        self._cached_run = run
+        self._cached_stream = state
         return state
 
     def on_stream(self, run: RunContext, chunk: Any) -> None:
         outer = self.outer
         if outer is not None:
             outer.on_stream(run, chunk)
-        cache = self._cache
-        state = cache[1] if cache[0] is run else self._stream_of(run)
+        state = self._cached_stream if self._cached_run is run else self._stream_of(run)
         if state is _NO_STREAM:
             if run.run_type == "tool":
                 self._tool_event(run, "tool-output-delta", "delta", chunk)

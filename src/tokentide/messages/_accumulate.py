@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Literal, overload
 
-from ._ai import _COMPACT_EVERY, AIMessage, AIMessageChunk, _Log
+from ._ai import _COMPACT_EVERY, AIMessage, AIMessageChunk, _Extra, text_chunk
 from ._base import (
     BaseMessage,
     BaseMessageChunk,
@@ -37,57 +37,101 @@ class ChunkAccumulator:
         acc.text                # the text so far
     """
 
-    __slots__ = ("_log", "_id", "_name", "_usage", "_kwargs", "_metadata", "_position", "count")
+    __slots__ = (
+        "_counted",
+        "_frozen",
+        "_id",
+        "_kwargs",
+        "_metadata",
+        "_name",
+        "_parts",
+        "_position",
+        "_tools",
+        "_usage",
+    )
 
     def __init__(self) -> None:
-        self._log = _Log("", [])
+        # The text is "".join(_parts), one piece per chunk added; the first _frozen pieces were
+        # joined already (each character is copied once by compaction, so the fold stays
+        # linear), and _counted chunks more than the pieces left were added.
+        self._parts: list[str] = []
+        self._frozen = 0
+        self._counted = 0
+        self._tools: list[ToolCallChunk] = []
         self._id: str | None = None
         self._name: str | None = None
         self._usage: UsageMetadata | None = None
         self._kwargs: dict[str, Any] | None = None
         self._metadata: dict[str, Any] | None = None
         self._position: Literal["last"] | None = None
-        self.count = 0
-        """How many chunks were added."""
 
     def add(self, chunk: AIMessageChunk) -> None:
-        """Merge ``chunk`` into the accumulated message."""
-        self.count += 1
+        """Merge ``chunk`` into the accumulated message (this is the per-token path: a text
+        chunk costs one list append and allocates nothing)."""
         text = chunk._content
         if text is None:
             text = chunk.content
-        if text:  # _Log.append_text, inlined (this is the per-token path)
-            log = self._log
-            parts = log.parts
-            parts.append(text)
-            log.size += len(text)
-            if len(parts) - log.frozen >= _COMPACT_EVERY:
-                log.compact()
-        tools = chunk._tcc if chunk._log is None else chunk.tool_call_chunks
-        if tools:
-            self._log.tools.extend(tools)
-        if chunk.id is not None and chunk.id != self._id:
-            self._id = merge_ids(self._id, chunk.id)
+        parts = self._parts
+        parts.append(text)  # even "": one piece per chunk is the count
+        if len(parts) - self._frozen >= _COMPACT_EVERY:
+            self._compact()
+        extra = chunk._x
+        if chunk._log is not None:
+            tools = chunk.tool_call_chunks
+            if tools:
+                self._tools.extend(tools)
+        elif extra is not None and extra.tcc:
+            self._tools.extend(extra.tcc)
+        cid = chunk.id
+        if cid is not None and cid != self._id:
+            self._id = merge_ids(self._id, cid)
+        if extra is not None:
+            self._add_fields(extra)
+
+    def _compact(self) -> None:
+        """Join the pieces added since the last compaction into one."""
+        parts = self._parts
+        start = self._frozen
+        self._counted += len(parts) - start - 1
+        parts[start:] = ["".join(parts[start:])]
+        self._frozen = start + 1
+
+    @property
+    def count(self) -> int:
+        """How many chunks were added."""
+        return self._counted + len(self._parts)
+
+    @count.setter
+    def count(self, value: int) -> None:
+        self._counted = value - len(self._parts)
+
+    def _add_fields(self, extra: _Extra) -> None:
+        """Fold the fields a chunk rarely has (name, usage, metadata, position)."""
         if self._name is None:
-            self._name = chunk.name
-        if chunk.usage_metadata is not None:
-            self._usage = add_usage(self._usage, chunk.usage_metadata)
-        if chunk._additional_kwargs:
-            self._kwargs = _merge_optional(self._kwargs, chunk._additional_kwargs)
-        if chunk._response_metadata:
-            self._metadata = _merge_optional(self._metadata, chunk._response_metadata)
-        if chunk.chunk_position is not None:
-            self._position = chunk.chunk_position
+            self._name = extra.name
+        if extra.usage is not None:
+            self._usage = add_usage(self._usage, extra.usage)
+        if extra.kwargs:
+            self._kwargs = _merge_optional(self._kwargs, extra.kwargs)
+        if extra.metadata:
+            self._metadata = _merge_optional(self._metadata, extra.metadata)
+        if extra.position is not None:
+            self._position = extra.position
 
     @property
     def text(self) -> str:
         """The text accumulated so far."""
-        return self._log.text(self._log.size)
+        parts = self._parts
+        if len(parts) > 1:
+            self._counted += len(parts) - 1
+            parts[:] = ["".join(parts)]
+            self._frozen = 1
+        return parts[0] if parts else ""
 
     @property
     def tool_call_chunks(self) -> list[ToolCallChunk]:
         """The tool-call pieces so far, merged by index."""
-        return merge_tool_call_chunks(self._log.tools)
+        return merge_tool_call_chunks(self._tools)
 
     @property
     def usage_metadata(self) -> UsageMetadata | None:
@@ -96,16 +140,17 @@ class ChunkAccumulator:
 
     def result(self) -> AIMessageChunk:
         """The merged chunk (a new object on every call)."""
-        return AIMessageChunk(
-            self.text,
-            id=self._id,
-            name=self._name,
-            tool_call_chunks=self.tool_call_chunks,
-            usage_metadata=self._usage,
-            additional_kwargs=dict(self._kwargs) if self._kwargs else None,
-            response_metadata=dict(self._metadata) if self._metadata else None,
-            chunk_position=self._position,
-        )
+        chunk = text_chunk(self.text, self._id)
+        tools = self.tool_call_chunks if self._tools else None
+        name, usage, position = self._name, self._usage, self._position
+        kwargs, metadata = self._kwargs, self._metadata
+        if tools or name is not None or usage is not None or position is not None:
+            chunk._x = _Extra(name, usage, None, None, position, tools)
+        if kwargs or metadata:
+            extra = chunk._extra()
+            extra.kwargs = dict(kwargs) if kwargs else None
+            extra.metadata = dict(metadata) if metadata else None
+        return chunk
 
 
 def merge_message_chunks(chunks: Iterable[AIMessageChunk]) -> AIMessageChunk:
@@ -139,15 +184,20 @@ def message_chunk_to_message(chunk: BaseMessage) -> BaseMessage:
         message_chunk_to_message(AIMessageChunk("hi"))  # AIMessage(content='hi')
     """
     if isinstance(chunk, AIMessageChunk):
+        if chunk._x is None and chunk._log is None:  # text only
+            return AIMessage(chunk.content, id=chunk.id)
+        calls, invalid = chunk.tool_calls, chunk.invalid_tool_calls
+        extra = chunk._extra()
+        kwargs, metadata = extra.kwargs, extra.metadata
         return AIMessage(
             chunk.content,
             id=chunk.id,
-            name=chunk.name,
-            tool_calls=list(chunk.tool_calls),
-            invalid_tool_calls=list(chunk.invalid_tool_calls),
-            usage_metadata=chunk.usage_metadata,
-            additional_kwargs=dict(chunk._additional_kwargs) if chunk._additional_kwargs else None,
-            response_metadata=dict(chunk._response_metadata) if chunk._response_metadata else None,
+            name=extra.name,
+            tool_calls=list(calls),
+            invalid_tool_calls=list(invalid),
+            usage_metadata=extra.usage,
+            additional_kwargs=dict(kwargs) if kwargs else None,
+            response_metadata=dict(metadata) if metadata else None,
         )
     if not isinstance(chunk, BaseMessageChunk):
         return chunk

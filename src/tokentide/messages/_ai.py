@@ -8,7 +8,9 @@ only remembers how much of the log is its own. ``content`` is joined on first re
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypedDict
+
+from typing_extensions import Unpack
 
 from ._base import _COMMON_FIELDS, BaseMessage, BaseMessageChunk, _merge_optional, _plain_copy
 from ._merge import merge_ids
@@ -165,6 +167,110 @@ def _openai_tool_call(call_id: str | None, name: str, arguments: str) -> dict[st
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 
+class _Extra:
+    """The fields a chunk rarely has, kept apart so that a text chunk is a few stores.
+
+    ``tcc``, ``calls`` and ``invalid`` also cache what a merged chunk parsed (``None``: not
+    built yet). Owned by one chunk: copies and merges make their own.
+    """
+
+    __slots__ = ("calls", "invalid", "metadata", "kwargs", "name", "position", "tcc", "usage")
+
+    def __init__(
+        self,
+        name: str | None = None,
+        usage_metadata: UsageMetadata | None = None,
+        additional_kwargs: dict[str, Any] | None = None,
+        response_metadata: dict[str, Any] | None = None,
+        chunk_position: Literal["last"] | None = None,
+        tool_call_chunks: list[ToolCallChunk] | None = None,
+        tool_calls: list[ToolCall] | None = None,
+        invalid_tool_calls: list[InvalidToolCall] | None = None,
+    ) -> None:
+        # The parameters are AIMessageChunk's keyword arguments: _Extra(**fields) binds them.
+        self.name = name
+        self.usage = usage_metadata
+        self.kwargs = additional_kwargs
+        self.metadata = response_metadata
+        self.position = chunk_position
+        if tool_calls and tool_call_chunks is None:
+            tool_call_chunks = chunks_from_tool_calls(tool_calls)
+        self.tcc = tool_call_chunks
+        self.calls = tool_calls
+        self.invalid = invalid_tool_calls
+
+    @classmethod
+    def restore(cls, state: tuple[Any, ...]) -> _Extra:
+        """The `_Extra` whose `state` is ``state`` (as it was: nothing derived again)."""
+        extra = object.__new__(cls)
+        (
+            extra.name,
+            extra.usage,
+            extra.kwargs,
+            extra.metadata,
+            extra.position,
+            extra.tcc,
+            extra.calls,
+            extra.invalid,
+        ) = state
+        return extra
+
+    def state(self) -> tuple[Any, ...]:
+        return (
+            self.name,
+            self.usage,
+            self.kwargs,
+            self.metadata,
+            self.position,
+            self.tcc,
+            self.calls,
+            self.invalid,
+        )
+
+
+class _ChunkFields(TypedDict, total=False):
+    """The keyword arguments of `AIMessageChunk` besides ``content`` and ``id`` (the
+    parameters of `_Extra`)."""
+
+    name: str | None
+    tool_call_chunks: list[ToolCallChunk] | None
+    tool_calls: list[ToolCall] | None
+    invalid_tool_calls: list[InvalidToolCall] | None
+    usage_metadata: UsageMetadata | None
+    additional_kwargs: dict[str, Any] | None
+    response_metadata: dict[str, Any] | None
+    chunk_position: Literal["last"] | None
+
+
+def _extra_of(fields: _ChunkFields) -> _Extra:
+    """The `_Extra` of a chunk built with ``fields``."""
+    try:
+        return _Extra(**fields)
+    except TypeError as exc:
+        raise TypeError(str(exc).replace("_Extra", "AIMessageChunk")) from None
+
+
+_NO_STATE = (None,) * 8
+
+
+def _merge_extra(left: _Extra | None, right: _Extra | None) -> _Extra | None:
+    """The fields of ``left + right`` (tool pieces are merged through the log instead)."""
+    a = _EMPTY if left is None else left
+    b = _EMPTY if right is None else right
+    name = a.name if a.name is not None else b.name
+    usage = add_usage(a.usage, b.usage)
+    kwargs = _merge_optional(a.kwargs, b.kwargs) if a.kwargs or b.kwargs else None
+    metadata = _merge_optional(a.metadata, b.metadata) if a.metadata or b.metadata else None
+    position = a.position if a.position is not None else b.position
+    if name is None and usage is None and kwargs is None and metadata is None and position is None:
+        return None
+    return _Extra(name, usage, kwargs, metadata, position)
+
+
+#: Read-only stand-in for a missing `_Extra` (never assigned to a chunk).
+_EMPTY = _Extra()
+
+
 class AIMessageChunk(AIMessage, BaseMessageChunk):
     """A streamed piece of an `AIMessage`; pieces merge with ``+``.
 
@@ -177,7 +283,9 @@ class AIMessageChunk(AIMessage, BaseMessageChunk):
     - ``chunk_position`` is ``"last"`` if either side is last.
 
     ``tool_calls`` and ``invalid_tool_calls`` are parsed from ``tool_call_chunks`` (partial
-    JSON allowed) when first read, so a chunk without tool pieces costs nothing extra.
+    JSON allowed) when first read, so a chunk without tool pieces costs nothing extra. A chunk
+    with only ``content`` and ``id`` stores just those: its other fields read as their empty
+    defaults, and the lists and dicts are made for that chunk when first read or assigned.
 
     Example::
 
@@ -187,16 +295,7 @@ class AIMessageChunk(AIMessage, BaseMessageChunk):
         acc.content  # "Hello"
     """
 
-    __slots__ = (
-        "_content",
-        "_log",
-        "_len",
-        "_ntools",
-        "_tcc",
-        "_tool_calls",
-        "_invalid_tool_calls",
-        "chunk_position",
-    )
+    __slots__ = ("_content", "_log", "_len", "_ntools", "_x")
     type: ClassVar[str] = "AIMessageChunk"
     _fields: ClassVar[tuple[tuple[str, Any], ...]] = (
         *_AI_FIELDS,
@@ -208,39 +307,81 @@ class AIMessageChunk(AIMessage, BaseMessageChunk):
     _log: _Log | None
     _len: int
     _ntools: int
-    _tcc: list[ToolCallChunk] | None
-    _tool_calls: list[ToolCall] | None
-    _invalid_tool_calls: list[InvalidToolCall] | None
-    chunk_position: Literal["last"] | None
+    _x: _Extra | None
 
     def __init__(
-        self,
-        content: str = "",
-        *,
-        id: str | None = None,
-        name: str | None = None,
-        tool_call_chunks: list[ToolCallChunk] | None = None,
-        tool_calls: list[ToolCall] | None = None,
-        invalid_tool_calls: list[InvalidToolCall] | None = None,
-        usage_metadata: UsageMetadata | None = None,
-        additional_kwargs: dict[str, Any] | None = None,
-        response_metadata: dict[str, Any] | None = None,
-        chunk_position: Literal["last"] | None = None,
+        self, content: str = "", *, id: str | None = None, **fields: Unpack[_ChunkFields]
     ) -> None:
+        """``fields``: ``name``, ``tool_call_chunks``, ``tool_calls``, ``invalid_tool_calls``,
+        ``usage_metadata``, ``additional_kwargs``, ``response_metadata``, ``chunk_position``
+        (all ``None`` by default)."""
         # _len and _ntools are only read while _log is set.
         self._content = content
         self._log = None
         self.id = id
-        self.name = name
-        self.usage_metadata = usage_metadata
-        self._additional_kwargs = additional_kwargs
-        self._response_metadata = response_metadata
-        self.chunk_position = chunk_position
-        if tool_calls and tool_call_chunks is None:
-            tool_call_chunks = chunks_from_tool_calls(tool_calls)
-        self._tcc = tool_call_chunks
-        self._tool_calls = tool_calls
-        self._invalid_tool_calls = invalid_tool_calls
+        self._x = _extra_of(fields) if fields else None
+
+    def _extra(self) -> _Extra:
+        """This chunk's `_Extra`, made when a field is first stored."""
+        extra = self._x
+        if extra is None:
+            extra = self._x = _Extra()
+        return extra
+
+    # ------------------------------------------------------------------ fields kept apart
+
+    @property
+    def name(self) -> str | None:
+        """An optional name for the message."""
+        extra = self._x
+        return None if extra is None else extra.name
+
+    @name.setter
+    def name(self, value: str | None) -> None:
+        if value is not None or self._x is not None:
+            self._extra().name = value
+
+    @property
+    def usage_metadata(self) -> UsageMetadata | None:
+        """Token usage reported with this piece (summed by ``+``)."""
+        extra = self._x
+        return None if extra is None else extra.usage
+
+    @usage_metadata.setter
+    def usage_metadata(self, value: UsageMetadata | None) -> None:
+        if value is not None or self._x is not None:
+            self._extra().usage = value
+
+    @property
+    def chunk_position(self) -> Literal["last"] | None:
+        """``"last"`` on the final piece of a stream, when the provider says so."""
+        extra = self._x
+        return None if extra is None else extra.position
+
+    @chunk_position.setter
+    def chunk_position(self, value: Literal["last"] | None) -> None:
+        if value is not None or self._x is not None:
+            self._extra().position = value
+
+    @property
+    def _additional_kwargs(self) -> dict[str, Any] | None:
+        extra = self._x
+        return None if extra is None else extra.kwargs
+
+    @_additional_kwargs.setter
+    def _additional_kwargs(self, value: dict[str, Any] | None) -> None:
+        if value is not None or self._x is not None:
+            self._extra().kwargs = value
+
+    @property
+    def _response_metadata(self) -> dict[str, Any] | None:
+        extra = self._x
+        return None if extra is None else extra.metadata
+
+    @_response_metadata.setter
+    def _response_metadata(self, value: dict[str, Any] | None) -> None:
+        if value is not None or self._x is not None:
+            self._extra().metadata = value
 
     # ------------------------------------------------------------------ lazily built fields
 
@@ -270,75 +411,115 @@ class AIMessageChunk(AIMessage, BaseMessageChunk):
     @property
     def tool_call_chunks(self) -> list[ToolCallChunk]:
         """The tool-call pieces, merged by index for a merged chunk."""
-        chunks = self._tcc
+        extra = self._x
+        chunks = None if extra is None else extra.tcc
         if chunks is None:
             log = self._log
             if log is None or not self._ntools:
                 chunks = []
             else:
                 chunks = merge_tool_call_chunks(log.tools[: self._ntools])
-            self._tcc = chunks
+            self._extra().tcc = chunks
         return chunks
 
     @tool_call_chunks.setter
     def tool_call_chunks(self, value: list[ToolCallChunk]) -> None:
         self._detach()
-        self._tcc = value
-        self._tool_calls = self._invalid_tool_calls = None
+        extra = self._extra()
+        extra.tcc = value
+        extra.calls = extra.invalid = None
 
     @property
     def tool_calls(self) -> list[ToolCall]:
         """Tool calls parsed from `tool_call_chunks` (arguments may be partial)."""
-        calls = self._tool_calls
+        extra = self._x
+        calls = None if extra is None else extra.calls
         if calls is None:
             calls = self._parse_tools()[0]
         return calls
 
     @tool_calls.setter
     def tool_calls(self, value: list[ToolCall]) -> None:
-        self._tool_calls = value
+        self._extra().calls = value
 
     @property
     def invalid_tool_calls(self) -> list[InvalidToolCall]:
         """Tool-call pieces whose arguments do not parse as a JSON object."""
-        invalid = self._invalid_tool_calls
+        extra = self._x
+        invalid = None if extra is None else extra.invalid
         if invalid is None:
             invalid = self._parse_tools()[1]
         return invalid
 
     @invalid_tool_calls.setter
     def invalid_tool_calls(self, value: list[InvalidToolCall]) -> None:
-        self._invalid_tool_calls = value
+        self._extra().invalid = value
 
     def _parse_tools(self) -> tuple[list[ToolCall], list[InvalidToolCall]]:
         chunks = self.tool_call_chunks
-        if chunks:
-            calls, invalid = parse_tool_call_chunks(chunks)
-        else:
-            calls, invalid = [], []
-        if self._tool_calls is None:
-            self._tool_calls = calls
-        if self._invalid_tool_calls is None:
-            self._invalid_tool_calls = invalid
-        return self._tool_calls, self._invalid_tool_calls
+        extra = self._extra()
+        if extra.calls is None or extra.invalid is None:
+            calls, invalid = parse_tool_call_chunks(chunks) if chunks else ([], [])
+            if extra.calls is None:
+                extra.calls = calls
+            if extra.invalid is None:
+                extra.invalid = invalid
+        return extra.calls, extra.invalid
 
     def model_dump(self) -> dict[str, Any]:
-        if self._log is not None or self._tcc or self._tool_calls or self._invalid_tool_calls:
+        extra = self._x
+        if self._log is not None or (
+            extra is not None and (extra.tcc or extra.calls or extra.invalid)
+        ):
             return super().model_dump()
-        out = self._dump_common()  # the common case while streaming: no tool pieces
-        usage = self.usage_metadata
+        # The common case while streaming: no tool pieces.
+        if extra is None:
+            return {
+                "content": self.content,
+                "additional_kwargs": {},
+                "response_metadata": {},
+                "type": self.type,
+                "name": None,
+                "id": self.id,
+                "tool_calls": [],
+                "invalid_tool_calls": [],
+                "usage_metadata": None,
+                "tool_call_chunks": [],
+                "chunk_position": None,
+            }
+        out = self._dump_common()
+        usage = extra.usage
         out["tool_calls"] = []
         out["invalid_tool_calls"] = []
         out["usage_metadata"] = _plain_copy(usage) if usage is not None else None
         out["tool_call_chunks"] = []
-        out["chunk_position"] = self.chunk_position
+        out["chunk_position"] = extra.position
         return out
+
+    # ------------------------------------------------------------------ copy and pickle
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        if self._log is not None:
+            self.tool_call_chunks  # noqa: B018 - cached in _x, so the state carries it
+        extra = self._x
+        return (self.content, self.id, None if extra is None else extra.state())
+
+    def __setstate__(self, state: Any) -> None:
+        if len(state) == 2 and isinstance(state[1], dict):  # an older slot-by-slot state
+            state = _from_slot_state(state[1])
+        content, id, fields = state
+        self._content = content
+        self._log = None
+        self.id = id
+        self._x = None if fields is None else _Extra.restore(fields)
+
+    # ------------------------------------------------------------------ merging
 
     def _detach(self) -> None:
         """Stop sharing the fold's log (before a field is assigned directly)."""
         if self._log is not None:
             self._content = self.content
-            self._tcc = self.tool_call_chunks
+            self.tool_call_chunks  # noqa: B018 - cached in _x
             self._log = None
 
     def _own_log(self) -> _Log:
@@ -347,8 +528,6 @@ class AIMessageChunk(AIMessage, BaseMessageChunk):
         if log is not None and log.size == self._len and len(log.tools) == self._ntools:
             return log
         return _Log(self.content, list(self.tool_call_chunks))
-
-    # ------------------------------------------------------------------ merging
 
     def __add__(self, other: Any) -> Any:
         if not isinstance(other, AIMessageChunk):
@@ -364,7 +543,12 @@ class AIMessageChunk(AIMessage, BaseMessageChunk):
             text = other.content
         if text:
             log.append_text(text)
-        tools = other._tcc if other._log is None else other.tool_call_chunks
+        right = other._x
+        tools: list[ToolCallChunk] | None
+        if other._log is not None:
+            tools = other.tool_call_chunks
+        else:
+            tools = None if right is None else right.tcc
         if tools:
             log.tools.extend(tools)
         new = object.__new__(type(self))
@@ -372,17 +556,35 @@ class AIMessageChunk(AIMessage, BaseMessageChunk):
         new._log = log
         new._len = log.size
         new._ntools = len(log.tools)
-        new._tcc = new._tool_calls = new._invalid_tool_calls = None
         new.id = merge_ids(self.id, other.id)
-        new.name = self.name if self.name is not None else other.name
-        new.usage_metadata = add_usage(self.usage_metadata, other.usage_metadata)
-        left, right = self._additional_kwargs, other._additional_kwargs
-        new._additional_kwargs = _merge_optional(left, right) if left or right else None
-        left, right = self._response_metadata, other._response_metadata
-        new._response_metadata = _merge_optional(left, right) if left or right else None
-        position = self.chunk_position
-        new.chunk_position = position if position is not None else other.chunk_position
+        left = self._x
+        new._x = None if left is None and right is None else _merge_extra(left, right)
         return new
+
+
+def _from_slot_state(slots: dict[str, Any]) -> tuple[Any, ...]:
+    """The state of a chunk pickled by an older version (one entry per set slot)."""
+    content = slots.get("_content")
+    if content is None:
+        content = slots.get("content", "")
+    log = slots.get("_log")
+    tcc: list[ToolCallChunk] | None = slots.get("_tcc")
+    if content is None or (tcc is None and log is not None):
+        chunk = object.__new__(AIMessageChunk)
+        chunk._content, chunk._log, chunk._x = content, log, None
+        chunk._len, chunk._ntools = slots.get("_len", 0), slots.get("_ntools", 0)
+        content, tcc = chunk.content, chunk.tool_call_chunks
+    fields = (
+        slots.get("name"),
+        slots.get("usage_metadata"),
+        slots.get("_additional_kwargs"),
+        slots.get("_response_metadata"),
+        slots.get("chunk_position"),
+        tcc,
+        slots.get("_tool_calls"),
+        slots.get("_invalid_tool_calls"),
+    )
+    return (content, slots.get("id"), None if fields == _NO_STATE else fields)
 
 
 _new = object.__new__
@@ -390,7 +592,7 @@ _new = object.__new__
 
 def text_chunk(text: str, id: str | None) -> AIMessageChunk:
     """``AIMessageChunk(text, id=id)``, built without the keyword-argument call: the one chunk
-    a streaming client makes per token (every field set as ``__init__`` sets it).
+    a streaming client makes per token (every slot set as ``__init__`` sets it).
 
     Example::
 
@@ -400,12 +602,5 @@ def text_chunk(text: str, id: str | None) -> AIMessageChunk:
     chunk._content = text
     chunk._log = None
     chunk.id = id
-    chunk.name = None
-    chunk.usage_metadata = None
-    chunk._additional_kwargs = None
-    chunk._response_metadata = None
-    chunk.chunk_position = None
-    chunk._tcc = None
-    chunk._tool_calls = None
-    chunk._invalid_tool_calls = None
+    chunk._x = None
     return chunk

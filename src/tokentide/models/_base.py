@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from tokentide.callbacks._dispatch import NO_TOKENS
 from tokentide.errors import StreamError, StreamInterrupted
@@ -38,6 +38,7 @@ from tokentide.runtime import (
     INVOKED,
     RunContext,
     RunnableConfig,
+    RunObserver,
     aclose_quietly,
     left_early,
     stream_from_thread,
@@ -268,11 +269,11 @@ class BaseChatModel(LanguageModel[AIMessage]):
         if not tokens and run.sink is not None:
             _quiet_tokens(self, run)
         call = StreamCall(convert_to_messages(input), self._usage_so_far)
-        chunks = self._guard(self._start(call, stop, kwargs), call)
-        if run.sink is not None:
-            observed = self._observe(run, {"messages": [call.messages]}, chunks, output=call.acc)
-            chunks = cast(Iterator[AIMessageChunk], observed)
-        return ChatStream(chunks, call.acc)
+        provider = self._start(call, stop, kwargs)
+        if run.sink is None:
+            return ChatStream(self._guard(provider, call), call.acc)
+        observed = self._guard_observed(provider, call, run, {"messages": [call.messages]})
+        return ChatStream(observed, call.acc)
 
     def _aopen(
         self,
@@ -286,11 +287,11 @@ class BaseChatModel(LanguageModel[AIMessage]):
         if not tokens and run.sink is not None:
             _quiet_tokens(self, run)
         call = StreamCall(convert_to_messages(input), self._usage_so_far)
-        chunks = self._aguard(self._astart(call, stop, kwargs), call)
-        if run.sink is not None:
-            observed = self._aobserve(run, {"messages": [call.messages]}, chunks, output=call.acc)
-            chunks = cast(AsyncIterator[AIMessageChunk], observed)
-        return AsyncChatStream(chunks, call.acc)
+        provider = self._astart(call, stop, kwargs)
+        if run.sink is None:
+            return AsyncChatStream(self._aguard(provider, call), call.acc)
+        observed = self._aguard_observed(provider, call, run, {"messages": [call.messages]})
+        return AsyncChatStream(observed, call.acc)
 
     # Composition hooks (a model inside a chain gets its input folded from the previous step).
     def _call(self, input: Any, run: RunContext, **kwargs: Any) -> AIMessage:
@@ -386,6 +387,112 @@ class BaseChatModel(LanguageModel[AIMessage]):
             finally:
                 if not done:
                     call.settle()
+
+    def _guard_observed(
+        self,
+        chunks: Iterator[AIMessageChunk],
+        call: StreamCall,
+        run: RunContext,
+        input: Any,
+    ) -> Iterator[AIMessageChunk]:
+        """:meth:`_guard` and ``Runnable._observe`` in one generator, for a call someone
+        listens to: each chunk passes one generator layer, not two. The order of events is
+        the nested shells' (see `RunObserver`): an exception raised by the provider becomes
+        :meth:`StreamCall.failure`'s; one raised by the sink, or thrown in where the chunk
+        is handed out, is reported unchanged; when the consumer leaves, the provider is
+        closed and the usage settled before the end event."""
+        done = sinking = False
+        obs: RunObserver | None = None
+        add = call.acc.add
+        try:
+            obs = self._observer(run, input, None, call.acc)
+            on_stream = obs.sink.on_stream
+            for chunk in chunks:
+                # StreamCall.note, inlined (this is the per-token path)
+                if chunk.id is None:
+                    chunk.id = call.msg_id or call.first_id()
+                elif call.msg_id is None:
+                    call.msg_id = chunk.id or call.first_id()
+                add(chunk)
+                sinking = True
+                on_stream(run, chunk)
+                yield chunk
+                sinking = False
+            done = True
+        except BaseException as exc:
+            if obs is None:  # the start event failed: the provider never ran
+                done = True
+                raise
+            error = exc
+            if not sinking or left_early(exc):
+                if not sinking:
+                    error = call.failure(exc)
+                _close(chunks)  # first, so the output reported is what it produced
+                call.settle()
+                done = True
+            obs.stopped(error)
+            raise error  # noqa: B904 - failure() chains the cause when it wraps
+        finally:
+            _close(chunks)
+            if not done:
+                call.settle()
+        obs.finished()
+
+    async def _aguard_observed(
+        self,
+        chunks: AsyncIterator[AIMessageChunk],
+        call: StreamCall,
+        run: RunContext,
+        input: Any,
+    ) -> AsyncIterator[AIMessageChunk]:
+        """The async shell of :meth:`_guard_observed` (it also waits while the sink is
+        backlogged, as ``Runnable._aobserve``)."""
+        done = sinking = False
+        obs: RunObserver | None = None
+        add = call.acc.add
+        try:
+            obs = self._observer(run, input, None, call.acc)
+            sink = obs.sink
+            on_stream = sink.on_stream
+            async for chunk in chunks:
+                if chunk.id is None:
+                    chunk.id = call.msg_id or call.first_id()
+                elif call.msg_id is None:
+                    call.msg_id = chunk.id or call.first_id()
+                add(chunk)
+                sinking = True
+                on_stream(run, chunk)
+                if sink.backlogged:
+                    await sink.drained()
+                yield chunk
+                sinking = False
+            done = True
+        except BaseException as exc:
+            if obs is None:
+                done = True
+                raise
+            error = exc
+            if not sinking or left_early(exc):
+                if not sinking:
+                    error = call.failure(exc)
+                await aclose_quietly(chunks)
+                call.settle()
+                done = True
+            obs.stopped(error)
+            raise error  # noqa: B904
+        finally:
+            try:
+                await aclose_quietly(chunks)
+            finally:
+                if not done:
+                    call.settle()
+        obs.finished()
+
+
+def _close(it: Any) -> None:
+    close = getattr(it, "close", None)
+    if close is not None:
+        close()
 
 
 def _quiet_tokens(model: LanguageModel[Any], run: RunContext) -> None:

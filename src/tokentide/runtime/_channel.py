@@ -39,7 +39,7 @@ import contextvars
 import enum
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sized
 from typing import Generic, Literal, TypeVar
 
 __all__ = ["CLOSED", "TIMED_OUT", "Channel", "ChannelClosed", "TakeEnd", "stream_from_thread"]
@@ -113,6 +113,11 @@ class Channel(Generic[T]):
         except RuntimeError:
             self._loop = None
             self._loop_thread = None
+
+    @property
+    def queued(self) -> Sized:
+        """The items waiting (read-only; ``len(chan.queued) >= chan.maxsize`` is `full`)."""
+        return self._items
 
     @property
     def full(self) -> bool:

@@ -44,7 +44,7 @@ from tokentide.runtime import (
     stream_from_thread,
 )
 
-from ._model_base import LanguageModel, LanguageModelInput
+from ._model_base import LanguageModel, LanguageModelInput, StreamArgs
 from ._streams import AsyncChatStream, ChatStream
 
 __all__ = ["BaseChatModel", "LanguageModelInput", "sync_to_async_stream"]
@@ -215,7 +215,7 @@ class BaseChatModel(LanguageModel[AIMessage]):
 
         The `ChatStream` also gives ``.result``: the whole message with its usage and finish
         reason (after an early close, what was produced and the usage so far)."""
-        return self._open(input, config, stop, kwargs)
+        return self._open((input, config, stop, kwargs))
 
     def astream(
         self,
@@ -226,7 +226,7 @@ class BaseChatModel(LanguageModel[AIMessage]):
         **kwargs: Any,
     ) -> AsyncChatStream:
         """Async :meth:`stream`; ``aclose()`` or cancellation stops generation at once."""
-        return self._aopen(input, config, stop, kwargs)
+        return self._aopen((input, config, stop, kwargs))
 
     def invoke(
         self,
@@ -237,7 +237,7 @@ class BaseChatModel(LanguageModel[AIMessage]):
         **kwargs: Any,
     ) -> AIMessage:
         """The whole reply (the merged stream: listeners still see every token)."""
-        with self._open(input, config, stop, kwargs, tokens=False) as stream:
+        with self._open((input, config, stop, kwargs), tokens=False) as stream:
             for _ in stream:
                 pass
         return stream.result
@@ -251,47 +251,33 @@ class BaseChatModel(LanguageModel[AIMessage]):
         **kwargs: Any,
     ) -> AIMessage:
         """Async :meth:`invoke`."""
-        async with self._aopen(input, config, stop, kwargs, tokens=False) as stream:
+        async with self._aopen((input, config, stop, kwargs), tokens=False) as stream:
             async for _ in stream:
                 pass
         return stream.result
 
-    def _open(
-        self,
-        input: LanguageModelInput,
-        config: RunnableConfig | None,
-        stop: list[str] | None,
-        kwargs: dict[str, Any],
-        tokens: bool = True,
-    ) -> ChatStream:
+    def _open(self, args: StreamArgs, tokens: bool = True) -> ChatStream:
         """Start one call: the guarded provider stream, observed when someone listens."""
-        run = self._new_run(config)
-        if not tokens and run.sink is not None:
-            _quiet_tokens(self, run)
-        call = StreamCall(convert_to_messages(input), self._usage_so_far)
-        provider = self._start(call, stop, kwargs)
+        run, call = self._begin(args, tokens)
+        provider = self._start(call, args[2], args[3])
         if run.sink is None:
             return ChatStream(self._guard(provider, call), call.acc)
-        observed = self._guard_observed(provider, call, run, {"messages": [call.messages]})
-        return ChatStream(observed, call.acc)
+        inputs = {"messages": [call.messages]}
+        return ChatStream(self._guard_observed(provider, call, run, inputs), call.acc)
 
-    def _aopen(
-        self,
-        input: LanguageModelInput,
-        config: RunnableConfig | None,
-        stop: list[str] | None,
-        kwargs: dict[str, Any],
-        tokens: bool = True,
-    ) -> AsyncChatStream:
-        run = self._new_run(config)
-        if not tokens and run.sink is not None:
-            _quiet_tokens(self, run)
-        call = StreamCall(convert_to_messages(input), self._usage_so_far)
-        provider = self._astart(call, stop, kwargs)
+    def _aopen(self, args: StreamArgs, tokens: bool = True) -> AsyncChatStream:
+        run, call = self._begin(args, tokens)
+        provider = self._astart(call, args[2], args[3])
         if run.sink is None:
             return AsyncChatStream(self._aguard(provider, call), call.acc)
-        observed = self._aguard_observed(provider, call, run, {"messages": [call.messages]})
-        return AsyncChatStream(observed, call.acc)
+        inputs = {"messages": [call.messages]}
+        return AsyncChatStream(self._aguard_observed(provider, call, run, inputs), call.acc)
+
+    def _begin(self, args: StreamArgs, tokens: bool) -> tuple[RunContext, StreamCall]:
+        run = self._new_run(args[1])
+        if not tokens and run.sink is not None:
+            _quiet_tokens(self, run)
+        return run, StreamCall(convert_to_messages(args[0]), self._usage_so_far)
 
     # Composition hooks (a model inside a chain gets its input folded from the previous step).
     def _call(self, input: Any, run: RunContext, **kwargs: Any) -> AIMessage:

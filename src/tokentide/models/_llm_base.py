@@ -36,7 +36,7 @@ from tokentide.runtime import (
 )
 
 from ._base import _last_input, _quiet_tokens, sync_to_async_stream
-from ._model_base import LanguageModel, LanguageModelInput
+from ._model_base import LanguageModel, LanguageModelInput, StreamArgs
 from ._streams import AsyncModelStream, ModelStream
 
 __all__ = [
@@ -102,10 +102,6 @@ class CompletionText(str):
 
     def __repr__(self) -> str:
         return f"CompletionText({str(self)!r}, usage_metadata={self.usage_metadata!r})"
-
-
-_Call = tuple[LanguageModelInput, "RunnableConfig | None", "list[str] | None", dict[str, Any]]
-"""A stream call's arguments as the public method received them: input, config, stop, kwargs."""
 
 
 class _State:
@@ -362,7 +358,7 @@ class BaseLLM(LanguageModel[str]):
         """Async :meth:`stream`; ``aclose()`` or cancellation stops generation at once."""
         return self._aopen((input, config, stop, kwargs))
 
-    def _open(self, call: _Call, tokens: bool = True) -> CompletionStream:
+    def _open(self, call: StreamArgs, tokens: bool = True) -> CompletionStream:
         input, config, stop, kwargs = call
         run, prompt, state = self._begin(input, config, tokens)
         items = self._text(self._stream(prompt, stop=stop, **kwargs), state)
@@ -370,7 +366,7 @@ class BaseLLM(LanguageModel[str]):
             items = self._observe(run, {"prompts": [prompt]}, items, output=_EndOutput(state))
         return CompletionStream(items, state)
 
-    def _aopen(self, call: _Call, tokens: bool = True) -> AsyncCompletionStream:
+    def _aopen(self, call: StreamArgs, tokens: bool = True) -> AsyncCompletionStream:
         input, config, stop, kwargs = call
         run, prompt, state = self._begin(input, config, tokens)
         items = self._atext(self._astream(prompt, stop=stop, **kwargs), state)

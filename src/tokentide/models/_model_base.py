@@ -9,13 +9,17 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, TypeVar
 
-from tokentide.runtime import Runnable
+from tokentide.runtime import Runnable, RunnableConfig
 
-__all__ = ["LanguageModel", "LanguageModelInput"]
+__all__ = ["LanguageModel", "LanguageModelInput", "StreamArgs"]
 
 LanguageModelInput = Any
 """A str, a message, a list of messages / ``(role, content)`` tuples / OpenAI-style dicts, or a
 prompt value."""
+
+StreamArgs = tuple[LanguageModelInput, "RunnableConfig | None", "list[str] | None", dict[str, Any]]
+"""A model call's arguments as ``stream`` / ``invoke`` received them: input, config, stop and
+the provider's keyword arguments."""
 
 Output = TypeVar("Output")
 

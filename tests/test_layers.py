@@ -67,12 +67,10 @@ JUSTIFIED = {
 #: ``tokentide.output_parsers`` are the runtime layer itself, split out under LangChain's
 #: import paths; they re-export classes from its private modules that the layers above never
 #: need (``RunnableSequence``, the prompt templates, the parsers).
-RUNTIME_PRIVATE_OK = {"runnables", "prompts", "output_parsers"} | {
-    "graph"
-}  # graph: being rewritten
+RUNTIME_PRIVATE_OK = {"runnables", "prompts", "output_parsers"}
 RUNTIME_PRIVATE_OK_FILES: set[str] = set()
-#: Modules that still import a private name of another package (being rewritten).
-PRIVATE_NAME_OK_FILES = {"graph/_loop.py"}
+#: Modules that import a private name of another package: none.
+PRIVATE_NAME_OK_FILES: set[str] = set()
 
 
 def _rank(package: str) -> int:

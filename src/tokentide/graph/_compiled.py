@@ -5,7 +5,7 @@ Streams are produced by a producer (a task on the loop, or a driver thread for t
 cancels the producer, which closes the model streams under it.
 
 Every shell (``invoke``, ``ainvoke``, ``stream``, ``astream``) reports the graph's run through a
-:class:`~tokentide.runtime._observer.RunObserver`, so a graph follows the runtime's one
+:class:`~tokentide.runtime.RunObserver`, so a graph follows the runtime's one
 early-exit policy: the items it yields are its chunks, its state is its output, and a consumer
 that leaves early (``break``, ``aclose()``, cancellation, Ctrl-C) first stops the producer, then
 the run gets its end event (marked closed early) with the state reached so far.
@@ -21,12 +21,18 @@ from collections.abc import AsyncGenerator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tokentide.errors import GraphInterrupt
-from tokentide.runtime._base import Runnable
-from tokentide.runtime._channel import CLOSED, TIMED_OUT, Channel, ChannelClosed
-from tokentide.runtime._config import RunnableConfig
-from tokentide.runtime._context import RunContext
-from tokentide.runtime._observer import RunObserver, left_early
-from tokentide.runtime._sink import AGENT_RUN
+from tokentide.runtime import (
+    AGENT_RUN,
+    CLOSED,
+    TIMED_OUT,
+    Channel,
+    ChannelClosed,
+    RunContext,
+    Runnable,
+    RunnableConfig,
+    RunObserver,
+    left_early,
+)
 
 from ._checkpointing import Saving
 from ._loop import GraphRun, run_async, run_sync

@@ -15,7 +15,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from tokentide.errors import GraphInterrupt
-from tokentide.runtime._context import current_run
+from tokentide.runtime import current_run
 
 from ._stream import task_scope
 from ._types import Interrupt

@@ -16,8 +16,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, cast
 
 from tokentide.errors import GraphBubbleUp, GraphInterrupt, ParentCommand
-from tokentide.runtime._base import run_sync_in_thread
-from tokentide.runtime._context import _CURRENT, RunContext, new_run
+from tokentide.runtime import RunContext, enter_run, leave_run, new_run, run_sync_in_thread
 
 from ._checkpointing import NULL_TASK_ID
 from ._node import Branch, NodeSpec
@@ -26,7 +25,7 @@ from ._run import GraphRun
 from ._scheduler import Task
 
 if TYPE_CHECKING:
-    from tokentide.runtime._sink import RunSink
+    from tokentide.runtime import RunSink
 
 
 __all__ = ["GraphRun", "run_async", "run_sync"]
@@ -41,21 +40,21 @@ def _call_sync(node: NodeSpec, run: RunContext, args: tuple[Any, ...], kw: dict[
         raise TypeError(
             f"node {node.name!r} is an async function: run the graph with ainvoke()/astream()"
         )
-    token = _CURRENT.set(run)
+    token = enter_run(run)
     try:
         return node.action(*args, **kw)
     finally:
-        _CURRENT.reset(token)
+        leave_run(token)
 
 
 def _call_path_sync(branch: Branch, state: Any, run: RunContext) -> Any:
-    token = _CURRENT.set(run)
+    token = enter_run(run)
     try:
         if branch.wants_config:
             return branch.path(state, run.as_config())
         return branch.path(state)
     finally:
-        _CURRENT.reset(token)
+        leave_run(token)
 
 
 def _branch_run(branch: Branch, run: RunContext, index: int, state: Any) -> RunContext | None:
@@ -260,21 +259,21 @@ async def _call_async(
         return await node.runnable.ainvoke(args[0], run.child_config())
     if not node.is_async and node.afunc is None:
         return await run_sync_in_thread(_call_sync, node, run, args, kw)
-    token = _CURRENT.set(run)
+    token = enter_run(run)
     try:
         return await (node.afunc or node.action)(*args, **kw)
     finally:
-        _CURRENT.reset(token)
+        leave_run(token)
 
 
 async def _call_path_async(branch: Branch, state: Any, run: RunContext) -> Any:
     result = _call_path_sync(branch, state, run)
     if branch.is_async:
-        token = _CURRENT.set(run)
+        token = enter_run(run)
         try:
             result = await result
         finally:
-            _CURRENT.reset(token)
+            leave_run(token)
     return result
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from tokentide.runtime._base import Runnable
+from tokentide.runtime import Runnable
 
 from ._types import RetryPolicy
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 from tokentide.errors import GraphInterrupt, InvalidUpdateError, ParentCommand
-from tokentide.runtime._context import RunContext
+from tokentide.runtime import RunContext
 
 from ._checkpointing import INTERRUPT, RESUME, ROUTE
 from ._interrupt import Resumes

@@ -15,10 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from tokentide.messages import AIMessageChunk, BaseMessage
 from tokentide.messages._ids import fast_uuid4
-from tokentide.runtime._channel import Channel
-from tokentide.runtime._config import RunnableConfig
-from tokentide.runtime._context import RunContext, current_run
-from tokentide.runtime._sink import RunSink
+from tokentide.runtime import Channel, RunContext, RunnableConfig, RunSink, current_run
 
 if TYPE_CHECKING:
     from ._scheduler import Task

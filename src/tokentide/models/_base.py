@@ -39,7 +39,7 @@ from tokentide.runtime import (
     RunContext,
     RunnableConfig,
     RunObserver,
-    aclose_quietly,
+    aclose_if_closable,
     left_early,
     stream_from_thread,
 )
@@ -173,7 +173,7 @@ class BaseChatModel(LanguageModel[AIMessage]):
             async for chunk in stream:
                 yield chunk
         finally:
-            await aclose_quietly(stream)
+            await aclose_if_closable(stream)
 
     def _generate(
         self, messages: list[BaseMessage], *, stop: list[str] | None = None, **kwargs: Any
@@ -305,7 +305,7 @@ class BaseChatModel(LanguageModel[AIMessage]):
             async for chunk in stream:
                 yield chunk
         finally:
-            await aclose_quietly(stream)
+            await aclose_if_closable(stream)
 
     def transform(
         self, inputs: Iterator[Any], config: RunnableConfig | None = None, **kwargs: Any
@@ -321,7 +321,7 @@ class BaseChatModel(LanguageModel[AIMessage]):
             async for chunk in stream:
                 yield chunk
         finally:
-            await aclose_quietly(stream)
+            await aclose_if_closable(stream)
 
     # ------------------------------------------------------------------ guards
 
@@ -369,7 +369,7 @@ class BaseChatModel(LanguageModel[AIMessage]):
             raise call.failure(exc)  # noqa: B904
         finally:
             try:
-                await aclose_quietly(chunks)
+                await aclose_if_closable(chunks)
             finally:
                 if not done:
                     call.settle()
@@ -461,14 +461,14 @@ class BaseChatModel(LanguageModel[AIMessage]):
             if not sinking or left_early(exc):
                 if not sinking:
                     error = call.failure(exc)
-                await aclose_quietly(chunks)
+                await aclose_if_closable(chunks)
                 call.settle()
                 done = True
             obs.stopped(error)
             raise error  # noqa: B904
         finally:
             try:
-                await aclose_quietly(chunks)
+                await aclose_if_closable(chunks)
             finally:
                 if not done:
                     call.settle()

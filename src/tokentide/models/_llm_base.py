@@ -29,7 +29,7 @@ from tokentide.messages import BaseMessage, UsageMetadata, convert_to_messages
 from tokentide.runtime import (
     RunContext,
     RunnableConfig,
-    aclose_quietly,
+    aclose_if_closable,
     get_buffer_string,
     left_early,
     run_sync_in_thread,
@@ -316,7 +316,7 @@ class BaseLLM(LanguageModel[str]):
             async for item in stream:
                 yield item
         finally:
-            await aclose_quietly(stream)
+            await aclose_if_closable(stream)
 
     def _generate(self, prompt: str, *, stop: list[str] | None = None, **kwargs: Any) -> str:
         raise NotImplementedError
@@ -479,7 +479,7 @@ class BaseLLM(LanguageModel[str]):
         except BaseException as exc:
             raise state.failure(exc)  # noqa: B904
         finally:
-            await aclose_quietly(items)
+            await aclose_if_closable(items)
 
 
 def _quiet(model: BaseLLM, run: RunContext) -> None:

@@ -19,7 +19,7 @@ from tokentide.messages import (
     UsageMetadata,
     message_chunk_to_message,
 )
-from tokentide.runtime import aclose_quietly
+from tokentide.runtime import aclose_if_closable
 
 __all__ = ["AsyncChatStream", "AsyncModelStream", "ChatStream", "ModelStream"]
 
@@ -75,7 +75,7 @@ class AsyncModelStream(AsyncIterator[C], Generic[C]):
 
     async def aclose(self) -> None:
         """Stop the call now; idempotent."""
-        await aclose_quietly(self._items)
+        await aclose_if_closable(self._items)
 
     async def __aenter__(self) -> AsyncModelStream[C]:
         return self

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, Literal
 
 from tokentide.messages import AIMessageChunk
-from tokentide.runtime import RunContext, Runnable, aclose_quietly
+from tokentide.runtime import RunContext, Runnable, aclose_if_closable
 from tokentide.wire import NO_CHANGE, PartialJSONParser
 
 from ._tools import json_schema_for, schema_kind
@@ -130,7 +130,7 @@ class StructuredOutput(Runnable[Any, Any]):
                         last = value
                         yield value
         finally:
-            await aclose_quietly(stream)
+            await aclose_if_closable(stream)
         final = self._final(parser, last)
         if final is not _MISSING:
             yield final
@@ -148,7 +148,7 @@ class StructuredOutput(Runnable[Any, Any]):
             async for result in stream:  # noqa: B007
                 pass
         finally:
-            await aclose_quietly(stream)
+            await aclose_if_closable(stream)
         return result
 
 

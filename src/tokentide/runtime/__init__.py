@@ -13,14 +13,14 @@ import these names from ``tokentide.runtime``, never from its private modules, a
 - reporting a run: :class:`RunSink`, :class:`RunObserver` and its early-exit policy
   (:func:`left_early`), the ``run.extra`` keys ``CLOSED_EARLY``, ``INVOKED``, ``AGENT_RUN``;
 - hand-offs: :class:`Channel` (``CLOSED``, ``TIMED_OUT``, :class:`ChannelClosed`),
-  :func:`stream_from_thread`, :func:`run_sync_in_thread`, :func:`aclose_quietly`;
+  :func:`stream_from_thread`, :func:`run_sync_in_thread`, :func:`aclose_if_closable`;
 - runnables and config: :class:`Runnable`, :class:`RunnableBinding`, :class:`RunnableLambda`,
   :class:`RunnableConfig`, :func:`ensure_config`, :func:`merge_configs`, ``NO_INPUT``;
 - events: ``StreamEvent``, :func:`dispatch_custom_event`, :func:`adispatch_custom_event`;
 - prompts: :func:`get_buffer_string`.
 """
 
-from ._base import NO_INPUT, Runnable, RunnableBinding, aclose_quietly, run_sync_in_thread
+from ._base import NO_INPUT, Runnable, RunnableBinding, aclose_if_closable, run_sync_in_thread
 from ._channel import CLOSED, TIMED_OUT, Channel, ChannelClosed, stream_from_thread
 from ._compose import RunnableLambda
 from ._config import RunnableConfig, ensure_config, merge_configs
@@ -59,7 +59,7 @@ __all__ = [
     "RunSink",
     "RunToken",
     "StreamEvent",
-    "aclose_quietly",
+    "aclose_if_closable",
     "adispatch_custom_event",
     "current_run",
     "dispatch_custom_event",

@@ -30,7 +30,7 @@ __all__ = [
     "AddableDict",
     "Runnable",
     "RunnableBinding",
-    "aclose_quietly",
+    "aclose_if_closable",
     "add_dicts",
     "fold",
     "run_sync_in_thread",
@@ -125,7 +125,7 @@ class Runnable(Generic[Input, Output]):
             async for chunk in it:
                 yield chunk
         finally:
-            await aclose_quietly(it)
+            await aclose_if_closable(it)
 
     # ------------------------------------------------------------------ invoke
 
@@ -267,13 +267,13 @@ class Runnable(Generic[Input, Output]):
                     yield chunk
             except BaseException as exc:
                 if left_early(exc):
-                    await aclose_quietly(chunks)
+                    await aclose_if_closable(chunks)
                 obs.stopped(exc)
                 raise
             obs.finished()
         finally:
-            await aclose_quietly(chunks)
-            await aclose_quietly(upstream)
+            await aclose_if_closable(chunks)
+            await aclose_if_closable(upstream)
 
     def _observer(
         self, run: RunContext, input: Any, tap: InputTap | None, output: Folder | None
@@ -504,8 +504,9 @@ def _configs_for(
     return configs
 
 
-async def aclose_quietly(it: Any) -> None:
-    """Close an async iterator if it can be closed (an async generator, a stream)."""
+async def aclose_if_closable(it: Any) -> None:
+    """Close an async iterator if it has ``aclose`` (an async generator, a stream); an
+    error raised while closing propagates."""
     aclose = getattr(it, "aclose", None)
     if aclose is not None:
         await aclose()

@@ -13,7 +13,7 @@ from ._base import (
     Accumulator,
     AddableDict,
     Runnable,
-    aclose_quietly,
+    aclose_if_closable,
     fold,
     run_sync_in_thread,
 )
@@ -124,7 +124,7 @@ class RunnableSequence(Runnable[Any, Any]):
             async for chunk in chunks:
                 yield chunk
         finally:
-            await aclose_quietly(chunks)
+            await aclose_if_closable(chunks)
 
     def _transform(self, inputs: Iterator[Any], run: RunContext, **kwargs: Any) -> Iterator[Any]:
         chunks: Iterator[Any] = inputs
@@ -142,7 +142,7 @@ class RunnableSequence(Runnable[Any, Any]):
             async for chunk in chunks:
                 yield chunk
         finally:
-            await aclose_quietly(chunks)
+            await aclose_if_closable(chunks)
 
     def __repr__(self) -> str:
         return " | ".join(step.get_name() for step in self.steps)
@@ -261,7 +261,7 @@ class RunnableLambda(Runnable[Any, Any]):
                 async for chunk in stream:
                     yield chunk
             finally:
-                await aclose_quietly(stream)
+                await aclose_if_closable(stream)
         else:
             yield output
 
@@ -517,7 +517,7 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
             async for chunk in it:
                 yield chunk
         finally:
-            await aclose_quietly(it)
+            await aclose_if_closable(it)
 
     async def _aiter(
         self, input: Any, run: RunContext, **kwargs: Any
@@ -536,7 +536,7 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
             except BaseException as exc:
                 await out.put((key, exc))
             finally:
-                await aclose_quietly(stream)
+                await aclose_if_closable(stream)
 
         tasks = [asyncio.ensure_future(pump(k, s)) for k, s in self.steps.items()]
         remaining = len(tasks)
@@ -597,7 +597,7 @@ class RunnableAssign(Runnable[dict[str, Any], dict[str, Any]]):
             async for chunk in stream:
                 yield chunk
         finally:
-            await aclose_quietly(stream)
+            await aclose_if_closable(stream)
 
 
 def chain(func: Callable[..., Any]) -> RunnableLambda:

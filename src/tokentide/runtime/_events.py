@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from ._base import NO_INPUT, aclose_quietly
+from ._base import NO_INPUT, aclose_if_closable
 from ._channel import CLOSED, TIMED_OUT, Channel, ChannelClosed
 from ._config import RunnableConfig
 from ._context import PARENT_KEY, RunContext, enter_run, resolve_parent
@@ -216,7 +216,7 @@ async def stream_events(
         else:
             channel.close()
         finally:
-            await aclose_quietly(stream)
+            await aclose_if_closable(stream)
 
     task = asyncio.ensure_future(produce())
     first_run: str | None = None

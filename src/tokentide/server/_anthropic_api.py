@@ -31,7 +31,7 @@ from tokentide.messages import (
     ToolCall,
     ToolMessage,
 )
-from tokentide.runtime import aclose_quietly
+from tokentide.runtime import aclose_if_closable
 
 from ._anthropic_encode import MessagesEncoder, anthropic_error
 from ._asgi import EventStream, HTTPError, Receive, Scope, Send, send_json, watch_disconnect
@@ -263,7 +263,7 @@ async def stream_messages(
                 await events.send(_frames(encoder.fail(status, f"{type(exc).__name__}: {exc}")))
         finally:
             if stream is not None:
-                await aclose_quietly(stream)
+                await aclose_if_closable(stream)
             if ticket is not None:
                 ticket.release()
 

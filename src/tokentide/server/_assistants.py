@@ -20,7 +20,7 @@ from tokentide.messages import (
 )
 from tokentide.models import BaseChatModel, BaseLLM
 from tokentide.runnables import Runnable, RunnableConfig
-from tokentide.runtime import aclose_quietly
+from tokentide.runtime import aclose_if_closable
 
 from ._asgi import HTTPError
 
@@ -176,7 +176,7 @@ class Assistant:
                 async for chunk in stream:
                     yield "messages", (_as_message_chunk(chunk), meta)
             finally:
-                await aclose_quietly(stream)
+                await aclose_if_closable(stream)
             return
         if self.has_modes:
             target = self.target
@@ -187,7 +187,7 @@ class Assistant:
                 async for item in stream:
                     yield item
             finally:
-                await aclose_quietly(stream)
+                await aclose_if_closable(stream)
             return
         async for pair in _plain_runnable(self.target, value, config):
             yield pair
@@ -231,7 +231,7 @@ class Assistant:
                     streamed = True
                     yield AIMessageChunk(message.content)
         finally:
-            await aclose_quietly(stream)
+            await aclose_if_closable(stream)
         if not streamed:
             text = _last_ai_text(final)
             if text:
@@ -272,7 +272,7 @@ class Assistant:
             async for chunk in stream:
                 yield _as_message_chunk(chunk)
         finally:
-            await aclose_quietly(stream)
+            await aclose_if_closable(stream)
 
 
 class ClientToolCalls:
@@ -347,7 +347,7 @@ async def _plain_runnable(
             else:
                 yield "values", item
     finally:
-        await aclose_quietly(stream)
+        await aclose_if_closable(stream)
 
 
 def _last_ai_text(state: Any) -> str:

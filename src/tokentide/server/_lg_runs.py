@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from tokentide.runtime import aclose_quietly
+from tokentide.runtime import aclose_if_closable
 
 from ._lg_protocol import STREAM_MODES, EventEncoder, interrupt_json, jsonable
 from ._lg_store import ACTIVE_RUN_STATUSES, ThreadStore
@@ -186,7 +186,7 @@ class AgentRunManager(RunManager):
             for name, data in encoder.finish():
                 await self._append(run_id, name, data)
         finally:
-            await aclose_quietly(stream)
+            await aclose_if_closable(stream)
 
     async def _append(self, run_id: str, event: str, data: str) -> None:
         try:
@@ -208,7 +208,7 @@ async def _with_events(events: Any) -> Any:
             else:
                 yield "events", event
     finally:
-        await aclose_quietly(events)
+        await aclose_if_closable(events)
 
 
 def _age(run: dict[str, Any]) -> float:

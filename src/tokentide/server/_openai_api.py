@@ -29,7 +29,7 @@ from tokentide.errors import (
 )
 from tokentide.messages import AIMessageChunk, BaseMessage, ChunkAccumulator, convert_to_messages
 from tokentide.models._errors import redact_secrets
-from tokentide.runtime import aclose_quietly
+from tokentide.runtime import aclose_if_closable
 from tokentide.wire import encode_data
 
 from ._asgi import EventStream, HTTPError, Receive, Send, send_json, shorten, watch_disconnect
@@ -413,7 +413,7 @@ async def _produce_chunks(
         await events.send(encode_data(_dumps(error)))
     finally:
         if chunks is not None:
-            await aclose_quietly(chunks)
+            await aclose_if_closable(chunks)
 
 
 async def collect_reply(

@@ -33,7 +33,7 @@ from tokentide.messages import (
     convert_to_messages,
     message_chunk_to_message,
 )
-from tokentide.runtime import aclose_quietly
+from tokentide.runtime import aclose_if_closable
 
 from ._asgi import EventStream, HTTPError, Receive, Send, send_json, watch_disconnect
 from ._assistants import Assistant, Ticket
@@ -382,4 +382,4 @@ async def produce_response(
         await emit(encoder.fail("server_error", f"{type(exc).__name__}: {exc}"))
     finally:
         if stream is not None:
-            await aclose_quietly(stream)
+            await aclose_if_closable(stream)

@@ -40,7 +40,7 @@ from tokentide.messages import (
     message_chunk_to_message,
 )
 from tokentide.runnables import RunnableConfig
-from tokentide.runtime import aclose_quietly
+from tokentide.runtime import aclose_if_closable
 
 from ._asgi import HTTPError
 from ._assistants import Assistant, Ticket
@@ -411,7 +411,7 @@ class RunManager:
                     except StoreUnavailable:
                         await self._retrying(append, run_id, mode, data)
         finally:
-            await aclose_quietly(stream)
+            await aclose_if_closable(stream)
 
     async def _finish(
         self,

@@ -54,7 +54,7 @@ from tokentide.cli._bench_cases import (  # noqa: E402  (shared with `tokentide 
     make_tokens,
 )
 from tokentide.messages import AIMessageChunk  # noqa: E402
-from tokentide.models import FakeChatModel  # noqa: E402
+from tokentide.models import BaseChatModel, FakeChatModel  # noqa: E402
 
 BENCH = "core"
 OURS = "tokentide"
@@ -71,6 +71,26 @@ MEMORY_BYTES_PER_TOKEN = 100.0
 # ---------------------------------------------------------------------------- providers
 # ``make_tokens``, ``TokenListModel`` and ``make_lc_model`` live in the package, shared with
 # ``tokentide bench --check`` (imported above).
+
+
+class SyncOnlyModel(TokenListModel):
+    """The minimal provider without ``_astream``: ``astream()`` runs its ``_stream`` in a worker
+    thread and hands the chunks to the event loop (``sync_to_async_stream``)."""
+
+    _astream = BaseChatModel._astream  # type: ignore[assignment]
+
+
+def make_lc_sync_only(lc_model: Any) -> Any:
+    """langchain-core's minimal provider without ``_astream`` (its ``astream()`` then calls
+    ``next`` on the sync iterator in the executor, once per chunk)."""
+    if lc_model is None:
+        return None
+    from langchain_core.language_models import BaseChatModel as LCBaseChatModel
+
+    class LCSyncOnly(type(lc_model)):  # type: ignore[misc]
+        _astream = LCBaseChatModel._astream
+
+    return LCSyncOnly(tokens=lc_model.tokens)
 
 
 # ---------------------------------------------------------------------------- consumers
@@ -251,6 +271,20 @@ def main(argv: list[str] | None = None) -> int:
         **opts,
     )
     report.compare("model.astream()", astream)
+
+    # model.astream() of a provider that only has a sync _stream: the thread hand-off
+    sync_only, lc_sync_only = SyncOnlyModel(tokens), make_lc_sync_only(lc_model)
+    report.compare(
+        "model.astream(), sync-only provider (thread hand-off)",
+        measure(
+            cases(
+                aconsume(lambda: sync_only.astream("hi")),
+                aconsume(lambda: lc_sync_only.astream("hi")),
+            ),
+            per=n,
+            **opts,
+        ),
+    )
 
     # model.astream_events(version="v2")
     report.compare(

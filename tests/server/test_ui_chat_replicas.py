@@ -29,7 +29,9 @@ GRACE = 1.0
 def replicas(redis_server: RedisServer) -> Iterator[tuple[str, str]]:
     options = ["--graph", "story=ui_agents:story", "--redis-url", redis_server.url]
     options += ["--ui-resume-grace", str(GRACE)]
-    env = {"UI_STORY_DELAY": "0.02"}
+    # 100 words at 50 ms: a client that leaves after three words leaves about 5 s of story,
+    # far more than the grace period plus the time to notice the disconnect on a busy machine.
+    env = {"UI_STORY_DELAY": "0.05"}
     with serve(options, env) as a, serve(options, env) as b:
         yield a, b
 

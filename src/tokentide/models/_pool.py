@@ -17,7 +17,9 @@ constant amount of work per request:
 - closing a response finishes even when the closing task is cancelled (a client that leaves
   cancels the stream that reads the upstream): the slot is always given back.
 
-HTTP/1.1 only (each connection carries one request at a time), as ``httpx``'s default.
+HTTP/1.1 only (each connection carries one request at a time), as ``httpx``'s default. Its
+sockets are `AsyncioBackend`'s (``tokentide.models._netstream``): asyncio protocols, not
+``anyio`` streams.
 `pooled_transport` returns an ``httpx.AsyncHTTPTransport`` that uses it.
 """
 
@@ -34,7 +36,11 @@ import anyio
 import httpcore
 import httpx
 
+from ._netstream import AsyncioBackend
+
 __all__ = ["AsyncPool", "pooled_transport"]
+
+_BACKEND = AsyncioBackend()
 
 _Key = tuple[bytes, bytes, int]  # an origin: scheme, host, port
 
@@ -109,6 +115,7 @@ class AsyncPool:
                         origin=origin,
                         ssl_context=self._ssl_context,
                         keepalive_expiry=self.keepalive_expiry,
+                        network_backend=_BACKEND,
                     )
                 self._active.add(connection)
                 try:

@@ -190,6 +190,9 @@ async def test_work_per_request_does_not_grow_with_open_connections(
                 await s.aclose()
 
 
+_GONE = (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError)
+
+
 @pytest.fixture
 def tls_files(tmp_path: Path) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 (made with the openssl command)."""
@@ -216,7 +219,7 @@ async def test_https_streams_through_tls_and_reuse_the_connection(
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         nonlocal connections
         connections += 1
-        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+        with contextlib.closing(writer), contextlib.suppress(*_GONE):
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
                 length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
@@ -240,6 +243,7 @@ async def test_https_streams_through_tls_and_reuse_the_connection(
         assert connections == 1
     finally:
         server.close()
+        await server.wait_closed()
 
 
 async def test_an_untrusted_certificate_is_a_connect_error(tls_files: tuple[Path, Path]) -> None:
@@ -260,3 +264,4 @@ async def test_an_untrusted_certificate_is_a_connect_error(tls_files: tuple[Path
         assert (pool.active, pool.idle) == (0, 0)
     finally:
         server.close()
+        await server.wait_closed()

@@ -76,6 +76,11 @@ from ._errors import (
 )
 from ._pool import pooled_transport
 
+try:
+    from ._h1 import BODY_EXTENSION, H1Body
+except ImportError:  # no httptools
+    BODY_EXTENSION, H1Body = "", None  # type: ignore[assignment,misc]
+
 __all__ = ["EventHandler", "HTTPTransport"]
 
 T = TypeVar("T")
@@ -398,7 +403,44 @@ class HTTPTransport:
             await asyncio.sleep(self._delay(attempt, error))
             attempt += 1
 
-    async def _apump(
+    def _apump(
+        self, response: httpx.Response, handler: EventHandler[T]
+    ) -> AsyncGenerator[Sequence[T], None]:
+        """The items of ``response``'s body, in batches (the direct pump when it can)."""
+        direct = response.extensions.get(BODY_EXTENSION) if BODY_EXTENSION else None
+        if H1Body is not None and isinstance(direct, H1Body) and not _encoded(response):
+            return self._apump_direct(direct, handler)
+        return self._apump_httpx(response, handler)
+
+    async def _apump_direct(
+        self, source: H1Body, handler: EventHandler[T]
+    ) -> AsyncGenerator[Sequence[T], None]:
+        """The pump on a body read straight off the connection (no ``httpx`` iterators; the
+        idle deadline is the body's own timer, not a timeout scope per read)."""
+        body = _BodyFeed(self, handler)
+        receive = source.receive
+        try:
+            while True:
+                try:
+                    piece = await receive(body.deadline)
+                except TimeoutError:
+                    raise self._idle_failure() from None
+                if not piece:
+                    break
+                items = body.feed(piece)
+                if items:
+                    yield items
+                if body.finished():
+                    await _adrain_direct(source, body.deadline)
+                    return
+        except httpx.HTTPError as exc:
+            raise self._read_failure(exc) from None
+        except SSEEventTooLarge as exc:
+            raise StreamFailure("protocol", str(exc)) from None
+        for items in _finish(body.decoder, handler):
+            yield items
+
+    async def _apump_httpx(
         self, response: httpx.Response, handler: EventHandler[T]
     ) -> AsyncGenerator[Sequence[T], None]:
         body = _BodyFeed(self, handler)
@@ -551,6 +593,19 @@ async def _adrain(pieces: AsyncIterator[bytes], deadline: float | None) -> None:
         while total <= _MAX_DRAIN:
             total += len(await _next_piece(pieces, deadline))
     except (StopAsyncIteration, TimeoutError, httpx.HTTPError):
+        return
+
+
+async def _adrain_direct(source: Any, deadline: float | None) -> None:
+    """:func:`_adrain` on an `H1Body`."""
+    total = 0
+    try:
+        while total <= _MAX_DRAIN:
+            piece = await source.receive(deadline)
+            if not piece:
+                return
+            total += len(piece)
+    except (TimeoutError, httpx.HTTPError):
         return
 
 

@@ -38,11 +38,17 @@ import httpx
 
 from ._netstream import AsyncioBackend
 
+try:
+    from ._h1 import H1Connection
+except ImportError:  # no httptools: every connection is httpcore's
+    H1Connection = None  # type: ignore[assignment,misc]
+
 __all__ = ["AsyncPool", "pooled_transport"]
 
 _BACKEND = AsyncioBackend()
 
 _Key = tuple[bytes, bytes, int]  # an origin: scheme, host, port
+_H1_METHODS = frozenset((b"GET", b"POST", b"PUT", b"PATCH", b"DELETE", b"OPTIONS"))
 
 
 class AsyncPool:
@@ -79,6 +85,9 @@ class AsyncPool:
         self._active: set[httpcore.AsyncHTTPConnection] = set()
         self._slots: asyncio.Semaphore | None = None  # made in the loop that first uses it
         self._closed = False
+        #: New connections parse responses with ``httptools`` (`H1Connection`) when it is
+        #: installed; ``False``: always ``httpcore``'s connections.
+        self.use_httptools = H1Connection is not None
 
     # ------------------------------------------------------------------ state
 
@@ -111,12 +120,7 @@ class AsyncPool:
                 connection = await self._reuse(_key(origin))
                 reused = connection is not None
                 if connection is None:
-                    connection = httpcore.AsyncHTTPConnection(
-                        origin=origin,
-                        ssl_context=self._ssl_context,
-                        keepalive_expiry=self.keepalive_expiry,
-                        network_backend=_BACKEND,
-                    )
+                    connection = self._connection(origin, request.method)
                 self._active.add(connection)
                 try:
                     response = await connection.handle_async_request(request)
@@ -140,6 +144,20 @@ class AsyncPool:
             headers=response.headers,
             content=_PooledBody(response.stream, self, connection),
             extensions=response.extensions,
+        )
+
+    def _connection(self, origin: httpcore.Origin, method: bytes) -> Any:
+        """A new connection: `H1Connection` when ``httptools`` is there (and the method's
+        response has a body), else ``httpcore``'s on `AsyncioBackend`."""
+        if H1Connection is not None and self.use_httptools and method in _H1_METHODS:
+            return H1Connection(
+                origin, ssl_context=self._ssl_context, keepalive_expiry=self.keepalive_expiry
+            )
+        return httpcore.AsyncHTTPConnection(
+            origin=origin,
+            ssl_context=self._ssl_context,
+            keepalive_expiry=self.keepalive_expiry,
+            network_backend=_BACKEND,
         )
 
     async def _acquire(self, wait: float | None) -> None:

@@ -123,6 +123,11 @@ def _proxy_app(upstream: str) -> Any:
 
 def serve(port: int, workers: int) -> None:
     """Run the server in this process (``--serve``)."""
+    if os.environ.get("BENCH_SERVER_APP") == "relay":
+        _raise_fd_limit()
+        loop = _new_loop()
+        loop.run_until_complete(_relay(port, os.environ["BENCH_SERVER_UPSTREAM"]))
+        return
     import uvicorn
 
     from tokentide.server import ServerLimits, uvicorn_options
@@ -196,6 +201,54 @@ def _paced_floor_app(tokens: int) -> Any:
         await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
 
     return app
+
+
+class _Pipe(asyncio.Protocol):
+    """One side of a relayed connection: what it reads, the other side writes."""
+
+    def __init__(self) -> None:
+        self.peer: _Pipe | None = None
+        self.transport: asyncio.Transport | None = None
+        self.pending: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        peer = self.peer
+        if peer is not None and peer.transport is not None:
+            peer.transport.write(data)
+        else:
+            self.pending.append(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        peer = self.peer
+        if peer is not None and peer.transport is not None:
+            peer.transport.close()
+
+
+async def _relay(port: int, upstream: str) -> None:
+    """The relay floor: a TCP relay on uvloop protocols, no HTTP parsing at all (the least a
+    Python proxy on this event loop can do per relayed token)."""
+    loop = asyncio.get_running_loop()
+    host, _, up_port = upstream.rpartition(":")
+
+    def accept() -> _Pipe:
+        down = _Pipe()
+
+        async def connect() -> None:
+            _, up = await loop.create_connection(_Pipe, host, int(up_port))
+            up.peer, down.peer = down, up
+            for data in down.pending:
+                up.transport.write(data)  # type: ignore[union-attr]
+            down.pending.clear()
+
+        loop.create_task(connect())
+        return down
+
+    server = await loop.create_server(accept, "127.0.0.1", port, backlog=4096)
+    async with server:
+        await server.serve_forever()
 
 
 def _free_port() -> int:
@@ -371,13 +424,18 @@ def _stats(clients: list[StreamClient], tokens: int) -> dict[str, float]:
 
 
 def run_level(n: int, tokens: int, *, app: str = "tokentide", workers: int = 1) -> dict[str, float]:
-    """One load of ``n`` streams; with ``app="proxy"`` through a proxy to a paced upstream."""
-    if app != "proxy":
+    """One load of ``n`` streams; with ``app="proxy"`` through a proxy to a paced upstream
+    (``app="relay"``: through the relay floor instead)."""
+    if app not in ("proxy", "relay"):
         return _run_level(ServerProcess(tokens, app=app, workers=workers), n, tokens)
     upstream = ServerProcess(tokens, app="floor-paced")
     try:
-        url = f"http://127.0.0.1:{upstream.port}/v1"
-        return _run_level(ServerProcess(tokens, app="proxy", upstream=url), n, tokens)
+        url = f"http://127.0.0.1:{upstream.port}"
+        if app == "proxy":
+            url += "/v1"
+        else:
+            url = f"127.0.0.1:{upstream.port}"
+        return _run_level(ServerProcess(tokens, app=app, upstream=url), n, tokens)
     finally:
         upstream.close()
 
@@ -454,6 +512,7 @@ def main(argv: list[str] | None = None) -> int:
     pre.add_argument("--workers", type=int, default=1)
     pre.add_argument("--floor", action="store_true")
     pre.add_argument("--proxy", action="store_true")
+    pre.add_argument("--relay-floor", action="store_true")
     pre.add_argument("--clients", default="100,500,1000,2000")
     pre.add_argument("--stream-tokens", type=int, default=200)
     own, rest = pre.parse_known_args(argv)
@@ -472,6 +531,9 @@ def main(argv: list[str] | None = None) -> int:
     impl = "floor (bare ASGI)" if own.floor else "tokentide"
     if own.proxy:
         impl = "tokentide proxy (openai:<name>) to a paced upstream"
+    if own.relay_floor:
+        app, own.floor = "relay", True  # a floor: no budget
+        impl = "relay floor (TCP relay, no HTTP) to a paced upstream"
     if own.workers > 1:
         impl += f", {own.workers} workers"
     rows: list[Result | Budget] = []

@@ -32,7 +32,10 @@ What it guarantees:
   100, when ``None``), all kept alive for reuse; a request that finds none free within
   ``timeout`` raises `PoolTimeoutError` (not retried). Async clients use `AsyncPool`
   (``tokentide.models._pool``), whose work per request does not grow with the number of
-  connections it holds (``httpx``'s own pool walks them all, twice over, at every request).
+  connections it holds (``httpx``'s own pool walks them all, twice over, at every request);
+  with ``httptools`` installed its connections are `H1Connection`s
+  (``tokentide.models._h1``) and an uncompressed event stream is read straight off the
+  connection (`H1Body.receive`), past ``httpx``'s iterators.
 
 Example::
 

@@ -18,8 +18,10 @@ constant amount of work per request:
   cancels the stream that reads the upstream): the slot is always given back.
 
 HTTP/1.1 only (each connection carries one request at a time), as ``httpx``'s default. Its
-sockets are `AsyncioBackend`'s (``tokentide.models._netstream``): asyncio protocols, not
-``anyio`` streams.
+connections are `H1Connection`s (``tokentide.models._h1``: an asyncio protocol whose
+responses ``httptools`` parses) when ``httptools`` is installed, else ``httpcore``'s on
+`AsyncioBackend`'s sockets (``tokentide.models._netstream``: asyncio protocols, not ``anyio``
+streams).
 `pooled_transport` returns an ``httpx.AsyncHTTPTransport`` that uses it.
 """
 

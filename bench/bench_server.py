@@ -23,6 +23,10 @@ ASGI server, the timers and the socket writes alone.
 paced upstream in a third process (the paced floor above): the figures are those of the two
 hops, and every stream must complete (the upstream pool holds them all at once).
 
+``--relay-floor`` runs the same load through a bare TCP relay (uvloop protocols, no HTTP
+parsing) in front of the same paced upstream: the least any proxy in Python on this event loop
+spends per relayed token (no budget: it is a floor).
+
 It also measures the fixed cost of one streamed request (sequential requests on one
 keep-alive connection, a one-token zero-delay reply), against a floor: a bare ASGI app that
 answers the same bytes on the same uvicorn.
@@ -34,6 +38,7 @@ Run::
     python bench/bench_server.py --workers 2           # two server processes
     python bench/bench_server.py --floor --clients 1000  # the floor, same load
     python bench/bench_server.py --proxy --clients 300   # through an openai:<name> proxy
+    python bench/bench_server.py --relay-floor --clients 2000  # through a bare TCP relay
     python bench/bench_server.py --smoke               # 20 clients, a few tokens
 """
 
@@ -521,7 +526,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     args = parse_args(
         __doc__.splitlines()[0]
-        + " (also: --clients 100,500 --stream-tokens N --workers N --floor --proxy)",
+        + " (also: --clients 100,500 --stream-tokens N --workers N --floor --proxy"
+        + " --relay-floor)",
         rest,
     )
     _raise_fd_limit()
@@ -558,7 +564,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(Result(BENCH, case, "server RSS", s["rss_mb"], "MB"))
         rows.append(Result(BENCH, case, "server CPU per token", s["cpu_us_per_token"], "us"))
         rows.append(Result(BENCH, case, "client CPU per token", s["client_us_per_token"], "us"))
-        if own.proxy:
+        if app in ("proxy", "relay"):
             rows.append(Result(BENCH, case, "completed streams", n - s["incomplete"], "streams"))
         if n == 2000 and not own.floor:
             rows.append(

@@ -58,6 +58,15 @@ def test_bench_server_proxy_completes_every_stream_in_smoke_size(tmp_path: Path)
     assert "proxy" in completed[0]["case"]
 
 
+@pytest.mark.timeout(300)
+def test_bench_server_relay_floor_completes_every_stream_in_smoke_size(tmp_path: Path) -> None:
+    """``bench_server.py --relay-floor``: the bare TCP relay passes every stream through."""
+    _, rows = _run_smoke(ROOT / "bench" / "bench_server.py", tmp_path, "--relay-floor")
+    completed = [r for r in rows if r["kind"] == "result" and r["impl"] == "completed streams"]
+    assert [r["value"] for r in completed] == [20], rows
+    assert "relay floor" in completed[0]["case"]
+
+
 def test_run_all_merges_rows_in_smoke_size(tmp_path: Path) -> None:
     out = tmp_path / "latest.json"
     proc = subprocess.run(

@@ -56,6 +56,7 @@ import weakref
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
+    Awaitable,
     Callable,
     Generator,
     Iterator,
@@ -409,23 +410,37 @@ class HTTPTransport:
     def _apump(
         self, response: httpx.Response, handler: EventHandler[T]
     ) -> AsyncGenerator[Sequence[T], None]:
-        """The items of ``response``'s body, in batches (the direct pump when it can)."""
+        """The items of ``response``'s body, in batches. An uncompressed body on an
+        `H1Connection` is read straight off the connection; any other through ``httpx``."""
         direct = response.extensions.get(BODY_EXTENSION) if BODY_EXTENSION else None
         if H1Body is not None and isinstance(direct, H1Body) and not _encoded(response):
-            return self._apump_direct(direct, handler)
-        return self._apump_httpx(response, handler)
+            return self._apump_from(direct.receive, handler, None)
+        pieces = _abody(response)
 
-    async def _apump_direct(
-        self, source: H1Body, handler: EventHandler[T]
+        async def read(deadline: float | None) -> bytes:
+            while True:
+                try:
+                    piece = await _next_piece(pieces, deadline)
+                except StopAsyncIteration:
+                    return b""
+                if piece:
+                    return piece
+
+        return self._apump_from(read, handler, pieces)
+
+    async def _apump_from(
+        self,
+        read: Callable[[float | None], Awaitable[bytes]],
+        handler: EventHandler[T],
+        pieces: AsyncIterator[bytes] | None,
     ) -> AsyncGenerator[Sequence[T], None]:
-        """The pump on a body read straight off the connection (no ``httpx`` iterators; the
-        idle deadline is the body's own timer, not a timeout scope per read)."""
+        """``read(deadline)`` gives the body's next piece (``b""`` at its end) or raises
+        ``TimeoutError`` at the idle deadline; ``pieces`` is closed at the end."""
         body = _BodyFeed(self, handler)
-        receive = source.receive
         try:
             while True:
                 try:
-                    piece = await receive(body.deadline)
+                    piece = await read(body.deadline)
                 except TimeoutError:
                     raise self._idle_failure() from None
                 if not piece:
@@ -434,40 +449,15 @@ class HTTPTransport:
                 if items:
                     yield items
                 if body.finished():
-                    await _adrain_direct(source, body.deadline)
-                    return
-        except httpx.HTTPError as exc:
-            raise self._read_failure(exc) from None
-        except SSEEventTooLarge as exc:
-            raise StreamFailure("protocol", str(exc)) from None
-        for items in _finish(body.decoder, handler):
-            yield items
-
-    async def _apump_httpx(
-        self, response: httpx.Response, handler: EventHandler[T]
-    ) -> AsyncGenerator[Sequence[T], None]:
-        body = _BodyFeed(self, handler)
-        pieces = _abody(response)
-        try:
-            while True:
-                try:
-                    piece = await _next_piece(pieces, body.deadline)
-                except StopAsyncIteration:
-                    break
-                except TimeoutError:
-                    raise self._idle_failure() from None
-                items = body.feed(piece)
-                if items:
-                    yield items
-                if body.finished():
-                    await _adrain(pieces, body.deadline)
+                    await _adrain(read, body.deadline)
                     return
         except httpx.HTTPError as exc:
             raise self._read_failure(exc) from None
         except SSEEventTooLarge as exc:
             raise StreamFailure("protocol", str(exc)) from None
         finally:
-            await pieces.aclose()  # type: ignore[attr-defined]
+            if pieces is not None:
+                await pieces.aclose()  # type: ignore[attr-defined]
         for items in _finish(body.decoder, handler):
             yield items
 
@@ -589,22 +579,12 @@ def _drain(pieces: Iterator[bytes]) -> None:
         return
 
 
-async def _adrain(pieces: AsyncIterator[bytes], deadline: float | None) -> None:
+async def _adrain(read: Callable[[float | None], Awaitable[bytes]], deadline: float | None) -> None:
     """Async :func:`_drain`, bounded by the idle deadline."""
     total = 0
     try:
         while total <= _MAX_DRAIN:
-            total += len(await _next_piece(pieces, deadline))
-    except (StopAsyncIteration, TimeoutError, httpx.HTTPError):
-        return
-
-
-async def _adrain_direct(source: Any, deadline: float | None) -> None:
-    """:func:`_adrain` on an `H1Body`."""
-    total = 0
-    try:
-        while total <= _MAX_DRAIN:
-            piece = await source.receive(deadline)
+            piece = await read(deadline)
             if not piece:
                 return
             total += len(piece)

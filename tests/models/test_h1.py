@@ -280,3 +280,32 @@ async def test_the_direct_body_is_offered_only_by_the_httptools_connection(h1: b
                 assert isinstance(body._connection, H1Connection)
                 assert await body.receive() == EVENTS
                 assert await body.receive() == b""
+
+
+async def test_a_large_body_read_late_pauses_the_socket_and_arrives_whole(h1: bool) -> None:
+    """Past 256 KiB buffered and unread, the connection stops reading the socket; reading the
+    body resumes it, and every byte arrives in order."""
+    big = bytes(range(256)) * 4096  # 1 MiB
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            writer.write(SSE + b"Content-Length: %d\r\n\r\n" % len(big))
+            writer.write(big)
+            await writer.drain()
+
+    async with RawServer(handler).run() as server:
+        c, pool = client(h1)
+        async with c:
+            for _ in range(2):
+                async with c.stream("POST", server.url + "/x", json={}) as r:
+                    body = r.extensions.get(BODY_EXTENSION)
+                    if isinstance(body, H1Body):
+                        for _ in range(1000):  # up to 10 s on a loaded machine
+                            if body._paused:
+                                break
+                            await asyncio.sleep(0.01)
+                        assert body._paused, "256 KiB buffered and unread: reading pauses"
+                    assert await r.aread() == big
+            assert (pool.active, pool.idle) == (0, 1)
+    assert server.connections == 1

@@ -31,7 +31,9 @@ class RawServer:
     def __init__(self, handler: Handler) -> None:
         self.handler = handler
         self.connections = 0
+        self.closed = 0  # connections whose handler returned and closed its side
         self.port = 0
+        self._changed = asyncio.Event()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -40,6 +42,18 @@ class RawServer:
                 await self.handler(reader, writer)
             finally:
                 writer.close()
+                self.closed += 1
+                self._changed.set()
+
+    async def wait_closed(self, count: int, timeout: float = 10.0) -> None:
+        """Wait until ``count`` connections were closed by the server."""
+
+        async def until() -> None:
+            while self.closed < count:
+                self._changed.clear()
+                await self._changed.wait()
+
+        await asyncio.wait_for(until(), timeout)
 
     @contextlib.asynccontextmanager
     async def run(self) -> AsyncIterator[RawServer]:
@@ -141,7 +155,7 @@ async def test_connection_close_is_not_reused(h1: bool) -> None:
         writer.write(SSE + b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(EVENTS))
         writer.write(EVENTS)
         await writer.drain()
-        await asyncio.sleep(0.2)  # the client must not wait for this close to reuse
+        await reader.read()  # the server never closes: the client must close, not wait
 
     async with RawServer(handler).run() as server:
         c, pool = client(h1)
@@ -161,9 +175,9 @@ async def test_a_kept_alive_connection_the_server_closed_is_replaced(h1: bool) -
     async with RawServer(handler).run() as server:
         c, _ = client(h1)
         async with c:
-            for _ in range(3):
+            for i in range(3):
                 assert (await post(c, server.url)).content == EVENTS
-                await asyncio.sleep(0.05)  # the server's close has arrived
+                await server.wait_closed(i + 1)  # the server closed the kept-alive connection
     assert server.connections == 3
 
 
@@ -200,7 +214,7 @@ async def test_a_malformed_response_is_a_protocol_error(h1: bool) -> None:
         await read_request(reader)
         writer.write(b"HTTP/1.1 TWO HUNDRED\r\n\r\n")
         await writer.drain()
-        await asyncio.sleep(1)
+        await reader.read()  # until the client gives up and closes
 
     async with RawServer(handler).run() as server:
         c, pool = client(h1)
@@ -213,7 +227,7 @@ async def test_a_malformed_response_is_a_protocol_error(h1: bool) -> None:
 async def test_silent_server_is_a_read_timeout(h1: bool) -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
-        await asyncio.sleep(5)
+        await reader.read()  # silent until the client gives up and closes
 
     async with RawServer(handler).run() as server:
         c, pool = client(h1)

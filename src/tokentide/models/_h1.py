@@ -60,7 +60,6 @@ class H1Connection(asyncio.Protocol):
         self._reusable = True
         self._closed = False
         self._idle_since = time.monotonic()
-        self._requests = 0
         self._lost: BaseException | None = None
         self._can_write: asyncio.Future[None] | None = None
         # The response being parsed.
@@ -124,7 +123,6 @@ class H1Connection(asyncio.Protocol):
             if transport is not None:
                 transport.close()
             raise
-        self._requests += 1
         body = self._body = H1Body(self, timeouts)
         for piece in self._early:
             body._piece(piece)

@@ -19,9 +19,12 @@ frames with the same pacing (one ``asyncio.sleep`` and one ``send`` per token): 
 ASGI server, the timers and the socket writes alone.
 
 ``--proxy`` runs the same load through ``tokentide serve --model openai:<name>`` (a
-``ChatOpenAI`` with ``max_connections=2048``, as ``--max-concurrency`` sets it) in front of a
-paced upstream in a third process (the paced floor above): the figures are those of the two
-hops, and every stream must complete (the upstream pool holds them all at once).
+``ChatOpenAI`` with ``max_connections=2048``, as ``--max-concurrency`` sets it; ``--workers N``:
+N proxy processes) in front of a paced upstream in a third process: the paced floor's frames at
+the same pacing, served by a bare uvloop protocol (one timer and one chunked write per token,
+keep-alive) so that this stand-in for a model server on another machine takes as little of the
+shared cores as it can; its CPU per token is reported beside the proxy's. Every stream must
+complete (the upstream pool holds them all at once).
 
 ``--relay-floor`` runs the same load through a bare TCP relay (uvloop protocols, no HTTP
 parsing) in front of the same paced upstream: the least any proxy in Python on this event loop
@@ -38,6 +41,7 @@ Run::
     python bench/bench_server.py --workers 2           # two server processes
     python bench/bench_server.py --floor --clients 1000  # the floor, same load
     python bench/bench_server.py --proxy --clients 300   # through an openai:<name> proxy
+    python bench/bench_server.py --proxy --workers 2 --clients 2000  # the proxy's budget
     python bench/bench_server.py --relay-floor --clients 2000  # through a bare TCP relay
     python bench/bench_server.py --smoke               # 20 clients, a few tokens
 """
@@ -133,6 +137,11 @@ def serve(port: int, workers: int) -> None:
         loop = _new_loop()
         loop.run_until_complete(_relay(port, os.environ["BENCH_SERVER_UPSTREAM"]))
         return
+    if os.environ.get("BENCH_SERVER_APP") == "paced-upstream":
+        _raise_fd_limit()
+        loop = _new_loop()
+        loop.run_until_complete(_paced_upstream(port, int(os.environ["BENCH_SERVER_TOKENS"])))
+        return
     import uvicorn
 
     from tokentide.server import ServerLimits, uvicorn_options
@@ -206,6 +215,85 @@ def _paced_floor_app(tokens: int) -> Any:
         await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
 
     return app
+
+
+_UPSTREAM_HEAD = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
+    b"transfer-encoding: chunked\r\n\r\n"
+)
+
+
+class _PacedUpstream(asyncio.Protocol):
+    """The paced upstream of ``--proxy`` and ``--relay-floor``: the paced floor's frames at
+    the same pacing (one timer and one write per token), on a bare uvloop protocol instead of
+    ASGI, so that the stand-in for a model server on another machine takes as little of the
+    proxy's cores as it can. Keep-alive: requests on one connection are answered in turn."""
+
+    def __init__(self, frames: list[bytes]) -> None:
+        self.frames = frames
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.sent = -1  # frames sent of the current reply; -1: no reply under way
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if self.sent < 0:
+            self._next_request()
+
+    def _next_request(self) -> None:
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        length = 0
+        for line in self.buffer[:end].split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        if len(self.buffer) < end + 4 + length:
+            return
+        self.buffer = self.buffer[end + 4 + length :]
+        assert self.transport is not None
+        self.transport.write(_UPSTREAM_HEAD)
+        self.sent = 0
+        self.timer = asyncio.get_running_loop().call_later(RATE, self._tick)
+
+    def _tick(self) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if self.sent < len(self.frames):
+            transport.write(self.frames[self.sent])
+            self.sent += 1
+            self.timer = asyncio.get_running_loop().call_later(RATE, self._tick)
+            return
+        transport.write(b"e\r\ndata: [DONE]\n\n\r\n0\r\n\r\n")
+        self.sent = -1
+        self._next_request()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.transport = None
+
+
+async def _paced_upstream(port: int, tokens: int) -> None:
+    loop = asyncio.get_running_loop()
+    head = b'data: {"id":"chatcmpl-0","object":"chat.completion.chunk","created":0,"model":"paced",'
+    frames = []
+    for i in range(tokens):
+        frame = head + (
+            b'"choices":[{"index":0,"delta":{"content":"tok%d "},"finish_reason":null}]}\n\n' % i
+        )
+        frames.append(b"%x\r\n%s\r\n" % (len(frame), frame))
+    server = await loop.create_server(
+        lambda: _PacedUpstream(frames), "127.0.0.1", port, backlog=4096
+    )
+    async with server:
+        await server.serve_forever()
 
 
 class _Pipe(asyncio.Protocol):
@@ -433,23 +521,27 @@ def run_level(n: int, tokens: int, *, app: str = "tokentide", workers: int = 1) 
     (``app="relay"``: through the relay floor instead)."""
     if app not in ("proxy", "relay"):
         return _run_level(ServerProcess(tokens, app=app, workers=workers), n, tokens)
-    upstream = ServerProcess(tokens, app="floor-paced")
+    upstream = ServerProcess(tokens, app="paced-upstream")
     try:
         url = f"http://127.0.0.1:{upstream.port}"
         if app == "proxy":
             url += "/v1"
         else:
             url = f"127.0.0.1:{upstream.port}"
-        return _run_level(ServerProcess(tokens, app=app, upstream=url), n, tokens)
+        proxy = ServerProcess(tokens, app=app, upstream=url, workers=workers)
+        return _run_level(proxy, n, tokens, upstream=upstream)
     finally:
         upstream.close()
 
 
-def _run_level(server: ServerProcess, n: int, tokens: int) -> dict[str, float]:
+def _run_level(
+    server: ServerProcess, n: int, tokens: int, *, upstream: ServerProcess | None = None
+) -> dict[str, float]:
     import psutil
 
     try:
         user0, sys0 = server.cpu()
+        up0 = sum(upstream.cpu()) if upstream is not None else 0.0
         me = psutil.Process()
         mine0 = me.cpu_times()
         rss: list[int] = []
@@ -463,6 +555,7 @@ def _run_level(server: ServerProcess, n: int, tokens: int) -> dict[str, float]:
         clients = task.result()
         loop.close()
         user1, sys1 = server.cpu()
+        up1 = sum(upstream.cpu()) if upstream is not None else 0.0
         mine1 = me.cpu_times()
         streamed = n * tokens
         client = (mine1.user - mine0.user) + (mine1.system - mine0.system)
@@ -472,6 +565,7 @@ def _run_level(server: ServerProcess, n: int, tokens: int) -> dict[str, float]:
         stats["sys_us_per_token"] = (sys1 - sys0) / streamed * 1e6
         stats["client_us_per_token"] = client / streamed * 1e6
         stats["client_cpu"] = client / elapsed * 100
+        stats["upstream_us_per_token"] = (up1 - up0) / streamed * 1e6
         stats["load"] = os.getloadavg()[0]
         stats["rss_mb"] = max(rss) / 2**20
         stats["elapsed"] = elapsed
@@ -548,7 +642,8 @@ def main(argv: list[str] | None = None) -> int:
         note = (
             f"{impl}: server CPU {s['server_cpu']:.0f}% ({s['cpu_us_per_token']:.1f} us/token, "
             f"{s['sys_us_per_token']:.1f} system), RSS {s['rss_mb']:.0f} MB, client CPU "
-            f"{s['client_cpu']:.0f}% ({s['client_us_per_token']:.1f} us/token), TTFT p50/p99 "
+            f"{s['client_cpu']:.0f}% ({s['client_us_per_token']:.1f} us/token), upstream CPU "
+            f"{s['upstream_us_per_token']:.1f} us/token, TTFT p50/p99 "
             f"{s['ttft50'] * 1e3:.1f}/{s['ttft99'] * 1e3:.1f} ms, incomplete "
             f"{s['incomplete']:.0f}, load {s['load']:.1f}"
         )
@@ -566,6 +661,9 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(Result(BENCH, case, "client CPU per token", s["client_us_per_token"], "us"))
         if app in ("proxy", "relay"):
             rows.append(Result(BENCH, case, "completed streams", n - s["incomplete"], "streams"))
+            rows.append(
+                Result(BENCH, case, "upstream CPU per token", s["upstream_us_per_token"], "us")
+            )
         if n == 2000 and not own.floor:
             rows.append(
                 check_budget(

@@ -50,12 +50,21 @@ def test_bench_script_runs_in_smoke_size(script: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(300)
-def test_bench_server_proxy_completes_every_stream_in_smoke_size(tmp_path: Path) -> None:
-    """``bench_server.py --proxy``: the load through an ``openai:<name>`` proxy completes."""
-    _, rows = _run_smoke(ROOT / "bench" / "bench_server.py", tmp_path, "--proxy")
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_bench_server_proxy_completes_every_stream_in_smoke_size(
+    tmp_path: Path, workers: str
+) -> None:
+    """``bench_server.py --proxy [--workers 2]``: the load through an ``openai:<name>`` proxy
+    (one or two processes) completes, and the paced upstream's CPU is reported."""
+    _, rows = _run_smoke(
+        ROOT / "bench" / "bench_server.py", tmp_path, "--proxy", "--workers", workers
+    )
     completed = [r for r in rows if r["kind"] == "result" and r["impl"] == "completed streams"]
     assert [r["value"] for r in completed] == [20], rows
     assert "proxy" in completed[0]["case"]
+    assert ("2 workers" in completed[0]["case"]) == (workers == "2")
+    upstream = [r for r in rows if r["kind"] == "result" and r["impl"] == "upstream CPU per token"]
+    assert len(upstream) == 1, rows  # (its value may round to 0 at this size)
 
 
 @pytest.mark.timeout(300)

@@ -114,20 +114,30 @@ def bench_app() -> Any:
     return app
 
 
-PROXY_CONCURRENCY = 2048  # the default of ``tokentide serve --max-concurrency``
+
+def proxy_serve_args(upstream: str, redis_url: str = "") -> list[str]:
+    """The ``tokentide serve`` arguments the proxy bench serves (one worker's view)."""
+    args = ["serve", "--model", "paced=openai:paced", "--base-url", upstream]
+    return [*args, "--redis-url", redis_url] if redis_url else args
 
 
 def _proxy_app(upstream: str) -> Any:
-    """``tokentide serve --model paced=openai:paced --base-url UPSTREAM`` (one worker)."""
-    from tokentide.cli._serve import tune_gc
-    from tokentide.models import ChatOpenAI
-    from tokentide.server import create_app
+    """What ``tokentide serve --model paced=openai:paced --base-url UPSTREAM`` serves (its
+    ``build_app``: the access log's request observer, the upstream pool of
+    ``--max-concurrency``; with ``BENCH_SERVER_REDIS``, ``--redis-url`` as ``--workers N``
+    needs), built in each worker process as ``tokentide serve --workers N`` does."""
+    import argparse as _argparse
 
-    model = ChatOpenAI(
-        model="paced", base_url=upstream, api_key="bench", max_connections=PROXY_CONCURRENCY
+    from tokentide.cli import build_parser
+    from tokentide.cli._serve import build_app, tune_gc
+
+    os.environ.setdefault("OPENAI_API_KEY", "bench")
+    args = build_parser().parse_args(
+        proxy_serve_args(upstream, os.environ.get("BENCH_SERVER_REDIS", ""))
     )
+    app = build_app(_argparse.Namespace(**{**vars(args), "workers": 1}))
     tune_gc()
-    return create_app(models={"paced": model})
+    return app
 
 
 def serve(port: int, workers: int) -> None:
@@ -612,6 +622,7 @@ def main(argv: list[str] | None = None) -> int:
     pre.add_argument("--floor", action="store_true")
     pre.add_argument("--proxy", action="store_true")
     pre.add_argument("--relay-floor", action="store_true")
+    pre.add_argument("--redis-url", default="")
     pre.add_argument("--clients", default="100,500,1000,2000")
     pre.add_argument("--stream-tokens", type=int, default=200)
     own, rest = pre.parse_known_args(argv)
@@ -621,10 +632,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(
         __doc__.splitlines()[0]
         + " (also: --clients 100,500 --stream-tokens N --workers N --floor --proxy"
-        + " --relay-floor)",
+        + " --relay-floor --redis-url URL)",
         rest,
     )
     _raise_fd_limit()
+    if own.redis_url:  # the proxy's run store, as ``tokentide serve --workers N`` needs
+        os.environ["BENCH_SERVER_REDIS"] = own.redis_url
     levels = [20] if args.smoke else [int(x) for x in own.clients.split(",")]
     tokens = 10 if args.smoke else own.stream_tokens
     app = "floor-paced" if own.floor else "proxy" if own.proxy else "tokentide"
@@ -636,6 +649,8 @@ def main(argv: list[str] | None = None) -> int:
         impl = "relay floor (TCP relay, no HTTP) to a paced upstream"
     if own.workers > 1:
         impl += f", {own.workers} workers"
+    if own.proxy and own.redis_url:
+        impl += ", Redis run store"
     rows: list[Result | Budget] = []
     for n in levels:
         s = run_level(n, tokens, app=app, workers=own.workers)

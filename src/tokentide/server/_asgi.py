@@ -261,7 +261,6 @@ class EventStream:
         "_heartbeat",
         "_headers",
         "_last",
-        "_busy",
         "_ping",
         "started",
     )
@@ -281,7 +280,6 @@ class EventStream:
         self._heartbeat = heartbeat if heartbeat and heartbeat > 0 else None
         self._headers: Headers = [*SSE_HEADERS, *headers]
         self._last = time.monotonic()
-        self._busy = False
         self.started = False
 
     async def start(self) -> None:
@@ -292,16 +290,20 @@ class EventStream:
                 {"type": "http.response.start", "status": 200, "headers": self._headers}
             )
 
-    async def send(self, frame: bytes) -> None:
-        """Write one or more complete SSE frames."""
+    def send(self, frame: bytes) -> Awaitable[None]:
+        """Write one or more complete SSE frames: ``await events.send(frame)``.
+
+        A plain function returning the server's ``send`` awaitable (after the first frame):
+        on the per-token path that is one coroutine fewer per frame."""
         if not self.started:
-            await self.start()
-        self._busy = True
-        try:
-            await self._send({"type": "http.response.body", "body": frame, "more_body": True})
-        finally:
-            self._busy = False
-            self._last = time.monotonic()
+            return self._send_first(frame)
+        self._last = time.monotonic()
+        return self._send({"type": "http.response.body", "body": frame, "more_body": True})
+
+    async def _send_first(self, frame: bytes) -> None:
+        await self.start()
+        self._last = time.monotonic()
+        await self._send({"type": "http.response.body", "body": frame, "more_body": True})
 
     async def run(self, producer: Producer) -> bool:
         """Run the response; return ``True`` if the client disconnected before the end."""
@@ -344,7 +346,7 @@ class EventStream:
             else:
                 wait = self._last + interval - time.monotonic()
                 if wait <= 0:
-                    if not self._busy and self.started:
+                    if self.started:  # (a frame waiting on a slow reader: the ping waits too)
                         await self.send(self._ping)
                     else:
                         self._last = time.monotonic()

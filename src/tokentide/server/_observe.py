@@ -15,7 +15,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from tokentide.errors import PoolTimeoutError
@@ -198,7 +198,9 @@ class ObservedApp:
                 req.disconnected = True
             return message
 
-        async def observed_send(message: Message) -> None:
+        def observed_send(message: Message) -> Awaitable[None]:
+            # A plain function returning the server's awaitable: no coroutine of its own on
+            # the per-token path.
             kind = message["type"]
             if kind == "http.response.start":
                 req.status = int(message["status"])
@@ -208,7 +210,7 @@ class ObservedApp:
                         self._in_flight(scope, req, 1)
             elif kind == "http.response.body" and not message.get("more_body", False):
                 req.responded = True
-            await send(message)
+            return send(message)
 
         token = enter_run(RunContext("", "scope", sink=RequestSink(req, self.log_content)))
         try:

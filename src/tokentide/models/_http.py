@@ -54,7 +54,6 @@ import sys
 import time
 import weakref
 from collections.abc import (
-    AsyncGenerator,
     AsyncIterator,
     Awaitable,
     Callable,
@@ -381,21 +380,43 @@ class HTTPTransport:
     async def astream(
         self, path: str, body: Any, handler_factory: Callable[[], EventHandler[T]]
     ) -> AsyncIterator[T]:
-        """Async :meth:`stream`."""
+        """Async :meth:`stream`. The read loop is written out here rather than in a
+        generator of its own: each item passes one generator layer, not two."""
         attempt = 0
         while True:
             handler = handler_factory()
             started = False
             try:
                 response = await self._aopen(path, body)
-                pump = self._apump(response, handler)
+                read, pieces = self._areader(response)
+                feed = _BodyFeed(self, handler)
                 try:
-                    async for items in pump:
-                        started = True
-                        for item in items:
-                            yield item
+                    while True:
+                        try:
+                            piece = await read(feed.deadline)
+                            items = feed.feed(piece) if piece else None
+                        except TimeoutError:
+                            raise self._idle_failure() from None
+                        except httpx.HTTPError as exc:
+                            raise self._read_failure(exc) from None
+                        except SSEEventTooLarge as exc:
+                            raise StreamFailure("protocol", str(exc)) from None
+                        if items is None:  # the body ended
+                            for batch in _finish(feed.decoder, handler):
+                                started = True
+                                for item in batch:
+                                    yield item
+                            break
+                        if items:
+                            started = True
+                            for item in items:
+                                yield item
+                        if feed.finished():
+                            await _adrain(read, feed.deadline)
+                            break
                 finally:
-                    await pump.aclose()
+                    if pieces is not None:
+                        await pieces.aclose()  # type: ignore[attr-defined]
                     await response.aclose()
                 return
             except StreamFailure as failure:
@@ -407,14 +428,16 @@ class HTTPTransport:
             await asyncio.sleep(self._delay(attempt, error))
             attempt += 1
 
-    def _apump(
-        self, response: httpx.Response, handler: EventHandler[T]
-    ) -> AsyncGenerator[Sequence[T], None]:
-        """The items of ``response``'s body, in batches. An uncompressed body on an
-        `H1Connection` is read straight off the connection; any other through ``httpx``."""
+    def _areader(
+        self, response: httpx.Response
+    ) -> tuple[Callable[[float | None], Awaitable[bytes]], AsyncIterator[bytes] | None]:
+        """``read(deadline)`` for ``response``'s body (its next piece, ``b""`` at its end,
+        ``TimeoutError`` at the idle deadline), and the ``httpx`` iterator to close after
+        (``None``). An uncompressed body on an `H1Connection` is read straight off the
+        connection; any other through ``httpx``."""
         direct = response.extensions.get(BODY_EXTENSION) if BODY_EXTENSION else None
         if H1Body is not None and isinstance(direct, H1Body) and not _encoded(response):
-            return self._apump_from(direct.receive, handler, None)
+            return direct.receive, None
         pieces = _abody(response)
 
         async def read(deadline: float | None) -> bytes:
@@ -426,40 +449,7 @@ class HTTPTransport:
                 if piece:
                     return piece
 
-        return self._apump_from(read, handler, pieces)
-
-    async def _apump_from(
-        self,
-        read: Callable[[float | None], Awaitable[bytes]],
-        handler: EventHandler[T],
-        pieces: AsyncIterator[bytes] | None,
-    ) -> AsyncGenerator[Sequence[T], None]:
-        """``read(deadline)`` gives the body's next piece (``b""`` at its end) or raises
-        ``TimeoutError`` at the idle deadline; ``pieces`` is closed at the end."""
-        body = _BodyFeed(self, handler)
-        try:
-            while True:
-                try:
-                    piece = await read(body.deadline)
-                except TimeoutError:
-                    raise self._idle_failure() from None
-                if not piece:
-                    break
-                items = body.feed(piece)
-                if items:
-                    yield items
-                if body.finished():
-                    await _adrain(read, body.deadline)
-                    return
-        except httpx.HTTPError as exc:
-            raise self._read_failure(exc) from None
-        except SSEEventTooLarge as exc:
-            raise StreamFailure("protocol", str(exc)) from None
-        finally:
-            if pieces is not None:
-                await pieces.aclose()  # type: ignore[attr-defined]
-        for items in _finish(body.decoder, handler):
-            yield items
+        return read, pieces
 
 
 class _BodyFeed(Generic[T]):

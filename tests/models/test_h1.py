@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -277,6 +278,52 @@ async def test_the_model_streams_and_times_out_on_keepalives_through_the_direct_
             assert info.value.partial.content == "ab"
             assert 0.35 < waited < 3.0
             assert (pool.active, pool.idle) == (0, 0)
+
+
+@pytest.mark.parametrize("gzipped", [False, True], ids=["plain", "gzip"])
+async def test_the_model_reads_the_direct_body_only_when_it_can(
+    h1: bool, gzipped: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ChatOpenAI` takes the direct body of an `H1Connection` for an uncompressed event
+    stream, and ``httpx``'s (which decodes) for a compressed one or on ``httpcore``'s
+    connections: the same chunks either way."""
+    frames = b"".join(
+        b'data: {"id":"c1","choices":[{"index":0,"delta":{"content":"%s"}}]}\n\n' % t
+        for t in (b"a", b"b", b"c")
+    )
+    payload = (
+        gzip.compress(frames + b"data: [DONE]\n\n") if gzipped else frames + b"data: [DONE]\n\n"
+    )
+    encoding = b"Content-Encoding: gzip\r\n" if gzipped else b""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(SSE + encoding + b"Transfer-Encoding: chunked\r\n\r\n" + chunked(payload))
+        await writer.drain()
+
+    reads = {"receive": 0, "httpx": 0}  # H1Body.receive calls; httpx iterations begun
+    receive, iterate = H1Body.receive, H1Body.__aiter__
+
+    async def counting(self: H1Body, deadline: float | None = None) -> bytes:
+        reads["receive"] += 1
+        return await receive(self, deadline)
+
+    def counting_iter(self: H1Body) -> AsyncIterator[bytes]:
+        reads["httpx"] += 1
+        return iterate(self)
+
+    monkeypatch.setattr(H1Body, "receive", counting)
+    monkeypatch.setattr(H1Body, "__aiter__", counting_iter)
+    async with RawServer(handler).run() as server:
+        model = ChatOpenAI(model="m", base_url=server.url, api_key="k", max_retries=0)
+        async with model:
+            pool = model._transport.aclient()._transport._pool  # type: ignore[attr-defined]
+            pool.use_httptools = h1
+            text = "".join([str(chunk.content) async for chunk in model.astream("hi")])
+    assert text == "abc"
+    direct = reads["receive"] > 0 and reads["httpx"] == 0
+    assert direct == (h1 and not gzipped), reads
+    assert (reads["receive"] > 0) == h1  # (httpcore's connections have no H1Body)
 
 
 async def test_the_direct_body_is_offered_only_by_the_httptools_connection(h1: bool) -> None:

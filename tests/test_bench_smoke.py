@@ -45,7 +45,14 @@ def test_bench_script_runs_in_smoke_size(script: Path, tmp_path: Path) -> None:
     assert "machine: CPU " in stdout, "every bench prints its CPU model and Python build"
     assert "result" in kinds
     for row in rows:
-        if row["kind"] == "result":
+        if row["kind"] != "result":
+            continue
+        if "added inter-token" in row["impl"]:
+            # A gap minus the model's 50 ms pacing: signed, since a timer that fires a
+            # fraction of a millisecond early (libuv rounds to whole ms) makes it negative.
+            # A gap itself is never negative, nor is the added latency ever below -50 ms.
+            assert row["value"] > -50, row
+        else:
             assert row["value"] >= 0, row
 
 

@@ -182,7 +182,10 @@ class StreamStoreContract:
                     seen.append(time.monotonic())
 
             reader = asyncio.ensure_future(read())
-            await asyncio.sleep(0.05)
+            # The reader is following live once it has seen a first event (however long a
+            # busy machine takes to start it); the timed events come after.
+            await store.append(run_id, "messages", "ready")
+            await async_wait_until(lambda: len(seen) == 1)
             sent = []
             for i in range(5):
                 sent.append(time.monotonic())
@@ -190,7 +193,7 @@ class StreamStoreContract:
                 await asyncio.sleep(0.03)
             await store.end_stream(run_id)
             await asyncio.wait_for(reader, 5)
-            assert max(b - a for a, b in zip(sent, seen, strict=True)) < 0.1
+            assert max(b - a for a, b in zip(sent, seen[1:], strict=True)) < 0.1
 
     async def test_resume_has_no_gap_and_no_duplicate(self) -> None:
         async with self.opened() as store:

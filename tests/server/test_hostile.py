@@ -149,11 +149,11 @@ def test_large_header_count_and_request_line_are_refused(served: Served) -> None
 
 
 def test_slowloris_connections_are_closed_after_the_header_timeout(served: Served) -> None:
+    started = time.monotonic()  # before the connections: each timeout runs from its accept
     socks = [served.connect() for _ in range(40)]
     for sock in socks:
         sock.sendall(b"GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\n")
         sock.setblocking(False)
-    started = time.monotonic()
     closed: dict[int, float] = {}
     answers: dict[int, bytes] = {i: b"" for i in range(len(socks))}
     while len(closed) < len(socks) and time.monotonic() - started < 12:
@@ -200,12 +200,12 @@ def test_silent_and_idle_kept_alive_connections_are_closed(served: Served) -> No
 
 def test_slow_body_gets_408(served: Served) -> None:
     sock = served.connect()
+    started = time.monotonic()  # before the send: the body's deadline runs from its head
     sock.sendall(
         b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
         + KEY.encode()
         + b'\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"model":'
     )
-    started = time.monotonic()
     answer = _read_answer(sock, timeout=10)
     sock.close()
     assert _status(answer) == 408 and _error(answer)["code"] == "body_timeout"

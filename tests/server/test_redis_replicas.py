@@ -152,6 +152,7 @@ async def test_a_run_started_on_a_is_cancelled_from_b(
         _, before, body = await _read_some(chunks, messages=5)
         asked = time.monotonic()
         cancel = await client.post(f"{b.url}/v1/runs/{run_id}/cancel")
+        acknowledged = time.monotonic()
         assert cancel.status_code == 200
         assert cancel.json()["status"] == "cancelled"
         async for piece in chunks:
@@ -163,8 +164,10 @@ async def test_a_run_started_on_a_is_cancelled_from_b(
     assert ended - asked < 1.0, "the stream on A ended soon after the cancel on B"
     produced = _text(frames)
     assert 0 < len(produced) < len(REPLY)
-    # What was produced before the cancel, plus at most a few words in flight.
-    assert len(produced.split()) <= len(_text(before).split()) + 3
+    # What was produced before the cancel, plus the words A wrote while the cancel travelled
+    # (B answers once A stopped: on a busy machine this can take a while), plus a few in flight.
+    travelled = int((acknowledged - asked) / DELAY)
+    assert len(produced.split()) <= len(_text(before).split()) + travelled + 3
 
     for replica in (a, b):
         record = (await client.get(f"{replica.url}/v1/runs/{run_id}")).json()

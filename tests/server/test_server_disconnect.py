@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import socket
 import statistics
 import time
 from collections.abc import Iterator
@@ -64,7 +65,7 @@ async def _leave_after(port: int, body: dict[str, Any], tokens: int) -> float:
     return closed
 
 
-async def _poll(condition: Any, timeout: float = 2.0) -> None:
+async def _poll(condition: Any, timeout: float = 30.0) -> None:
     """Wait until ``condition()`` (state written by the upstream's thread) or the timeout."""
     deadline = time.monotonic() + timeout
     while not condition() and time.monotonic() < deadline:  # noqa: ASYNC110
@@ -113,7 +114,9 @@ async def test_disconnect_before_the_first_token_closes_the_upstream(
         record = upstream.connections[before]
         await _poll(lambda r=record: r.closed_at is not None)
         assert record.closed_at is not None
-        assert record.closed_at - closed < 0.05, f"stream={stream}"
+        # At the disconnect, not when the upstream answers (5 s): one trial, so the slack is
+        # for a loaded machine (the 50 ms p99 is measured over many trials above).
+        assert record.closed_at - closed < 1.0, f"stream={stream}"
 
 
 def _local_model() -> Any:
@@ -139,13 +142,17 @@ async def test_local_model_stops_within_one_token_of_a_disconnect() -> None:
     extra: list[int] = []
     with live_server(create_app(models={"local": model})) as live:
         for _ in range(5):
-            reader, writer = await asyncio.open_connection("127.0.0.1", live.port)
-            writer.write(_request(live.port, body))
+            sock = socket.create_connection(("127.0.0.1", live.port), timeout=30)
+            sock.sendall(_request(live.port, body))
             buffer = b""
             while buffer.count(b'"content":') < 8:
-                buffer += await reader.read(65536)
+                chunk = await asyncio.to_thread(sock.recv, 65536)
+                assert chunk, "the server closed the stream early"
+                buffer += chunk
+            # Counted right before the close itself (no event loop turn in between, where a
+            # busy machine could let the model run on before the client has left).
             at_close = model.tokens_generated
-            writer.close()
+            sock.close()
             # the generation has ended when the model's lock is free
             await async_wait_until(lambda: not model.runtime.lock.locked(), interval=0.01)
             extra.append(model.tokens_generated - at_close)

@@ -66,7 +66,9 @@ async def test_gate_waiter_that_gives_up_leaves_the_queue() -> None:
 
 
 async def test_server_queues_fifo_and_refuses_past_the_queue() -> None:
-    model = FakeChatModel([list(WORDS)], delay=0.03)
+    # 1 s a run: the refusals below happen while the first still runs, and the ends are far
+    # apart even when a loaded machine delays a client's reading of one of them.
+    model = FakeChatModel([list(WORDS)], delay=0.1)
     app = create_app(models={"one": model}, concurrency={"one": 1}, max_queue=2, retry_after=3)
     with live_server(app) as live:
         async with openai.AsyncOpenAI(base_url=live.base_url, api_key="x", max_retries=0) as c:
@@ -112,7 +114,8 @@ async def test_local_model_serves_concurrent_requests_one_after_the_other() -> N
         pytest.skip("the local extra is not installed")
     from tokentide.models import ChatLlamaCpp
 
-    model = ChatLlamaCpp(temperature=0, max_tokens=24, seed=1)
+    # 200 tokens: the first reply still runs while the next requests arrive, on a fast CPU too
+    model = ChatLlamaCpp(temperature=0, max_tokens=200, min_tokens=200, seed=1)
     app = create_app(models={"local": model}, max_queue=1)
     gate = app.assistants["local"].gate
     assert gate is not None

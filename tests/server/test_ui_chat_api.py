@@ -69,8 +69,11 @@ async def _status(http: httpx.AsyncClient, run_id: str) -> str:
     return status
 
 
-async def _start_and_leave(http: httpx.AsyncClient, chat_id: str, deltas: int = 3) -> str:
-    """POST a slow chat, read a few text deltas, disconnect; the run id."""
+async def _start_and_leave(
+    http: httpx.AsyncClient, chat_id: str, deltas: int = 3
+) -> tuple[str, float]:
+    """POST a slow chat, read a few text deltas, disconnect; the run id and the ``time.time()``
+    taken just before the disconnect (the grace period cannot start earlier)."""
     async with http.stream("POST", "/api/chat", json=_body(chat_id, "slow")) as response:
         run_id = response.headers["x-run-id"]
         seen = 0
@@ -78,7 +81,8 @@ async def _start_and_leave(http: httpx.AsyncClient, chat_id: str, deltas: int = 
             seen += '"text-delta"' in line
             if seen >= deltas:
                 break
-    return run_id
+        left = time.time()
+    return run_id, left
 
 
 async def test_headers_framing_and_204_after_the_end(http: httpx.AsyncClient) -> None:
@@ -118,8 +122,7 @@ async def test_readers_of_one_run_get_the_same_bytes(http: httpx.AsyncClient) ->
 
 
 async def test_a_disconnect_cancels_after_the_grace(http: httpx.AsyncClient) -> None:
-    run_id = await _start_and_leave(http, "c-leave")
-    left = time.time()
+    run_id, left = await _start_and_leave(http, "c-leave")
     await async_wait_until(lambda: _status(http, run_id), is_="cancelled", interval=0.02)
     record = (await http.get(f"/v1/runs/{run_id}")).json()
     assert record["updated_at"] - left >= GRACE * 0.9  # not before the grace period
@@ -127,7 +130,7 @@ async def test_a_disconnect_cancels_after_the_grace(http: httpx.AsyncClient) -> 
 
 
 async def test_a_reconnect_within_the_grace_keeps_the_run(http: httpx.AsyncClient) -> None:
-    run_id = await _start_and_leave(http, "c-back")
+    run_id, _ = await _start_and_leave(http, "c-back")
     resumed = await http.get("/api/chat/c-back/stream")  # waits for the end: longer than grace
     chunks = _chunks(resumed.content)
     assert chunks[-2] == {"type": "finish", "finishReason": "stop"}

@@ -56,7 +56,9 @@ def _text(chunks: list[Any]) -> str:
     return "".join(c["delta"] for c in chunks if isinstance(c, dict) and c["type"] == "text-delta")
 
 
-async def _start_and_leave(http: httpx.AsyncClient, url: str, chat_id: str) -> str:
+async def _start_and_leave(http: httpx.AsyncClient, url: str, chat_id: str) -> tuple[str, float]:
+    """Start a story, read three text deltas, disconnect; the run id and the ``time.time()``
+    taken just before the disconnect (the grace period cannot start earlier)."""
     async with http.stream("POST", url + "/api/chat", json=_body(chat_id)) as response:
         assert response.status_code == 200
         run_id = response.headers["x-run-id"]
@@ -65,7 +67,8 @@ async def _start_and_leave(http: httpx.AsyncClient, url: str, chat_id: str) -> s
             seen += '"text-delta"' in line
             if seen >= 3:
                 break
-    return run_id
+        left = time.time()
+    return run_id, left
 
 
 async def _status(http: httpx.AsyncClient, url: str, run_id: str) -> str:
@@ -78,7 +81,7 @@ async def test_a_chat_started_on_a_resumes_on_b(
 ) -> None:
     a, b = replicas
     chat_id = f"chat-resume-{time.time_ns()}"
-    run_id = await _start_and_leave(http, a, chat_id)
+    run_id, _ = await _start_and_leave(http, a, chat_id)
     resumed = await http.get(f"{b}/api/chat/{chat_id}/stream")
     assert resumed.status_code == 200
     assert resumed.headers["x-vercel-ai-ui-message-stream"] == "v1"
@@ -94,8 +97,7 @@ async def test_a_client_that_never_comes_back_is_cancelled(
     replicas: tuple[str, str], http: httpx.AsyncClient
 ) -> None:
     a, b = replicas
-    run_id = await _start_and_leave(http, a, f"chat-gone-{time.time_ns()}")
-    left = time.time()
+    run_id, left = await _start_and_leave(http, a, f"chat-gone-{time.time_ns()}")
     await async_wait_until(lambda: _status(http, b, run_id), is_="cancelled", interval=0.02)
     record = (await http.get(f"{b}/v1/runs/{run_id}")).json()
     assert GRACE * 0.9 <= record["updated_at"] - left < 5.0

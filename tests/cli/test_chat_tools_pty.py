@@ -69,8 +69,8 @@ def test_calls_and_results_are_dim_lines_then_ctrl_c_in_a_tool(spawn: Any, tmp_p
     child.expect_exact('-> slow_clock {"city": "Oslo"}')
     child.sendintr()  # the tool sleeps 30 s: Ctrl-C stops the turn at once
     started = time.monotonic()
-    child.expect_exact("[interrupted]", timeout=10)
-    assert time.monotonic() - started < 5
+    child.expect_exact("[interrupted]", timeout=20)
+    assert time.monotonic() - started < 10  # long before the tool's 30 s are over
     child.expect_exact(PROMPT)
     saved = save_and_quit(child, tmp_path / "chat.json", 4)  # the call without a result is not kept
     assert [m["type"] for m in saved] == ["human", "ai", "tool", "ai"]

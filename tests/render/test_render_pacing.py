@@ -13,6 +13,7 @@ from _sim import simulate
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fakes.waiting import async_wait_until
 from tokentide.render import Pacer, asmooth, smooth
 from tokentide.render._pacing import DEFAULT_MIN_INTERVAL
 from tokentide.render._segment import last_grapheme_start
@@ -254,7 +255,7 @@ async def test_asmooth_bounded_lag_with_a_silent_producer() -> None:
     async def producer() -> AsyncIterator[Chunk]:
         for i, burst in enumerate(bursts):
             if i:
-                await asyncio.sleep(0.6)  # silent for longer than max_lag
+                await asyncio.sleep(1.0)  # silent for much longer than max_lag + slack
             arrivals.append(loop.time())
             yield Chunk(burst)
 
@@ -262,11 +263,14 @@ async def test_asmooth_bounded_lag_with_a_silent_producer() -> None:
         released.append((loop.time(), piece))
     assert "".join(p for _, p in released) == "".join(bursts)
     assert len(released) > 20  # word by word
-    bound: list[float] = []  # when each character must be out, with slack for a busy machine
+    # When each character must be out, with slack for a busy machine: 0.5 s after arrival,
+    # still well before the next burst (1 s) or the end of paced release (44 chars at 30/s).
+    slack = 0.3
+    bound: list[float] = []
     for i, burst in enumerate(bursts):
-        bound += [arrivals[i] + 0.2 + 0.1] * (len(burst) - 1)
+        bound += [arrivals[i] + 0.2 + slack] * (len(burst) - 1)
         # the last cluster of a burst waits for the next item (or the end)
-        bound.append((arrivals[i + 1] if i + 1 < len(arrivals) else arrivals[i]) + 0.1)
+        bound.append((arrivals[i + 1] if i + 1 < len(arrivals) else arrivals[i]) + slack)
     at = 0
     for t, piece in released:
         assert all(t <= b for b in bound[at : at + len(piece)])
@@ -278,7 +282,9 @@ async def test_asmooth_with_a_fake_sleep_releases_word_by_word() -> None:
 
     async def producer() -> AsyncIterator[str]:
         yield "one two three four five six seven eight nine ten "
-        await asyncio.sleep(0.05)  # real time: the fake clock runs ahead meanwhile
+        # Silent until the fake clock has run ahead (not a real-time pause, which a stalled
+        # event loop on a loaded machine could outlast before the first words are paced).
+        await async_wait_until(lambda: clock.now >= 0.2, message="the fake clock never ran")
         yield "end"
 
     out = [p async for p in asmooth(producer(), rate=20.0, clock=clock, sleep=clock.asleep)]

@@ -200,3 +200,21 @@ def test_ctrl_c_stops_and_keeps_the_partial_answer() -> None:
     output = received + rest
     assert output.endswith(b"\n")
     assert output.count(b"|") < 400  # stopped long before 2000 tokens
+
+
+def test_a_reader_that_leaves_ends_the_answer_quietly() -> None:
+    """``tokentide ask ... | head``: when the reader of stdout closes it, the command stops
+    with 141 (as a tool stopped by SIGPIPE) and prints no traceback."""
+    env = {**ENV, "TOKENTIDE_FAKE_DELAY": "0.05"}
+    with start("--model", "fake:slow", "--sep", "|", "hello", env=env) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        received = b""
+        while received.count(b"|") < 3:
+            data = os.read(proc.stdout.fileno(), 4096)
+            assert data, proc.stderr.read()
+            received += data
+        proc.stdout.close()  # the reader leaves while words are still coming
+        err = proc.stderr.read()
+        proc.wait(timeout=30)
+    assert proc.returncode == 141, err
+    assert b"Traceback" not in err and b"BrokenPipe" not in err, err

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
+import sys
 from collections.abc import Sequence
 from types import ModuleType
 from typing import NoReturn
@@ -58,5 +60,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     status (also the process exit status when called as the console script)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    status: int = args.run(args)
+    try:
+        status: int = args.run(args)
+    except BrokenPipeError:
+        # The reader of the output left (``tokentide ask ... | head``): the command has
+        # stopped (the stream was closed on the way out); end quietly, with the status of a
+        # Unix tool stopped by SIGPIPE, and no traceback from the flush at exit either.
+        _discard_stdout()
+        return 141  # 128 + SIGPIPE (13)
     return status
+
+
+def _discard_stdout() -> None:
+    """Point the process's stdout at ``os.devnull`` (its reader is gone)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (e.g. captured)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)

@@ -7,6 +7,7 @@ items one by one (ids, timestamps and model-option metadata aside; see `_lib.nor
 
 # No `from __future__ import annotations`: tools annotate with each library's names.
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -25,21 +26,26 @@ def call(name: str, args: dict[str, Any], call_id: str) -> dict[str, Any]:
     return {"name": name, "args": args, "id": call_id}
 
 
-def weather_tool(lib: Lib) -> Any:
+def weather_tool(lib: Lib, done: threading.Event | None = None) -> Any:
     @lib.tools.tool
     def get_weather(city: str) -> str:
         """Get the weather for a city."""
         lib.writer()({"looking_up": city})
+        if done is not None:
+            done.set()
         return f"It's always sunny in {city}!"
 
     return get_weather
 
 
-def time_tool(lib: Lib) -> Any:
+def time_tool(lib: Lib, after: threading.Event) -> Any:
     @lib.tools.tool
     def get_time(tz: str) -> str:
         """Get the time in a time zone."""
-        time.sleep(0.2)  # finishes after get_weather: the same completion order on both sides
+        # Finishes after get_weather: the same completion order on both sides, however late
+        # a busy machine starts get_weather's thread.
+        assert after.wait(30), "get_weather never ran"
+        time.sleep(0.2)
         return f"12:00 {tz}"
 
     return get_time
@@ -56,7 +62,9 @@ def one_tool(lib: Lib, make: str) -> Any:
 def parallel(lib: Lib, make: str) -> Any:
     calls = [call("get_weather", {"city": "sf"}, "call_1"), call("get_time", {"tz": "PST"}, "c2")]
     model = lib.model([("Checking both.", calls), "Sunny, and noon."])
-    return getattr(lib, make)(model, [weather_tool(lib), time_tool(lib)])
+    weather_done = threading.Event()
+    tools = [weather_tool(lib, weather_done), time_tool(lib, weather_done)]
+    return getattr(lib, make)(model, tools)
 
 
 def handled_error(lib: Lib, make: str) -> Any:

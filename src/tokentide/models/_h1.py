@@ -30,6 +30,8 @@ import httpcore
 import httptools
 import httpx
 
+from tokentide.runtime import wait_within
+
 __all__ = ["BODY_EXTENSION", "H1Body", "H1Connection"]
 
 #: The key of the response extension that carries the `H1Body` of a response.
@@ -176,7 +178,7 @@ class H1Connection(asyncio.Protocol):
         )
         where = f"{host}:{origin.port}"
         try:
-            await asyncio.wait_for(connect, timeout)
+            await wait_within(connect, timeout)
         except (asyncio.TimeoutError, TimeoutError):
             raise httpcore.ConnectTimeout(f"connecting to {where} took over {timeout} s") from None
         except (OSError, ssl.SSLError) as exc:
@@ -242,7 +244,7 @@ class H1Connection(asyncio.Protocol):
         waiter = self._can_write
         if waiter is not None and not waiter.done():
             try:
-                await asyncio.wait_for(asyncio.shield(waiter), timeout)
+                await wait_within(asyncio.shield(waiter), timeout)
             except (asyncio.TimeoutError, TimeoutError):
                 raise httpcore.WriteTimeout(f"the socket took no data for {timeout} s") from None
 
@@ -251,7 +253,7 @@ class H1Connection(asyncio.Protocol):
             loop = asyncio.get_running_loop()
             self._head = loop.create_future()
             try:
-                await asyncio.wait_for(asyncio.shield(self._head), timeout)
+                await wait_within(asyncio.shield(self._head), timeout)
             except (asyncio.TimeoutError, TimeoutError):
                 raise httpcore.ReadTimeout(f"no response headers within {timeout} s") from None
             finally:

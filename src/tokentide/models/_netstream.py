@@ -24,6 +24,8 @@ from typing import Any
 
 import httpcore
 
+from tokentide.runtime import wait_within
+
 __all__ = ["AsyncioBackend"]
 
 _HIGH_WATER = 256 * 1024  # buffered bytes at which reading from the socket pauses
@@ -137,7 +139,7 @@ class _Stream(asyncio.Protocol, httpcore.AsyncNetworkStream):
         waiter = self._can_write
         if waiter is not None and not waiter.done():
             try:
-                await asyncio.wait_for(asyncio.shield(waiter), timeout)
+                await wait_within(asyncio.shield(waiter), timeout)
             except asyncio.TimeoutError:
                 raise httpcore.WriteTimeout(f"the socket took no data for {timeout} s") from None
         if self._lost is not None:
@@ -236,7 +238,7 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
 
 async def _connect(connect: Any, timeout: float | None, where: str) -> None:
     try:
-        await asyncio.wait_for(connect, timeout)
+        await wait_within(connect, timeout)
     except asyncio.TimeoutError:
         raise httpcore.ConnectTimeout(f"connecting to {where} took over {timeout} s") from None
     except OSError as exc:

@@ -38,6 +38,8 @@ import anyio
 import httpcore
 import httpx
 
+from tokentide.runtime import wait_within
+
 from ._netstream import AsyncioBackend
 
 try:
@@ -170,7 +172,7 @@ class AsyncPool:
             await slots.acquire()  # a free slot: taken without waiting
             return
         try:
-            await asyncio.wait_for(slots.acquire(), wait)
+            await wait_within(slots.acquire(), wait)
         except asyncio.TimeoutError:
             raise httpcore.PoolTimeout(
                 f"all {self.max_connections} connections stayed busy for {wait} s"

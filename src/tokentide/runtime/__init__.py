@@ -13,7 +13,8 @@ import these names from ``tokentide.runtime``, never from its private modules, a
 - reporting a run: :class:`RunSink`, :class:`RunObserver` and its early-exit policy
   (:func:`left_early`), the ``run.extra`` keys ``CLOSED_EARLY``, ``INVOKED``, ``AGENT_RUN``;
 - hand-offs: :class:`Channel` (``CLOSED``, ``TIMED_OUT``, :class:`ChannelClosed`),
-  :func:`stream_from_thread`, :func:`run_sync_in_thread`, :func:`aclose_if_closable`;
+  :func:`stream_from_thread`, :func:`run_sync_in_thread`, :func:`aclose_if_closable`,
+  :func:`wait_within` (``asyncio.wait_for`` that never loses a cancellation);
 - runnables and config: :class:`Runnable`, :class:`RunnableBinding`, :class:`RunnableLambda`,
   :class:`RunnableConfig`, :func:`ensure_config`, :func:`merge_configs`, ``NO_INPUT``;
 - events: ``StreamEvent``, :func:`dispatch_custom_event`, :func:`adispatch_custom_event`;
@@ -39,6 +40,7 @@ from ._events import StreamEvent, adispatch_custom_event, dispatch_custom_event
 from ._observer import RunObserver, left_early
 from ._prompts import get_buffer_string
 from ._sink import AGENT_RUN, CLOSED_EARLY, INVOKED, RunSink
+from ._timeouts import wait_within
 
 __all__ = [
     "AGENT_RUN",
@@ -74,4 +76,5 @@ __all__ = [
     "run_sync_in_thread",
     "set_observer",
     "stream_from_thread",
+    "wait_within",
 ]

@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
+from tokentide.runtime import wait_within
 from tokentide.wire import encode_comment
 
 __all__ = [
@@ -165,7 +166,7 @@ async def read_body(
 
 async def _receive_by(receive: Receive, deadline: float, timeout: float | None) -> Message:
     try:
-        return await asyncio.wait_for(receive(), max(deadline - time.monotonic(), 0.0))
+        return await wait_within(receive(), max(deadline - time.monotonic(), 0.0))
     except asyncio.TimeoutError:
         raise HTTPError(
             408,
@@ -352,7 +353,7 @@ class EventStream:
                         self._last = time.monotonic()
                     continue
                 try:
-                    message = await asyncio.wait_for(receive(), wait)
+                    message = await wait_within(receive(), wait)
                 except asyncio.TimeoutError:
                     continue
             if message["type"] == "http.disconnect":

@@ -52,6 +52,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ReadOnlyError
 
+from tokentide.runtime import wait_within
+
 from . import _redis_scripts as scripts
 from ._store import (
     DEFAULT_MAX_FINISHED_BYTES,
@@ -395,7 +397,7 @@ class RedisStreamStore:
         when this store lost the run (its lease lapsed: another replica ended it)."""
         self._ensure_listener()
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._subscribed.wait(), timeout=1.0)
+            await wait_within(self._subscribed.wait(), 1.0)
         flag = asyncio.Event()
         waiters = self._cancel_waiters.setdefault(run_id, set())
         waiters.add(flag)
@@ -410,7 +412,7 @@ class RedisStreamStore:
                 except StoreUnavailable:
                     pause = 0.5  # Redis is away: the run goes on; look again soon
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(flag.wait(), timeout=pause)
+                    await wait_within(flag.wait(), pause)
                 if flag.is_set():
                     return
         finally:

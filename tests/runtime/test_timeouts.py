@@ -20,18 +20,19 @@ async def test_returns_what_it_awaited() -> None:
     assert await wait_within(answer(), None) == 42
 
 
+async def _forever(cancelled: asyncio.Event) -> None:
+    """Waits until cancelled, and says so."""
+    try:
+        await asyncio.Event().wait()
+    except asyncio.CancelledError:
+        cancelled.set()
+        raise
+
+
 async def test_a_deadline_cancels_the_awaitable_and_raises_timeout() -> None:
     cancelled = asyncio.Event()
-
-    async def forever() -> None:
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
-
     with pytest.raises(asyncio.TimeoutError):
-        await wait_within(forever(), 0.01)
+        await wait_within(_forever(cancelled), 0.01)
     assert cancelled.is_set()
     # The task that timed out is not left cancelled: it goes on awaiting.
     await asyncio.sleep(0)
@@ -82,15 +83,7 @@ async def test_a_cancel_as_a_semaphore_slot_frees_keeps_the_slot() -> None:
 
 async def test_a_cancel_while_waiting_propagates_and_cancels_the_awaitable() -> None:
     inner_cancelled = asyncio.Event()
-
-    async def forever() -> None:
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            inner_cancelled.set()
-            raise
-
-    task = asyncio.create_task(wait_within(forever(), 30.0))
+    task = asyncio.create_task(wait_within(_forever(inner_cancelled), 30.0))
     await asyncio.sleep(0)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

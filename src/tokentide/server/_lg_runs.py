@@ -173,8 +173,10 @@ class AgentRunManager(RunManager):
             stream = _with_events(graph.astream_events(request.input, request.config, **options))
         else:
             stream = graph.astream(request.input, request.config, **options)
+        check = self._stop_check(run_id)
         try:
             async for item in stream:
+                check()
                 if item[0] == "events":
                     await self._append(run_id, "events", dumps(item[1]))
                     continue

@@ -393,8 +393,10 @@ class RedisStreamStore:
         return bool(done == 1)
 
     async def wait_cancel(self, run_id: str) -> None:
-        """Return when a cancel of ``run_id`` is requested on any replica (within a few ms), or
-        when this store lost the run (its lease lapsed: another replica ended it)."""
+        """Return when a cancel of ``run_id`` is requested on any replica (within a few ms),
+        when this store lost the run (its lease lapsed: another replica ended it), or once the
+        run's stream has ended (within a second; a watcher whose cancellation a client library
+        lost still stops: redis-py's ``asyncio.wait_for`` on Python < 3.12 can lose it)."""
         self._ensure_listener()
         with contextlib.suppress(asyncio.TimeoutError):
             await wait_within(self._subscribed.wait(), 1.0)
@@ -422,15 +424,18 @@ class RedisStreamStore:
                 self._cancel_waiters.pop(run_id, None)
 
     async def _cancel_requested(self, run_id: str) -> bool:
+        """Whether waiting for a cancel of ``run_id`` is over: one was requested, or the run's
+        stream has ended (no cancel can reach it any more)."""
         key = self._record_key(run_id)
         with self._guard():
             async with self._client.pipeline(transaction=False) as pipe:
                 pipe.exists(key)
                 pipe.hget(key, "cancel")
-                exists, cancel = await pipe.execute()
+                pipe.hget(key, "ended")
+                exists, cancel, ended = await pipe.execute()
         if not exists:
             raise RunNotFound(run_id)
-        return bool(cancel == "1")
+        return bool(cancel == "1" or ended == "1")
 
     def _ensure_listener(self) -> None:
         if self._listener is None or self._listener.done():

@@ -274,8 +274,8 @@ class ResponsesService:
 
     async def _watch_cancel(self, response_id: str, task: asyncio.Task[Any] | None) -> None:
         await self.store.wait_cancel(response_id)
-        if task is not None:
-            task.cancel()
+        if task is not None and self._tasks.get(response_id) is task:
+            task.cancel()  # (not once it is saving its end)
 
     async def _replay(self, response_id: str, after: int, send: Send, receive: Receive) -> None:
         store = self.store

@@ -267,11 +267,20 @@ class RunTracker:
 
 
 class _Active:
-    __slots__ = ("task", "watcher")
+    __slots__ = ("stop", "task", "watcher")
 
     def __init__(self) -> None:
         self.task: asyncio.Task[None] | None = None
         self.watcher: asyncio.Task[None] | None = None
+        #: Set with the run task's cancellation: the run also stops at its next event, should
+        #: a client library swallow the cancellation (redis-py's ``asyncio.wait_for`` on
+        #: Python < 3.12 loses one that arrives as its write completes).
+        self.stop = False
+
+    def check(self) -> None:
+        """Raise `asyncio.CancelledError` if the run was asked to stop."""
+        if self.stop:
+            raise asyncio.CancelledError
 
 
 class RunManager:
@@ -334,10 +343,10 @@ class RunManager:
             raise
         active = self._active[run_id] = _Active()
         active.task = asyncio.create_task(self._run(record, request, ticket))
-        active.watcher = asyncio.create_task(self._watch_cancel(run_id, active.task))
+        active.watcher = asyncio.create_task(self._watch_cancel(run_id, active))
         return run_id
 
-    async def _watch_cancel(self, run_id: str, task: asyncio.Task[None]) -> None:
+    async def _watch_cancel(self, run_id: str, active: _Active) -> None:
         try:
             await self.store.wait_cancel(run_id)
         except RunNotFound:
@@ -345,7 +354,10 @@ class RunManager:
         except Exception:
             logger.exception("run %s: cancel requests can no longer reach it", run_id)
             return
-        task.cancel()
+        if self._active.get(run_id) is not active or active.task is None:
+            return  # the run is already recording its end: let it
+        active.stop = True
+        active.task.cancel()
 
     async def _run(self, record: RunRecord, request: RunRequest, ticket: Ticket | None) -> None:
         run_id = record.run_id
@@ -400,9 +412,11 @@ class RunManager:
         if request.assistant.kind == "graph":
             modes = tuple(dict.fromkeys((*wanted, "messages", "values")))
         append = self.store.append
+        check = self._stop_check(run_id)
         stream = request.assistant.astream(request.input, request.config, modes)
         try:
             async for mode, payload in stream:
+                check()
                 tracker.observe(mode, payload)
                 if mode in wanted:
                     data = dumps(payload)
@@ -412,6 +426,12 @@ class RunManager:
                         await self._retrying(append, run_id, mode, data)
         finally:
             await aclose_if_closable(stream)
+
+    def _stop_check(self, run_id: str) -> Callable[[], None]:
+        """What the run's event loop calls per event: raises `asyncio.CancelledError` once
+        the run was asked to stop (see `_Active.stop`)."""
+        active = self._active.get(run_id)
+        return active.check if active is not None else _no_check
 
     async def _finish(
         self,
@@ -467,12 +487,19 @@ class RunManager:
 
     async def aclose(self) -> None:
         """Cancel every run of this replica and wait for them to record their end."""
-        tasks = [a.task for a in self._active.values() if a.task is not None]
-        for task in tasks:
-            task.cancel()
+        tasks = []
+        for active in self._active.values():
+            if active.task is not None:
+                active.stop = True
+                active.task.cancel()
+                tasks.append(active.task)
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=5)
             for task in pending:  # still recording their end in an unavailable store
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=1)
+
+
+def _no_check() -> None:
+    return None

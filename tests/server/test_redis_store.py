@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import time
 import uuid
@@ -16,7 +17,10 @@ import redis.asyncio as aioredis
 
 from fakes.redis_server import RedisServer
 from fakes.waiting import async_wait_until
+from tokentide.models import FakeChatModel
+from tokentide.server._assistants import build_assistants
 from tokentide.server._redis_store import RedisStreamStore
+from tokentide.server._runs import RunManager, parse_run_request
 from tokentide.server._store import (
     EventsExpired,
     RunEvent,
@@ -340,3 +344,29 @@ def test_the_socket_timeout_exceeds_the_block_time(redis_server: RedisServer) ->
 def test_the_url_password_stays_out_of_repr() -> None:
     store = RedisStreamStore("redis://user:s3cret@127.0.0.1:1/0")
     assert "s3cret" not in repr(store)
+
+
+@pytest.mark.timeout(120)
+async def test_a_manager_closed_as_runs_end_waits_for_their_end(redis_server: RedisServer) -> None:
+    """`RunManager.aclose` also waits for the runs still recording their end (they have left
+    the active runs): closing the store right after finds every end recorded and leaves no
+    connection behind (a late write opened a new one, which the garbage collector found
+    unclosed). Runs of several lengths, to close at several points of their end."""
+    body = {"assistant": "fast", "input": [{"role": "user", "content": "hi"}]}
+    for n in range(40):
+        model = FakeChatModel([["a"] * (n % 8 + 1)], delay=0.0002 * (n // 8))
+        assistants = build_assistants({"fast": model}, {})
+        prefix = f"t{uuid.uuid4().hex[:8]}"
+        store = RedisStreamStore(redis_server.url, prefix=prefix)
+        manager = RunManager(store)
+        run_id = await manager.start(parse_run_request(body, assistants))
+        await async_wait_until(lambda: run_id not in manager, timeout=20)  # noqa: B023
+        await manager.aclose()
+        await store.aclose()
+        reader = RedisStreamStore(redis_server.url, prefix=prefix)
+        record = await reader.get_run(run_id)
+        assert record is not None and record.status == "success", f"run {n}"
+        events = await _collect(reader, run_id)
+        assert events[-1].event == "end", f"run {n}: its end was not recorded"
+        await reader.aclose()
+    gc.collect()  # (an unclosed connection fails the test as an unraisable ResourceWarning)

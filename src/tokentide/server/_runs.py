@@ -306,6 +306,9 @@ class RunManager:
         self.cancel_wait = cancel_wait
         self.store_grace = store_grace
         self._active: dict[str, _Active] = {}
+        #: Every run task and cancel watcher until it is done (a run leaves ``_active`` before
+        #: it records its end): `aclose` waits for them before the store closes.
+        self._tasks: set[asyncio.Task[None]] = set()
         #: Called with each run's record once it reached its final status (server metrics).
         self.on_finish: Callable[[RunRecord], None] | None = None
 
@@ -344,6 +347,9 @@ class RunManager:
         active = self._active[run_id] = _Active()
         active.task = asyncio.create_task(self._run(record, request, ticket))
         active.watcher = asyncio.create_task(self._watch_cancel(run_id, active))
+        for task in (active.task, active.watcher):
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         return run_id
 
     async def _watch_cancel(self, run_id: str, active: _Active) -> None:
@@ -486,13 +492,13 @@ class RunManager:
         return await self.store.get_run(run_id)
 
     async def aclose(self) -> None:
-        """Cancel every run of this replica and wait for them to record their end."""
-        tasks = []
+        """Cancel every run of this replica and wait for them to record their end (and for
+        the runs already recording theirs), so that none writes to a closed store."""
         for active in self._active.values():
             if active.task is not None:
                 active.stop = True
                 active.task.cancel()
-                tasks.append(active.task)
+        tasks = list(self._tasks)
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=5)
             for task in pending:  # still recording their end in an unavailable store

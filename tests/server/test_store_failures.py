@@ -341,30 +341,39 @@ def _true_when(check: Any) -> Any:
 
 
 class _LosingStore(MemoryStreamStore):
-    """A memory store whose writes lose a cancellation that arrives during them, as redis-py's
-    ``asyncio.wait_for`` around a socket write can on Python 3.10 and 3.11."""
+    """A memory store whose write, once ``hold`` is set, waits until cancelled and loses the
+    cancellation, as redis-py's ``asyncio.wait_for`` around a socket write can on Python 3.10
+    and 3.11."""
 
     def __init__(self) -> None:
         super().__init__()
         self.appended = 0
+        self.hold = False
+        self.held = asyncio.Event()
 
     async def append(self, run_id: str, event: str, data: str) -> int:
-        try:
-            await asyncio.sleep(0.02)
-        except asyncio.CancelledError:
-            pass  # lost
+        if self.hold:
+            self.hold = False
+            self.held.set()
+            try:
+                await asyncio.Event().wait()  # until cancelled
+            except asyncio.CancelledError:
+                pass  # lost
         self.appended += 1
         return await super().append(run_id, event, data)
 
 
 async def test_a_cancel_that_a_store_write_lost_still_stops_the_run(problems: _Problems) -> None:
     store = _LosingStore()
-    assistants = build_assistants({"slow": FakeChatModel([list(WORDS)])}, {})
+    # Paced (the fake's own 10 ms per token): the run is still streaming when the write holds.
+    assistants = build_assistants({"slow": FakeChatModel([list(WORDS)], delay=0.01)}, {})
     manager = RunManager(store, cancel_wait=20.0)
     request = parse_run_request({"assistant": "slow", "input": USER}, assistants)
     run_id = await manager.start(request)
     await _wait_for(_true_when(lambda: store.appended >= 4))
-    record = await manager.cancel(run_id)  # lands in a write, which swallows it
+    store.hold = True
+    await asyncio.wait_for(store.held.wait(), 40)  # a write now waits for the cancel
+    record = await manager.cancel(run_id)  # lands in that write, which swallows it
     assert record is not None and record.status == "cancelled"
     events = [event async for event in store.read(run_id)]
     assert events[-1].event == "end" and json.loads(events[-1].data)["status"] == "cancelled"

@@ -435,9 +435,8 @@ class RunManager:
 
     def _stop_check(self, run_id: str) -> Callable[[], None]:
         """What the run's event loop calls per event: raises `asyncio.CancelledError` once
-        the run was asked to stop (see `_Active.stop`)."""
-        active = self._active.get(run_id)
-        return active.check if active is not None else _no_check
+        the run was asked to stop (see `_Active.stop`). The run is active while it streams."""
+        return self._active[run_id].check
 
     async def _finish(
         self,
@@ -505,7 +504,3 @@ class RunManager:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=1)
-
-
-def _no_check() -> None:
-    return None

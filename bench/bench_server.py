@@ -31,6 +31,11 @@ complete (the upstream pool holds them all at once).
 parsing) in front of the same paced upstream: the least any proxy in Python on this event loop
 spends per relayed token (no budget: it is a floor).
 
+``--proxy-floor`` runs the same load through a bare ASGI app on the same uvicorn that opens
+each stream upstream through tokentide's own pool and connections (as ``ChatOpenAI`` does) and
+sends the upstream's body on unchanged: no SSE decode, no JSON, no chunk, no frame of its own
+(the least a proxy on this ASGI server and client stack spends; no budget).
+
 It also measures the fixed cost of one streamed request (sequential requests on one
 keep-alive connection, a one-token zero-delay reply), against a floor: a bare ASGI app that
 answers the same bytes on the same uvicorn.
@@ -44,6 +49,7 @@ Run::
     python bench/bench_server.py --proxy --clients 300   # through an openai:<name> proxy
     python bench/bench_server.py --proxy --workers 2 --clients 2000  # the proxy's budget
     python bench/bench_server.py --relay-floor --clients 2000  # through a bare TCP relay
+    python bench/bench_server.py --proxy-floor --clients 2000  # bare ASGI, bytes relayed
     python bench/bench_server.py --smoke               # 20 clients, a few tokens
 """
 
@@ -100,6 +106,8 @@ def bench_app() -> Any:
 
     if kind == "proxy":
         return _proxy_app(os.environ["BENCH_SERVER_UPSTREAM"])
+    if kind == "proxy-floor":
+        return _proxy_floor_app(os.environ["BENCH_SERVER_UPSTREAM"])
 
     words = [f"tok{i} " for i in range(tokens)]
     app = create_app(
@@ -137,6 +145,42 @@ def _proxy_app(upstream: str) -> Any:
     )
     app = build_app(_argparse.Namespace(**{**vars(args), "workers": 1}))
     tune_gc()
+    return app
+
+
+def _proxy_floor_app(upstream: str) -> Any:
+    """The proxy floor: a bare ASGI app that opens each request's upstream stream through
+    tokentide's own pool and connections (``HTTPTransport``, as ``ChatOpenAI`` does) and sends
+    every piece of the upstream's body on as it is: no SSE decode, no JSON, no chunk, no
+    frame of its own (the least a proxy on this ASGI server and client stack can spend)."""
+    from tokentide.models._http import HTTPTransport
+
+    transport = HTTPTransport(base_url=upstream, api_key="bench", max_connections=2048)
+    body = {"model": "paced", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    start = {
+        "type": "http.response.start",
+        "status": 200,
+        "headers": [(b"content-type", b"text/event-stream; charset=utf-8")],
+    }
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        more = True
+        while more:
+            more = (await receive()).get("more_body", False)
+        response = await transport._aopen("/chat/completions", body)
+        read, pieces = transport._areader(response)
+        try:
+            await send(start)
+            while piece := await read(None):
+                await send({"type": "http.response.body", "body": piece, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            if pieces is not None:
+                await pieces.aclose()  # type: ignore[attr-defined]
+            await response.aclose()
+
     return app
 
 
@@ -529,12 +573,12 @@ def _stats(clients: list[StreamClient], tokens: int) -> dict[str, float]:
 def run_level(n: int, tokens: int, *, app: str = "tokentide", workers: int = 1) -> dict[str, float]:
     """One load of ``n`` streams; with ``app="proxy"`` through a proxy to a paced upstream
     (``app="relay"``: through the relay floor instead)."""
-    if app not in ("proxy", "relay"):
+    if app not in ("proxy", "proxy-floor", "relay"):
         return _run_level(ServerProcess(tokens, app=app, workers=workers), n, tokens)
     upstream = ServerProcess(tokens, app="paced-upstream")
     try:
         url = f"http://127.0.0.1:{upstream.port}"
-        if app == "proxy":
+        if app in ("proxy", "proxy-floor"):
             url += "/v1"
         else:
             url = f"127.0.0.1:{upstream.port}"
@@ -622,6 +666,7 @@ def main(argv: list[str] | None = None) -> int:
     pre.add_argument("--floor", action="store_true")
     pre.add_argument("--proxy", action="store_true")
     pre.add_argument("--relay-floor", action="store_true")
+    pre.add_argument("--proxy-floor", action="store_true")
     pre.add_argument("--redis-url", default="")
     pre.add_argument("--clients", default="100,500,1000,2000")
     pre.add_argument("--stream-tokens", type=int, default=200)
@@ -632,7 +677,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(
         __doc__.splitlines()[0]
         + " (also: --clients 100,500 --stream-tokens N --workers N --floor --proxy"
-        + " --relay-floor --redis-url URL)",
+        + " --relay-floor --proxy-floor --redis-url URL)",
         rest,
     )
     _raise_fd_limit()
@@ -647,6 +692,9 @@ def main(argv: list[str] | None = None) -> int:
     if own.relay_floor:
         app, own.floor = "relay", True  # a floor: no budget
         impl = "relay floor (TCP relay, no HTTP) to a paced upstream"
+    if own.proxy_floor:
+        app, own.floor = "proxy-floor", True  # a floor: no budget
+        impl = "proxy floor (bare ASGI, tokentide pool, bytes relayed) to a paced upstream"
     if own.workers > 1:
         impl += f", {own.workers} workers"
     if own.proxy and own.redis_url:
@@ -674,7 +722,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(Result(BENCH, case, "server RSS", s["rss_mb"], "MB"))
         rows.append(Result(BENCH, case, "server CPU per token", s["cpu_us_per_token"], "us"))
         rows.append(Result(BENCH, case, "client CPU per token", s["client_us_per_token"], "us"))
-        if app in ("proxy", "relay"):
+        if app in ("proxy", "proxy-floor", "relay"):
             rows.append(Result(BENCH, case, "completed streams", n - s["incomplete"], "streams"))
             rows.append(
                 Result(BENCH, case, "upstream CPU per token", s["upstream_us_per_token"], "us")

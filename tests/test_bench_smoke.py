@@ -75,12 +75,18 @@ def test_bench_server_proxy_completes_every_stream_in_smoke_size(
 
 
 @pytest.mark.timeout(300)
-def test_bench_server_relay_floor_completes_every_stream_in_smoke_size(tmp_path: Path) -> None:
-    """``bench_server.py --relay-floor``: the bare TCP relay passes every stream through."""
-    _, rows = _run_smoke(ROOT / "bench" / "bench_server.py", tmp_path, "--relay-floor")
+@pytest.mark.parametrize(
+    ("flag", "name"), [("--relay-floor", "relay floor"), ("--proxy-floor", "proxy floor")]
+)
+def test_bench_server_floors_complete_every_stream_in_smoke_size(
+    tmp_path: Path, flag: str, name: str
+) -> None:
+    """``bench_server.py --relay-floor`` (a bare TCP relay) and ``--proxy-floor`` (a bare ASGI
+    app relaying the upstream's body through tokentide's pool) pass every stream through."""
+    _, rows = _run_smoke(ROOT / "bench" / "bench_server.py", tmp_path, flag)
     completed = [r for r in rows if r["kind"] == "result" and r["impl"] == "completed streams"]
     assert [r["value"] for r in completed] == [20], rows
-    assert "relay floor" in completed[0]["case"]
+    assert name in completed[0]["case"]
 
 
 def test_run_all_merges_rows_in_smoke_size(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tokentide.messages import AIMessageChunk, ChunkAccumulator, message_chunk_to_message
+from tokentide.messages._ai import plain_text, text_chunk
 
 CALL: Any = {"name": "add", "args": {"a": 1}, "id": "c1", "type": "tool_call"}
 PIECE: Any = {"name": "add", "args": '{"a": 1}', "id": "c1", "index": 0, "type": "tool_call_chunk"}
@@ -111,3 +112,33 @@ def test_a_fold_counts_every_chunk_and_keeps_the_text() -> None:
 def test_unknown_keyword_is_a_type_error() -> None:
     with pytest.raises(TypeError, match="AIMessageChunk.*bogus"):
         AIMessageChunk("x", bogus=1)  # type: ignore[call-arg]
+
+
+def test_plain_text_reads_a_text_only_chunk_without_allocating() -> None:
+    chunk = AIMessageChunk("hi", id="m1")
+    assert plain_text(chunk) == "hi"
+    assert plain_text(text_chunk("", None)) == ""
+    assert chunk._x is None  # nothing was made for the fields it does not have
+    assert chunk.response_metadata == {}  # a read makes the empty dict, kept on the chunk
+    assert plain_text(chunk) is None
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"usage_metadata": {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2}},
+        {"response_metadata": {"finish_reason": "stop"}},
+        {"response_metadata": {}},
+        {"additional_kwargs": {"reasoning_content": "hmm"}},
+        {"tool_call_chunks": [PIECE]},
+        {"name": "bot"},
+        {"chunk_position": "last"},
+    ],
+)
+def test_plain_text_is_none_for_a_chunk_with_any_other_field(fields: Any) -> None:
+    assert plain_text(AIMessageChunk("hi", **fields)) is None
+
+
+def test_plain_text_is_none_for_a_merged_chunk() -> None:
+    merged = AIMessageChunk("a") + AIMessageChunk("b")
+    assert plain_text(merged) is None and merged.content == "ab"

@@ -24,7 +24,7 @@ from ._tools import (
 )
 from ._usage import UsageMetadata, add_usage
 
-__all__ = ["AIMessage", "AIMessageChunk", "text_chunk"]
+__all__ = ["AIMessage", "AIMessageChunk", "plain_text", "text_chunk"]
 
 # Text pieces past this many uncompacted ones are joined into one piece (each character is
 # copied once by compaction, so the fold stays linear and the piece list stays short).
@@ -604,3 +604,21 @@ def text_chunk(text: str, id: str | None) -> AIMessageChunk:
     chunk.id = id
     chunk._x = None
     return chunk
+
+
+def plain_text(chunk: AIMessageChunk) -> str | None:
+    """The text of a chunk that carries nothing but text (and an ``id``), read without
+    allocating; ``None`` for any other chunk (tool-call pieces, usage, metadata, additional
+    kwargs, a name, a position, or a chunk merged from others).
+
+    An encoder's per-token fast path: reading ``response_metadata`` or ``tool_call_chunks``
+    of a text-only chunk makes the empty dict or list it returns, and stores it on the chunk.
+
+    Example::
+
+        plain_text(AIMessageChunk("Hi", id="msg_1"))  # "Hi"
+        plain_text(AIMessageChunk("", usage_metadata=usage))  # None
+    """
+    if chunk._x is None and chunk._log is None:
+        return chunk._content
+    return None

@@ -41,6 +41,7 @@ from tokentide.runtime import (
     RunObserver,
     aclose_if_closable,
     left_early,
+    may_backlog,
     stream_from_thread,
 )
 
@@ -440,6 +441,7 @@ class BaseChatModel(LanguageModel[AIMessage]):
             obs = self._observer(run, input, None, call.acc)
             sink = obs.sink
             on_stream = sink.on_stream
+            backlogs = may_backlog(sink)
             async for chunk in chunks:
                 if chunk.id is None:
                     chunk.id = call.msg_id or call.first_id()
@@ -448,7 +450,7 @@ class BaseChatModel(LanguageModel[AIMessage]):
                 add(chunk)
                 sinking = True
                 on_stream(run, chunk)
-                if sink.backlogged:
+                if backlogs and sink.backlogged:
                     await sink.drained()
                 yield chunk
                 sinking = False

@@ -35,6 +35,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tokentide.messages import AIMessageChunk, BaseMessage, ToolCallChunk, UsageMetadata
+from tokentide.messages._ai import text_chunk
 from tokentide.wire import ServerSentEvent
 
 from ._errors import StreamFailure, error_message, error_status, redact_secrets, sanitized_body
@@ -202,7 +203,7 @@ class ChatChunkParser:
                     ):
                         content = delta.get("content")
                         if content and not self._held and not _HIGH <= content[-1] <= _HIGH_END:
-                            append(AIMessageChunk(content, id=obj.get("id") or None))
+                            append(text_chunk(content, obj.get("id") or None))
                             continue
             chunk = self._map(obj, event.event)
             if self.failure is not None:

@@ -39,7 +39,7 @@ from ._context import (
 from ._events import StreamEvent, adispatch_custom_event, dispatch_custom_event
 from ._observer import RunObserver, left_early
 from ._prompts import get_buffer_string
-from ._sink import AGENT_RUN, CLOSED_EARLY, INVOKED, RunSink
+from ._sink import AGENT_RUN, CLOSED_EARLY, INVOKED, RunSink, may_backlog
 from ._timeouts import wait_within
 
 __all__ = [
@@ -59,6 +59,7 @@ __all__ = [
     "RunContext",
     "RunObserver",
     "RunSink",
+    "may_backlog",
     "RunToken",
     "StreamEvent",
     "aclose_if_closable",

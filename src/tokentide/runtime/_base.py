@@ -20,6 +20,7 @@ from ._config import RunnableConfig, merge_configs
 from ._context import RunContext, new_run, resolve_parent
 from ._fold import NO_INPUT, Accumulator, AddableDict, InputTap, add_dicts, fold
 from ._observer import Folder, RunObserver, left_early
+from ._sink import may_backlog
 
 if TYPE_CHECKING:
     from ._events import StreamEvent
@@ -255,6 +256,7 @@ class Runnable(Generic[Input, Output]):
             obs = self._observer(run, input, tap, output)
             sink = obs.sink
             fold, on_stream = obs.fold, sink.on_stream
+            backlogs = may_backlog(sink)
             try:
                 async for chunk in chunks:
                     if fold is not None:
@@ -262,7 +264,7 @@ class Runnable(Generic[Input, Output]):
                     if tap is not None and not tap.started:
                         tap.start()
                     on_stream(run, chunk)
-                    if sink.backlogged:
+                    if backlogs and sink.backlogged:
                         await sink.drained()
                     yield chunk
             except BaseException as exc:

@@ -24,6 +24,7 @@ __all__ = [
     "ChannelClosed",
     "RunSink",
     "SyncChannel",
+    "may_backlog",
 ]
 
 #: ``run.extra`` key set (to ``True``) on a run whose consumer left before it finished
@@ -83,3 +84,9 @@ class RunSink:
 
     def on_custom(self, run: RunContext, name: str, data: Any) -> None:
         """User code dispatched a custom event."""
+
+
+def may_backlog(sink: Any) -> bool:
+    """Whether ``sink`` can ever be `RunSink.backlogged` (its class overrides the property):
+    a per-token loop asks once, then skips the check for the sinks that never backlog."""
+    return getattr(type(sink), "backlogged", None) is not RunSink.backlogged

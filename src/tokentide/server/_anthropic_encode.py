@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tokentide.messages import AIMessageChunk, UsageMetadata
+from tokentide.messages import AIMessageChunk, ToolCallChunk, UsageMetadata
+from tokentide.messages._ai import plain_text
 
 __all__ = ["ERROR_TYPES", "MessagesEncoder", "anthropic_error", "stop_reason"]
 
@@ -143,25 +144,13 @@ class MessagesEncoder:
 
     def chunk(self, chunk: AIMessageChunk) -> list[Event]:
         """The events of one model chunk (none if it carries no delta)."""
-        if chunk.usage_metadata:
-            self.usage = chunk.usage_metadata
-        meta = chunk.response_metadata
-        if meta and meta.get("finish_reason"):
-            self.finish_reason = str(meta["finish_reason"])
-            if isinstance(meta.get("stop_sequence"), str):
-                self.stop_sequence = meta["stop_sequence"]
         out: list[Event] = []
-        kwargs = chunk.additional_kwargs
-        reasoning = kwargs.get("reasoning_content") if kwargs else None
-        if reasoning:
-            if self._kind != "thinking":
-                out += self._start_block(
-                    {"type": "thinking", "thinking": "", "signature": ""}, "thinking"
-                )
-            self.content[self._open]["thinking"] += reasoning
-            delta = {"type": "thinking_delta", "thinking": reasoning}
-            out.append(self._delta(delta))
-        text = chunk.content
+        text = plain_text(chunk)  # the per-token case: nothing but text, read without allocating
+        tools: Sequence[ToolCallChunk] = ()
+        if text is None:
+            out += self._fields(chunk)
+            text = chunk.content
+            tools = chunk.tool_call_chunks
         if text:
             self.chunks += 1
             if self._kind != "text":
@@ -172,9 +161,31 @@ class MessagesEncoder:
                 )
             self.content[self._open]["text"] += text
             out.append(("content_block_delta", f"{self._text_head}{_dumps(text)}}}}}"))
-        for position, tcc in enumerate(chunk.tool_call_chunks):
+        for position, tcc in enumerate(tools):
             index = tcc.get("index")
             out += self._tool(position if index is None else int(index), tcc)
+        return out
+
+    def _fields(self, chunk: AIMessageChunk) -> list[Event]:
+        """Take a chunk's usage, finish and stop sequence; its thinking's events."""
+        if chunk.usage_metadata:
+            self.usage = chunk.usage_metadata
+        meta = chunk.response_metadata
+        if meta and meta.get("finish_reason"):
+            self.finish_reason = str(meta["finish_reason"])
+            if isinstance(meta.get("stop_sequence"), str):
+                self.stop_sequence = meta["stop_sequence"]
+        kwargs = chunk.additional_kwargs
+        reasoning = kwargs.get("reasoning_content") if kwargs else None
+        if not reasoning:
+            return []
+        out: list[Event] = []
+        if self._kind != "thinking":
+            out += self._start_block(
+                {"type": "thinking", "thinking": "", "signature": ""}, "thinking"
+            )
+        self.content[self._open]["thinking"] += reasoning
+        out.append(self._delta({"type": "thinking_delta", "thinking": reasoning}))
         return out
 
     def finish(self) -> list[Event]:

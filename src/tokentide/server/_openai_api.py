@@ -27,7 +27,16 @@ from tokentide.errors import (
     RateLimitError,
     StreamError,
 )
-from tokentide.messages import AIMessageChunk, BaseMessage, ChunkAccumulator, convert_to_messages
+from tokentide.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    ChunkAccumulator,
+    ToolCallChunk,
+    convert_to_messages,
+)
+from tokentide.messages._ai import plain_text
+from tokentide.models import AsyncChatStream
 from tokentide.models._errors import redact_secrets
 from tokentide.runtime import aclose_if_closable
 from tokentide.wire import encode_data
@@ -182,10 +191,10 @@ def usage_to_openai(usage: Mapping[str, Any] | None, fallback_output: int = 0) -
     }
 
 
-def error_payload(exc: BaseException, partial: AIMessageChunk | None) -> dict[str, Any]:
+def error_payload(exc: BaseException, partial: AIMessageChunk | AIMessage | None) -> dict[str, Any]:
     """The typed description of a failure after the first token: ``type`` (the error class),
     ``message``, ``retryable`` and ``partial`` (``content``, ``tool_calls``, ``usage``)."""
-    if isinstance(exc, StreamError) and isinstance(exc.partial, AIMessageChunk):
+    if isinstance(exc, StreamError) and isinstance(exc.partial, AIMessage):
         partial = exc.partial
     retryable = bool(getattr(exc, "retryable", False))
     message = redact_secrets(str(exc) or type(exc).__name__)
@@ -235,23 +244,28 @@ class ChunkEncoder:
 
     def chunk(self, chunk: AIMessageChunk) -> bytes:
         """The frame for one model chunk (``b""`` if it carries no delta)."""
-        if chunk.usage_metadata:
-            self.usage = chunk.usage_metadata
-        meta = chunk.response_metadata
-        if meta and meta.get("finish_reason"):
-            self.finish_reason = str(meta["finish_reason"])
-        text = chunk.content
-        tools = chunk.tool_call_chunks
-        if not tools:
-            if not text:
-                return b""
-            self.chunks += 1
-            # The same bytes as ``_choice`` builds, from the prebuilt head: JSON text has no
-            # line break, so this is one ``data:`` line (see ``encode_data``).
-            # A lone surrogate (an upstream that split an emoji) is escaped as ``\\udXXX``.
-            return b"".join(
-                (self._text_head, _dumps(text).encode("utf-8", "backslashreplace"), _TEXT_TAIL)
-            )
+        text = plain_text(chunk)  # the per-token case: nothing but text, read without allocating
+        if text is None:
+            if chunk.usage_metadata:
+                self.usage = chunk.usage_metadata
+            meta = chunk.response_metadata
+            if meta and meta.get("finish_reason"):
+                self.finish_reason = str(meta["finish_reason"])
+            text = chunk.content
+            tools = chunk.tool_call_chunks
+            if tools:
+                return self._tools(text, tools)
+        if not text:
+            return b""
+        self.chunks += 1
+        # The same bytes as ``_choice`` builds, from the prebuilt head: JSON text has no line
+        # break, so this is one ``data:`` line (see ``encode_data``).
+        # A lone surrogate (an upstream that split an emoji) is escaped as ``\\udXXX``.
+        return b"".join(
+            (self._text_head, _dumps(text).encode("utf-8", "backslashreplace"), _TEXT_TAIL)
+        )
+
+    def _tools(self, text: str, tools: list[ToolCallChunk]) -> bytes:
         if text:
             self.chunks += 1
         self.tool_calls = True
@@ -379,7 +393,8 @@ async def _produce_chunks(
     assistant: Assistant, request: ChatRequest, encoder: ChunkEncoder, events: EventStream
 ) -> None:
     chunks: AsyncIterator[AIMessageChunk] | None = None
-    acc: ChunkAccumulator | None = None
+    own: ChunkAccumulator | None = None
+    started = False
     try:
         try:
             chunks = stream = assistant.open_chat(request.messages, request.options, request.tools)
@@ -388,16 +403,19 @@ async def _produce_chunks(
             first = AIMessageChunk("")
         except Exception as exc:
             raise upstream_error(exc) from exc
-        acc = ChunkAccumulator()
-        acc.add(first)
+        started = True
+        # A chat model's own stream folds its chunks already (its ``result``); another
+        # target's is folded here, for an error's partial reply.
+        if not isinstance(stream, AsyncChatStream):
+            own = ChunkAccumulator()
+            own.add(first)
         await events.send(encoder.role() + encoder.chunk(first))
-        # The per-token loop: one accumulator step, one frame (a prebuilt template for plain
-        # text), one ASGI send.
-        add = acc.add
+        # The per-token loop: one frame (a prebuilt template for plain text), one ASGI send.
         encode = encoder.chunk
         send = events.send
         async for chunk in stream:
-            add(chunk)
+            if own is not None:
+                own.add(chunk)
             frame = encode(chunk)
             if frame:
                 await send(frame)
@@ -408,12 +426,19 @@ async def _produce_chunks(
     except HTTPError:
         raise
     except Exception as exc:
-        payload = error_payload(exc, acc.result() if acc is not None else None)
+        partial = None
+        if started:
+            partial = own.result() if own is not None else _reply_so_far(chunks)
+        payload = error_payload(exc, partial)
         error = {"error": {**payload, "param": None, "code": payload["type"]}}
         await events.send(encode_data(_dumps(error)))
     finally:
         if chunks is not None:
             await aclose_if_closable(chunks)
+
+
+def _reply_so_far(stream: Any) -> AIMessage | None:
+    return stream.result if isinstance(stream, AsyncChatStream) else None
 
 
 async def collect_reply(

@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tokentide.messages import AIMessageChunk, UsageMetadata
+from tokentide.messages import AIMessageChunk, ToolCallChunk, UsageMetadata
+from tokentide.messages._ai import plain_text
 
 __all__ = ["Event", "ResponsesEncoder", "response_usage"]
 
@@ -139,17 +140,21 @@ class ResponsesEncoder:
 
     def chunk(self, chunk: AIMessageChunk) -> list[Event]:
         """The events of one model chunk (none if it carries no delta)."""
-        if chunk.usage_metadata:
-            self.usage = chunk.usage_metadata
-        meta = chunk.response_metadata
-        if meta and meta.get("finish_reason"):
-            self.finish_reason = str(meta["finish_reason"])
         out: list[Event] = []
-        kwargs = chunk.additional_kwargs
-        reasoning = kwargs.get("reasoning_content") if kwargs else None
-        if reasoning:
-            out += self._reasoning_delta(str(reasoning))
-        text = chunk.content
+        text = plain_text(chunk)  # the per-token case: nothing but text, read without allocating
+        tools: Sequence[ToolCallChunk] = ()
+        if text is None:
+            if chunk.usage_metadata:
+                self.usage = chunk.usage_metadata
+            meta = chunk.response_metadata
+            if meta and meta.get("finish_reason"):
+                self.finish_reason = str(meta["finish_reason"])
+            kwargs = chunk.additional_kwargs
+            reasoning = kwargs.get("reasoning_content") if kwargs else None
+            if reasoning:
+                out += self._reasoning_delta(str(reasoning))
+            text = chunk.content
+            tools = chunk.tool_call_chunks
         if text:
             self.chunks += 1
             if self._open != "text":
@@ -164,7 +169,7 @@ class ResponsesEncoder:
                     f'{self._text_head}"delta":{_dumps(text)},"logprobs":[]}}',
                 )
             )
-        for position, tcc in enumerate(chunk.tool_call_chunks):
+        for position, tcc in enumerate(tools):
             index = tcc.get("index")
             out += self._tool_delta(position if index is None else int(index), tcc)
         return out

@@ -1,0 +1,57 @@
+"""The per-token path of the three protocol encoders (OpenAI chat completions, Anthropic
+Messages, OpenAI Responses): a chunk that carries nothing but text is encoded without making
+its empty fields (no dict or list per token), and into the same bytes as the general path
+gives the same text when the chunk's empty fields were made."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tokentide.messages import AIMessageChunk
+from tokentide.server._anthropic_encode import MessagesEncoder
+from tokentide.server._openai_api import ChunkEncoder
+from tokentide.server._responses_encode import ResponsesEncoder
+
+TEXTS = ["Hel", "lo", "", ' "q" \\ é😀\n', "\ud83d"]
+
+ENCODERS: dict[str, Callable[[], Any]] = {
+    "openai chat": lambda: ChunkEncoder("chatcmpl-1", 0, "m"),
+    "anthropic": lambda: MessagesEncoder("msg_1", "m"),
+    "responses": lambda: ResponsesEncoder("resp_1", {"model": "m"}),
+}
+
+
+def same_ids(events: Any) -> str:
+    """The encoder's output with its random item ids made equal."""
+    return re.sub(r"(msg|rs|fc)_[0-9a-f]{32}", r"\1_ID", repr(events))
+
+
+def with_empty_fields(text: str) -> AIMessageChunk:
+    """The same chunk, its empty fields made (as reading them makes them)."""
+    chunk = AIMessageChunk(text, id="x")
+    assert chunk.response_metadata == {} and chunk.tool_call_chunks == []
+    assert chunk.additional_kwargs == {}
+    return chunk
+
+
+@pytest.mark.parametrize("name", list(ENCODERS))
+def test_a_text_chunk_is_encoded_without_making_its_empty_fields(name: str) -> None:
+    encoder = ENCODERS[name]()
+    for text in TEXTS:
+        chunk = AIMessageChunk(text, id="x")
+        encoder.chunk(chunk)
+        assert chunk._x is None, (name, text)
+
+
+@pytest.mark.parametrize("name", list(ENCODERS))
+def test_the_text_path_gives_the_bytes_of_the_general_path(name: str) -> None:
+    fast, general = ENCODERS[name](), ENCODERS[name]()
+    for text in TEXTS:
+        got = fast.chunk(AIMessageChunk(text, id="x"))
+        assert same_ids(got) == same_ids(general.chunk(with_empty_fields(text))), text
+    assert fast.chunks == general.chunks == len([t for t in TEXTS if t])
+    assert same_ids(fast.finish()) == same_ids(general.finish())

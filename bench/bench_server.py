@@ -48,6 +48,8 @@ Run::
     python bench/bench_server.py --floor --clients 1000  # the floor, same load
     python bench/bench_server.py --proxy --clients 300   # through an openai:<name> proxy
     python bench/bench_server.py --proxy --workers 2 --clients 2000  # the proxy's budget
+    python bench/bench_server.py --proxy --workers 2 --redis-url redis://127.0.0.1:6379 \
+        --clients 2000                                 # the same, as `tokentide serve` needs
     python bench/bench_server.py --relay-floor --clients 2000  # through a bare TCP relay
     python bench/bench_server.py --proxy-floor --clients 2000  # bare ASGI, bytes relayed
     python bench/bench_server.py --smoke               # 20 clients, a few tokens

@@ -150,6 +150,16 @@ def _proxy_app(upstream: str) -> Any:
     return app
 
 
+async def _read_request(scope: Any, receive: Any) -> bool:
+    """Read an HTTP request's body to its end (``False`` for another ASGI scope)."""
+    if scope["type"] != "http":
+        return False
+    more = True
+    while more:
+        more = (await receive()).get("more_body", False)
+    return True
+
+
 def _proxy_floor_app(upstream: str) -> Any:
     """The proxy floor: a bare ASGI app that opens each request's upstream stream through
     tokentide's own pool and connections (``HTTPTransport``, as ``ChatOpenAI`` does) and sends
@@ -166,11 +176,8 @@ def _proxy_floor_app(upstream: str) -> Any:
     }
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
+        if not await _read_request(scope, receive):
             return
-        more = True
-        while more:
-            more = (await receive()).get("more_body", False)
         response = await transport._aopen("/chat/completions", body)
         read, pieces = transport._areader(response)
         try:
@@ -229,11 +236,8 @@ _FLOOR_BODY = (
 
 async def _floor_app(scope: Any, receive: Any, send: Any) -> None:
     """The floor: read the request, answer fixed SSE bytes (no parsing, no model)."""
-    if scope["type"] != "http":
+    if not await _read_request(scope, receive):
         return
-    more = True
-    while more:
-        more = (await receive()).get("more_body", False)
     await send(
         {
             "type": "http.response.start",
@@ -253,11 +257,8 @@ def _paced_floor_app(tokens: int) -> Any:
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         """The paced floor: one sleep and one send per token, prebuilt frames."""
-        if scope["type"] != "http":
+        if not await _read_request(scope, receive):
             return
-        more = True
-        while more:
-            more = (await receive()).get("more_body", False)
         await send(
             {
                 "type": "http.response.start",

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tokentide.messages import AIMessageChunk, ChunkAccumulator, message_chunk_to_message
-from tokentide.messages._ai import plain_text, text_chunk
+from tokentide.messages._ai import plain_text, text_chunk, usage_and_finish
 
 CALL: Any = {"name": "add", "args": {"a": 1}, "id": "c1", "type": "tool_call"}
 PIECE: Any = {"name": "add", "args": '{"a": 1}', "id": "c1", "index": 0, "type": "tool_call_chunk"}
@@ -142,3 +142,16 @@ def test_plain_text_is_none_for_a_chunk_with_any_other_field(fields: Any) -> Non
 def test_plain_text_is_none_for_a_merged_chunk() -> None:
     merged = AIMessageChunk("a") + AIMessageChunk("b")
     assert plain_text(merged) is None and merged.content == "ab"
+
+
+def test_usage_and_finish_reads_both_without_allocating() -> None:
+    usage: Any = {"input_tokens": 1, "output_tokens": 2, "total_tokens": 3}
+    text = AIMessageChunk("hi")
+    assert usage_and_finish(text) == (None, None) and text._x is None
+    last = AIMessageChunk("", usage_metadata=usage, response_metadata={"finish_reason": "length"})
+    assert usage_and_finish(last) == (usage, "length")
+    assert usage_and_finish(AIMessageChunk("", response_metadata={"model_name": "m"})) == (
+        None,
+        None,
+    )
+    assert usage_and_finish(AIMessageChunk("a", name="bot")) == (None, None)

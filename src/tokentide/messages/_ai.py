@@ -24,7 +24,7 @@ from ._tools import (
 )
 from ._usage import UsageMetadata, add_usage
 
-__all__ = ["AIMessage", "AIMessageChunk", "plain_text", "text_chunk"]
+__all__ = ["AIMessage", "AIMessageChunk", "plain_text", "text_chunk", "usage_and_finish"]
 
 # Text pieces past this many uncompacted ones are joined into one piece (each character is
 # copied once by compaction, so the fold stays linear and the piece list stays short).
@@ -622,3 +622,20 @@ def plain_text(chunk: AIMessageChunk) -> str | None:
     if chunk._x is None and chunk._log is None:
         return chunk._content
     return None
+
+
+def usage_and_finish(chunk: AIMessageChunk) -> tuple[UsageMetadata | None, str | None]:
+    """A chunk's usage and finish reason (``response_metadata["finish_reason"]``), read without
+    allocating: what a protocol encoder keeps of a chunk for the end of the reply.
+
+    Example::
+
+        usage_and_finish(AIMessageChunk("", response_metadata={"finish_reason": "stop"}))
+        # (None, "stop")
+    """
+    extra = chunk._x
+    if extra is None:
+        return None, None
+    meta = extra.metadata
+    finish = meta.get("finish_reason") if meta else None
+    return extra.usage, str(finish) if finish else None

@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tokentide.messages import AIMessageChunk, ToolCallChunk, UsageMetadata
-from tokentide.messages._ai import plain_text
+from tokentide.messages._ai import plain_text, usage_and_finish
 
 __all__ = ["ERROR_TYPES", "MessagesEncoder", "anthropic_error", "stop_reason"]
 
@@ -168,13 +168,13 @@ class MessagesEncoder:
 
     def _fields(self, chunk: AIMessageChunk) -> list[Event]:
         """Take a chunk's usage, finish and stop sequence; its thinking's events."""
-        if chunk.usage_metadata:
-            self.usage = chunk.usage_metadata
-        meta = chunk.response_metadata
-        if meta and meta.get("finish_reason"):
-            self.finish_reason = str(meta["finish_reason"])
-            if isinstance(meta.get("stop_sequence"), str):
-                self.stop_sequence = meta["stop_sequence"]
+        usage, finish = usage_and_finish(chunk)
+        self.usage = usage or self.usage
+        if finish:
+            self.finish_reason = finish
+            stop = chunk.response_metadata.get("stop_sequence")
+            if isinstance(stop, str):
+                self.stop_sequence = stop
         kwargs = chunk.additional_kwargs
         reasoning = kwargs.get("reasoning_content") if kwargs else None
         if not reasoning:

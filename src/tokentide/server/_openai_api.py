@@ -35,7 +35,7 @@ from tokentide.messages import (
     ToolCallChunk,
     convert_to_messages,
 )
-from tokentide.messages._ai import plain_text
+from tokentide.messages._ai import plain_text, usage_and_finish
 from tokentide.models import AsyncChatStream
 from tokentide.models._errors import redact_secrets
 from tokentide.runtime import aclose_if_closable
@@ -246,11 +246,9 @@ class ChunkEncoder:
         """The frame for one model chunk (``b""`` if it carries no delta)."""
         text = plain_text(chunk)  # the per-token case: nothing but text, read without allocating
         if text is None:
-            if chunk.usage_metadata:
-                self.usage = chunk.usage_metadata
-            meta = chunk.response_metadata
-            if meta and meta.get("finish_reason"):
-                self.finish_reason = str(meta["finish_reason"])
+            usage, finish = usage_and_finish(chunk)
+            self.usage = usage or self.usage
+            self.finish_reason = finish or self.finish_reason
             text = chunk.content
             tools = chunk.tool_call_chunks
             if tools:

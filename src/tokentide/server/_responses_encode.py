@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tokentide.messages import AIMessageChunk, ToolCallChunk, UsageMetadata
-from tokentide.messages._ai import plain_text
+from tokentide.messages._ai import plain_text, usage_and_finish
 
 __all__ = ["Event", "ResponsesEncoder", "response_usage"]
 
@@ -144,11 +144,9 @@ class ResponsesEncoder:
         text = plain_text(chunk)  # the per-token case: nothing but text, read without allocating
         tools: Sequence[ToolCallChunk] = ()
         if text is None:
-            if chunk.usage_metadata:
-                self.usage = chunk.usage_metadata
-            meta = chunk.response_metadata
-            if meta and meta.get("finish_reason"):
-                self.finish_reason = str(meta["finish_reason"])
+            usage, finish = usage_and_finish(chunk)
+            self.usage = usage or self.usage
+            self.finish_reason = finish or self.finish_reason
             kwargs = chunk.additional_kwargs
             reasoning = kwargs.get("reasoning_content") if kwargs else None
             if reasoning:

@@ -10,8 +10,9 @@ import these names from ``tokentide.runtime``, never from its private modules, a
 - runs: :class:`RunContext`, :func:`new_run`, :func:`current_run`, :func:`enter_run` /
   :func:`leave_run` (user code runs under its run; ``RunToken``), :func:`set_observer`,
   :func:`handler_in_context`, ``LOCAL_TAGS_KEY``;
-- reporting a run: :class:`RunSink`, :class:`RunObserver` and its early-exit policy
-  (:func:`left_early`), the ``run.extra`` keys ``CLOSED_EARLY``, ``INVOKED``, ``AGENT_RUN``;
+- reporting a run: :class:`RunSink` (:func:`may_backlog`: whether a sink can ever make a
+  producer wait), :class:`RunObserver` and its early-exit policy (:func:`left_early`), the
+  ``run.extra`` keys ``CLOSED_EARLY``, ``INVOKED``, ``AGENT_RUN``;
 - hand-offs: :class:`Channel` (``CLOSED``, ``TIMED_OUT``, :class:`ChannelClosed`),
   :func:`stream_from_thread`, :func:`run_sync_in_thread`, :func:`aclose_if_closable`,
   :func:`wait_within` (``asyncio.wait_for`` that never loses a cancellation);

@@ -55,3 +55,31 @@ def test_the_text_path_gives_the_bytes_of_the_general_path(name: str) -> None:
         assert same_ids(got) == same_ids(general.chunk(with_empty_fields(text))), text
     assert fast.chunks == general.chunks == len([t for t in TEXTS if t])
     assert same_ids(fast.finish()) == same_ids(general.finish())
+
+
+def test_anthropic_blocks_hold_every_piece_when_blocks_take_turns() -> None:
+    """The Messages encoder keeps an open block's pieces apart and joins them when the block
+    closes: the final ``message`` has every piece, in order, in its block, also when two tool
+    calls' arguments interleave (a block reopened) and when text follows tool calls."""
+    encoder = MessagesEncoder("msg_1", "m")
+    thinking = {"reasoning_content": "hm"}
+    pieces: list[AIMessageChunk] = [
+        AIMessageChunk("", additional_kwargs=thinking),
+        AIMessageChunk("", additional_kwargs={"reasoning_content": "m."}),
+        AIMessageChunk("Let me "),
+        AIMessageChunk("check."),
+    ]
+    for index, args in [(0, '{"city"'), (1, '{"tz"'), (0, ': "sf"}'), (1, ': "PST"}')]:
+        tool: Any = {"index": index, "args": args, "type": "tool_call_chunk"}
+        if args.startswith("{"):
+            tool.update(id=f"call_{index}", name=["weather", "clock"][index])
+        pieces.append(AIMessageChunk("", tool_call_chunks=[tool]))
+    pieces += [AIMessageChunk("Done"), AIMessageChunk("!")]
+    for chunk in pieces:
+        encoder.chunk(chunk)
+    encoder.finish()
+    blocks = encoder.message()["content"]
+    assert [b["type"] for b in blocks] == ["thinking", "text", "tool_use", "tool_use", "text"]
+    assert blocks[0]["thinking"] == "hmm."
+    assert blocks[1]["text"] == "Let me check." and blocks[4]["text"] == "Done!"
+    assert blocks[2]["input"] == {"city": "sf"} and blocks[3]["input"] == {"tz": "PST"}

@@ -81,6 +81,10 @@ def usage_object(usage: Mapping[str, Any] | None, fallback_output: int) -> dict[
     }
 
 
+#: The field of each content block that its deltas extend.
+_GROWS = {"text": "text", "thinking": "thinking", "tool_use": "_json"}
+
+
 class MessagesEncoder:
     """Builds the events and the whole ``message`` object of one Messages API reply."""
 
@@ -97,6 +101,7 @@ class MessagesEncoder:
         "_kind",
         "_tools",
         "_text_head",
+        "_pieces",
     )
 
     def __init__(self, message_id: str, model: str, *, input_tokens: int = 0) -> None:
@@ -112,9 +117,13 @@ class MessagesEncoder:
         self._kind = ""  # "text", "thinking", "tool:<chunk index>"
         self._tools: dict[int, int] = {}  # tool-call chunk index -> block index
         self._text_head = ""
+        #: The open block's text, thinking or tool arguments since it opened, joined into the
+        #: block when it closes (appending to the block's string would copy it per token).
+        self._pieces: list[str] = []
 
     def message(self, *, final: bool = True) -> dict[str, Any]:
         """The ``message`` object (``final``: with ``stop_reason`` and the whole usage)."""
+        self._flush()
         has_tools = any(block["type"] == "tool_use" for block in self.content)
         reason = stop_reason(self.finish_reason, has_tools) if final else None
         if reason == "end_turn" and self.stop_sequence:
@@ -159,7 +168,7 @@ class MessagesEncoder:
                     f'{{"type":"content_block_delta","index":{self._open},'
                     '"delta":{"type":"text_delta","text":'
                 )
-            self.content[self._open]["text"] += text
+            self._pieces.append(text)
             out.append(("content_block_delta", f"{self._text_head}{_dumps(text)}}}}}"))
         for position, tcc in enumerate(tools):
             index = tcc.get("index")
@@ -184,7 +193,7 @@ class MessagesEncoder:
             out += self._start_block(
                 {"type": "thinking", "thinking": "", "signature": ""}, "thinking"
             )
-        self.content[self._open]["thinking"] += reasoning
+        self._pieces.append(reasoning)
         out.append(self._delta({"type": "thinking_delta", "thinking": reasoning}))
         return out
 
@@ -227,7 +236,15 @@ class MessagesEncoder:
         payload = {"type": "content_block_delta", "index": self._open, "delta": delta}
         return "content_block_delta", _dumps(payload)
 
+    def _flush(self) -> None:
+        """Join the open block's pieces into its text, thinking or tool arguments."""
+        if self._pieces:
+            block = self.content[self._open]
+            block[_GROWS[block["type"]]] += "".join(self._pieces)
+            self._pieces.clear()
+
     def _stop(self) -> list[Event]:
+        self._flush()
         if self._open < 0 or not self._kind:
             return []
         self._kind = ""
@@ -251,6 +268,6 @@ class MessagesEncoder:
             self._open, self._kind = self._tools[index], kind
         args = tcc.get("args")
         if args:
-            self.content[self._open]["_json"] += args
+            self._pieces.append(args)
             out.append(self._delta({"type": "input_json_delta", "partial_json": args}))
         return out

@@ -191,7 +191,7 @@ def usage_to_openai(usage: Mapping[str, Any] | None, fallback_output: int = 0) -
     }
 
 
-def error_payload(exc: BaseException, partial: AIMessageChunk | AIMessage | None) -> dict[str, Any]:
+def error_payload(exc: BaseException, partial: AIMessage | None) -> dict[str, Any]:
     """The typed description of a failure after the first token: ``type`` (the error class),
     ``message``, ``retryable`` and ``partial`` (``content``, ``tool_calls``, ``usage``)."""
     if isinstance(exc, StreamError) and isinstance(exc.partial, AIMessage):
@@ -392,7 +392,6 @@ async def _produce_chunks(
 ) -> None:
     chunks: AsyncIterator[AIMessageChunk] | None = None
     own: ChunkAccumulator | None = None
-    started = False
     try:
         try:
             chunks = stream = assistant.open_chat(request.messages, request.options, request.tools)
@@ -401,7 +400,6 @@ async def _produce_chunks(
             first = AIMessageChunk("")
         except Exception as exc:
             raise upstream_error(exc) from exc
-        started = True
         # A chat model's own stream folds its chunks already (its ``result``); another
         # target's is folded here, for an error's partial reply.
         if not isinstance(stream, AsyncChatStream):
@@ -424,9 +422,8 @@ async def _produce_chunks(
     except HTTPError:
         raise
     except Exception as exc:
-        partial = None
-        if started:
-            partial = own.result() if own is not None else _reply_so_far(chunks)
+        # (A failure before the first chunk was raised above as an HTTPError.)
+        partial = own.result() if own is not None else _reply_so_far(chunks)
         payload = error_payload(exc, partial)
         error = {"error": {**payload, "param": None, "code": payload["type"]}}
         await events.send(encode_data(_dumps(error)))

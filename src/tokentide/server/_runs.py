@@ -277,6 +277,12 @@ class _Active:
         #: Python < 3.12 loses one that arrives as its write completes).
         self.stop = False
 
+    def cancel(self) -> None:
+        """Ask the run to stop: its task is cancelled, and its next event raises (`check`)."""
+        self.stop = True
+        if self.task is not None:
+            self.task.cancel()
+
     def check(self) -> None:
         """Raise `asyncio.CancelledError` if the run was asked to stop."""
         if self.stop:
@@ -360,10 +366,8 @@ class RunManager:
         except Exception:
             logger.exception("run %s: cancel requests can no longer reach it", run_id)
             return
-        if self._active.get(run_id) is not active or active.task is None:
-            return  # the run is already recording its end: let it
-        active.stop = True
-        active.task.cancel()
+        if self._active.get(run_id) is active:  # (not once it is recording its end)
+            active.cancel()
 
     async def _run(self, record: RunRecord, request: RunRequest, ticket: Ticket | None) -> None:
         run_id = record.run_id
@@ -494,9 +498,7 @@ class RunManager:
         """Cancel every run of this replica and wait for them to record their end (and for
         the runs already recording theirs), so that none writes to a closed store."""
         for active in self._active.values():
-            if active.task is not None:
-                active.stop = True
-                active.task.cancel()
+            active.cancel()
         tasks = list(self._tasks)
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=5)

@@ -83,3 +83,31 @@ def test_anthropic_blocks_hold_every_piece_when_blocks_take_turns() -> None:
     assert blocks[0]["thinking"] == "hmm."
     assert blocks[1]["text"] == "Let me check." and blocks[4]["text"] == "Done!"
     assert blocks[2]["input"] == {"city": "sf"} and blocks[3]["input"] == {"tz": "PST"}
+
+
+def test_responses_tool_calls_hold_every_argument_piece_when_calls_take_turns() -> None:
+    """The Responses encoder keeps the open call's argument pieces apart and joins them into
+    its item when the call closes: each ``function_call`` item, and the last
+    ``function_call_arguments.done`` of each call, has all its arguments in order."""
+    import json
+
+    encoder = ResponsesEncoder("resp_1", {"model": "m"})
+    events = encoder.chunk(AIMessageChunk("Checking."))
+    steps = [(0, '{"ci'), (0, 'ty"'), (1, '{"tz"'), (0, ': "sf"}'), (1, ': "PST"}')]
+    for index, args in steps:
+        tool: Any = {"index": index, "args": args, "type": "tool_call_chunk"}
+        if args.startswith("{"):
+            tool.update(id=f"call_{index}", name=["weather", "clock"][index])
+        events += encoder.chunk(AIMessageChunk("", tool_call_chunks=[tool]))
+    events += encoder.finish()
+    calls = [item for item in encoder.response()["output"] if item["type"] == "function_call"]
+    assert [(c["name"], c["arguments"]) for c in calls] == [
+        ("weather", '{"city": "sf"}'),
+        ("clock", '{"tz": "PST"}'),
+    ]
+    done: dict[str, str] = {}
+    for kind, data in events:
+        if kind == "response.function_call_arguments.done":
+            fields = json.loads(data)
+            done[fields["name"]] = fields["arguments"]
+    assert done == {"weather": '{"city": "sf"}', "clock": '{"tz": "PST"}'}

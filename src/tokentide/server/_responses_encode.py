@@ -84,6 +84,7 @@ class ResponsesEncoder:
         "_text_head",
         "_reasoning",
         "_tools",
+        "_args",
         "_open",
     )
 
@@ -104,6 +105,9 @@ class ResponsesEncoder:
         self._text_head = ""
         self._reasoning: tuple[dict[str, Any], list[str]] | None = None
         self._tools: dict[int, tuple[dict[str, Any], int]] = {}  # chunk index -> (item, output)
+        # The open tool call's argument pieces, joined into its item when it closes (appending
+        # to the item's string would copy the arguments so far at every piece).
+        self._args: list[str] = []
         self._open: str | None = None  # "text", "reasoning", "tool:<index>"
 
     # ------------------------------------------------------------------ the response object
@@ -276,7 +280,7 @@ class ResponsesEncoder:
             item["name"] = tcc["name"]
         args = tcc.get("args")
         if args:
-            item["arguments"] += args
+            self._args.append(args)
             fields = {"item_id": item["id"], "output_index": position, "delta": args}
             out.append(self._event("response.function_call_arguments.delta", fields))
         return out
@@ -303,6 +307,8 @@ class ResponsesEncoder:
                 self._event("response.output_item.done", {"output_index": index, "item": item}),
             ]
         item, position = self._tools[int(open_.split(":", 1)[1])]
+        item["arguments"] += "".join(self._args)
+        self._args = []
         item["status"] = "completed"
         fields = {
             "item_id": item["id"],

@@ -72,6 +72,9 @@ def test_bench_server_proxy_completes_every_stream_in_smoke_size(
     assert ("2 workers" in completed[0]["case"]) == (workers == "2")
     upstream = [r for r in rows if r["kind"] == "result" and r["impl"] == "upstream CPU per token"]
     assert len(upstream) == 1, rows  # (its value may round to 0 at this size)
+    # The first tokens' wait is reported beside the inter-token budget.
+    first = [r for r in rows if r["kind"] == "result" and r["impl"] == "p99 time to first token"]
+    assert len(first) == 1 and first[0]["value"] > 0, rows
 
 
 @pytest.mark.timeout(300)

@@ -69,6 +69,7 @@ import httpx
 from tokentide.errors import APIConnectionError, APIError, APITimeoutError, PoolTimeoutError
 from tokentide.wire import DEFAULT_MAX_EVENT_BYTES, ServerSentEvent, SSEDecoder, SSEEventTooLarge
 
+from ._direct import DirectSend, environment_proxies
 from ._errors import (
     StreamFailure,
     decode_body,
@@ -166,6 +167,10 @@ class HTTPTransport:
         self._client: httpx.Client | None = None
         self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]
         self._aclients = weakref.WeakKeyDictionary()
+        # The async clients on `AsyncPool`, each with its request path past ``httpx``'s
+        # client layers (`DirectSend`); none when the environment names a proxy.
+        self._direct: weakref.WeakKeyDictionary[httpx.AsyncClient, DirectSend]
+        self._direct = weakref.WeakKeyDictionary()
 
     # ------------------------------------------------------------------ clients
 
@@ -180,12 +185,15 @@ class HTTPTransport:
         loop = asyncio.get_running_loop()
         client = self._aclients.get(loop)
         if client is None:
-            limits = self._limits()
-            client = httpx.AsyncClient(
-                timeout=httpx.Timeout(self.timeout),
-                limits=limits,
-                transport=pooled_transport(limits),
-            )
+            limits, timeout = self._limits(), httpx.Timeout(self.timeout)
+            if environment_proxies():
+                # ``httpx`` honours HTTP(S)_PROXY / ALL_PROXY / NO_PROXY only in a client
+                # that has its own transport: this one, as the sync client does.
+                client = httpx.AsyncClient(timeout=timeout, limits=limits)
+            else:
+                transport = pooled_transport(limits)
+                client = httpx.AsyncClient(timeout=timeout, limits=limits, transport=transport)
+                self._direct[client] = DirectSend(client, transport, self.headers)
             self._aclients[loop] = client
         return client
 
@@ -213,10 +221,7 @@ class HTTPTransport:
 
     def _request(self, client: httpx.Client | httpx.AsyncClient, path: str, body: Any) -> Any:
         return client.build_request(
-            "POST",
-            self.base_url + path,
-            content=json.dumps(body, ensure_ascii=False).encode(),
-            headers=self.headers,
+            "POST", self.base_url + path, content=_content(body), headers=self.headers
         )
 
     def _body_timeout(self, response: httpx.Response) -> None:
@@ -360,8 +365,12 @@ class HTTPTransport:
 
     async def _aopen(self, path: str, body: Any) -> httpx.Response:
         client = self.aclient()
+        direct = self._direct.get(client)
         try:
-            response = await client.send(self._request(client, path, body), stream=True)
+            if direct is not None:
+                response = await direct.post(self.base_url + path, _content(body))
+            else:
+                response = await client.send(self._request(client, path, body), stream=True)
         except httpx.HTTPError as exc:
             raise self._transport_error(exc) from None
         if response.status_code >= 400 or not _is_event_stream(response):
@@ -450,6 +459,11 @@ class HTTPTransport:
                     return piece
 
         return read, pieces
+
+
+def _content(body: Any) -> bytes:
+    """A request's JSON body."""
+    return json.dumps(body, ensure_ascii=False).encode()
 
 
 class _BodyFeed(Generic[T]):

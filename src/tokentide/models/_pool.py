@@ -285,11 +285,12 @@ async def _close(connection: httpcore.AsyncHTTPConnection) -> None:
 
 
 def pooled_transport(limits: httpx.Limits, *, keepalive_expiry: float | None = None) -> Any:
-    """An ``httpx.AsyncHTTPTransport`` (default TLS settings, ``trust_env``) whose direct
-    connections go through an `AsyncPool` sized by ``limits``.
+    """An ``httpx.AsyncHTTPTransport`` (default TLS settings) whose connections go through an
+    `AsyncPool` sized by ``limits``.
 
-    Requests through a proxy named in the environment are not affected: ``httpx`` gives them
-    their own transports."""
+    A client given this transport does not read proxies from the environment (``httpx`` does
+    that only for a client that builds its own transport): `HTTPTransport` uses it only when
+    the environment names no proxy."""
     transport = httpx.AsyncHTTPTransport(limits=limits)
     current = getattr(transport, "_pool", None)
     if not isinstance(current, httpcore.AsyncConnectionPool):

@@ -8,7 +8,9 @@ client."""
 
 from __future__ import annotations
 
+import gc
 import logging
+import weakref
 
 import pytest
 
@@ -135,3 +137,19 @@ async def test_a_refused_connection_is_still_a_connection_error(
         assert _uses_direct(model)
     finally:
         await model.aclose()
+
+
+async def test_a_closed_client_is_not_kept_alive(
+    server: ScriptedSSEServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The model's direct path is kept in a mapping weakly keyed by its client: once the
+    client is closed (or its event loop gone), nothing holds it."""
+    _no_proxy_env(monkeypatch)
+    server.push(Script.tokens(WORDS))
+    model = make_model(server)
+    assert await _atext(model) == "Hello"
+    client = weakref.ref(model._transport.aclient())
+    await model.aclose()
+    gc.collect()
+    assert client() is None
+    assert len(model._transport._direct) == 0

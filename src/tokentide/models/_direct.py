@@ -53,7 +53,7 @@ class DirectSend:
         response = await send.post("http://127.0.0.1:8080/v1/chat/completions", body)
     """
 
-    __slots__ = ("_client", "_headers", "_timeout", "_transport", "_urls")
+    __slots__ = ("_cookies", "_headers", "_timeout", "_transport", "_urls")
 
     def __init__(
         self,
@@ -63,7 +63,9 @@ class DirectSend:
     ) -> None:
         merged = httpx.Headers(client.headers)  # the client's defaults, as it merges them
         merged.update(headers)
-        self._client = client
+        # The client's own jar (not the client: `HTTPTransport` keeps this object in a
+        # mapping weakly keyed by the client, which must not hold the client alive).
+        self._cookies = client.cookies
         self._transport = transport
         self._headers = merged.raw
         self._timeout = client.timeout.as_dict()
@@ -86,7 +88,7 @@ class DirectSend:
             headers=self._headers,
             extensions={"timeout": dict(self._timeout)},
         )
-        cookies = self._client.cookies
+        cookies = self._cookies
         if cookies:
             cookies.set_cookie_header(request)
         try:

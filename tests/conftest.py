@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from fakes.llama_server import llama_server as _llama_server
 from fakes.llama_server import missing_deps
+
+# Every server the suite talks to listens on loopback: a proxy named in the environment of the
+# machine running it (which httpx and the models honour, as users expect) must not take those
+# requests. Tests of the proxy support set their own.
+for _name in ("http_proxy", "https_proxy", "all_proxy"):
+    os.environ.pop(_name, None)
+    os.environ.pop(_name.upper(), None)
 
 
 @pytest.fixture(scope="session")

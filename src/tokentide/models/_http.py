@@ -35,7 +35,11 @@ What it guarantees:
   connections it holds (``httpx``'s own pool walks them all, twice over, at every request);
   with ``httptools`` installed its connections are `H1Connection`s
   (``tokentide.models._h1``) and an uncompressed event stream is read straight off the
-  connection (`H1Body.receive`), past ``httpx``'s iterators.
+  connection (`H1Body.receive`), past ``httpx``'s iterators. An async request goes straight
+  to that pool too, past the ``httpx`` client's layers (`DirectSend`).
+- **Proxies from the environment**: ``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY`` and
+  ``NO_PROXY`` are honoured by the sync and the async client alike (the async client is then
+  ``httpx``'s own, on its own pool).
 
 Example::
 

@@ -40,12 +40,9 @@ async def _atext(model: ChatOpenAI) -> str:
     return "".join([str(c.content) async for c in model.astream("hi")])
 
 
-async def test_the_async_stream_sends_the_headers_the_client_would(
-    server: ScriptedSSEServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _no_proxy_env(monkeypatch)
-    server.push(Script.tokens(WORDS), Script.tokens(WORDS))
-    model = make_model(server, default_headers={"X-Team": "tide"})
+async def _through_client_then_direct(model: ChatOpenAI) -> None:
+    """One sync stream (through ``httpx``'s client), then one async stream (the direct path);
+    the model closed after."""
     try:
         assert "".join(str(c.content) for c in model.stream("hi")) == "Hello"
         assert await _atext(model) == "Hello"
@@ -53,6 +50,14 @@ async def test_the_async_stream_sends_the_headers_the_client_would(
     finally:
         model.close()
         await model.aclose()
+
+
+async def test_the_async_stream_sends_the_headers_the_client_would(
+    server: ScriptedSSEServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _no_proxy_env(monkeypatch)
+    server.push(Script.tokens(WORDS), Script.tokens(WORDS))
+    await _through_client_then_direct(make_model(server, default_headers={"X-Team": "tide"}))
     through_client, direct = (r.headers for r in server.requests)
     assert direct == through_client
     assert direct["user-agent"].startswith("python-httpx/")
@@ -110,15 +115,8 @@ async def test_each_request_is_logged_as_httpx_logs_it(
 ) -> None:
     _no_proxy_env(monkeypatch)
     server.push(Script.tokens(WORDS), Script.tokens(WORDS))
-    model = make_model(server)
-    try:
-        with caplog.at_level(logging.INFO, logger="httpx"):
-            assert "".join(str(c.content) for c in model.stream("hi")) == "Hello"
-            assert await _atext(model) == "Hello"
-        assert _uses_direct(model)
-    finally:
-        model.close()
-        await model.aclose()
+    with caplog.at_level(logging.INFO, logger="httpx"):
+        await _through_client_then_direct(make_model(server))
     lines = [r.getMessage() for r in caplog.records if r.name == "httpx"]
     expected = f'HTTP Request: POST {server.base_url}/chat/completions "HTTP/1.1 200 OK"'
     assert lines == [expected, expected]

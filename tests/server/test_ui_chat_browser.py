@@ -22,7 +22,10 @@ from .ui_serve import chromium_path, page_html, serve
 
 pytestmark = [pytest.mark.timeout(150), pytest.mark.once]
 
-AGENT_DELAY = 0.08  # seconds per word of the agent's answer: about 5 s, time to reload and stop
+# Seconds per word of the agent's answer (67 words: about 8 s), time to reload and to stop:
+# Stop is clicked at the answer's 9th word and the model must stop more than 20 words before
+# its end, which leaves a loaded machine about 4.5 s for the click, the abort and the cancel.
+AGENT_DELAY = 0.12
 
 
 @pytest.fixture(scope="module")

@@ -151,3 +151,32 @@ async def test_a_closed_client_is_not_kept_alive(
     gc.collect()
     assert client() is None
     assert len(model._transport._direct) == 0
+
+
+async def test_a_failure_reading_the_cookies_gives_the_connection_back(
+    server: ScriptedSSEServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever fails between the response's headers and the caller (here the cookie jar),
+    the response is closed and its pool slot given back."""
+    import httpx
+
+    from tokentide.models._pool import AsyncPool
+
+    _no_proxy_env(monkeypatch)
+    sticky = Script.tokens(WORDS)
+    sticky.headers = {"Set-Cookie": "lb=node-7; Path=/"}
+    server.push(sticky)
+
+    def broken(self: httpx.Cookies, response: httpx.Response) -> None:
+        raise RuntimeError("the cookie jar failed")
+
+    monkeypatch.setattr(httpx.Cookies, "extract_cookies", broken)
+    model = make_model(server, max_retries=0)
+    try:
+        with pytest.raises(RuntimeError, match="the cookie jar failed"):
+            await _atext(model)
+        pool = model._transport.aclient()._transport._pool  # type: ignore[attr-defined]
+        assert isinstance(pool, AsyncPool)
+        assert pool.active == 0
+    finally:
+        await model.aclose()

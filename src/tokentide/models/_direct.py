@@ -98,7 +98,11 @@ class DirectSend:
             raise
         response.request = request
         if "set-cookie" in response.headers:
-            cookies.extract_cookies(response)
+            try:
+                cookies.extract_cookies(response)
+            except BaseException:
+                await response.aclose()  # its connection goes back to the pool
+                raise
         if _LOG.isEnabledFor(logging.INFO):
             _LOG.info(
                 'HTTP Request: %s %s "%s %d %s"',

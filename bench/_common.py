@@ -66,7 +66,7 @@ import statistics
 import sys
 import time
 import tracemalloc
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -432,6 +432,44 @@ def machine_line() -> str:
     from tokentide.cli._bench_check import cpu_model, python_build
 
     return f"machine: CPU {cpu_model()} ({os.cpu_count()} cores); Python {python_build()}"
+
+
+def host_speed(tokens: int = 20_000, runs: int = 5) -> float:
+    """The async-generator floor on this machine now, in µs per item (median of ``runs``):
+    the same figure as the first floor of ``tokentide bench``, to tell a slower day for the
+    same CPU (a busy host) from a change in the code when a whole-machine figure moves."""
+    items = list(range(tokens))
+
+    async def floor() -> AsyncIterator[int]:
+        for item in items:
+            yield item
+
+    async def consume() -> None:
+        async for _ in floor():
+            pass
+
+    loop = asyncio.new_event_loop()
+    try:
+        times = []
+        for _ in range(runs + 1):  # the first is a warm-up
+            start = time.perf_counter()
+            loop.run_until_complete(consume())
+            times.append(time.perf_counter() - start)
+    finally:
+        loop.close()
+    return statistics.median(times[1:]) / tokens * 1e6
+
+
+def cpu_steal() -> float:
+    """CPU seconds taken from this machine by its hypervisor so far (all cores; 0 where the
+    kernel does not count them)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as fh:
+            fields = fh.readline().split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[8]) if len(fields) > 8 else 0
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def environment() -> dict[str, Any]:

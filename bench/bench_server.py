@@ -73,7 +73,16 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import Budget, Result, check_budget, parse_args, print_table, write_jsonl
+from bench._common import (
+    Budget,
+    Result,
+    check_budget,
+    cpu_steal,
+    host_speed,
+    parse_args,
+    print_table,
+    write_jsonl,
+)
 
 BENCH = "server"
 RATE = 0.05  # seconds between tokens: 20 tokens/s
@@ -601,6 +610,7 @@ def _run_level(
         up0 = sum(upstream.cpu()) if upstream is not None else 0.0
         me = psutil.Process()
         mine0 = me.cpu_times()
+        steal0 = cpu_steal()
         rss: list[int] = []
         loop = _new_loop()
         task = loop.create_task(_load(server.port, n))
@@ -614,6 +624,7 @@ def _run_level(
         user1, sys1 = server.cpu()
         up1 = sum(upstream.cpu()) if upstream is not None else 0.0
         mine1 = me.cpu_times()
+        steal = cpu_steal() - steal0
         streamed = n * tokens
         client = (mine1.user - mine0.user) + (mine1.system - mine0.system)
         stats = _stats(clients, tokens)
@@ -624,6 +635,7 @@ def _run_level(
         stats["client_cpu"] = client / elapsed * 100
         stats["upstream_us_per_token"] = (up1 - up0) / streamed * 1e6
         stats["load"] = os.getloadavg()[0]
+        stats["steal"] = steal / (elapsed * (os.cpu_count() or 1)) * 100
         stats["rss_mb"] = max(rss) / 2**20
         stats["elapsed"] = elapsed
         return stats
@@ -703,6 +715,10 @@ def main(argv: list[str] | None = None) -> int:
     if own.proxy and own.redis_url:
         impl += ", Redis run store"
     rows: list[Result | Budget] = []
+    # How fast this host is today (a busy host slows every figure below, not only ours).
+    speed = host_speed()
+    print(f"host: async-generator floor {speed:.3f} us/item (tokentide bench's first floor)")
+    rows.append(Result(BENCH, "host speed", "async-generator floor", speed, "us/item"))
     for n in levels:
         s = run_level(n, tokens, app=app, workers=own.workers)
         note = (
@@ -711,7 +727,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{s['client_cpu']:.0f}% ({s['client_us_per_token']:.1f} us/token), upstream CPU "
             f"{s['upstream_us_per_token']:.1f} us/token, TTFT p50/p99 "
             f"{s['ttft50'] * 1e3:.1f}/{s['ttft99'] * 1e3:.1f} ms, incomplete "
-            f"{s['incomplete']:.0f}, load {s['load']:.1f}"
+            f"{s['incomplete']:.0f}, load {s['load']:.1f}, CPU steal {s['steal']:.1f}%"
         )
         print(
             f"N={n}: added inter-token p50 {s['p50'] * 1e3:.2f} ms, p99 {s['p99'] * 1e3:.2f} ms;"

@@ -8,6 +8,10 @@ process), and the figure is this process's CPU time per token:
 
 - **proxy floor**: the bare ASGI app of ``bench_server.py --proxy-floor`` (tokentide's pool and
   connections, every piece of the upstream's body sent on unparsed);
+- **parse floor**: the same requests, each event's JSON read and a chat-completions frame made
+  for its text (an ``AIMessageChunk`` given to the proxy's own encoder) and sent, in one loop:
+  about the least a proxy that parses every token spends, with none of what the layers above
+  give (no guard, no reply folded, no usage, no typed errors, no observers; text only);
 - **ChatOpenAI.astream()**: the same requests through the model's stream (SSE decode, JSON,
   one ``AIMessageChunk`` per token, the guard), one fixed frame sent per chunk;
 - **tokentide proxy**: the app of ``tokentide serve --model openai:<name>`` (what
@@ -68,6 +72,46 @@ def _model_app(upstream: str) -> Any:
     return app
 
 
+def _parse_floor_app(upstream: str) -> Any:
+    """The parse floor: the proxy floor's requests, each event's JSON read (the OpenAI parser's
+    own ``load_data``) and its text sent as the proxy's frame (its ``ChunkEncoder``)."""
+    from tokentide.messages import AIMessageChunk
+    from tokentide.models._http import HTTPTransport
+    from tokentide.models._openai_core import load_data
+    from tokentide.server._openai_api import ChunkEncoder
+    from tokentide.wire import SSEDecoder
+
+    transport = HTTPTransport(base_url=upstream, api_key="bench", max_connections=2048)
+    body = {"model": "paced", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if not await bench_server._read_request(scope, receive):
+            return
+        response = await transport._aopen("/chat/completions", body)
+        read, pieces = transport._areader(response)
+        decoder = SSEDecoder()
+        encoder = ChunkEncoder("chatcmpl-bench", 0, "paced")
+        try:
+            await send(_START)
+            await send({"type": "http.response.body", "body": encoder.role(), "more_body": True})
+            while piece := await read(None):
+                for event in decoder.feed(piece):
+                    if event.data == "[DONE]":
+                        continue
+                    choices = load_data(event.data).get("choices")
+                    content = choices[0].get("delta", {}).get("content") if choices else None
+                    if content:
+                        frame = encoder.chunk(AIMessageChunk(content))
+                        await send({"type": "http.response.body", "body": frame, "more_body": True})
+            await send({"type": "http.response.body", "body": encoder.finish()})
+        finally:
+            if pieces is not None:
+                await pieces.aclose()  # type: ignore[attr-defined]
+            await response.aclose()
+
+    return app
+
+
 async def _cpu_per_token(app: Any, streams: int, tokens: int) -> float:
     start = time.process_time()
     await asyncio.gather(*(_one(app) for _ in range(streams)))
@@ -92,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             "proxy floor (bare ASGI, tokentide pool, bytes relayed)": (
                 bench_server._proxy_floor_app(url)
             ),
+            "parse floor (JSON read, frame sent, text only)": _parse_floor_app(url),
             "ChatOpenAI.astream() (a fixed frame per chunk)": _model_app(url),
             "tokentide proxy (openai:<name>)": bench_server._proxy_app(url),
         }
@@ -116,8 +161,10 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(
             Result(BENCH, case, name, median, "us CPU/token", runs=args.runs, spread=spread)
         )
-    floor, model, proxy = medians.values()
+    floor, parse, model, proxy = medians.values()
+    rows.append(Result(BENCH, case, "parse floor over the floor", max(parse - floor, 0.0), "us"))
     rows.append(Result(BENCH, case, "model stream over the floor", max(model - floor, 0.0), "us"))
+    rows.append(Result(BENCH, case, "proxy over the parse floor", max(proxy - parse, 0.0), "us"))
     rows.append(Result(BENCH, case, "server layer over the model", max(proxy - model, 0.0), "us"))
     print_table(rows)
     if args.jsonl is not None:

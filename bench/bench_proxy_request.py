@@ -25,6 +25,7 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -93,44 +94,68 @@ async def _cpu_per_request(app: Any, count: int, batch: int) -> float:
     return (time.process_time() - start) / count
 
 
+def interleaved(
+    tokens: int,
+    build: Callable[[str], dict[str, Any]],
+    measure: Callable[[Any, bool], Awaitable[float]],
+    runs: int,
+) -> dict[str, list[float]]:
+    """Against the paced upstream of ``bench_server.py`` (``tokens`` per reply, in another
+    process), the apps that ``build(upstream_url)`` names, each measured (``measure(app,
+    warm_up)``, in seconds) ``runs`` times, the apps in turn so that a noisy minute hits them
+    all, after one warm-up each (connections, imports, caches): the figures in µs, by name."""
+    os.environ.setdefault("OPENAI_API_KEY", "bench")
+    upstream = bench_server.ServerProcess(tokens, app="paced-upstream")
+    try:
+        apps = build(f"http://127.0.0.1:{upstream.port}/v1")
+        loop = bench_server._new_loop()
+        try:
+            figures: dict[str, list[float]] = {name: [] for name in apps}
+            for app in apps.values():
+                loop.run_until_complete(measure(app, True))
+            for _ in range(runs):
+                for name, app in apps.items():
+                    figures[name].append(loop.run_until_complete(measure(app, False)) * 1e6)
+        finally:
+            loop.close()
+    finally:
+        upstream.close()
+    return figures
+
+
+def median_rows(
+    bench: str, case: str, figures: dict[str, list[float]], unit: str, runs: int
+) -> tuple[list[Result], list[float]]:
+    """One row per app (the median of its figures, and their spread), and the medians."""
+    rows: list[Result] = []
+    medians: list[float] = []
+    for name, values in figures.items():
+        median = statistics.median(values)
+        spread = (max(values) - min(values)) / median if median else None
+        rows.append(Result(bench, case, name, median, unit, runs=runs, spread=spread))
+        medians.append(median)
+    return rows, medians
+
+
 def main(argv: list[str] | None = None) -> int:
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--requests", type=int, default=2000)
     own, rest = pre.parse_known_args(argv)
     args = parse_args(__doc__.splitlines()[0] + " (also: --requests N)", rest, default_runs=5)
     count, batch = (20, 10) if args.smoke else (own.requests, BATCH)
-    os.environ.setdefault("OPENAI_API_KEY", "bench")
-    upstream = bench_server.ServerProcess(1, app="paced-upstream")
-    rows: list[Result] = []
-    try:
-        url = f"http://127.0.0.1:{upstream.port}/v1"
-        apps = {
+    figures = interleaved(
+        1,
+        lambda url: {
             "tokentide proxy (openai:<name>)": bench_server._proxy_app(url),
             "proxy floor (bare ASGI, tokentide pool, bytes relayed)": (
                 bench_server._proxy_floor_app(url)
             ),
-        }
-        loop = bench_server._new_loop()
-        try:
-            figures: dict[str, list[float]] = {name: [] for name in apps}
-            for app in apps.values():  # warm up: connections, imports, caches
-                loop.run_until_complete(_cpu_per_request(app, min(count, 200), batch))
-            for _ in range(args.runs):  # interleaved, so that a noisy minute hits both
-                for name, app in apps.items():
-                    cpu = loop.run_until_complete(_cpu_per_request(app, count, batch))
-                    figures[name].append(cpu * 1e6)
-        finally:
-            loop.close()
-    finally:
-        upstream.close()
+        },
+        lambda app, warm: _cpu_per_request(app, min(count, 200) if warm else count, batch),
+        args.runs,
+    )
     case = f"{count} one-token streams, {batch} at a time"
-    for name, values in figures.items():
-        median = statistics.median(values)
-        spread = (max(values) - min(values)) / median if median else None
-        rows.append(
-            Result(BENCH, case, name, median, "us CPU/request", runs=args.runs, spread=spread)
-        )
-    ours, floor = (statistics.median(v) for v in figures.values())
+    rows, (ours, floor) = median_rows(BENCH, case, figures, "us CPU/request", args.runs)
     rows.append(Result(BENCH, case, "tokentide proxy / proxy floor", ours / floor, "x"))
     print_table(rows)
     if args.jsonl is not None:

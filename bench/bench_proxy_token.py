@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -44,7 +42,7 @@ if __package__ in (None, ""):
 
 from bench import bench_server  # noqa: E402
 from bench._common import Result, parse_args, print_table, write_jsonl  # noqa: E402
-from bench.bench_proxy_request import _one  # noqa: E402
+from bench.bench_proxy_request import _one, interleaved, median_rows  # noqa: E402
 
 BENCH = "proxy_token"
 _START = {
@@ -127,41 +125,23 @@ def main(argv: list[str] | None = None) -> int:
         __doc__.splitlines()[0] + " (also: --streams N, --tokens T)", rest, default_runs=5
     )
     streams, tokens = (10, 5) if args.smoke else (own.streams, own.tokens)
-    os.environ.setdefault("OPENAI_API_KEY", "bench")
-    upstream = bench_server.ServerProcess(tokens, app="paced-upstream")
-    rows: list[Result] = []
-    try:
-        url = f"http://127.0.0.1:{upstream.port}/v1"
-        apps = {
+    figures = interleaved(
+        tokens,
+        lambda url: {
             "proxy floor (bare ASGI, tokentide pool, bytes relayed)": (
                 bench_server._proxy_floor_app(url)
             ),
             "parse floor (JSON read, frame sent, text only)": _parse_floor_app(url),
             "ChatOpenAI.astream() (a fixed frame per chunk)": _model_app(url),
             "tokentide proxy (openai:<name>)": bench_server._proxy_app(url),
-        }
-        loop = bench_server._new_loop()
-        try:
-            figures: dict[str, list[float]] = {name: [] for name in apps}
-            for app in apps.values():  # warm up: connections, imports, caches
-                loop.run_until_complete(_cpu_per_token(app, min(streams, 50), tokens))
-            for _ in range(args.runs):  # interleaved, so that a noisy minute hits all three
-                for name, app in apps.items():
-                    cpu = loop.run_until_complete(_cpu_per_token(app, streams, tokens))
-                    figures[name].append(cpu * 1e6)
-        finally:
-            loop.close()
-    finally:
-        upstream.close()
+        },
+        lambda app, warm: _cpu_per_token(app, min(streams, 50) if warm else streams, tokens),
+        args.runs,
+    )
     case = f"{streams} streams x {tokens} paced tokens, at once"
-    medians = {}
-    for name, values in figures.items():
-        median = medians[name] = statistics.median(values)
-        spread = (max(values) - min(values)) / median if median else None
-        rows.append(
-            Result(BENCH, case, name, median, "us CPU/token", runs=args.runs, spread=spread)
-        )
-    floor, parse, model, proxy = medians.values()
+    rows, (floor, parse, model, proxy) = median_rows(
+        BENCH, case, figures, "us CPU/token", args.runs
+    )
     rows.append(Result(BENCH, case, "parse floor over the floor", max(parse - floor, 0.0), "us"))
     rows.append(Result(BENCH, case, "model stream over the floor", max(model - floor, 0.0), "us"))
     rows.append(Result(BENCH, case, "proxy over the parse floor", max(proxy - parse, 0.0), "us"))

@@ -436,8 +436,9 @@ def machine_line() -> str:
 
 def host_speed(tokens: int = 20_000, runs: int = 5) -> float:
     """The async-generator floor on this machine now, in µs per item (median of ``runs``):
-    the same figure as the first floor of ``tokentide bench``, to tell a slower day for the
-    same CPU (a busy host) from a change in the code when a whole-machine figure moves."""
+    the same figure as the first floor of ``tokentide bench``. It shows how fast the
+    interpreter runs today; a load that is mostly system calls and sockets can be slower on a
+    given day while this is not (a floor of the same load, run in the same hour, shows that)."""
     items = list(range(tokens))
 
     async def floor() -> AsyncIterator[int]:

@@ -715,7 +715,8 @@ def main(argv: list[str] | None = None) -> int:
     if own.proxy and own.redis_url:
         impl += ", Redis run store"
     rows: list[Result | Budget] = []
-    # How fast this host is today (a busy host slows every figure below, not only ours).
+    # How fast the interpreter runs on this host today. The socket side of a day is not in it:
+    # for that, run a floor of the same load (--floor, --proxy-floor) in the same hour.
     speed = host_speed()
     print(f"host: async-generator floor {speed:.3f} us/item (tokentide bench's first floor)")
     rows.append(Result(BENCH, "host speed", "async-generator floor", speed, "us/item"))

@@ -435,10 +435,10 @@ def machine_line() -> str:
 
 
 def host_speed(tokens: int = 20_000, runs: int = 5) -> float:
-    """The async-generator floor on this machine now, in µs per item (median of ``runs``):
-    the same figure as the first floor of ``tokentide bench``. It shows how fast the
-    interpreter runs today; a load that is mostly system calls and sockets can be slower on a
-    given day while this is not (a floor of the same load, run in the same hour, shows that)."""
+    """The async-generator floor on this machine now, in µs per item (:func:`measure`'s median
+    of ``runs``): the same figure as the first floor of ``tokentide bench``. It shows how fast
+    the interpreter runs today; a load that is mostly system calls and sockets can be slower on
+    a given day while this is not (a floor of the same load, run in the same hour, shows that)."""
     items = list(range(tokens))
 
     async def floor() -> AsyncIterator[int]:
@@ -449,28 +449,18 @@ def host_speed(tokens: int = 20_000, runs: int = 5) -> float:
         async for _ in floor():
             pass
 
-    loop = asyncio.new_event_loop()
     try:
-        times = []
-        for _ in range(runs + 1):  # the first is a warm-up
-            start = time.perf_counter()
-            loop.run_until_complete(consume())
-            times.append(time.perf_counter() - start)
+        return measure({"floor": consume}, runs=runs, per=tokens)["floor"].us_per_item
     finally:
-        loop.close()
-    return statistics.median(times[1:]) / tokens * 1e6
+        close_event_loop()
 
 
 def cpu_steal() -> float:
     """CPU seconds taken from this machine by its hypervisor so far (all cores; 0 where the
-    kernel does not count them)."""
-    try:
-        with open("/proc/stat", encoding="ascii") as fh:
-            fields = fh.readline().split()
-    except OSError:
-        return 0.0
-    ticks = int(fields[8]) if len(fields) > 8 else 0
-    return ticks / os.sysconf("SC_CLK_TCK")
+    system does not count them)."""
+    import psutil
+
+    return float(getattr(psutil.cpu_times(), "steal", 0.0))
 
 
 def environment() -> dict[str, Any]:

@@ -63,8 +63,9 @@ def _model_app(upstream: str) -> Any:
         if not await bench_server._read_request(scope, receive):
             return
         await send(_START)
-        async for _ in model.astream("hi"):
-            await send(_FRAME)
+        async with model.astream("hi") as stream:  # closed even if a send fails
+            async for _ in stream:
+                await send(_FRAME)
         await send({"type": "http.response.body", "body": b""})
 
     return app
@@ -97,7 +98,8 @@ def _parse_floor_app(upstream: str) -> Any:
                     if event.data == "[DONE]":
                         continue
                     choices = load_data(event.data).get("choices")
-                    content = choices[0].get("delta", {}).get("content") if choices else None
+                    delta = choices[0].get("delta") if choices else None
+                    content = delta.get("content") if delta else None
                     if content:
                         frame = encoder.chunk(AIMessageChunk(content))
                         await send({"type": "http.response.body", "body": frame, "more_body": True})
